@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT
+ * cfg: the environment variables of the contract (§8), declared once in a table that drives
+ * parsing, validation, --help and --print-config. Fixed after start-up; secrets redacted. */
+#ifndef RC_CFG_H
+#define RC_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "common/log.h"
+#include "common/rc_err.h"
+
+struct buf;
+
+/* Topics of the contract (§2), each named KAFKA_TOPIC_PREFIX + suffix. The four dispatch
+ * topics are in worker-type order: design, training, backtest, assessment. */
+enum cfg_topic {
+    CFG_TOPIC_TRIGGERS = 0,
+    CFG_TOPIC_COMPLETIONS,
+    CFG_TOPIC_DISPATCH_DESIGN,
+    CFG_TOPIC_DISPATCH_TRAINING,
+    CFG_TOPIC_DISPATCH_BACKTEST,
+    CFG_TOPIC_DISPATCH_ASSESSMENT,
+    CFG_TOPIC_EVENTS,
+    CFG_TOPIC_DEADLETTER,
+    CFG_TOPIC_COUNT
+};
+
+struct cfg_kafka {
+    char *brokers;                   /* KAFKA_BROKERS */
+    char *group;                     /* KAFKA_GROUP */
+    char *topic_prefix;              /* KAFKA_TOPIC_PREFIX */
+    char *topics[CFG_TOPIC_COUNT];   /* full topic names, built from the prefix */
+    size_t n_props;                  /* KAFKA_PROP_<NAME> pass-through properties */
+    char **prop_names;               /* librdkafka names: lower case, '_' -> '.' */
+    char **prop_values;
+};
+
+struct cfg_redis {
+    char *url;        /* REDIS_URL as given (printed redacted) */
+    char *key_prefix; /* REDIS_KEY_PREFIX */
+    char *host;       /* NULL for a unix socket */
+    int port;
+    char *unix_path;  /* NULL for TCP */
+    char *password;   /* NULL when none: secret */
+    int db;
+    int64_t timeout_ms; /* connect and command timeout (REDIS_TIMEOUT_MS, ours) */
+};
+
+struct cfg_agent {
+    int64_t poll_interval_ms;    /* AGENT_POLL_INTERVAL (seconds, fractions allowed) */
+    int64_t max_concurrent;      /* AGENT_MAX_CONCURRENT_RESEARCHES, 0 = from workers */
+    int64_t concurrency_buffer;  /* AGENT_CONCURRENCY_BUFFER */
+    int64_t worker_timeout_ms;   /* AGENT_WORKER_TIMEOUT */
+    int64_t dispatch_timeout_ms; /* AGENT_DISPATCH_TIMEOUT */
+    int64_t max_attempts;        /* AGENT_MAX_ATTEMPTS */
+    int64_t wait_timeout_ms;     /* AGENT_WAIT_TIMEOUT, 0 = forever */
+    double daily_budget_usd;     /* AGENT_DAILY_BUDGET, 0 = no check */
+    int64_t retention_s;         /* RESEARCH_RETENTION */
+};
+
+struct cfg_gates {
+    double training_min_accuracy;             /* TRAINING_GATE_MIN_ACCURACY 0.10 */
+    double training_max_loss;                 /* TRAINING_GATE_MAX_LOSS 0.8 */
+    double training_min_loss_decrease;        /* TRAINING_GATE_MIN_LOSS_DECREASE -0.5 */
+    double training_min_directional_accuracy; /* TRAINING_GATE_MIN_DIRECTIONAL_ACCURACY 0.50 */
+    double backtest_min_win_rate;             /* BACKTEST_GATE_MIN_WIN_RATE 0.10 */
+    double backtest_max_drawdown;             /* BACKTEST_GATE_MAX_DRAWDOWN 0.4 */
+    double backtest_min_sharpe;               /* BACKTEST_GATE_MIN_SHARPE -0.5 */
+    double backtest_min_net_return;           /* BACKTEST_GATE_MIN_NET_RETURN 0.0 */
+    int64_t backtest_min_trades;              /* BACKTEST_GATE_MIN_TRADES 5 */
+};
+
+struct cfg {
+    struct cfg_kafka kafka;
+    struct cfg_redis redis;
+    struct cfg_agent agent;
+    struct cfg_gates gates;
+    enum log_level log_level; /* LOG_LEVEL (ours), default info */
+};
+
+#define CFG_INIT {{0}, {0}, {0}, {0}, LOG_INFO}
+
+/* Read every variable from `envp` (NULL-terminated "NAME=value" strings, like environ), apply
+ * defaults and validate. On a problem, appends one line per bad variable to `problems` (each
+ * line names the variable, the rule and the value given, secrets redacted) and returns
+ * RC_EINVAL; *out is written only on success and released with cfg_release(). */
+enum rc_rc cfg_load(struct cfg *out, char *const *envp, struct buf *problems, struct rc_err *err);
+/* Free what cfg_load allocated; back at CFG_INIT. */
+void cfg_release(struct cfg *cfg);
+/* Print every variable with its effective value ("NAME=value" lines), secrets redacted. */
+void cfg_print(const struct cfg *cfg, FILE *out);
+/* Print the table: name, default and help of every variable. */
+void cfg_usage(FILE *out);
+/* Parse a Redis URL (redis://[:password@]host:port/db or unix:///path[?db=N]) into `out`'s
+ * host/port/unix_path/password/db fields. RC_EINVAL with the rule in err otherwise. */
+enum rc_rc cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err);
+/* The topic suffix of `topic` ("triggers", "dispatch.design", ...). */
+const char *cfg_topic_suffix(enum cfg_topic topic);
+
+#endif /* RC_CFG_H */
