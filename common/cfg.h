@@ -80,7 +80,7 @@ struct cfg {
     enum log_level log_level; /* LOG_LEVEL (ours), default info */
 };
 
-#define CFG_INIT {{0}, {0}, {0}, {0}, LOG_INFO}
+#define CFG_INIT {.log_level = LOG_INFO}
 
 /* Read every variable from `envp` (NULL-terminated "NAME=value" strings, like environ), apply
  * defaults and validate. On a problem, appends one line per bad variable to `problems` (each

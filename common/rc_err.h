@@ -41,7 +41,7 @@ const char *rc_rc_name(enum rc_rc rc);
 bool rc_rc_is_retryable(enum rc_rc rc);
 
 /* Programmer errors: on in release builds too. */
-void rc_assert_fail(const char *expr, const char *file, int line);
+_Noreturn void rc_assert_fail(const char *expr, const char *file, int line);
 #define RC_ASSERT(cond)                                                                            \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

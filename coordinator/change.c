@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT
+ * change: one planned, atomic state change and the messages it causes. */
+#include "coordinator/change.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/rc_err.h"
+#include "common/xalloc.h"
+#include "proto/msg.h"
+
+void
+change_init(struct change *c, enum change_kind kind, const char *research_id)
+{
+    *c = (struct change)CHANGE_INIT;
+    c->kind = kind;
+    c->research_id = research_id != NULL ? xstrdup(research_id) : NULL;
+}
+
+void
+change_set(struct change *c, enum research_field f, const char *value)
+{
+    free(c->value[f]);
+    c->set[f] = true;
+    c->value[f] = (value != NULL && value[0] != '\0') ? xstrdup(value) : NULL;
+}
+
+void
+change_set_int(struct change *c, enum research_field f, int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%" PRId64, v);
+    change_set(c, f, text);
+}
+
+bool
+change_is_empty(const struct change *c)
+{
+    if (c->kind != CHANGE_UPDATE || c->n_out > 0 || c->request_id != NULL) {
+        return false;
+    }
+    for (int i = 0; i < RF_COUNT; i++) {
+        if (c->set[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void
+change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, const void *data,
+                size_t len)
+{
+    c->out = xgrow(c->out, &c->cap_out, c->n_out + 1, sizeof(*c->out));
+    struct outmsg *o = &c->out[c->n_out++];
+    o->topic = topic;
+    o->key = xstrdup(key != NULL ? key : "");
+    o->payload = xmalloc(len > 0 ? len : 1);
+    memcpy(o->payload, data, len);
+    o->len = len;
+    o->outbox_id = NULL;
+}
+
+void
+change_emit(struct change *c, enum cfg_topic topic, const char *key, const struct msg *m)
+{
+    struct buf b = BUF_INIT;
+    msg_encode(m, &b);
+    change_emit_raw(c, topic, key, b.data, b.len);
+    buf_release(&b);
+}
+
+void
+change_apply(const struct change *c, struct research *r)
+{
+    for (int i = 0; i < RF_COUNT; i++) {
+        if (c->set[i]) {
+            research_set(r, (enum research_field)i, c->value[i]);
+        }
+    }
+}
+
+void
+change_release(struct change *c)
+{
+    free(c->research_id);
+    for (int i = 0; i < RF_COUNT; i++) {
+        free(c->value[i]);
+    }
+    free(c->request_id);
+    free(c->request_value);
+    for (size_t i = 0; i < c->n_out; i++) {
+        free(c->out[i].key);
+        free(c->out[i].payload);
+        free(c->out[i].outbox_id);
+    }
+    free(c->out);
+    *c = (struct change)CHANGE_INIT;
+}
+
+struct change *
+change_list_add(struct change_list *l)
+{
+    l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
+    l->items[l->n] = (struct change)CHANGE_INIT;
+    return &l->items[l->n++];
+}
+
+void
+change_list_drop_last(struct change_list *l)
+{
+    RC_ASSERT(l->n > 0);
+    change_release(&l->items[--l->n]);
+}
+
+void
+change_list_reset(struct change_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        change_release(&l->items[i]);
+    }
+    l->n = 0;
+}
+
+void
+change_list_release(struct change_list *l)
+{
+    change_list_reset(l);
+    free(l->items);
+    *l = (struct change_list)CHANGE_LIST_INIT;
+}

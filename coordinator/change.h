@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT
+ * change: one planned state change, the unit the store writes atomically: the fields of one
+ * research to set or clear, how it enters or leaves the active set, a trigger outcome to
+ * remember, and the messages to publish once the change is in Redis (the outbox). Plain data
+ * built by the machine, written by the store, applied to the mirror by the registry. */
+#ifndef RC_CHANGE_H
+#define RC_CHANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "coordinator/research.h"
+
+struct msg;
+
+enum change_kind {
+    CHANGE_UPDATE = 0, /* fields of an active research */
+    CHANGE_CREATE,     /* a new research: into the active set, score = created_at */
+    CHANGE_FINISH,     /* out of the active set into the finished one, score = finished_at */
+    CHANGE_NOTE,       /* no research: a rejected trigger or a dead letter */
+};
+
+struct outmsg {
+    enum cfg_topic topic;
+    char *key;     /* owned */
+    char *payload; /* owned MessagePack bytes */
+    size_t len;
+    char *outbox_id; /* owned; set by the loop before the store writes the change */
+};
+
+struct change {
+    enum change_kind kind;
+    char *research_id; /* owned; NULL for CHANGE_NOTE */
+    int64_t score;     /* CREATE: created_at ms; FINISH: finished_at ms */
+    bool set[RF_COUNT];    /* field touched */
+    char *value[RF_COUNT]; /* owned; NULL with set = clear the field */
+    /* The outcome of a trigger, recorded under rc:request:<id> for 24 h (NULL when none). */
+    char *request_id;
+    char *request_value; /* "<research_id>" or "rejected:<reason>" */
+    bool has_capacity;   /* figures stored with a rejection */
+    int64_t active_count;
+    int64_t limit;
+    bool has_budget;
+    double remaining;
+    double daily_limit;
+    struct outmsg *out; /* owned messages, published in order after the write */
+    size_t n_out;
+    size_t cap_out;
+};
+
+#define CHANGE_INIT {0}
+
+void change_init(struct change *c, enum change_kind kind, const char *research_id);
+/* Set a field to `value` (copied; NULL or "" clears it). */
+void change_set(struct change *c, enum research_field f, const char *value);
+void change_set_int(struct change *c, enum research_field f, int64_t v);
+/* True when the change touches anything in Redis or has something to publish. */
+bool change_is_empty(const struct change *c);
+/* Encode `m` and queue it for `topic` under `key` (copied). */
+void change_emit(struct change *c, enum cfg_topic topic, const char *key, const struct msg *m);
+/* Queue raw bytes (copied). */
+void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, const void *data,
+                     size_t len);
+/* Apply the field writes to `r` (the mirror). */
+void change_apply(const struct change *c, struct research *r);
+/* Free everything; back at CHANGE_INIT. */
+void change_release(struct change *c);
+
+/* A batch of changes, written together. */
+struct change_list {
+    struct change *items;
+    size_t n;
+    size_t cap;
+};
+
+#define CHANGE_LIST_INIT {NULL, 0, 0}
+
+/* A new CHANGE_INIT slot at the end (valid until the next call). */
+struct change *change_list_add(struct change_list *l);
+/* Drop the last slot (an empty change). */
+void change_list_drop_last(struct change_list *l);
+/* Release every change; keep the capacity. */
+void change_list_reset(struct change_list *l);
+void change_list_release(struct change_list *l);
+
+#endif /* RC_CHANGE_H */

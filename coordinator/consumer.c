@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT
+ * consumer: manual assignment of the input topics, manual commits. */
+#include "coordinator/consumer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "coordinator/kconf.h"
+
+struct consumer {
+    rd_kafka_t *rk;
+    const struct cfg_kafka *cfg;
+    rd_kafka_topic_partition_list_t *assigned;
+    rd_kafka_resp_err_t last_error; /* logged on change only */
+};
+
+void
+input_release(struct input *in)
+{
+    free(in->key);
+    free(in->payload);
+    *in = (struct input){0};
+}
+
+static void
+error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    (void)rk;
+    struct consumer *c = opaque;
+    if ((rd_kafka_resp_err_t)code != c->last_error) {
+        c->last_error = (rd_kafka_resp_err_t)code;
+        log_warn("kafka consumer error", "detail=\"%s\"", reason);
+    }
+}
+
+static void
+commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *offsets,
+          void *opaque)
+{
+    (void)rk;
+    (void)offsets;
+    (void)opaque;
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        /* The effect is in Redis already: a lost commit only means a replay, which the
+         * handlers absorb. */
+        log_warn("offset commit failed", "error=\"%s\"", rd_kafka_err2str(e));
+    }
+}
+
+/* Every partition of the two input topics, at the stored (committed) offset. */
+static enum rc_rc
+assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
+{
+    const char *inputs[] = {c->cfg->topics[CFG_TOPIC_TRIGGERS], c->cfg->topics[CFG_TOPIC_COMPLETIONS]};
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
+    for (size_t i = 0; i < 2; i++) {
+        rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, inputs[i], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
+        rd_kafka_topic_destroy(rkt);
+        if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err != 0) {
+            if (md != NULL) {
+                rd_kafka_metadata_destroy(md);
+            }
+            rd_kafka_topic_partition_list_destroy(list);
+            return rc_err_set(err, RC_EUNAVAIL, "kafka: no metadata for %s", inputs[i]);
+        }
+        for (int p = 0; p < md->topics[0].partition_cnt; p++) {
+            rd_kafka_topic_partition_list_add(list, inputs[i], md->topics[0].partitions[p].id)
+                ->offset = RD_KAFKA_OFFSET_STORED;
+        }
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_destroy(list);
+        return rc_err_set(err, RC_EBACKEND, "kafka: assign: %s", rd_kafka_err2str(e));
+    }
+    log_info("partitions assigned", "count=%d", list->cnt);
+    c->assigned = list;
+    return RC_OK;
+}
+
+enum rc_rc
+consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
+             struct rc_err *err)
+{
+    static const char *const defaults[] = {
+        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+        "auto.offset.reset", "earliest", "enable.partition.eof", "false",
+        /* a message may be up to 1 MiB plus framing; larger ones are dead-lettered */
+        "receive.message.max.bytes", "16777216", NULL,
+    };
+    rd_kafka_conf_t *conf = NULL;
+    enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, "group.id", cfg->group, errstr, sizeof(errstr)) !=
+        RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc_err_set(err, RC_EINVAL, "KAFKA_GROUP: %s", errstr);
+    }
+    struct consumer *c = xcalloc(1, sizeof(*c));
+    c->cfg = cfg;
+    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (c->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(c);
+        return rc_err_set(err, RC_EINVAL, "kafka consumer: %s", errstr);
+    }
+    rd_kafka_poll_set_consumer(c->rk);
+    rc = kconf_ensure_topics(c->rk, cfg->topics, CFG_TOPIC_COUNT, timeout_ms, err);
+    if (rc == RC_OK) {
+        rc = assign_all(c, timeout_ms, err);
+    }
+    if (rc != RC_OK) {
+        consumer_free(c);
+        return rc;
+    }
+    *out = c;
+    return RC_OK;
+}
+
+void
+consumer_free(struct consumer *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    if (c->assigned != NULL) {
+        rd_kafka_topic_partition_list_destroy(c->assigned);
+    }
+    free(c);
+}
+
+enum rc_rc
+consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
+              struct rc_err *err)
+{
+    *got = false;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
+    if (m == NULL) {
+        return RC_OK;
+    }
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        enum rc_rc rc = RC_OK;
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+            char why[512];
+            rd_kafka_fatal_error(c->rk, why, sizeof(why));
+            rc = rc_err_set(err, RC_EBACKEND, "kafka consumer fatal: %s", why);
+        } else if (m->err != c->last_error) {
+            c->last_error = m->err;
+            log_warn("kafka consume error", "detail=\"%s\"", rd_kafka_message_errstr(m));
+        }
+        rd_kafka_message_destroy(m);
+        return rc;
+    }
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct input in = {0};
+    in.topic = strcmp(topic, c->cfg->topics[CFG_TOPIC_TRIGGERS]) == 0 ? CFG_TOPIC_TRIGGERS
+                                                                      : CFG_TOPIC_COMPLETIONS;
+    in.partition = m->partition;
+    in.offset = m->offset;
+    if (m->key != NULL) {
+        in.key = xstrndup(m->key, m->key_len);
+        in.key_len = m->key_len;
+    }
+    in.payload = xmalloc(m->len > 0 ? m->len : 1);
+    memcpy(in.payload, m->payload, m->len);
+    in.len = m->len;
+    rd_kafka_message_destroy(m);
+    *out = in;
+    *got = true;
+    return RC_OK;
+}
+
+enum rc_rc
+consumer_commit(struct consumer *c, const struct input *inputs, size_t n, struct rc_err *err)
+{
+    if (n == 0) {
+        return RC_OK;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    for (size_t i = 0; i < n; i++) {
+        const char *topic = c->cfg->topics[inputs[i].topic];
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(list, topic, inputs[i].partition);
+        if (tp == NULL) {
+            tp = rd_kafka_topic_partition_list_add(list, topic, inputs[i].partition);
+            tp->offset = inputs[i].offset + 1;
+        } else if (inputs[i].offset + 1 > tp->offset) {
+            tp->offset = inputs[i].offset + 1;
+        }
+    }
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, list, 1);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return rc_err_set(err, RC_EUNAVAIL, "kafka: commit: %s", rd_kafka_err2str(e));
+    }
+    return RC_OK;
+}
+
+enum rc_rc
+consumer_rewind(struct consumer *c, struct rc_err *err)
+{
+    /* Re-assigning at the stored offsets makes librdkafka fetch the committed positions again. */
+    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, c->assigned);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return rc_err_set(err, RC_EBACKEND, "kafka: re-assign: %s", rd_kafka_err2str(e));
+    }
+    return RC_OK;
+}

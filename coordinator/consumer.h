@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT
+ * consumer: reads the coordinator's inputs (research.triggers and research.completions). It
+ * assigns itself every partition of both topics and commits offsets to KAFKA_GROUP by hand:
+ * only one coordinator leads (the rc:leader lease), so no group rebalance is needed, and a
+ * restarted coordinator consumes again at once instead of waiting out a dead member's session.
+ * Offsets are committed only for inputs whose effect is in Redis. Main loop only. */
+#ifndef RC_CONSUMER_H
+#define RC_CONSUMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "common/rc_err.h"
+
+struct consumer;
+
+/* One input, copied out of librdkafka's message. */
+struct input {
+    enum cfg_topic topic; /* CFG_TOPIC_TRIGGERS or CFG_TOPIC_COMPLETIONS */
+    int32_t partition;
+    int64_t offset;
+    char *key; /* owned, NUL-terminated (NULL when the message has no key) */
+    size_t key_len;
+    char *payload; /* owned */
+    size_t len;
+};
+
+void input_release(struct input *in);
+
+/* Connect, check (and create where allowed) every topic of the contract, and assign the input
+ * partitions at their committed offsets (earliest when none). RC_EINVAL: bad property;
+ * RC_EUNAVAIL: the cluster is unreachable or topics are missing (err names them). */
+enum rc_rc consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
+                        struct rc_err *err);
+void consumer_free(struct consumer *c);
+
+/* Wait at most `timeout_ms` for the next input. *got false when none came. RC_EBACKEND with a
+ * fatal error means shut down; transient errors are logged and not returned. */
+enum rc_rc consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
+                         struct rc_err *err);
+/* Commit, asynchronously, the offsets after `inputs` (the highest per partition). */
+enum rc_rc consumer_commit(struct consumer *c, const struct input *inputs, size_t n,
+                           struct rc_err *err);
+/* Go back to the committed offsets (after inputs whose effects could not be written). */
+enum rc_rc consumer_rewind(struct consumer *c, struct rc_err *err);
+
+#endif /* RC_CONSUMER_H */

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT
+ * gate: quality gates over stored results. A missing or unreadable metric fails its check. */
+#include "coordinator/gate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cfg.h"
+#include "coordinator/research.h"
+
+enum cmp { CMP_GE, CMP_GT, CMP_LE };
+
+struct check {
+    const char *gate;   /* "training" */
+    const char *metric; /* "accuracy" */
+    enum cmp cmp;
+    double threshold;
+};
+
+static bool
+metric(const struct research *r, const char *gate, const char *name, double *out)
+{
+    char field[64];
+    snprintf(field, sizeof(field), "%s.%s", gate, name);
+    int f = research_field_parse(field);
+    const char *s = f >= 0 ? research_get(r, (enum research_field)f) : NULL;
+    if (s == NULL) {
+        return false;
+    }
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* True when the check passes; else writes the reason. */
+static bool
+judge(const struct research *r, const struct check *c, struct gate_outcome *out)
+{
+    static const char *const broken[] = {"<", "<=", ">"}; /* the relation that failed */
+    double v = 0;
+    if (!metric(r, c->gate, c->metric, &v)) {
+        snprintf(out->reason, sizeof(out->reason), "%s: %s missing", c->gate, c->metric);
+        return false;
+    }
+    bool ok = c->cmp == CMP_GE ? v >= c->threshold
+              : c->cmp == CMP_GT ? v > c->threshold
+                                 : v <= c->threshold;
+    if (!ok) {
+        snprintf(out->reason, sizeof(out->reason), "%s: %s %.4g %s %.2f", c->gate, c->metric, v,
+                 broken[c->cmp], c->threshold);
+    }
+    return ok;
+}
+
+static bool
+is_regression(const struct research *r)
+{
+    int f = research_result_field(WORKER_TRAINING, "output_format");
+    return f >= 0 && research_is(r, (enum research_field)f, "regression");
+}
+
+static void
+run(const struct research *r, const struct check *checks, size_t n, struct gate_outcome *out)
+{
+    out->passed = true;
+    out->reason[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!judge(r, &checks[i], out)) {
+            out->passed = false;
+            return;
+        }
+    }
+}
+
+void
+gate_training(const struct cfg_gates *g, const struct research *r, struct gate_outcome *out)
+{
+    if (is_regression(r)) {
+        const struct check checks[] = {
+            {"training", "directional_accuracy", CMP_GT, g->training_min_directional_accuracy},
+            {"training", "final_loss", CMP_LE, g->training_max_loss},
+        };
+        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        return;
+    }
+    const struct check checks[] = {
+        {"training", "accuracy", CMP_GE, g->training_min_accuracy},
+        {"training", "final_loss", CMP_LE, g->training_max_loss},
+    };
+    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+    if (!out->passed) {
+        return;
+    }
+    /* The loss decrease counts only where both losses are known and the initial one > 0. */
+    double initial = 0, final = 0;
+    if (metric(r, "training", "initial_loss", &initial) &&
+        metric(r, "training", "final_loss", &final) && initial > 0) {
+        double decrease = (initial - final) / initial;
+        if (decrease < g->training_min_loss_decrease) {
+            out->passed = false;
+            snprintf(out->reason, sizeof(out->reason), "training: loss decrease %.4g < %.2f",
+                     decrease, g->training_min_loss_decrease);
+        }
+    }
+}
+
+void
+gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_outcome *out)
+{
+    if (is_regression(r)) {
+        const struct check checks[] = {
+            {"backtest", "net_return", CMP_GE, g->backtest_min_net_return},
+            {"backtest", "total_trades", CMP_GE, (double)g->backtest_min_trades},
+            {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown},
+        };
+        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        return;
+    }
+    const struct check checks[] = {
+        {"backtest", "win_rate", CMP_GE, g->backtest_min_win_rate},
+        {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown},
+        {"backtest", "sharpe_ratio", CMP_GE, g->backtest_min_sharpe},
+    };
+    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+}

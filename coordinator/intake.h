@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT
+ * intake: where an input is decoded and routed. Each trigger or completion becomes a planned
+ * change (the machine decides what), each invalid input a dead letter; every change is
+ * mirrored in the registry at once so later inputs of the batch and the cycle's advance see it.
+ * Main loop only. */
+#ifndef RC_INTAKE_H
+#define RC_INTAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rc_err.h"
+
+struct cfg;
+struct change_list;
+struct idgen;
+struct input;
+struct registry;
+struct store;
+struct store_stats;
+struct workers;
+
+struct intake_env {
+    const struct cfg *cfg;
+    struct store *store;       /* for remembered trigger outcomes */
+    struct registry *reg;      /* the mirror, updated as changes are planned */
+    struct workers *workers;   /* this iteration's heartbeats: the concurrency limit */
+    struct idgen *ids;
+    struct store_stats *stats; /* counters to bump */
+    int64_t now_ms;
+};
+
+/* Plan the effect of `n` inputs, appending to `out`. RC_EUNAVAIL: Redis unreachable while
+ * looking up trigger outcomes (nothing was planned or mirrored). */
+enum rc_rc intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
+                       struct change_list *out, struct rc_err *err);
+
+#endif /* RC_INTAKE_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT
+ * kconf: librdkafka configuration shared by the producer and the consumer. */
+#include "coordinator/kconf.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+
+/* librdkafka logs from its own threads; our logger writes one line with one fwrite, which is
+ * safe to call from any thread. */
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 3) {
+        log_error("librdkafka", "facility=%s detail=\"%s\"", fac, buf);
+    } else if (level <= 4) {
+        log_warn("librdkafka", "facility=%s detail=\"%s\"", fac, buf);
+    } else {
+        log_debug("librdkafka", "facility=%s detail=\"%s\"", fac, buf);
+    }
+}
+
+static enum rc_rc
+set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *var,
+    struct rc_err *err)
+{
+    char errstr[256];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        return rc_err_set(err, RC_EINVAL, "%s: %s", var, errstr);
+    }
+    return RC_OK;
+}
+
+enum rc_rc
+kconf_new(const struct cfg_kafka *cfg, const char *const *defaults, rd_kafka_conf_t **out,
+          struct rc_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    enum rc_rc rc = set(conf, "bootstrap.servers", cfg->brokers, "KAFKA_BROKERS", err);
+    for (size_t i = 0; rc == RC_OK && defaults != NULL && defaults[i] != NULL; i += 2) {
+        rc = set(conf, defaults[i], defaults[i + 1], defaults[i], err);
+    }
+    struct buf var = BUF_INIT;
+    for (size_t i = 0; rc == RC_OK && i < cfg->n_props; i++) {
+        buf_reset(&var);
+        buf_puts(&var, "KAFKA_PROP_");
+        for (const char *p = cfg->prop_names[i]; *p != '\0'; p++) {
+            buf_putc(&var, *p == '.' ? '_' : (char)toupper((unsigned char)*p));
+        }
+        rc = set(conf, cfg->prop_names[i], cfg->prop_values[i], var.data, err);
+    }
+    buf_release(&var);
+    if (rc != RC_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    *out = conf;
+    return RC_OK;
+}
+
+enum rc_rc
+kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_ms,
+                    struct rc_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(rk, 1, NULL, &md, timeout_ms);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return rc_err_set(err, RC_EUNAVAIL, "kafka: cannot read metadata: %s",
+                          rd_kafka_err2str(kerr));
+    }
+    struct buf missing = BUF_INIT;
+    size_t n_missing = 0;
+    rd_kafka_NewTopic_t **create = xcalloc(n > 0 ? n : 1, sizeof(*create));
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (strcmp(md->topics[t].topic, topics[i]) == 0 && md->topics[t].err == 0) {
+                found = true;
+            }
+        }
+        if (!found) {
+            char errstr[256];
+            buf_printf(&missing, "%s%s", n_missing > 0 ? ", " : "", topics[i]);
+            create[n_missing++] = rd_kafka_NewTopic_new(topics[i], -1, -1, errstr, sizeof(errstr));
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    enum rc_rc rc = RC_OK;
+    if (n_missing > 0) {
+        log_info("creating missing topics", "topics=\"%s\"", missing.data);
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_CreateTopics(rk, create, n_missing, NULL, q);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
+        const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+        bool ok = res != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (ok) {
+            size_t cnt = 0;
+            const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &cnt);
+            for (size_t i = 0; i < cnt; i++) {
+                rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+                ok = ok && (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+                            e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS);
+            }
+        }
+        if (ev != NULL) {
+            rd_kafka_event_destroy(ev);
+        }
+        rd_kafka_queue_destroy(q);
+        if (!ok) {
+            rc = rc_err_set(err, RC_EUNAVAIL, "kafka: missing topics the cluster would not create: %s",
+                            missing.data);
+        }
+    }
+    for (size_t i = 0; i < n_missing; i++) {
+        rd_kafka_NewTopic_destroy(create[i]);
+    }
+    free(create);
+    buf_release(&missing);
+    return rc;
+}

@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: MIT
+ * loop: the coordinator's one loop and its leadership, outage and shutdown handling. */
+#include "coordinator/loop.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cfg.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "coordinator/change.h"
+#include "coordinator/consumer.h"
+#include "coordinator/idgen.h"
+#include "coordinator/intake.h"
+#include "coordinator/machine.h"
+#include "coordinator/producer.h"
+#include "coordinator/registry.h"
+#include "coordinator/research.h"
+#include "coordinator/store.h"
+#include "coordinator/workers.h"
+
+#define BATCH_MAX 2000        /* inputs planned and written together */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define KAFKA_SETUP_TIMEOUT_MS 10000
+#define SHUTDOWN_FLUSH_MS 3000
+
+struct loop {
+    const struct cfg *cfg;
+    struct store *store;
+    struct producer *producer;
+    struct consumer *consumer; /* only while leading */
+    struct registry *reg;
+    struct workers *workers;
+    struct idgen ids;
+    char instance[160];
+    int64_t started_at_ms;
+    uint64_t outbox_seq;
+    bool leading;
+    bool mirror_ok;             /* the registry mirrors Redis */
+    struct store_stats stats;   /* counters: increments not yet written */
+    int64_t next_tick_mono_ms;
+    int64_t last_cycle_ms;
+    struct input *inputs;       /* read, effect not yet written: kept until it is */
+    size_t n_inputs;
+    size_t cap_inputs;
+    struct change_list changes;
+    bool redis_down;            /* logged once per outage */
+    int64_t redis_retries;
+    int64_t backoff_ms;
+    bool standby_logged;
+};
+
+enum rc_rc
+loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
+{
+    struct loop *l = xcalloc(1, sizeof(*l));
+    l->cfg = cfg;
+    l->started_at_ms = clock_now_ms();
+    char host[64] = "host";
+    (void)gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    snprintf(l->instance, sizeof(l->instance), "%s:%ld:%" PRId64, host, (long)getpid(),
+             l->started_at_ms);
+    idgen_init(&l->ids);
+    l->reg = registry_new();
+    l->workers = workers_new();
+    enum rc_rc rc = store_new(&l->store, &cfg->redis, l->instance, err);
+    if (rc == RC_OK) {
+        rc = producer_new(&l->producer, &cfg->kafka, err);
+    }
+    if (rc != RC_OK) {
+        loop_free(l);
+        return rc;
+    }
+    l->stats.started_at_ms = l->started_at_ms;
+    *out = l;
+    return RC_OK;
+}
+
+static void
+drop_inputs(struct loop *l)
+{
+    for (size_t i = 0; i < l->n_inputs; i++) {
+        input_release(&l->inputs[i]);
+    }
+    l->n_inputs = 0;
+}
+
+void
+loop_free(struct loop *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    consumer_free(l->consumer);
+    producer_free(l->producer, SHUTDOWN_FLUSH_MS);
+    store_free(l->store);
+    registry_free(l->reg);
+    workers_free(l->workers);
+    drop_inputs(l);
+    free(l->inputs);
+    change_list_release(&l->changes);
+    free(l);
+}
+
+/* Sleep up to `ms`, waking early on stop. */
+static void
+nap(int64_t ms, volatile sig_atomic_t *stop)
+{
+    while (ms > 0 && !*stop) {
+        int64_t step = ms < 50 ? ms : 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(step * 1000000)};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+}
+
+/* Redis failed: log once per outage, forget the mirror, back off. */
+static void
+redis_failed(struct loop *l, const struct rc_err *err, volatile sig_atomic_t *stop)
+{
+    if (!l->redis_down) {
+        log_warn("redis unavailable", "error=\"%s\"", err->msg);
+        l->redis_down = true;
+        l->redis_retries = 0;
+        l->backoff_ms = BACKOFF_MIN_MS;
+    }
+    l->redis_retries++;
+    l->mirror_ok = false;
+    change_list_reset(&l->changes);
+    nap(l->backoff_ms, stop);
+    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+}
+
+static void
+redis_ok(struct loop *l)
+{
+    if (l->redis_down) {
+        log_warn("redis back", "retries=%" PRId64, l->redis_retries);
+        l->redis_down = false;
+    }
+}
+
+static void
+lose_lead(struct loop *l)
+{
+    if (l->leading) {
+        log_warn("lost the leader lease: standing by", "instance=%s", l->instance);
+    }
+    l->leading = false;
+    l->mirror_ok = false;
+    consumer_free(l->consumer);
+    l->consumer = NULL;
+    drop_inputs(l);
+    registry_clear(l->reg);
+    change_list_reset(&l->changes);
+}
+
+static void
+outbox_id(struct loop *l, char **out)
+{
+    char id[200];
+    /* Zero-padded so that the ids of one instance sort in publish order. */
+    snprintf(id, sizeof(id), "%s:%016" PRIu64, l->instance, ++l->outbox_seq);
+    *out = xstrdup(id);
+}
+
+/* Send what the outbox holds: at the start of leadership everything in it may not have been. */
+static enum rc_rc
+republish_outbox(struct loop *l, struct rc_err *err)
+{
+    struct store_outbox_entry *e = NULL;
+    size_t n = 0;
+    enum rc_rc rc = store_outbox_load(l->store, &e, &n, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int topic = 0;
+        const char *key = NULL, *payload = NULL;
+        size_t key_len = 0, len = 0;
+        if (!store_outbox_unframe(e[i].data, e[i].len, &topic, &key, &key_len, &payload, &len) ||
+            topic < 0 || topic >= CFG_TOPIC_COUNT) {
+            log_error("malformed outbox entry", "id=%s", e[i].id);
+            continue;
+        }
+        struct rc_err perr = RC_ERR_INIT;
+        if (producer_send(l->producer, l->cfg->kafka.topics[topic], key, key_len, payload, len,
+                          e[i].id, &perr) != RC_OK) {
+            log_warn("cannot republish outbox entry", "id=%s error=\"%s\"", e[i].id, perr.msg);
+        }
+    }
+    if (n > 0) {
+        log_info("republished outbox", "messages=%zu", n);
+    }
+    store_outbox_free(e, n);
+    return RC_OK;
+}
+
+/* Become (or stay) the leader: lease, consumer, mirror. RC_OK with l->leading false means
+ * another instance leads. */
+static enum rc_rc
+ensure_leading(struct loop *l, struct rc_err *err)
+{
+    const int64_t ttl_ms = 3 * l->cfg->agent.poll_interval_ms + 2000;
+    bool leading = false;
+    enum rc_rc rc = store_lease(l->store, ttl_ms, &leading, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (!leading) {
+        if (l->leading) {
+            lose_lead(l);
+        }
+        if (!l->standby_logged) {
+            log_info("another coordinator leads: standing by", "instance=%s", l->instance);
+            l->standby_logged = true;
+        }
+        return RC_OK;
+    }
+    if (!l->leading) {
+        log_info("leading", "instance=%s", l->instance);
+        l->leading = true;
+        l->standby_logged = false;
+        l->mirror_ok = false;
+    }
+    if (!l->mirror_ok) {
+        if ((rc = store_load_active(l->store, l->reg, err)) != RC_OK) {
+            return rc;
+        }
+        if ((rc = republish_outbox(l, err)) != RC_OK) {
+            return rc;
+        }
+        l->mirror_ok = true;
+        log_info("loaded active researches", "active=%zu", registry_count(l->reg));
+    }
+    if (l->consumer == NULL) {
+        rc = consumer_new(&l->consumer, &l->cfg->kafka, KAFKA_SETUP_TIMEOUT_MS, err);
+    }
+    return rc;
+}
+
+/* Give every change's messages an outbox id. */
+static void
+number_messages(struct loop *l)
+{
+    for (size_t i = 0; i < l->changes.n; i++) {
+        struct change *c = &l->changes.items[i];
+        for (size_t j = 0; j < c->n_out; j++) {
+            outbox_id(l, &c->out[j].outbox_id);
+        }
+    }
+}
+
+static void
+publish(struct loop *l, const enum rc_rc *results)
+{
+    for (size_t i = 0; i < l->changes.n; i++) {
+        if (results[i] != RC_OK) {
+            continue;
+        }
+        const struct change *c = &l->changes.items[i];
+        for (size_t j = 0; j < c->n_out; j++) {
+            const struct outmsg *m = &c->out[j];
+            struct rc_err err = RC_ERR_INIT;
+            if (producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key,
+                              strlen(m->key), m->payload, m->len, m->outbox_id,
+                              &err) != RC_OK) {
+                /* It stays in the outbox; the next leadership start sends it again. */
+                log_warn("cannot queue message", "error=\"%s\"", err.msg);
+            }
+        }
+    }
+}
+
+/* Serve delivery reports: delete what Kafka has from the outbox, resend what failed. */
+static void
+settle_deliveries(struct loop *l)
+{
+    producer_poll(l->producer, 0);
+    struct producer_failed *failed = NULL;
+    size_t n_failed = producer_take_failed(l->producer, &failed);
+    for (size_t i = 0; i < n_failed; i++) {
+        struct rc_err err = RC_ERR_INIT;
+        (void)producer_send(l->producer, failed[i].topic, failed[i].key, strlen(failed[i].key),
+                            failed[i].payload, failed[i].len, failed[i].outbox_id, &err);
+    }
+    producer_failed_free(failed, n_failed);
+    char **ids = NULL;
+    size_t n = producer_take_delivered(l->producer, &ids);
+    if (n > 0) {
+        struct rc_err err = RC_ERR_INIT;
+        if (store_outbox_delete(l->store, ids, n, &err) != RC_OK) {
+            /* Left in the outbox: at worst sent once more by a later leader. */
+            log_debug("outbox delete failed", "error=\"%s\"", err.msg);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+    free(ids);
+}
+
+/* Plan the advance of every active research, oldest first. */
+static void
+advance_all(struct loop *l, int64_t now_ms)
+{
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        const struct research *r = registry_at(l->reg, i);
+        if (r != NULL && machine_holds_worker(r)) {
+            workers_hold(l->workers, research_get(r, RF_WORKER_ID));
+        }
+    }
+    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        const struct research *r = registry_at(l->reg, i);
+        if (r == NULL) {
+            continue;
+        }
+        struct change *c = change_list_add(&l->changes);
+        machine_advance(&ctx, r, c);
+        if (change_is_empty(c)) {
+            change_list_drop_last(&l->changes);
+            continue;
+        }
+        if (c->kind == CHANGE_FINISH) {
+            log_debug("research completed", "research_id=%s", c->research_id);
+        } else if (c->set[RF_DISPATCH_ID]) {
+            log_debug("phase started", "research_id=%s phase=%s dispatch_id=%s worker_id=%s",
+                      c->research_id, c->value[RF_PHASE], c->value[RF_DISPATCH_ID],
+                      c->value[RF_WORKER_ID]);
+        }
+        registry_apply(l->reg, c); /* a finished one leaves a gap, closed below */
+    }
+    registry_compact(l->reg);
+}
+
+/* One pass: heartbeats, inputs, advance, one write, publish, commit. */
+static enum rc_rc
+iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *err)
+{
+    const int64_t t0 = clock_mono_us();
+    const int64_t now = clock_now_ms();
+    struct worker_beat *beats = NULL;
+    size_t n_beats = 0;
+    enum rc_rc rc = store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats,
+                                       &n_beats, err);
+    if (rc != RC_OK) {
+        redis_failed(l, err, stop);
+        return RC_OK;
+    }
+    workers_begin(l->workers, beats, n_beats);
+
+    struct intake_env env = {.cfg = l->cfg, .store = l->store, .reg = l->reg,
+                             .workers = l->workers, .ids = &l->ids, .stats = &l->stats,
+                             .now_ms = now};
+    struct store_stats before = l->stats;
+    if ((rc = intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err)) != RC_OK) {
+        l->stats = before;
+        redis_failed(l, err, stop);
+        return RC_OK;
+    }
+    advance_all(l, now);
+    number_messages(l);
+
+    struct store_stats stats = l->stats;
+    stats.active = (int64_t)registry_count(l->reg);
+    stats.last_cycle_at_ms = now;
+    stats.cycle_ms = l->last_cycle_ms;
+    enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
+    rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
+                     l->cfg->agent.retention_s, results, err);
+    if (rc == RC_EUNAVAIL) {
+        free(results);
+        l->stats = before; /* the increments are counted again when the inputs are */
+        redis_failed(l, err, stop);
+        return RC_OK;
+    }
+    redis_ok(l);
+    bool fenced = rc == RC_ECONFLICT;
+    for (size_t i = 0; i < l->changes.n; i++) {
+        if (results[i] == RC_ECONFLICT) {
+            fenced = true;
+        } else if (results[i] != RC_OK) {
+            /* One research's write failed: the rest stand. Reload to re-sync the mirror. */
+            log_error("research write failed", "research_id=%s error=\"%s\"",
+                      l->changes.items[i].research_id ? l->changes.items[i].research_id : "-",
+                      err->msg);
+            l->mirror_ok = false;
+        }
+    }
+    if (fenced) {
+        free(results);
+        lose_lead(l);
+        return RC_OK;
+    }
+    publish(l, results);
+    free(results);
+    struct rc_err cerr = RC_ERR_INIT;
+    if (consumer_commit(l->consumer, l->inputs, l->n_inputs, &cerr) != RC_OK) {
+        log_warn("offset commit failed", "error=\"%s\"", cerr.msg);
+    }
+    drop_inputs(l);
+    change_list_reset(&l->changes);
+    memset(&l->stats, 0, sizeof(l->stats));
+    l->stats.started_at_ms = l->started_at_ms;
+    l->last_cycle_ms = (clock_mono_us() - t0) / 1000;
+    (void)tick;
+    return RC_OK;
+}
+
+/* Read inputs: wait until the first or the tick, then take what is already there. */
+static enum rc_rc
+gather(struct loop *l, int64_t wait_ms, struct rc_err *err)
+{
+    while (l->n_inputs < BATCH_MAX) {
+        struct input in = {0};
+        bool got = false;
+        enum rc_rc rc = consumer_poll(l->consumer, l->n_inputs == 0 ? (int)wait_ms : 0, &in,
+                                      &got, err);
+        if (rc != RC_OK) {
+            return rc;
+        }
+        if (!got) {
+            return RC_OK;
+        }
+        l->inputs = xgrow(l->inputs, &l->cap_inputs, l->n_inputs + 1, sizeof(*l->inputs));
+        l->inputs[l->n_inputs++] = in;
+    }
+    return RC_OK;
+}
+
+enum rc_rc
+loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
+{
+    const int64_t interval = l->cfg->agent.poll_interval_ms;
+    l->next_tick_mono_ms = clock_mono_ms();
+    while (!*stop) {
+        if (producer_is_fatal(l->producer)) {
+            return rc_err_set(err, RC_EBACKEND, "kafka producer: fatal error");
+        }
+        settle_deliveries(l);
+        int64_t now = clock_mono_ms();
+        bool tick = now >= l->next_tick_mono_ms;
+        if (tick || !l->leading || !l->mirror_ok) {
+            enum rc_rc rc = ensure_leading(l, err);
+            if (rc == RC_EINVAL) {
+                return rc;
+            }
+            if (rc != RC_OK) {
+                redis_failed(l, err, stop);
+                continue;
+            }
+            if (!l->leading) {
+                nap(interval, stop);
+                continue;
+            }
+        }
+        if (tick) {
+            l->next_tick_mono_ms = now + interval;
+        }
+        int64_t wait_ms = l->next_tick_mono_ms - clock_mono_ms();
+        enum rc_rc rc = gather(l, wait_ms > 0 ? wait_ms : 0, err);
+        if (rc != RC_OK) {
+            return rc;
+        }
+        tick = clock_mono_ms() >= l->next_tick_mono_ms;
+        if (l->n_inputs > 0 || tick) {
+            if ((rc = iterate(l, tick, stop, err)) != RC_OK) {
+                return rc;
+            }
+        }
+    }
+    log_info("shutting down", "in_flight=%d", producer_in_flight(l->producer));
+    return RC_OK;
+}

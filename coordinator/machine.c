@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: MIT
+ * machine: where a research advances. Every decision about a research's phase is made here;
+ * the store writes what it plans and the loop decides when to ask. */
+#include "coordinator/machine.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/xalloc.h"
+#include "coordinator/change.h"
+#include "coordinator/gate.h"
+#include "coordinator/research.h"
+#include "coordinator/workers.h"
+#include "proto/msg.h"
+#include "proto/result.h"
+
+#define CHILD_DISPATCHED "dispatched"
+#define CHILD_COMPLETED "completed"
+#define CHILD_FAILED "failed"
+
+/* The most keys a result map or a phase's params may hold (the biggest schema is 6). */
+#define MAX_KEYS 16
+
+static void
+emit_event(struct change *out, const struct machine_ctx *ctx, const struct event *ev)
+{
+    struct msg m = MSG_INIT;
+    m.kind = MSG_EVENT;
+    m.ts_ms = ctx->now_ms;
+    m.u.event = *ev;
+    const char *key = ev->research_id != NULL ? ev->research_id : ev->request_id;
+    change_emit(out, CFG_TOPIC_EVENTS, key, &m);
+}
+
+void
+machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const char *research_id,
+               struct change *out)
+{
+    change_init(out, CHANGE_CREATE, research_id);
+    out->score = ctx->now_ms;
+    change_set(out, RF_RESEARCH_ID, research_id);
+    change_set(out, RF_REQUEST_ID, t->request_id);
+    change_set(out, RF_STATUS, "running");
+    change_set(out, RF_PHASE, phase_name(PHASE_PENDING));
+    change_set(out, RF_BRIEF, t->brief);
+    change_set(out, RF_MODEL, t->model);
+    change_set(out, RF_BYPASS_GATES, t->bypass_gates ? "1" : "0");
+    /* A given strategy skips design: its name and path are the research's from the start. */
+    change_set(out, RF_STRATEGY_NAME, t->strategy);
+    change_set(out, RF_STRATEGY_PATH, t->strategy_path);
+    change_set(out, RF_ATTEMPT, "0");
+    change_set(out, RF_COST_USD, "0");
+    change_set_int(out, RF_CREATED_AT, ctx->now_ms);
+    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+    change_set_int(out, RF_PHASE_STARTED_AT, ctx->now_ms);
+    out->request_id = xstrdup(t->request_id);
+    out->request_value = xstrdup(research_id);
+
+    struct event ev = {
+        .type = EVENT_ACCEPTED, .research_id = research_id, .request_id = t->request_id};
+    emit_event(out, ctx, &ev);
+}
+
+void
+machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id,
+                        int64_t active_count, int64_t limit, struct change *out)
+{
+    char message[160];
+    snprintf(message, sizeof(message), "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")",
+             active_count, limit);
+    change_init(out, CHANGE_NOTE, NULL);
+    out->request_id = xstrdup(request_id);
+    out->request_value = xstrdup("rejected:at_capacity");
+    out->has_capacity = true;
+    out->active_count = active_count;
+    out->limit = limit;
+    struct event ev = {.type = EVENT_REJECTED, .request_id = request_id, .reason = "at_capacity",
+                       .message = message, .has_capacity = true, .active_count = active_count,
+                       .limit = limit};
+    emit_event(out, ctx, &ev);
+}
+
+void
+machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, const char *why,
+                       struct change *out)
+{
+    change_init(out, CHANGE_NOTE, NULL);
+    struct event ev = {
+        .type = EVENT_REJECTED, .request_id = request_id, .reason = "invalid", .message = why};
+    emit_event(out, ctx, &ev);
+}
+
+bool
+machine_holds_worker(const struct research *r)
+{
+    return research_is(r, RF_STATUS, "running") &&
+           research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) &&
+           research_get(r, RF_WORKER_ID) != NULL;
+}
+
+/* Plan the move of `r` to a final status. */
+static void
+finish(const struct machine_ctx *ctx, const struct research *r, enum phase final,
+       struct change *out)
+{
+    enum phase last = research_phase(r);
+    out->kind = CHANGE_FINISH;
+    out->score = ctx->now_ms;
+    change_set(out, RF_STATUS, phase_name(final));
+    change_set(out, RF_PHASE, phase_name(final));
+    change_set(out, RF_LAST_PHASE, phase_name(last));
+    change_set_int(out, RF_FINISHED_AT, ctx->now_ms);
+    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+    change_set(out, RF_WAITING_SINCE, NULL);
+}
+
+void
+machine_fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
+             struct change *out)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    if (out->research_id == NULL) {
+        change_init(out, CHANGE_UPDATE, id);
+    }
+    finish(ctx, r, PHASE_FAILED, out);
+    change_set(out, RF_ERROR, error);
+    struct event ev = {
+        .type = EVENT_FAILED, .research_id = id, .phase = research_phase(r), .error = error};
+    emit_event(out, ctx, &ev);
+}
+
+/* Judge the gate after a training or backtest result (already in `view`), record a failure's
+ * reason, and send the `gate` event. */
+static void
+judge_gate(const struct machine_ctx *ctx, const struct research *view, enum worker_type wt,
+           struct change *out)
+{
+    struct event ev = {.type = EVENT_GATE, .research_id = research_get(view, RF_RESEARCH_ID),
+                       .gate = wt};
+    struct gate_outcome g = {.passed = true};
+    if (research_is(view, RF_BYPASS_GATES, "1")) {
+        ev.passed = true;
+        ev.reason = "bypassed";
+    } else {
+        if (wt == WORKER_TRAINING) {
+            gate_training(&ctx->cfg->gates, view, &g);
+        } else {
+            gate_backtest(&ctx->cfg->gates, view, &g);
+        }
+        ev.passed = g.passed;
+        ev.reason = g.passed ? NULL : g.reason;
+        if (!g.passed) {
+            change_set(out, RF_GATE_REJECTION_REASON, g.reason);
+        }
+    }
+    emit_event(out, ctx, &ev);
+}
+
+/* Write each key of `wt`'s schema present in the result as `<type>.<key>`, and the fields the
+ * research takes from it. */
+static void
+store_result(const struct completion *c, enum worker_type wt, struct change *out)
+{
+    size_t n = 0;
+    const struct result_key *schema = result_schema(wt, &n);
+    struct buf text = BUF_INIT;
+    for (size_t i = 0; i < n; i++) {
+        const struct kv *e = kv_find(c->result, c->n_result, schema[i].name);
+        if (e == NULL || e->val.kind == VALUE_NIL) {
+            continue;
+        }
+        buf_reset(&text);
+        result_format(&e->val, &text);
+        int f = research_result_field(wt, schema[i].name);
+        RC_ASSERT(f >= 0);
+        change_set(out, (enum research_field)f, text.data);
+        if (wt == WORKER_DESIGN && strcmp(schema[i].name, "strategy_name") == 0) {
+            change_set(out, RF_STRATEGY_NAME, text.data);
+        } else if (wt == WORKER_DESIGN && strcmp(schema[i].name, "strategy_path") == 0) {
+            change_set(out, RF_STRATEGY_PATH, text.data);
+        } else if (wt == WORKER_TRAINING && strcmp(schema[i].name, "model_path") == 0) {
+            change_set(out, RF_MODEL_PATH, text.data);
+        } else if (wt == WORKER_ASSESSMENT && strcmp(schema[i].name, "verdict") == 0) {
+            change_set(out, RF_VERDICT, text.data);
+        }
+    }
+    buf_release(&text);
+}
+
+enum machine_verdict
+machine_complete(const struct machine_ctx *ctx, const struct research *r,
+                 const struct completion *c, struct change *out)
+{
+    /* Only the answer to the research's current dispatch, from the worker it was sent to,
+     * counts: a late answer to a retried or aborted dispatch, or a duplicate, is stale. */
+    if (r == NULL || !research_is(r, RF_STATUS, "running") ||
+        !research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) ||
+        !research_is(r, RF_DISPATCH_ID, c->dispatch_id) ||
+        !research_is(r, RF_WORKER_ID, c->worker_id)) {
+        return MACHINE_STALE;
+    }
+    enum phase phase = research_phase(r);
+    if (!phase_is_worked(phase)) {
+        return MACHINE_STALE;
+    }
+    enum worker_type wt = phase_worker_type(phase);
+    change_init(out, CHANGE_UPDATE, c->research_id);
+    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+    if (!c->ok) {
+        char error[LIMITS_STRING_MAX + 64];
+        snprintf(error, sizeof(error), "%s", c->error != NULL ? c->error : "worker reported failure");
+        change_set(out, RF_CHILD_STATUS, CHILD_FAILED);
+        machine_fail(ctx, r, error, out);
+        return MACHINE_APPLIED;
+    }
+    struct rc_err err = RC_ERR_INIT;
+    if (result_check(wt, c->result, c->n_result, &err) != RC_OK) {
+        change_set(out, RF_CHILD_STATUS, CHILD_FAILED);
+        machine_fail(ctx, r, err.msg, out);
+        return MACHINE_APPLIED;
+    }
+    change_set(out, RF_CHILD_STATUS, CHILD_COMPLETED);
+    store_result(c, wt, out);
+    if (wt == WORKER_TRAINING || wt == WORKER_BACKTEST) {
+        /* The gate reads the result just stored: judge a view with the change applied. */
+        struct research *view = research_dup(r);
+        change_apply(out, view);
+        judge_gate(ctx, view, wt, out);
+        research_free(view);
+    }
+    return MACHINE_APPLIED;
+}
+
+/* The phase after `r`'s current one, or PHASE_COMPLETED after assessing. */
+static enum phase
+next_phase(const struct research *r)
+{
+    switch (research_phase(r)) {
+    case PHASE_PENDING:
+        return research_get(r, RF_STRATEGY_NAME) != NULL ? PHASE_TRAINING : PHASE_DESIGNING;
+    case PHASE_DESIGNING:
+        return PHASE_TRAINING;
+    case PHASE_TRAINING:
+        /* A failed training gate assesses at once, without a backtest. */
+        return research_get(r, RF_GATE_REJECTION_REASON) != NULL ? PHASE_ASSESSING
+                                                                 : PHASE_BACKTESTING;
+    case PHASE_BACKTESTING:
+        return PHASE_ASSESSING;
+    default:
+        return PHASE_COMPLETED;
+    }
+}
+
+/* A phase result map rebuilt from the stored `<type>.*` fields; n = 0 when none is stored. */
+static size_t
+stored_result(const struct research *r, enum worker_type wt, struct kv *map)
+{
+    size_t n_keys = 0, n = 0;
+    const struct result_key *schema = result_schema(wt, &n_keys);
+    for (size_t i = 0; i < n_keys && n < MAX_KEYS; i++) {
+        int f = research_result_field(wt, schema[i].name);
+        const char *text = f >= 0 ? research_get(r, (enum research_field)f) : NULL;
+        if (text != NULL) {
+            map[n].key = schema[i].name;
+            map[n].val = result_parse(schema[i].kind, text);
+            n++;
+        }
+    }
+    return n;
+}
+
+static void
+emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phase phase,
+              const char *dispatch_id, const char *worker_id, int64_t attempt,
+              struct change *out)
+{
+    struct kv params[8];
+    struct kv training[MAX_KEYS], backtest[MAX_KEYS];
+    size_t n = 0;
+    const char *strategy = research_get(r, RF_STRATEGY_NAME);
+    switch (phase) {
+    case PHASE_DESIGNING:
+        params[n++] = (struct kv){"brief", value_str(research_get(r, RF_BRIEF))};
+        params[n++] = (struct kv){"model", value_str(research_get(r, RF_MODEL))};
+        break;
+    case PHASE_TRAINING:
+        params[n++] = (struct kv){"strategy_name", value_str(strategy)};
+        params[n++] = (struct kv){"strategy_path", value_str(research_get(r, RF_STRATEGY_PATH))};
+        break;
+    case PHASE_BACKTESTING:
+        params[n++] = (struct kv){"strategy_name", value_str(strategy)};
+        params[n++] = (struct kv){"strategy_path", value_str(research_get(r, RF_STRATEGY_PATH))};
+        params[n++] = (struct kv){"model_path", value_str(research_get(r, RF_MODEL_PATH))};
+        break;
+    default: {
+        size_t n_training = stored_result(r, WORKER_TRAINING, training);
+        size_t n_backtest = stored_result(r, WORKER_BACKTEST, backtest);
+        params[n++] = (struct kv){"strategy_name", value_str(strategy)};
+        params[n++] = (struct kv){"model", value_str(research_get(r, RF_MODEL))};
+        params[n++] = (struct kv){"training", value_map(training, n_training)};
+        params[n++] = (struct kv){
+            "backtest", n_backtest > 0 ? value_map(backtest, n_backtest) : value_nil()};
+        params[n++] = (struct kv){"gate_rejection_reason",
+                                  value_str(research_get(r, RF_GATE_REJECTION_REASON))};
+        break;
+    }
+    }
+    struct msg m = MSG_INIT;
+    m.kind = MSG_DISPATCH;
+    m.ts_ms = ctx->now_ms;
+    m.u.dispatch = (struct dispatch){
+        .dispatch_id = dispatch_id,
+        .research_id = research_get(r, RF_RESEARCH_ID),
+        .worker_id = worker_id,
+        .phase = phase,
+        .worker_type = phase_worker_type(phase),
+        .attempt = attempt,
+        .params = params,
+        .n_params = n,
+    };
+    change_emit(out, (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(phase)),
+                worker_id, &m);
+}
+
+void
+machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    change_init(out, CHANGE_UPDATE, id);
+    if (!research_is(r, RF_STATUS, "running")) {
+        return;
+    }
+    enum phase phase = research_phase(r);
+    bool ready = phase == PHASE_PENDING || research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED);
+    if (!ready) {
+        return; /* its dispatch is out; timeouts come with crash recovery (§7) */
+    }
+    enum phase next = next_phase(r);
+    if (next == PHASE_COMPLETED) {
+        finish(ctx, r, PHASE_COMPLETED, out);
+        struct event ev = {
+            .type = EVENT_COMPLETED,
+            .research_id = id,
+            .strategy_name = research_get(r, RF_STRATEGY_NAME),
+            .verdict = research_get(r, RF_VERDICT),
+            .gate_rejection_reason = research_get(r, RF_GATE_REJECTION_REASON),
+        };
+        emit_event(out, ctx, &ev);
+        return;
+    }
+    const char *worker = workers_take(ctx->workers, phase_worker_type(next), ctx->now_ms);
+    if (worker == NULL) {
+        /* No free worker: stay, with the finished result stored, and say since when. */
+        if (research_get(r, RF_WAITING_SINCE) == NULL) {
+            change_set_int(out, RF_WAITING_SINCE, ctx->now_ms);
+            change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+        }
+        return;
+    }
+    /* Unique per dispatch, retries included, and the same if this plan is ever replayed. */
+    char dispatch_id[LIMITS_ID_MAX + 1];
+    const int64_t attempt = 1;
+    snprintf(dispatch_id, sizeof(dispatch_id), "%s:%s:%" PRId64, id, phase_name(next), attempt);
+    change_set(out, RF_PHASE, phase_name(next));
+    change_set(out, RF_DISPATCH_ID, dispatch_id);
+    change_set(out, RF_WORKER_ID, worker);
+    change_set_int(out, RF_ATTEMPT, attempt);
+    change_set(out, RF_CHILD_STATUS, CHILD_DISPATCHED);
+    change_set(out, RF_WAITING_SINCE, NULL);
+    change_set_int(out, RF_PHASE_STARTED_AT, ctx->now_ms);
+    change_set_int(out, RF_DISPATCHED_AT, ctx->now_ms);
+    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+
+    struct research *view = research_dup(r);
+    change_apply(out, view);
+    emit_dispatch(ctx, view, next, dispatch_id, worker, attempt, out);
+    research_free(view);
+    struct event ev = {.type = EVENT_PHASE_STARTED, .research_id = id, .phase = next,
+                       .dispatch_id = dispatch_id, .attempt = attempt};
+    emit_event(out, ctx, &ev);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT
+ * machine: the research state machine of contract §1, §3-§5. Each function looks at one
+ * research (as mirrored in memory) and one input or one cycle, and plans the next step as a
+ * struct change: fields to write, events and dispatches to publish. Pure: no I/O, time given. */
+#ifndef RC_MACHINE_H
+#define RC_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cfg;
+struct change;
+struct completion;
+struct research;
+struct trigger;
+struct workers;
+
+struct machine_ctx {
+    const struct cfg *cfg;
+    int64_t now_ms;           /* Unix ms */
+    struct workers *workers;  /* free workers of this cycle (machine_advance only) */
+};
+
+/* An accepted trigger: a new research `research_id` in phase pending, the request remembered,
+ * an `accepted` event. */
+void machine_accept(const struct machine_ctx *ctx, const struct trigger *t,
+                    const char *research_id, struct change *out);
+
+/* A rejected trigger: a `rejected` event with `reason` and, for at_capacity, the counts. The
+ * outcome is remembered under rc:request:<id> unless the reason is "invalid". */
+void machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id,
+                             int64_t active_count, int64_t limit, struct change *out);
+void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id,
+                            const char *why, struct change *out);
+
+enum machine_verdict {
+    MACHINE_APPLIED = 0, /* `out` holds the effect */
+    MACHINE_STALE,       /* not the research's current dispatch: nothing changes */
+};
+
+/* A completion for `r` (NULL when no active research has that id). Records the result, fails
+ * the research on `failed` or a bad result, judges the gate after training and backtest. */
+enum machine_verdict machine_complete(const struct machine_ctx *ctx, const struct research *r,
+                                      const struct completion *c, struct change *out);
+
+/* One cycle's step for `r`: start its next phase on a free worker, or finish it, or record
+ * that it waits. Leaves `out` empty when nothing changes. */
+void machine_advance(const struct machine_ctx *ctx, const struct research *r,
+                     struct change *out);
+
+/* Fail `r` now with `error` (a handler error, a timeout). */
+void machine_fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
+                  struct change *out);
+
+/* True when `r` holds a dispatch that is not finished (its worker is not free). */
+bool machine_holds_worker(const struct research *r);
+
+#endif /* RC_MACHINE_H */

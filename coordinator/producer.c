@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT
+ * producer: the coordinator's librdkafka producer. */
+#include "coordinator/producer.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "coordinator/kconf.h"
+
+struct producer {
+    rd_kafka_t *rk;
+    char **delivered; /* outbox ids */
+    size_t n_delivered;
+    size_t cap_delivered;
+    struct producer_failed *failed;
+    size_t n_failed;
+    size_t cap_failed;
+    bool fatal;
+    rd_kafka_resp_err_t last_error; /* logged on change only */
+};
+
+/* Runs inside producer_poll() on the main thread. */
+static void
+dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    struct producer *p = opaque;
+    char *outbox_id = m->_private;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (outbox_id != NULL) {
+            p->delivered = xgrow(p->delivered, &p->cap_delivered, p->n_delivered + 1,
+                                 sizeof(*p->delivered));
+            p->delivered[p->n_delivered++] = outbox_id;
+        }
+        return;
+    }
+    log_warn("delivery failed", "topic=%s error=\"%s\"", rd_kafka_topic_name(m->rkt),
+             rd_kafka_err2str(m->err));
+    p->failed = xgrow(p->failed, &p->cap_failed, p->n_failed + 1, sizeof(*p->failed));
+    struct producer_failed *f = &p->failed[p->n_failed++];
+    f->topic = xstrdup(rd_kafka_topic_name(m->rkt));
+    f->key = xstrndup(m->key != NULL ? m->key : "", m->key_len);
+    f->payload = xmalloc(m->len > 0 ? m->len : 1);
+    memcpy(f->payload, m->payload, m->len);
+    f->len = m->len;
+    f->outbox_id = outbox_id;
+}
+
+static void
+error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    struct producer *p = opaque;
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        log_error("kafka producer fatal error", "detail=\"%s\"", why);
+        p->fatal = true;
+        return;
+    }
+    if ((rd_kafka_resp_err_t)code != p->last_error) {
+        p->last_error = (rd_kafka_resp_err_t)code;
+        log_warn("kafka producer error", "detail=\"%s\"", reason);
+    }
+}
+
+enum rc_rc
+producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *err)
+{
+    /* Defaults a user of Kafka expects from a system of record: acks from all in-sync
+     * replicas and no reordering on retry. A small linger batches a cycle's messages. */
+    static const char *const defaults[] = {
+        "enable.idempotence", "true", "linger.ms", "2", "compression.type", "none", NULL,
+    };
+    rd_kafka_conf_t *conf = NULL;
+    enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct producer *p = xcalloc(1, sizeof(*p));
+    rd_kafka_conf_set_opaque(conf, p);
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    char errstr[512];
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return rc_err_set(err, RC_EINVAL, "kafka producer: %s", errstr);
+    }
+    *out = p;
+    return RC_OK;
+}
+
+void
+producer_free(struct producer *p, int timeout_ms)
+{
+    if (p == NULL) {
+        return;
+    }
+    rd_kafka_flush(p->rk, timeout_ms);
+    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(p->rk, 0); /* purged messages come back through dr_cb: free their ids */
+    rd_kafka_destroy(p->rk);
+    for (size_t i = 0; i < p->n_delivered; i++) {
+        free(p->delivered[i]);
+    }
+    free(p->delivered);
+    producer_failed_free(p->failed, p->n_failed);
+    free(p);
+}
+
+enum rc_rc
+producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
+              const void *payload, size_t len, const char *outbox_id, struct rc_err *err)
+{
+    char *id = outbox_id != NULL ? xstrdup(outbox_id) : NULL;
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_OPAQUE(id), RD_KAFKA_V_END);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        free(id);
+        return rc_err_set(err, RC_EUNAVAIL, "kafka: cannot queue to %s: %s", topic,
+                          rd_kafka_err2str(e));
+    }
+    return RC_OK;
+}
+
+void
+producer_poll(struct producer *p, int timeout_ms)
+{
+    rd_kafka_poll(p->rk, timeout_ms);
+}
+
+size_t
+producer_take_delivered(struct producer *p, char ***ids)
+{
+    size_t n = p->n_delivered;
+    *ids = p->delivered;
+    p->delivered = NULL;
+    p->n_delivered = 0;
+    p->cap_delivered = 0;
+    return n;
+}
+
+size_t
+producer_take_failed(struct producer *p, struct producer_failed **out)
+{
+    size_t n = p->n_failed;
+    *out = p->failed;
+    p->failed = NULL;
+    p->n_failed = 0;
+    p->cap_failed = 0;
+    return n;
+}
+
+void
+producer_failed_free(struct producer_failed *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(f[i].topic);
+        free(f[i].key);
+        free(f[i].payload);
+        free(f[i].outbox_id);
+    }
+    free(f);
+}
+
+int
+producer_in_flight(const struct producer *p)
+{
+    return rd_kafka_outq_len(p->rk);
+}
+
+bool
+producer_is_fatal(const struct producer *p)
+{
+    return p->fatal;
+}

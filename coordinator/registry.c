@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT
+ * registry: active researches by id and by age. */
+#include "coordinator/registry.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "coordinator/change.h"
+#include "coordinator/idmap.h"
+#include "coordinator/research.h"
+
+struct registry {
+    struct research **items; /* age order; NULL = removed */
+    size_t len;
+    size_t cap;
+    size_t count; /* non-NULL items */
+    struct idmap *by_id;
+};
+
+struct registry *
+registry_new(void)
+{
+    struct registry *reg = xcalloc(1, sizeof(*reg));
+    reg->by_id = idmap_new();
+    return reg;
+}
+
+void
+registry_clear(struct registry *reg)
+{
+    for (size_t i = 0; i < reg->len; i++) {
+        research_free(reg->items[i]);
+    }
+    reg->len = 0;
+    reg->count = 0;
+    idmap_clear(reg->by_id);
+}
+
+void
+registry_free(struct registry *reg)
+{
+    if (reg == NULL) {
+        return;
+    }
+    registry_clear(reg);
+    free(reg->items);
+    idmap_free(reg->by_id);
+    free(reg);
+}
+
+static int
+cmp_age(const struct research *a, const struct research *b)
+{
+    int64_t x = research_int(a, RF_CREATED_AT), y = research_int(b, RF_CREATED_AT);
+    if (x != y) {
+        return x < y ? -1 : 1;
+    }
+    return strcmp(research_get(a, RF_RESEARCH_ID), research_get(b, RF_RESEARCH_ID));
+}
+
+void
+registry_add(struct registry *reg, struct research *r)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    RC_ASSERT(id != NULL);
+    registry_remove(reg, id);
+    registry_compact(reg);
+    reg->items = xgrow(reg->items, &reg->cap, reg->len + 1, sizeof(*reg->items));
+    /* Usually the newest: find the slot from the end. */
+    size_t pos = reg->len;
+    while (pos > 0 && cmp_age(reg->items[pos - 1], r) > 0) {
+        pos--;
+    }
+    memmove(&reg->items[pos + 1], &reg->items[pos], (reg->len - pos) * sizeof(*reg->items));
+    reg->items[pos] = r;
+    reg->len++;
+    reg->count++;
+    idmap_put(reg->by_id, id, r);
+}
+
+struct research *
+registry_find(const struct registry *reg, const char *id)
+{
+    return idmap_get(reg->by_id, id);
+}
+
+void
+registry_remove(struct registry *reg, const char *id)
+{
+    struct research *r = idmap_del(reg->by_id, id);
+    if (r == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < reg->len; i++) {
+        if (reg->items[i] == r) {
+            reg->items[i] = NULL;
+            break;
+        }
+    }
+    research_free(r);
+    reg->count--;
+}
+
+size_t
+registry_count(const struct registry *reg)
+{
+    return reg->count;
+}
+
+size_t
+registry_len(const struct registry *reg)
+{
+    return reg->len;
+}
+
+struct research *
+registry_at(const struct registry *reg, size_t i)
+{
+    return i < reg->len ? reg->items[i] : NULL;
+}
+
+void
+registry_compact(struct registry *reg)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < reg->len; i++) {
+        if (reg->items[i] != NULL) {
+            reg->items[j++] = reg->items[i];
+        }
+    }
+    reg->len = j;
+}
+
+void
+registry_apply(struct registry *reg, const struct change *c)
+{
+    if (c->research_id == NULL) {
+        return;
+    }
+    if (c->kind == CHANGE_CREATE) {
+        struct research *r = research_new();
+        change_apply(c, r);
+        registry_add(reg, r);
+    } else if (c->kind == CHANGE_FINISH) {
+        registry_remove(reg, c->research_id);
+    } else {
+        struct research *r = registry_find(reg, c->research_id);
+        if (r != NULL) {
+            change_apply(c, r);
+        }
+    }
+}

@@ -1,0 +1,880 @@
+/* SPDX-License-Identifier: MIT
+ * store: research state in Redis. Commands are built with explicit lengths
+ * (redisAppendCommandArgv), pipelined, and every write goes through one fenced Lua script. */
+#include "coordinator/store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/log.h"
+#include "common/xalloc.h"
+#include "coordinator/change.h"
+#include "coordinator/keys.h"
+#include "coordinator/registry.h"
+#include "coordinator/research.h"
+#include "coordinator/workers.h"
+
+/* The one write path. KEYS[1] is rc:leader and ARGV[1] this instance: nothing is written by
+ * an instance that does not hold the lease. Then ARGV[2..] is a list of operations, each
+ * "<command> <key index> <argc> <args...>", run in order. Scripts are atomic, so a research,
+ * its set membership, its request outcome and its outbox messages change together. */
+static const char apply_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
+    "local i = 2\n"
+    "local n = #ARGV\n"
+    "while i <= n do\n"
+    "  local op = ARGV[i]\n"
+    "  local key = KEYS[tonumber(ARGV[i + 1])]\n"
+    "  local argc = tonumber(ARGV[i + 2])\n"
+    "  local args = {}\n"
+    "  for j = 1, argc do args[j] = ARGV[i + 2 + j] end\n"
+    "  redis.call(op, key, unpack(args))\n"
+    "  i = i + 3 + argc\n"
+    "end\n"
+    "return 1\n";
+
+/* Take the lease when free, renew it when ours. */
+static const char lease_lua[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
+    "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
+    "return 0\n";
+
+#define REQUEST_TTL_S 86400 /* trigger outcomes are remembered for 24 h (§3) */
+
+struct store {
+    struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
+    char *instance;
+    redisContext *ctx; /* NULL while disconnected */
+    char apply_sha[41];
+    char lease_sha[41];
+    struct buf key; /* scratch for key building */
+};
+
+/* A command's arguments, copied, with explicit lengths. */
+struct argv {
+    char **v;
+    size_t *len;
+    size_t n;
+    size_t cap;
+    size_t cap_len;
+};
+
+static void
+argv_add(struct argv *a, const void *data, size_t len)
+{
+    a->v = xgrow(a->v, &a->cap, a->n + 1, sizeof(*a->v));
+    a->len = xgrow(a->len, &a->cap_len, a->n + 1, sizeof(*a->len));
+    char *copy = xmalloc(len + 1);
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    a->v[a->n] = copy;
+    a->len[a->n] = len;
+    a->n++;
+}
+
+static void
+argv_str(struct argv *a, const char *s)
+{
+    argv_add(a, s, strlen(s));
+}
+
+static void
+argv_int(struct argv *a, int64_t v)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%" PRId64, v);
+    argv_str(a, text);
+}
+
+static void
+argv_reset(struct argv *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->v[i]);
+    }
+    a->n = 0;
+}
+
+static void
+argv_release(struct argv *a)
+{
+    argv_reset(a);
+    free(a->v);
+    free(a->len);
+    *a = (struct argv){0};
+}
+
+static void
+disconnect(struct store *s)
+{
+    if (s->ctx != NULL) {
+        redisFree(s->ctx);
+        s->ctx = NULL;
+    }
+}
+
+/* Translate a missing reply (I/O error) into RC_EUNAVAIL and drop the link. */
+static enum rc_rc
+io_error(struct store *s, struct rc_err *err)
+{
+    enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis: %s",
+                               s->ctx != NULL && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
+    disconnect(s);
+    return rc;
+}
+
+/* hiredis takes `const char **`: a view of the arguments with that type. */
+static const char **
+argv_view(const struct argv *a)
+{
+    const char **v = xcalloc(a->n > 0 ? a->n : 1, sizeof(*v));
+    for (size_t i = 0; i < a->n; i++) {
+        v[i] = a->v[i];
+    }
+    return v;
+}
+
+/* Send one command and read its reply (for connection set-up). */
+static enum rc_rc
+command(struct store *s, struct argv *a, redisReply **out, struct rc_err *err)
+{
+    const char **view = argv_view(a);
+    redisReply *r = redisCommandArgv(s->ctx, (int)a->n, view, a->len);
+    free(view);
+    argv_reset(a);
+    if (r == NULL) {
+        return io_error(s, err);
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        enum rc_rc rc = rc_err_set(err, RC_EBACKEND, "redis: %s", r->str);
+        freeReplyObject(r);
+        return rc;
+    }
+    *out = r;
+    return RC_OK;
+}
+
+static enum rc_rc
+load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
+{
+    struct argv a = {0};
+    redisReply *r = NULL;
+    argv_str(&a, "SCRIPT");
+    argv_str(&a, "LOAD");
+    argv_str(&a, lua);
+    enum rc_rc rc = command(s, &a, &r, err);
+    argv_release(&a);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (r->type != REDIS_REPLY_STRING || r->len != 40) {
+        freeReplyObject(r);
+        return rc_err_set(err, RC_EBACKEND, "redis: SCRIPT LOAD gave no sha");
+    }
+    memcpy(sha, r->str, 40);
+    sha[40] = '\0';
+    freeReplyObject(r);
+    return RC_OK;
+}
+
+/* Connect, authenticate, select the db and load the scripts, unless connected already. */
+static enum rc_rc
+ensure(struct store *s, struct rc_err *err)
+{
+    if (s->ctx != NULL) {
+        return RC_OK;
+    }
+    struct timeval tv = {.tv_sec = (time_t)(s->cfg.timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)((s->cfg.timeout_ms % 1000) * 1000)};
+    redisContext *c = s->cfg.unix_path != NULL
+                          ? redisConnectUnixWithTimeout(s->cfg.unix_path, tv)
+                          : redisConnectWithTimeout(s->cfg.host, s->cfg.port, tv);
+    if (c == NULL) {
+        return rc_err_set(err, RC_EUNAVAIL, "redis: cannot allocate a context");
+    }
+    if (c->err) {
+        enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis: %s", c->errstr);
+        redisFree(c);
+        return rc;
+    }
+    if (redisSetTimeout(c, tv) != REDIS_OK) {
+        redisFree(c);
+        return rc_err_set(err, RC_EUNAVAIL, "redis: cannot set timeout");
+    }
+    s->ctx = c;
+    struct argv a = {0};
+    redisReply *r = NULL;
+    enum rc_rc rc = RC_OK;
+    if (s->cfg.password != NULL) {
+        argv_str(&a, "AUTH");
+        argv_str(&a, s->cfg.password);
+        if ((rc = command(s, &a, &r, err)) != RC_OK) {
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    if (s->cfg.db != 0) {
+        argv_str(&a, "SELECT");
+        argv_int(&a, s->cfg.db);
+        if ((rc = command(s, &a, &r, err)) != RC_OK) {
+            goto out;
+        }
+        freeReplyObject(r);
+    }
+    if ((rc = load_script(s, apply_lua, s->apply_sha, err)) != RC_OK) {
+        goto out;
+    }
+    rc = load_script(s, lease_lua, s->lease_sha, err);
+out:
+    argv_release(&a);
+    if (rc != RC_OK) {
+        disconnect(s);
+        if (rc == RC_EBACKEND) {
+            rc = RC_EUNAVAIL; /* e.g. a loading Redis: try again later */
+        }
+    }
+    return rc;
+}
+
+enum rc_rc
+store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
+          struct rc_err *err)
+{
+    (void)err;
+    struct store *s = xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->instance = xstrdup(instance);
+    *out = s;
+    return RC_OK;
+}
+
+void
+store_free(struct store *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    disconnect(s);
+    free(s->instance);
+    buf_release(&s->key);
+    free(s);
+}
+
+/* Queue a command on the pipeline. */
+static void
+append(struct store *s, struct argv *a)
+{
+    const char **view = argv_view(a);
+    redisAppendCommandArgv(s->ctx, (int)a->n, view, a->len);
+    free(view);
+    argv_reset(a);
+}
+
+/* Read the next pipelined reply. RC_EUNAVAIL on I/O error (link dropped). */
+static enum rc_rc
+next_reply(struct store *s, redisReply **out, struct rc_err *err)
+{
+    void *r = NULL;
+    if (redisGetReply(s->ctx, &r) != REDIS_OK || r == NULL) {
+        return io_error(s, err);
+    }
+    *out = r;
+    return RC_OK;
+}
+
+enum rc_rc
+store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    redisReply *r = NULL;
+    argv_str(&a, "EVALSHA");
+    argv_str(&a, s->lease_sha);
+    argv_str(&a, "1");
+    argv_str(&a, keys_leader(&s->key, s->cfg.key_prefix));
+    argv_str(&a, s->instance);
+    argv_int(&a, ttl_ms);
+    rc = command(s, &a, &r, err);
+    argv_release(&a);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    *leading = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return RC_OK;
+}
+
+enum rc_rc
+store_load_active(struct store *s, struct registry *reg, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    redisReply *ids = NULL;
+    argv_str(&a, "ZRANGE");
+    argv_str(&a, keys_active(&s->key, s->cfg.key_prefix));
+    argv_str(&a, "0");
+    argv_str(&a, "-1");
+    if ((rc = command(s, &a, &ids, err)) != RC_OK) {
+        goto out;
+    }
+    for (size_t i = 0; i < ids->elements; i++) {
+        argv_str(&a, "HGETALL");
+        argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, ids->element[i]->str));
+        append(s, &a);
+    }
+    registry_clear(reg);
+    for (size_t i = 0; i < ids->elements; i++) {
+        redisReply *h = NULL;
+        if ((rc = next_reply(s, &h, err)) != RC_OK) {
+            registry_clear(reg);
+            goto out;
+        }
+        struct research *r = research_new();
+        for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
+            int f = research_field_parse(h->element[j]->str);
+            if (f >= 0) {
+                research_set(r, (enum research_field)f, h->element[j + 1]->str);
+            }
+        }
+        freeReplyObject(h);
+        if (research_get(r, RF_RESEARCH_ID) == NULL) {
+            log_warn("active research has no hash", "research_id=%s", ids->element[i]->str);
+            research_free(r);
+            continue;
+        }
+        registry_add(reg, r);
+    }
+out:
+    if (ids != NULL) {
+        freeReplyObject(ids);
+    }
+    argv_release(&a);
+    return rc;
+}
+
+enum rc_rc
+store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
+                   struct worker_beat **beats, size_t *n, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    struct worker_beat *out = NULL;
+    size_t n_out = 0, cap = 0;
+    redisReply *lists[WORKER_TYPE_COUNT] = {0};
+    const int64_t since = now_ms - timeout_ms;
+    char min[40];
+    snprintf(min, sizeof(min), "(%" PRId64, since);
+
+    /* Round trip 1: drop stale members, list live ones. */
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        const char *key = keys_workers(&s->key, s->cfg.key_prefix, (enum worker_type)t);
+        argv_str(&a, "ZREMRANGEBYSCORE");
+        argv_str(&a, key);
+        argv_str(&a, "-inf");
+        argv_int(&a, since);
+        append(s, &a);
+        argv_str(&a, "ZRANGEBYSCORE");
+        argv_str(&a, key);
+        argv_str(&a, min);
+        argv_str(&a, "+inf");
+        append(s, &a);
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        redisReply *dropped = NULL;
+        if ((rc = next_reply(s, &dropped, err)) != RC_OK) {
+            goto out;
+        }
+        freeReplyObject(dropped);
+        if ((rc = next_reply(s, &lists[t], err)) != RC_OK) {
+            goto out;
+        }
+    }
+    /* Round trip 2: every live member's heartbeat. */
+    size_t asked = 0;
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        for (size_t i = 0; lists[t]->type == REDIS_REPLY_ARRAY && i < lists[t]->elements; i++) {
+            argv_str(&a, "HMGET");
+            argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, lists[t]->element[i]->str));
+            argv_str(&a, "type");
+            argv_str(&a, "state");
+            argv_str(&a, "dispatch_id");
+            argv_str(&a, "last_seen");
+            append(s, &a);
+            asked++;
+        }
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        for (size_t i = 0; lists[t]->type == REDIS_REPLY_ARRAY && i < lists[t]->elements; i++) {
+            redisReply *h = NULL;
+            if ((rc = next_reply(s, &h, err)) != RC_OK) {
+                goto out;
+            }
+            asked--;
+            enum worker_type wt;
+            bool ok = h->type == REDIS_REPLY_ARRAY && h->elements == 4 &&
+                      h->element[0]->type == REDIS_REPLY_STRING &&
+                      h->element[1]->type == REDIS_REPLY_STRING &&
+                      h->element[3]->type == REDIS_REPLY_STRING &&
+                      worker_type_parse(h->element[0]->str, &wt) == RC_OK &&
+                      wt == (enum worker_type)t;
+            int64_t seen = ok ? strtoll(h->element[3]->str, NULL, 10) : 0;
+            if (ok && seen > since) {
+                out = xgrow(out, &cap, n_out + 1, sizeof(*out));
+                struct worker_beat *b = &out[n_out++];
+                b->id = xstrdup(lists[t]->element[i]->str);
+                b->type = wt;
+                b->idle = strcmp(h->element[1]->str, "idle") == 0;
+                b->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING &&
+                                         h->element[2]->len > 0
+                                     ? xstrdup(h->element[2]->str)
+                                     : NULL;
+                b->last_seen_ms = seen;
+            }
+            freeReplyObject(h);
+        }
+    }
+    *beats = out;
+    *n = n_out;
+    out = NULL;
+    n_out = 0;
+out:
+    for (size_t i = 0; i < n_out; i++) {
+        free(out[i].id);
+        free(out[i].dispatch_id);
+    }
+    free(out);
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        if (lists[t] != NULL) {
+            freeReplyObject(lists[t]);
+        }
+    }
+    argv_release(&a);
+    return rc;
+}
+
+enum rc_rc
+store_get_requests(struct store *s, const char *const *request_ids, size_t n,
+                   struct store_request *out, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    for (size_t i = 0; i < n; i++) {
+        argv_str(&a, "GET");
+        argv_str(&a, keys_request(&s->key, s->cfg.key_prefix, request_ids[i]));
+        append(s, &a);
+        argv_str(&a, "HGETALL");
+        argv_str(&a, keys_request_figures(&s->key, s->cfg.key_prefix, request_ids[i]));
+        append(s, &a);
+    }
+    argv_release(&a);
+    size_t done = 0;
+    for (; done < n; done++) {
+        redisReply *v = NULL, *fig = NULL;
+        if ((rc = next_reply(s, &v, err)) != RC_OK) {
+            break;
+        }
+        if ((rc = next_reply(s, &fig, err)) != RC_OK) {
+            freeReplyObject(v);
+            break;
+        }
+        struct store_request *o = &out[done];
+        *o = (struct store_request){0};
+        if (v->type == REDIS_REPLY_STRING) {
+            o->value = xstrdup(v->str);
+        }
+        for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
+            const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
+            if (strcmp(k, "active_count") == 0) {
+                o->has_capacity = true;
+                o->active_count = strtoll(val, NULL, 10);
+            } else if (strcmp(k, "limit") == 0) {
+                o->limit = strtoll(val, NULL, 10);
+            } else if (strcmp(k, "remaining") == 0) {
+                o->has_budget = true;
+                o->remaining = strtod(val, NULL);
+            } else if (strcmp(k, "daily_limit") == 0) {
+                o->daily_limit = strtod(val, NULL);
+            }
+        }
+        freeReplyObject(v);
+        freeReplyObject(fig);
+    }
+    if (rc != RC_OK) {
+        for (size_t i = 0; i < done; i++) {
+            store_request_release(&out[i]);
+        }
+    }
+    return rc;
+}
+
+void
+store_request_release(struct store_request *r)
+{
+    free(r->value);
+    *r = (struct store_request){0};
+}
+
+/* Key indexes of the apply script (KEYS[i]). */
+enum {
+    K_LEADER = 1,
+    K_RESEARCH,
+    K_ACTIVE,
+    K_FINISHED,
+    K_OUTBOX,
+    K_REQUEST,
+    K_REQUEST_FIGURES,
+    K_COORDINATOR,
+    K_COUNT = K_COORDINATOR
+};
+
+/* An operation of the apply script: "<cmd> <key index> <argc>", then the args. */
+struct ops {
+    struct argv args; /* the ops part of ARGV */
+};
+
+static void
+op(struct ops *o, const char *cmd, int key, size_t argc)
+{
+    argv_str(&o->args, cmd);
+    argv_int(&o->args, key);
+    argv_int(&o->args, (int64_t)argc);
+}
+
+static void
+plan_change(struct store *s, const struct change *c, int64_t retention_s, struct ops *o)
+{
+    (void)s;
+    size_t n_set = 0, n_del = 0;
+    for (int i = 0; i < RF_COUNT; i++) {
+        if (c->set[i]) {
+            c->value[i] != NULL ? n_set++ : n_del++;
+        }
+    }
+    if (n_set > 0) {
+        op(o, "HSET", K_RESEARCH, n_set * 2);
+        for (int i = 0; i < RF_COUNT; i++) {
+            if (c->set[i] && c->value[i] != NULL) {
+                argv_str(&o->args, research_field_name((enum research_field)i));
+                argv_str(&o->args, c->value[i]);
+            }
+        }
+    }
+    if (n_del > 0) {
+        op(o, "HDEL", K_RESEARCH, n_del);
+        for (int i = 0; i < RF_COUNT; i++) {
+            if (c->set[i] && c->value[i] == NULL) {
+                argv_str(&o->args, research_field_name((enum research_field)i));
+            }
+        }
+    }
+    if (c->kind == CHANGE_CREATE) {
+        op(o, "ZADD", K_ACTIVE, 2);
+        argv_int(&o->args, c->score);
+        argv_str(&o->args, c->research_id);
+    } else if (c->kind == CHANGE_FINISH) {
+        op(o, "ZREM", K_ACTIVE, 1);
+        argv_str(&o->args, c->research_id);
+        op(o, "ZADD", K_FINISHED, 2);
+        argv_int(&o->args, c->score);
+        argv_str(&o->args, c->research_id);
+        op(o, "EXPIRE", K_RESEARCH, 1);
+        argv_int(&o->args, retention_s);
+    }
+    if (c->request_id != NULL) {
+        op(o, "SET", K_REQUEST, 3);
+        argv_str(&o->args, c->request_value);
+        argv_str(&o->args, "EX");
+        argv_int(&o->args, REQUEST_TTL_S);
+        if (c->has_capacity || c->has_budget) {
+            op(o, "HSET", K_REQUEST_FIGURES, c->has_capacity && c->has_budget ? 8 : 4);
+            if (c->has_capacity) {
+                argv_str(&o->args, "active_count");
+                argv_int(&o->args, c->active_count);
+                argv_str(&o->args, "limit");
+                argv_int(&o->args, c->limit);
+            }
+            if (c->has_budget) {
+                char text[64];
+                argv_str(&o->args, "remaining");
+                snprintf(text, sizeof(text), "%.6f", c->remaining);
+                argv_str(&o->args, text);
+                argv_str(&o->args, "daily_limit");
+                snprintf(text, sizeof(text), "%.6f", c->daily_limit);
+                argv_str(&o->args, text);
+            }
+            op(o, "EXPIRE", K_REQUEST_FIGURES, 1);
+            argv_int(&o->args, REQUEST_TTL_S);
+        }
+    }
+    struct buf frame = BUF_INIT;
+    for (size_t i = 0; i < c->n_out; i++) {
+        const struct outmsg *m = &c->out[i];
+        RC_ASSERT(m->outbox_id != NULL);
+        buf_reset(&frame);
+        store_outbox_frame((int)m->topic, m->key, m->payload, m->len, &frame);
+        op(o, "HSET", K_OUTBOX, 2);
+        argv_str(&o->args, m->outbox_id);
+        argv_add(&o->args, frame.data, frame.len);
+    }
+    buf_release(&frame);
+}
+
+static void
+plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
+{
+    op(o, "HSET", K_COORDINATOR, st->last_cycle_at_ms > 0 ? 12 : 8);
+    argv_str(&o->args, "instance");
+    argv_str(&o->args, instance);
+    argv_str(&o->args, "version");
+    argv_str(&o->args, RC_VERSION);
+    argv_str(&o->args, "started_at");
+    argv_int(&o->args, st->started_at_ms);
+    argv_str(&o->args, "active");
+    argv_int(&o->args, st->active);
+    if (st->last_cycle_at_ms > 0) {
+        argv_str(&o->args, "last_cycle_at");
+        argv_int(&o->args, st->last_cycle_at_ms);
+        argv_str(&o->args, "cycle_ms");
+        argv_int(&o->args, st->cycle_ms);
+    }
+    const struct {
+        const char *name;
+        int64_t delta;
+    } counters[] = {
+        {"triggers", st->triggers},
+        {"completions", st->completions},
+        {"stale_completions", st->stale_completions},
+        {"invalid_inputs", st->invalid_inputs},
+        {"redispatches", st->redispatches},
+    };
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        /* HINCRBY 0 creates the field, so every counter is readable from the start. */
+        op(o, "HINCRBY", K_COORDINATOR, 2);
+        argv_str(&o->args, counters[i].name);
+        argv_int(&o->args, counters[i].delta);
+    }
+}
+
+/* EVALSHA apply with the keys of research `research_id` / request `request_id`. */
+static void
+append_apply(struct store *s, const char *research_id, const char *request_id, struct ops *o)
+{
+    struct argv a = {0};
+    argv_str(&a, "EVALSHA");
+    argv_str(&a, s->apply_sha);
+    argv_int(&a, K_COUNT);
+    argv_str(&a, keys_leader(&s->key, s->cfg.key_prefix));
+    argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_id != NULL ? research_id : ""));
+    argv_str(&a, keys_active(&s->key, s->cfg.key_prefix));
+    argv_str(&a, keys_finished(&s->key, s->cfg.key_prefix));
+    argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
+    argv_str(&a, keys_request(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
+    argv_str(&a, keys_request_figures(&s->key, s->cfg.key_prefix,
+                                      request_id != NULL ? request_id : ""));
+    argv_str(&a, keys_coordinator(&s->key, s->cfg.key_prefix));
+    argv_str(&a, s->instance);
+    for (size_t i = 0; i < o->args.n; i++) {
+        argv_add(&a, o->args.v[i], o->args.len[i]);
+    }
+    argv_reset(&o->args);
+    append(s, &a);
+    argv_release(&a);
+}
+
+enum rc_rc
+store_apply(struct store *s, const struct change *changes, size_t n,
+            const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
+            struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct ops o = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        plan_change(s, &changes[i], retention_s, &o);
+        append_apply(s, changes[i].research_id, changes[i].request_id, &o);
+    }
+    if (stats != NULL) {
+        plan_stats(stats, s->instance, &o);
+        append_apply(s, NULL, NULL, &o);
+    }
+    argv_release(&o.args);
+    bool first_error = true;
+    for (size_t i = 0; i < n + (stats != NULL ? 1 : 0); i++) {
+        redisReply *r = NULL;
+        if ((rc = next_reply(s, &r, err)) != RC_OK) {
+            return rc;
+        }
+        enum rc_rc one = RC_OK;
+        if (r->type == REDIS_REPLY_ERROR) {
+            one = strstr(r->str, "FENCED") != NULL ? RC_ECONFLICT : RC_EBACKEND;
+            if (first_error) {
+                rc_err_set(err, one, "redis: %s", r->str);
+                first_error = false;
+            }
+            if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+                disconnect(s); /* Redis lost its scripts (restart): reload on reconnect */
+                freeReplyObject(r);
+                return rc_err_set(err, RC_EUNAVAIL, "redis: scripts were flushed");
+            }
+        }
+        if (i < n) {
+            results[i] = one;
+        } else if (one != RC_OK) {
+            rc = one;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+enum rc_rc
+store_outbox_delete(struct store *s, char *const *ids, size_t n, struct rc_err *err)
+{
+    if (n == 0) {
+        return RC_OK;
+    }
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    redisReply *r = NULL;
+    argv_str(&a, "HDEL");
+    argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
+    for (size_t i = 0; i < n; i++) {
+        argv_str(&a, ids[i]);
+    }
+    rc = command(s, &a, &r, err);
+    argv_release(&a);
+    if (rc == RC_OK) {
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+    const struct store_outbox_entry *x = a, *y = b;
+    /* ids are "<instance>:<seq>" with a zero-padded seq: plain order is publish order */
+    return strcmp(x->id, y->id);
+}
+
+enum rc_rc
+store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n,
+                  struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    redisReply *r = NULL;
+    argv_str(&a, "HGETALL");
+    argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
+    rc = command(s, &a, &r, err);
+    argv_release(&a);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
+    struct store_outbox_entry *e = xcalloc(count > 0 ? count : 1, sizeof(*e));
+    for (size_t i = 0; i < count; i++) {
+        e[i].id = xstrndup(r->element[2 * i]->str, r->element[2 * i]->len);
+        e[i].len = r->element[2 * i + 1]->len;
+        e[i].data = xmalloc(e[i].len + 1);
+        memcpy(e[i].data, r->element[2 * i + 1]->str, e[i].len);
+    }
+    freeReplyObject(r);
+    qsort(e, count, sizeof(*e), cmp_entry);
+    *out = e;
+    *n = count;
+    return RC_OK;
+}
+
+void
+store_outbox_free(struct store_outbox_entry *entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(entries[i].id);
+        free(entries[i].data);
+    }
+    free(entries);
+}
+
+/* Frame: one byte topic, two bytes key length (big endian), key, payload. */
+void
+store_outbox_frame(int topic, const char *key, const void *payload, size_t len, struct buf *out)
+{
+    size_t klen = strlen(key);
+    RC_ASSERT(topic >= 0 && topic < 256 && klen < 65536);
+    unsigned char head[3] = {(unsigned char)topic, (unsigned char)(klen >> 8),
+                             (unsigned char)(klen & 0xff)};
+    buf_append(out, head, sizeof(head));
+    buf_append(out, key, klen);
+    buf_append(out, payload, len);
+}
+
+bool
+store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
+                     size_t *key_len, const char **payload, size_t *payload_len)
+{
+    if (len < 3) {
+        return false;
+    }
+    const unsigned char *u = (const unsigned char *)data;
+    size_t klen = ((size_t)u[1] << 8) | u[2];
+    if (3 + klen > len) {
+        return false;
+    }
+    *topic = u[0];
+    *key = data + 3;
+    *key_len = klen;
+    *payload = data + 3 + klen;
+    *payload_len = len - 3 - klen;
+    return true;
+}
+
+enum rc_rc
+store_trim_finished(struct store *s, int64_t now_ms, int64_t retention_s, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    redisReply *r = NULL;
+    argv_str(&a, "ZREMRANGEBYSCORE");
+    argv_str(&a, keys_finished(&s->key, s->cfg.key_prefix));
+    argv_str(&a, "-inf");
+    argv_int(&a, now_ms - retention_s * 1000);
+    rc = command(s, &a, &r, err);
+    argv_release(&a);
+    if (rc == RC_OK) {
+        freeReplyObject(r);
+    }
+    return rc;
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT
+ * store: research state in Redis (contract §6). Sole owner of the Redis link, the key layout
+ * (through keys.h) and the Lua scripts. Every state change is one fenced script (nothing is
+ * written unless this instance holds rc:leader), and a batch of them is one pipelined round
+ * trip. Main loop only. */
+#ifndef RC_STORE_H
+#define RC_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rc_err.h"
+
+struct buf;
+struct cfg_redis;
+struct change;
+struct registry;
+struct worker_beat;
+struct store;
+
+/* Figures of the coordinator written to rc:coordinator with each batch. The counters are
+ * increments since the last successful write. */
+struct store_stats {
+    int64_t started_at_ms;
+    int64_t last_cycle_at_ms; /* 0: leave as is */
+    int64_t cycle_ms;
+    int64_t active;
+    int64_t triggers;
+    int64_t completions;
+    int64_t stale_completions;
+    int64_t invalid_inputs;
+    int64_t redispatches;
+};
+
+/* A remembered trigger outcome (rc:request:<id> and its figures). */
+struct store_request {
+    char *value; /* owned; NULL: never seen (or expired) */
+    bool has_capacity;
+    int64_t active_count;
+    int64_t limit;
+    bool has_budget;
+    double remaining;
+    double daily_limit;
+};
+
+/* One message waiting in the outbox. */
+struct store_outbox_entry {
+    char *id;      /* owned */
+    char *data;    /* owned: the framed message (see store_outbox_frame) */
+    size_t len;
+};
+
+/* Create, copying `cfg` and `instance` (this process's id, the lease value). Connects lazily:
+ * never fails for an unreachable Redis. Caller frees with store_free(). */
+enum rc_rc store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
+                     struct rc_err *err);
+void store_free(struct store *s);
+
+/* Take the leader lease if it is free, renew it if it is ours (TTL `ttl_ms`). *leading says
+ * which. RC_EUNAVAIL: Redis unreachable (retry later). */
+enum rc_rc store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err);
+
+/* Replace `reg`'s content with every research in rc:active (one pipelined pass). */
+enum rc_rc store_load_active(struct store *s, struct registry *reg, struct rc_err *err);
+
+/* The live heartbeats of every worker type at `now_ms` (last_seen within `timeout_ms`),
+ * removing stale members from rc:workers:<type>. On RC_OK *beats (caller owns, e.g. hands it to
+ * workers_begin) and *n are written. Two pipelined round trips. */
+enum rc_rc store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
+                              struct worker_beat **beats, size_t *n, struct rc_err *err);
+
+/* Look up the remembered outcome of each request id (one round trip). out[i] is filled for
+ * every i on RC_OK; release each with store_request_release(). */
+enum rc_rc store_get_requests(struct store *s, const char *const *request_ids, size_t n,
+                              struct store_request *out, struct rc_err *err);
+void store_request_release(struct store_request *r);
+
+/* Write `n` changes, each atomically (one fenced script with its outbox messages, whose
+ * outbox_id must be set), and `stats`, in one pipelined round trip. results[i] is RC_OK,
+ * RC_ECONFLICT (this instance is not the leader: nothing written) or RC_EBACKEND (a script
+ * failed; err has the first message). Returns RC_EUNAVAIL when Redis is unreachable: then
+ * any subset may have been written and the caller must reload. retention_s: TTL of a finished
+ * research's hash. */
+enum rc_rc store_apply(struct store *s, const struct change *changes, size_t n,
+                       const struct store_stats *stats, int64_t retention_s,
+                       enum rc_rc *results, struct rc_err *err);
+
+/* Delete delivered outbox entries (one round trip). */
+enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, struct rc_err *err);
+/* Read every outbox entry (at start of leadership, to publish again what may not have been).
+ * On RC_OK *out (caller frees with store_outbox_free) is sorted by id. */
+enum rc_rc store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n,
+                             struct rc_err *err);
+void store_outbox_free(struct store_outbox_entry *entries, size_t n);
+
+/* The outbox's framing of one message: topic index, key and payload. */
+void store_outbox_frame(int topic, const char *key, const void *payload, size_t len,
+                        struct buf *out);
+/* Split a frame; pointers borrow `data`. False for a malformed frame. */
+bool store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
+                          size_t *key_len, const char **payload, size_t *payload_len);
+
+/* Drop old ids from rc:finished (score < now - retention) so the zset follows the hashes'
+ * expiry. Cheap; call once a cycle or less. */
+enum rc_rc store_trim_finished(struct store *s, int64_t now_ms, int64_t retention_s,
+                               struct rc_err *err);
+
+#endif /* RC_STORE_H */

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT
+ * workers: live and free workers of one cycle. */
+#include "coordinator/workers.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/xalloc.h"
+#include "coordinator/idmap.h"
+
+struct entry {
+    struct worker_beat *beat;
+    bool held;
+};
+
+struct workers {
+    struct worker_beat *beats;
+    size_t n_beats;
+    struct entry *entries;  /* parallel to beats */
+    struct idmap *by_id;    /* id -> struct entry * (this cycle) */
+    struct idmap *last;     /* id -> (ms + 1) as a pointer: when we last dispatched to it */
+    /* free candidates per type, sorted by last dispatch, consumed from `next` */
+    struct entry **order[WORKER_TYPE_COUNT];
+    size_t n_order[WORKER_TYPE_COUNT];
+    size_t next[WORKER_TYPE_COUNT];
+    bool sorted[WORKER_TYPE_COUNT];
+};
+
+struct workers *
+workers_new(void)
+{
+    struct workers *w = xcalloc(1, sizeof(*w));
+    w->by_id = idmap_new();
+    w->last = idmap_new();
+    return w;
+}
+
+static void
+drop_cycle(struct workers *w)
+{
+    for (size_t i = 0; i < w->n_beats; i++) {
+        free(w->beats[i].id);
+        free(w->beats[i].dispatch_id);
+    }
+    free(w->beats);
+    free(w->entries);
+    w->beats = NULL;
+    w->entries = NULL;
+    w->n_beats = 0;
+    idmap_clear(w->by_id);
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        free(w->order[t]);
+        w->order[t] = NULL;
+        w->n_order[t] = 0;
+        w->next[t] = 0;
+        w->sorted[t] = false;
+    }
+}
+
+void
+workers_free(struct workers *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    drop_cycle(w);
+    idmap_free(w->by_id);
+    idmap_free(w->last);
+    free(w);
+}
+
+void
+workers_begin(struct workers *w, struct worker_beat *beats, size_t n)
+{
+    drop_cycle(w);
+    w->beats = beats;
+    w->n_beats = n;
+    w->entries = xcalloc(n > 0 ? n : 1, sizeof(struct entry));
+    for (size_t i = 0; i < n; i++) {
+        w->entries[i].beat = &beats[i];
+        idmap_put(w->by_id, beats[i].id, &w->entries[i]);
+    }
+}
+
+void
+workers_hold(struct workers *w, const char *worker_id)
+{
+    struct entry *e = idmap_get(w->by_id, worker_id);
+    if (e != NULL) {
+        e->held = true;
+    }
+}
+
+size_t
+workers_live(const struct workers *w, enum worker_type wt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_beats; i++) {
+        n += w->beats[i].type == wt;
+    }
+    return n;
+}
+
+size_t
+workers_busy(const struct workers *w, enum worker_type wt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_beats; i++) {
+        n += w->beats[i].type == wt && !w->beats[i].idle;
+    }
+    return n;
+}
+
+const struct worker_beat *
+workers_find(const struct workers *w, const char *worker_id)
+{
+    struct entry *e = idmap_get(w->by_id, worker_id);
+    return e != NULL ? e->beat : NULL;
+}
+
+static int64_t
+last_dispatch(const struct workers *w, const char *id)
+{
+    /* Stored as (ms + 1) cast into the pointer so that 0 ms is still non-NULL. */
+    void *v = idmap_get(w->last, id);
+    return v != NULL ? (int64_t)((intptr_t)v - 1) : -1;
+}
+
+struct sort_item {
+    struct entry *e;
+    int64_t last_ms;
+};
+
+static int
+cmp_item(const void *a, const void *b)
+{
+    const struct sort_item *x = a, *y = b;
+    if (x->last_ms != y->last_ms) {
+        return x->last_ms < y->last_ms ? -1 : 1;
+    }
+    return strcmp(x->e->beat->id, y->e->beat->id);
+}
+
+/* Build the free list of `wt` once per cycle, on first use (holds are all known by then:
+ * the loop marks every held worker before it advances anything). */
+static void
+sort_free(struct workers *w, enum worker_type wt)
+{
+    struct sort_item *items = xcalloc(w->n_beats > 0 ? w->n_beats : 1, sizeof(*items));
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_beats; i++) {
+        struct entry *e = &w->entries[i];
+        if (e->beat->type == wt && e->beat->idle && !e->held) {
+            items[n].e = e;
+            items[n].last_ms = last_dispatch(w, e->beat->id);
+            n++;
+        }
+    }
+    qsort(items, n, sizeof(*items), cmp_item);
+    w->order[wt] = xcalloc(n > 0 ? n : 1, sizeof(struct entry *));
+    for (size_t i = 0; i < n; i++) {
+        w->order[wt][i] = items[i].e;
+    }
+    w->n_order[wt] = n;
+    w->next[wt] = 0;
+    w->sorted[wt] = true;
+    free(items);
+}
+
+const char *
+workers_take(struct workers *w, enum worker_type wt, int64_t now_ms)
+{
+    if (!w->sorted[wt]) {
+        sort_free(w, wt);
+    }
+    while (w->next[wt] < w->n_order[wt]) {
+        struct entry *e = w->order[wt][w->next[wt]++];
+        if (e->held) {
+            continue;
+        }
+        e->held = true;
+        idmap_put(w->last, e->beat->id, (void *)(intptr_t)(now_ms + 1));
+        return e->beat->id;
+    }
+    return NULL;
+}
+
+int64_t
+workers_capacity(const struct workers *w, int64_t max_concurrent, int64_t buffer)
+{
+    if (max_concurrent > 0) {
+        return max_concurrent;
+    }
+    int64_t limit = (int64_t)workers_live(w, WORKER_TRAINING) +
+                    (int64_t)workers_live(w, WORKER_BACKTEST) + buffer;
+    return limit < 1 ? 1 : limit;
+}

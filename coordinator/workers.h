@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT
+ * workers: which workers are live and free this cycle (contract §5), from the heartbeats the
+ * store read and the dispatches the coordinator itself holds, and the least-recently-dispatched
+ * order among free workers. Pure bookkeeping, no I/O. */
+#ifndef RC_WORKERS_H
+#define RC_WORKERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/phase.h"
+
+/* One heartbeat as read from rc:worker:<id>. */
+struct worker_beat {
+    char *id;          /* owned */
+    enum worker_type type;
+    bool idle;         /* state == "idle" */
+    char *dispatch_id; /* owned; NULL when none */
+    int64_t last_seen_ms;
+};
+
+struct workers;
+
+struct workers *workers_new(void);
+void workers_free(struct workers *w);
+
+/* Start a cycle with these heartbeats (takes ownership of `beats` and its strings; they are
+ * all live: the store filtered them by AGENT_WORKER_TIMEOUT). */
+void workers_begin(struct workers *w, struct worker_beat *beats, size_t n);
+/* An active research holds an unfinished dispatch addressed to `worker_id`: not free. */
+void workers_hold(struct workers *w, const char *worker_id);
+/* Live workers of `wt` this cycle. */
+size_t workers_live(const struct workers *w, enum worker_type wt);
+/* Live workers of `wt` whose heartbeat says busy. */
+size_t workers_busy(const struct workers *w, enum worker_type wt);
+/* The heartbeat of `worker_id` this cycle, or NULL when it is not live. */
+const struct worker_beat *workers_find(const struct workers *w, const char *worker_id);
+/* Take the free worker of `wt` dispatched least recently (NULL when none). It is held from now
+ * on and remembered as dispatched at `now_ms`. The string lives until the next workers_begin. */
+const char *workers_take(struct workers *w, enum worker_type wt, int64_t now_ms);
+
+/* The concurrency limit of §5: max_concurrent when non-zero, else live training + live
+ * backtest + buffer, never below 1. */
+int64_t workers_capacity(const struct workers *w, int64_t max_concurrent, int64_t buffer);
+
+#endif /* RC_WORKERS_H */
