@@ -23,9 +23,11 @@ change_init(struct change *c, enum change_kind kind, const char *research_id)
 void
 change_set(struct change *c, enum research_field f, const char *value)
 {
+    /* Copy first: `value` may be the very string being replaced. */
+    char *copy = (value != NULL && value[0] != '\0') ? xstrdup(value) : NULL;
     free(c->value[f]);
     c->set[f] = true;
-    c->value[f] = (value != NULL && value[0] != '\0') ? xstrdup(value) : NULL;
+    c->value[f] = copy;
 }
 
 void

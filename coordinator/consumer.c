@@ -93,7 +93,7 @@ consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
         "enable.auto.commit", "false", "enable.auto.offset.store", "false",
         "auto.offset.reset", "earliest", "enable.partition.eof", "false",
         /* a message may be up to 1 MiB plus framing; larger ones are dead-lettered */
-        "receive.message.max.bytes", "16777216", NULL,
+        "fetch.max.bytes", "8388608", "receive.message.max.bytes", "16777216", NULL,
     };
     rd_kafka_conf_t *conf = NULL;
     enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);

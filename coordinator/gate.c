@@ -18,10 +18,12 @@ struct check {
     const char *metric; /* "accuracy" */
     enum cmp cmp;
     double threshold;
+    bool integral; /* a count: printed without decimals */
 };
 
 static bool
-metric(const struct research *r, const char *gate, const char *name, double *out)
+metric(const struct research *r, const char *gate, const char *name, double *out,
+       const char **text)
 {
     char field[64];
     snprintf(field, sizeof(field), "%s.%s", gate, name);
@@ -37,16 +39,45 @@ metric(const struct research *r, const char *gate, const char *name, double *out
         return false;
     }
     *out = v;
+    if (text != NULL) {
+        *text = s;
+    }
     return true;
 }
 
-/* True when the check passes; else writes the reason. */
+/* A threshold as people write it ("0.10") when two decimals say it exactly, else in the
+ * shortest form that reads back to the same double, so a reason never states a false
+ * relation. */
+static void
+format_shortest(double v, char *out, size_t len)
+{
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out, len, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) {
+            return;
+        }
+    }
+}
+
+static void
+format_threshold(double v, char *out, size_t len)
+{
+    snprintf(out, len, "%.2f", v);
+    if (strtod(out, NULL) == v) {
+        return;
+    }
+    format_shortest(v, out, len);
+}
+
+/* True when the check passes; else writes the reason, with the value as stored (the exact
+ * shortest form the result arrived in). */
 static bool
 judge(const struct research *r, const struct check *c, struct gate_outcome *out)
 {
     static const char *const broken[] = {"<", "<=", ">"}; /* the relation that failed */
     double v = 0;
-    if (!metric(r, c->gate, c->metric, &v)) {
+    const char *text = NULL;
+    if (!metric(r, c->gate, c->metric, &v, &text)) {
         snprintf(out->reason, sizeof(out->reason), "%s: %s missing", c->gate, c->metric);
         return false;
     }
@@ -54,8 +85,14 @@ judge(const struct research *r, const struct check *c, struct gate_outcome *out)
               : c->cmp == CMP_GT ? v > c->threshold
                                  : v <= c->threshold;
     if (!ok) {
-        snprintf(out->reason, sizeof(out->reason), "%s: %s %.4g %s %.2f", c->gate, c->metric, v,
-                 broken[c->cmp], c->threshold);
+        char threshold[40];
+        if (c->integral) {
+            snprintf(threshold, sizeof(threshold), "%.0f", c->threshold);
+        } else {
+            format_threshold(c->threshold, threshold, sizeof(threshold));
+        }
+        snprintf(out->reason, sizeof(out->reason), "%s: %s %s %s %s", c->gate, c->metric, text,
+                 broken[c->cmp], threshold);
     }
     return ok;
 }
@@ -85,15 +122,15 @@ gate_training(const struct cfg_gates *g, const struct research *r, struct gate_o
 {
     if (is_regression(r)) {
         const struct check checks[] = {
-            {"training", "directional_accuracy", CMP_GT, g->training_min_directional_accuracy},
-            {"training", "final_loss", CMP_LE, g->training_max_loss},
+            {"training", "directional_accuracy", CMP_GT, g->training_min_directional_accuracy, false},
+            {"training", "final_loss", CMP_LE, g->training_max_loss, false},
         };
         run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
         return;
     }
     const struct check checks[] = {
-        {"training", "accuracy", CMP_GE, g->training_min_accuracy},
-        {"training", "final_loss", CMP_LE, g->training_max_loss},
+        {"training", "accuracy", CMP_GE, g->training_min_accuracy, false},
+        {"training", "final_loss", CMP_LE, g->training_max_loss, false},
     };
     run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
     if (!out->passed) {
@@ -101,13 +138,20 @@ gate_training(const struct cfg_gates *g, const struct research *r, struct gate_o
     }
     /* The loss decrease counts only where both losses are known and the initial one > 0. */
     double initial = 0, final = 0;
-    if (metric(r, "training", "initial_loss", &initial) &&
-        metric(r, "training", "final_loss", &final) && initial > 0) {
+    if (metric(r, "training", "initial_loss", &initial, NULL) &&
+        metric(r, "training", "final_loss", &final, NULL) && initial > 0) {
         double decrease = (initial - final) / initial;
         if (decrease < g->training_min_loss_decrease) {
+            char value[40], threshold[40];
+            /* Four digits read well; more only when four would blur the relation. */
+            snprintf(value, sizeof(value), "%.4g", decrease);
+            if (!(strtod(value, NULL) < g->training_min_loss_decrease)) {
+                format_shortest(decrease, value, sizeof(value));
+            }
+            format_threshold(g->training_min_loss_decrease, threshold, sizeof(threshold));
             out->passed = false;
-            snprintf(out->reason, sizeof(out->reason), "training: loss decrease %.4g < %.2f",
-                     decrease, g->training_min_loss_decrease);
+            snprintf(out->reason, sizeof(out->reason), "training: loss decrease %s < %s", value,
+                     threshold);
         }
     }
 }
@@ -117,17 +161,17 @@ gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_o
 {
     if (is_regression(r)) {
         const struct check checks[] = {
-            {"backtest", "net_return", CMP_GE, g->backtest_min_net_return},
-            {"backtest", "total_trades", CMP_GE, (double)g->backtest_min_trades},
-            {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown},
+            {"backtest", "net_return", CMP_GE, g->backtest_min_net_return, false},
+            {"backtest", "total_trades", CMP_GE, (double)g->backtest_min_trades, true},
+            {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
         };
         run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
         return;
     }
     const struct check checks[] = {
-        {"backtest", "win_rate", CMP_GE, g->backtest_min_win_rate},
-        {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown},
-        {"backtest", "sharpe_ratio", CMP_GE, g->backtest_min_sharpe},
+        {"backtest", "win_rate", CMP_GE, g->backtest_min_win_rate, false},
+        {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
+        {"backtest", "sharpe_ratio", CMP_GE, g->backtest_min_sharpe, false},
     };
     run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
 }

@@ -46,7 +46,7 @@ struct loop {
     bool mirror_ok;             /* the registry mirrors Redis */
     struct store_stats stats;   /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
-    int64_t last_cycle_ms;
+    double last_cycle_ms;
     struct input *inputs;       /* read, effect not yet written: kept until it is */
     size_t n_inputs;
     size_t cap_inputs;
@@ -411,7 +411,7 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
     change_list_reset(&l->changes);
     memset(&l->stats, 0, sizeof(l->stats));
     l->stats.started_at_ms = l->started_at_ms;
-    l->last_cycle_ms = (clock_mono_us() - t0) / 1000;
+    l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
     (void)tick;
     return RC_OK;
 }

@@ -50,7 +50,7 @@ machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const cha
     change_set(out, RF_BYPASS_GATES, t->bypass_gates ? "1" : "0");
     /* A given strategy skips design: its name and path are the research's from the start. */
     change_set(out, RF_STRATEGY_NAME, t->strategy);
-    change_set(out, RF_STRATEGY_PATH, t->strategy_path);
+    change_set(out, RF_STRATEGY_PATH, t->strategy != NULL ? t->strategy_path : NULL);
     change_set(out, RF_ATTEMPT, "0");
     change_set(out, RF_COST_USD, "0");
     change_set_int(out, RF_CREATED_AT, ctx->now_ms);

@@ -655,8 +655,10 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
     if (st->last_cycle_at_ms > 0) {
         argv_str(&o->args, "last_cycle_at");
         argv_int(&o->args, st->last_cycle_at_ms);
+        char text[32];
+        snprintf(text, sizeof(text), "%.3f", st->cycle_ms);
         argv_str(&o->args, "cycle_ms");
-        argv_int(&o->args, st->cycle_ms);
+        argv_str(&o->args, text);
     }
     const struct {
         const char *name;

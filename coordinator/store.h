@@ -24,7 +24,7 @@ struct store;
 struct store_stats {
     int64_t started_at_ms;
     int64_t last_cycle_at_ms; /* 0: leave as is */
-    int64_t cycle_ms;
+    double cycle_ms; /* duration of the last cycle, ms (written with µs precision) */
     int64_t active;
     int64_t triggers;
     int64_t completions;

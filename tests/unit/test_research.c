@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT
+ * test_research: the field name table of coordinator/research (every name round-trips, the
+ * result fields agree with proto/result's schemas, as research.h promises), the mirror's
+ * setters and typed readers, and coordinator/change, the planned edits applied to a mirror. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/change.h"
+#include "coordinator/research.h"
+#include "proto/phase.h"
+#include "proto/result.h"
+
+static void
+test_research_field_names_round_trip(void **state)
+{
+    (void)state;
+    for (int i = 0; i < RF_COUNT; i++) {
+        const char *name = research_field_name((enum research_field)i);
+        if (name == NULL || name[0] == '\0') {
+            fail_msg("field %d has no name", i);
+        }
+        if (research_field_parse(name) != i) {
+            fail_msg("field %d \"%s\" parses as %d", i, name, research_field_parse(name));
+        }
+    }
+    assert_int_equal(research_field_parse("no_such_field"), -1);
+    assert_int_equal(research_field_parse(""), -1);
+    assert_int_equal(research_field_parse("training."), -1);
+    assert_int_equal(research_field_parse("Research_id"), -1);
+}
+
+static void
+test_research_field_names_are_distinct(void **state)
+{
+    (void)state;
+    for (int i = 0; i < RF_COUNT; i++) {
+        for (int j = i + 1; j < RF_COUNT; j++) {
+            if (strcmp(research_field_name((enum research_field)i),
+                       research_field_name((enum research_field)j)) == 0) {
+                fail_msg("fields %d and %d share the name \"%s\"", i, j,
+                         research_field_name((enum research_field)i));
+            }
+        }
+    }
+}
+
+/* The contract's hash fields (§6) keep their names at their enum slots. */
+static void
+test_research_field_names_match_contract(void **state)
+{
+    (void)state;
+    static const struct {
+        enum research_field f;
+        const char *name;
+    } cases[] = {
+        {RF_RESEARCH_ID, "research_id"},
+        {RF_REQUEST_ID, "request_id"},
+        {RF_STATUS, "status"},
+        {RF_PHASE, "phase"},
+        {RF_LAST_PHASE, "last_phase"},
+        {RF_BRIEF, "brief"},
+        {RF_MODEL, "model"},
+        {RF_BYPASS_GATES, "bypass_gates"},
+        {RF_STRATEGY_NAME, "strategy_name"},
+        {RF_STRATEGY_PATH, "strategy_path"},
+        {RF_MODEL_PATH, "model_path"},
+        {RF_DISPATCH_ID, "dispatch_id"},
+        {RF_WORKER_ID, "worker_id"},
+        {RF_ATTEMPT, "attempt"},
+        {RF_CHILD_STATUS, "child_status"},
+        {RF_WAITING_SINCE, "waiting_since"},
+        {RF_CREATED_AT, "created_at"},
+        {RF_UPDATED_AT, "updated_at"},
+        {RF_PHASE_STARTED_AT, "phase_started_at"},
+        {RF_FINISHED_AT, "finished_at"},
+        {RF_ERROR, "error"},
+        {RF_GATE_REJECTION_REASON, "gate_rejection_reason"},
+        {RF_VERDICT, "verdict"},
+        {RF_COST_USD, "cost_usd"},
+        {RF_DISPATCHED_AT, "dispatched_at"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (strcmp(research_field_name(cases[i].f), cases[i].name) != 0) {
+            fail_msg("case %s: named \"%s\"", cases[i].name, research_field_name(cases[i].f));
+        }
+    }
+}
+
+/* The consistency check promised in research.h: the result fields are exactly
+ * "<type>.<key>" for each key of result_schema(type), in order, type after type. */
+static void
+test_research_result_fields_agree_with_schema(void **state)
+{
+    (void)state;
+    int next = RF_RESULT_FIRST;
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        enum worker_type wt = (enum worker_type)t;
+        size_t n = 0;
+        const struct result_key *schema = result_schema(wt, &n);
+        assert_true(n > 0);
+        for (size_t i = 0; i < n; i++) {
+            char want[128];
+            snprintf(want, sizeof(want), "%s.%s", worker_type_name(wt), schema[i].name);
+            if (next >= RF_COUNT) {
+                fail_msg("case %s: no field left (RF_COUNT %d too small)", want, (int)RF_COUNT);
+            }
+            if (strcmp(research_field_name((enum research_field)next), want) != 0) {
+                fail_msg("case %s: field %d is \"%s\"", want, next,
+                         research_field_name((enum research_field)next));
+            }
+            if (research_result_field(wt, schema[i].name) != next) {
+                fail_msg("case %s: research_result_field gives %d, want %d", want,
+                         research_result_field(wt, schema[i].name), next);
+            }
+            next++;
+        }
+        assert_int_equal(research_result_field(wt, "no_such_key"), -1);
+    }
+    assert_int_equal(next, RF_COUNT);
+}
+
+/* A key of another type's schema is not found under this type ("accuracy" is training's). */
+static void
+test_research_result_field_is_per_type(void **state)
+{
+    (void)state;
+    assert_int_equal(research_result_field(WORKER_DESIGN, "accuracy"), -1);
+    assert_int_equal(research_result_field(WORKER_BACKTEST, "model_path"), -1);
+    assert_true(research_result_field(WORKER_DESIGN, "model") !=
+                research_result_field(WORKER_ASSESSMENT, "model"));
+    assert_string_equal(
+        research_field_name((enum research_field)research_result_field(WORKER_ASSESSMENT, "model")),
+        "assessment.model");
+    /* A prefix of a type name is not that type. */
+    assert_int_equal(research_result_field(WORKER_TRAINING, "training.accuracy"), -1);
+}
+
+static void
+test_research_set_copies_and_clears(void **state)
+{
+    (void)state;
+    struct research *r = research_new();
+    char text[16];
+    snprintf(text, sizeof(text), "%s", "alpha");
+    assert_null(research_get(r, RF_BRIEF));
+    research_set(r, RF_BRIEF, text);
+    text[0] = 'X'; /* the research keeps its own copy */
+    assert_string_equal(research_get(r, RF_BRIEF), "alpha");
+    research_set(r, RF_BRIEF, research_get(r, RF_BRIEF)); /* same value, even its own pointer */
+    assert_string_equal(research_get(r, RF_BRIEF), "alpha");
+    research_set(r, RF_BRIEF, "beta");
+    assert_string_equal(research_get(r, RF_BRIEF), "beta");
+    research_set(r, RF_BRIEF, "");
+    assert_null(research_get(r, RF_BRIEF)); /* "" clears: absent, never "" */
+    research_set(r, RF_BRIEF, "gamma");
+    research_set(r, RF_BRIEF, NULL);
+    assert_null(research_get(r, RF_BRIEF));
+    research_free(r);
+    research_free(NULL);
+}
+
+static void
+test_research_dup_is_deep(void **state)
+{
+    (void)state;
+    struct research *r = research_new();
+    research_set(r, RF_RESEARCH_ID, "rs_1");
+    research_set(r, (enum research_field)(RF_COUNT - 1), "last");
+    struct research *c = research_dup(r);
+    research_set(r, RF_RESEARCH_ID, "rs_2");
+    assert_string_equal(research_get(c, RF_RESEARCH_ID), "rs_1");
+    assert_string_equal(research_get(c, (enum research_field)(RF_COUNT - 1)), "last");
+    assert_null(research_get(c, RF_BRIEF));
+    research_free(r);
+    research_free(c);
+}
+
+static void
+test_research_int_reads_decimal_else_zero(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text; /* NULL: absent */
+        int64_t want;
+    } cases[] = {
+        {NULL, 0},
+        {"0", 0},
+        {"42", 42},
+        {"-7", -7},
+        {"1700000000123", 1700000000123LL},
+        {"9223372036854775807", INT64_MAX},
+        {"9223372036854775808", 0}, /* out of range */
+        {"abc", 0},
+        {"12abc", 0},
+        {"1.5", 0},
+        {" ", 0},
+        {"-", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct research *r = research_new();
+        research_set(r, RF_CREATED_AT, cases[i].text);
+        int64_t got = research_int(r, RF_CREATED_AT);
+        research_free(r);
+        if (got != cases[i].want) {
+            fail_msg("case \"%s\": got %lld, want %lld",
+                     cases[i].text != NULL ? cases[i].text : "(absent)", (long long)got,
+                     (long long)cases[i].want);
+        }
+    }
+}
+
+static void
+test_research_phase_reads_name_else_pending(void **state)
+{
+    (void)state;
+    struct research *r = research_new();
+    assert_int_equal(research_phase(r), PHASE_PENDING);
+    for (int p = 0; p < PHASE_COUNT; p++) {
+        research_set(r, RF_PHASE, phase_name((enum phase)p));
+        assert_int_equal(research_phase(r), p);
+    }
+    research_set(r, RF_PHASE, "junk");
+    assert_int_equal(research_phase(r), PHASE_PENDING);
+    research_free(r);
+}
+
+static void
+test_research_is_compares_whole_value(void **state)
+{
+    (void)state;
+    struct research *r = research_new();
+    assert_false(research_is(r, RF_STATUS, "running"));
+    research_set(r, RF_STATUS, "running");
+    assert_true(research_is(r, RF_STATUS, "running"));
+    assert_false(research_is(r, RF_STATUS, "run"));
+    assert_false(research_is(r, RF_STATUS, "running2"));
+    research_free(r);
+}
+
+/* ---- change: planned edits of a research ---- */
+
+static void
+test_change_set_copies_clears_and_applies(void **state)
+{
+    (void)state;
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_UPDATE, "rs_1");
+    assert_string_equal(c.research_id, "rs_1");
+    assert_true(change_is_empty(&c));
+    char text[8];
+    snprintf(text, sizeof(text), "%s", "abc");
+    change_set(&c, RF_BRIEF, text);
+    text[0] = 'X';
+    assert_true(c.set[RF_BRIEF]);
+    assert_string_equal(c.value[RF_BRIEF], "abc");
+    change_set(&c, RF_MODEL, "");
+    assert_true(c.set[RF_MODEL]); /* touched: a clear */
+    assert_null(c.value[RF_MODEL]);
+    change_set_int(&c, RF_ATTEMPT, -12);
+    assert_string_equal(c.value[RF_ATTEMPT], "-12");
+    change_set_int(&c, RF_CREATED_AT, INT64_MAX);
+    assert_string_equal(c.value[RF_CREATED_AT], "9223372036854775807");
+    change_set(&c, RF_ERROR, "e1");
+    change_set(&c, RF_ERROR, "e2"); /* the last write wins */
+    assert_false(change_is_empty(&c));
+
+    struct research *r = research_new();
+    research_set(r, RF_MODEL, "old-model");
+    research_set(r, RF_STATUS, "running");
+    change_apply(&c, r);
+    assert_string_equal(research_get(r, RF_BRIEF), "abc");
+    assert_null(research_get(r, RF_MODEL));
+    assert_string_equal(research_get(r, RF_STATUS), "running"); /* untouched */
+    assert_int_equal(research_int(r, RF_ATTEMPT), -12);
+    assert_string_equal(research_get(r, RF_ERROR), "e2");
+    research_free(r);
+
+    change_release(&c);
+    assert_null(c.research_id);
+    assert_int_equal(c.n_out, 0);
+    assert_true(change_is_empty(&c));
+    change_release(&c); /* released twice: fine */
+}
+
+static void
+test_change_is_empty_by_kind_and_content(void **state)
+{
+    (void)state;
+    struct change c = CHANGE_INIT;
+    static const enum change_kind kinds[] = {CHANGE_CREATE, CHANGE_FINISH, CHANGE_NOTE};
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        change_init(&c, kinds[i], kinds[i] == CHANGE_NOTE ? NULL : "rs_1");
+        assert_false(change_is_empty(&c)); /* every kind but UPDATE writes something */
+        change_release(&c);
+    }
+    change_init(&c, CHANGE_UPDATE, "rs_1");
+    c.request_id = strdup("req-1"); /* a remembered outcome alone is not empty */
+    assert_non_null(c.request_id);
+    assert_false(change_is_empty(&c));
+    change_release(&c);
+    change_init(&c, CHANGE_UPDATE, "rs_1");
+    change_emit_raw(&c, CFG_TOPIC_EVENTS, "rs_1", "x", 1);
+    assert_false(change_is_empty(&c));
+    change_release(&c);
+}
+
+static void
+test_change_emit_raw_copies(void **state)
+{
+    (void)state;
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_NOTE, NULL);
+    char payload[4] = {'a', '\0', 'b', 'c'};
+    char key[8];
+    snprintf(key, sizeof(key), "%s", "k1");
+    for (int i = 0; i < 100; i++) { /* growth */
+        change_emit_raw(&c, CFG_TOPIC_DEADLETTER, key, payload, sizeof(payload));
+    }
+    change_emit_raw(&c, CFG_TOPIC_EVENTS, NULL, payload, 0); /* no key, no bytes */
+    payload[0] = 'X';
+    key[0] = 'X';
+    assert_int_equal(c.n_out, 101);
+    assert_int_equal(c.out[99].topic, CFG_TOPIC_DEADLETTER);
+    assert_string_equal(c.out[99].key, "k1");
+    assert_int_equal(c.out[99].len, 4);
+    assert_memory_equal(c.out[99].payload, "a\0bc", 4);
+    assert_null(c.out[99].outbox_id);
+    assert_string_equal(c.out[100].key, "");
+    assert_int_equal(c.out[100].len, 0);
+    change_release(&c);
+}
+
+static void
+test_change_list_add_drop_reset(void **state)
+{
+    (void)state;
+    struct change_list l = CHANGE_LIST_INIT;
+    for (int i = 0; i < 50; i++) {
+        struct change *c = change_list_add(&l);
+        assert_true(change_is_empty(c));
+        change_init(c, CHANGE_UPDATE, "rs_x");
+        change_set(c, RF_BRIEF, "b");
+    }
+    assert_int_equal(l.n, 50);
+    struct change *last = change_list_add(&l);
+    change_init(last, CHANGE_UPDATE, "rs_y");
+    change_list_drop_last(&l); /* an empty plan is dropped */
+    assert_int_equal(l.n, 50);
+    assert_string_equal(l.items[49].research_id, "rs_x");
+    size_t cap = l.cap;
+    change_list_reset(&l);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(l.cap, cap); /* capacity kept */
+    change_list_add(&l);
+    change_list_release(&l);
+    assert_null(l.items);
+    assert_int_equal(l.n, 0);
+    change_list_release(&l);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_research_field_names_round_trip),
+        cmocka_unit_test(test_research_field_names_are_distinct),
+        cmocka_unit_test(test_research_field_names_match_contract),
+        cmocka_unit_test(test_research_result_fields_agree_with_schema),
+        cmocka_unit_test(test_research_result_field_is_per_type),
+        cmocka_unit_test(test_research_set_copies_and_clears),
+        cmocka_unit_test(test_research_dup_is_deep),
+        cmocka_unit_test(test_research_int_reads_decimal_else_zero),
+        cmocka_unit_test(test_research_phase_reads_name_else_pending),
+        cmocka_unit_test(test_research_is_compares_whole_value),
+        cmocka_unit_test(test_change_set_copies_clears_and_applies),
+        cmocka_unit_test(test_change_is_empty_by_kind_and_content),
+        cmocka_unit_test(test_change_emit_raw_copies),
+        cmocka_unit_test(test_change_list_add_drop_reset),
+    };
+    return cmocka_run_group_tests_name("research", tests, NULL, NULL);
+}

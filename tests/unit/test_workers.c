@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT
+ * test_workers: live and free workers of a cycle (contract §5): free = live, idle and not held
+ * by an active research; the least recently dispatched free worker goes first, across cycles,
+ * ties by id; the concurrency limit formula. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "coordinator/workers.h"
+
+struct beat_spec {
+    const char *id;
+    enum worker_type type;
+    bool idle;
+};
+
+static char *
+dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *c = malloc(n);
+    assert_non_null(c);
+    memcpy(c, s, n);
+    return c;
+}
+
+/* Start a cycle with these heartbeats (the array and strings are handed over). */
+static void
+begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
+{
+    struct worker_beat *beats = n > 0 ? calloc(n, sizeof(*beats)) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        beats[i].id = dup_str(spec[i].id);
+        beats[i].type = spec[i].type;
+        beats[i].idle = spec[i].idle;
+        beats[i].dispatch_id = spec[i].idle ? NULL : dup_str("d-other");
+        beats[i].last_seen_ms = now_ms;
+    }
+    workers_begin(w, beats, n);
+}
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static void
+expect_take(struct workers *w, enum worker_type wt, int64_t now_ms, const char *want)
+{
+    const char *got = workers_take(w, wt, now_ms);
+    if (want == NULL) {
+        if (got != NULL) {
+            fail_msg("took %s, want none", got);
+        }
+        return;
+    }
+    if (got == NULL || strcmp(got, want) != 0) {
+        fail_msg("took %s, want %s", got != NULL ? got : "(none)", want);
+    }
+}
+
+static void
+test_workers_free_is_live_idle_and_not_held(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"d-busy", WORKER_DESIGN, false},
+        {"d-held", WORKER_DESIGN, true},
+        {"d-free", WORKER_DESIGN, true},
+        {"t-free", WORKER_TRAINING, true},
+    };
+    begin(w, spec, N_OF(spec), 1000);
+    workers_hold(w, "d-held");
+    workers_hold(w, "not-live"); /* an unknown id is ignored */
+    expect_take(w, WORKER_DESIGN, 1000, "d-free");
+    expect_take(w, WORKER_DESIGN, 1000, NULL); /* taken once, then held */
+    expect_take(w, WORKER_BACKTEST, 1000, NULL);
+    expect_take(w, WORKER_TRAINING, 1000, "t-free");
+    expect_take(w, WORKER_TRAINING, 1000, NULL);
+    workers_free(w);
+    workers_free(NULL);
+}
+
+/* A hold that arrives after the free list was built still counts. */
+static void
+test_workers_hold_after_take_counts(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"a", WORKER_BACKTEST, true},
+        {"b", WORKER_BACKTEST, true},
+    };
+    begin(w, spec, N_OF(spec), 0);
+    expect_take(w, WORKER_BACKTEST, 10, "a");
+    workers_hold(w, "b");
+    expect_take(w, WORKER_BACKTEST, 10, NULL);
+    workers_free(w);
+}
+
+static void
+test_workers_live_busy_find(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"t1", WORKER_TRAINING, true},   {"t2", WORKER_TRAINING, false},
+        {"t3", WORKER_TRAINING, false},  {"b1", WORKER_BACKTEST, true},
+        {"a1", WORKER_ASSESSMENT, true},
+    };
+    begin(w, spec, N_OF(spec), 5);
+    assert_int_equal(workers_live(w, WORKER_TRAINING), 3);
+    assert_int_equal(workers_busy(w, WORKER_TRAINING), 2);
+    assert_int_equal(workers_live(w, WORKER_BACKTEST), 1);
+    assert_int_equal(workers_busy(w, WORKER_BACKTEST), 0);
+    assert_int_equal(workers_live(w, WORKER_DESIGN), 0);
+    assert_int_equal(workers_live(w, WORKER_ASSESSMENT), 1);
+    const struct worker_beat *b = workers_find(w, "t2");
+    assert_non_null(b);
+    assert_string_equal(b->id, "t2");
+    assert_int_equal(b->type, WORKER_TRAINING);
+    assert_false(b->idle);
+    assert_null(workers_find(w, "nobody"));
+    /* a new cycle replaces the old one entirely */
+    static const struct beat_spec next[] = {{"b9", WORKER_BACKTEST, true}};
+    begin(w, next, N_OF(next), 6);
+    assert_int_equal(workers_live(w, WORKER_TRAINING), 0);
+    assert_null(workers_find(w, "t2"));
+    assert_non_null(workers_find(w, "b9"));
+    begin(w, NULL, 0, 7);
+    assert_int_equal(workers_live(w, WORKER_BACKTEST), 0);
+    expect_take(w, WORKER_BACKTEST, 7, NULL);
+    workers_free(w);
+}
+
+static void
+test_workers_ties_by_id(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"w3", WORKER_DESIGN, true},
+        {"w1", WORKER_DESIGN, true},
+        {"w2", WORKER_DESIGN, true},
+    };
+    begin(w, spec, N_OF(spec), 0);
+    expect_take(w, WORKER_DESIGN, 100, "w1");
+    expect_take(w, WORKER_DESIGN, 100, "w2");
+    expect_take(w, WORKER_DESIGN, 100, "w3");
+    expect_take(w, WORKER_DESIGN, 100, NULL);
+    workers_free(w);
+}
+
+/* Least recently dispatched first, remembered across cycles; never dispatched goes first. */
+static void
+test_workers_least_recently_dispatched_first(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"a", WORKER_TRAINING, true},
+        {"b", WORKER_TRAINING, true},
+        {"c", WORKER_TRAINING, true},
+    };
+    begin(w, spec, N_OF(spec), 100);
+    expect_take(w, WORKER_TRAINING, 100, "a"); /* all new: by id */
+    begin(w, spec, N_OF(spec), 200);
+    expect_take(w, WORKER_TRAINING, 200, "b"); /* a went out at 100 */
+    begin(w, spec, N_OF(spec), 300);
+    expect_take(w, WORKER_TRAINING, 300, "c"); /* never dispatched */
+    expect_take(w, WORKER_TRAINING, 300, "a"); /* 100 */
+    expect_take(w, WORKER_TRAINING, 300, "b"); /* 200 */
+    expect_take(w, WORKER_TRAINING, 300, NULL);
+    begin(w, spec, N_OF(spec), 400);
+    expect_take(w, WORKER_TRAINING, 400, "a"); /* all at 300: by id */
+    /* a worker that was away keeps its history when it comes back */
+    static const struct beat_spec without_b[] = {
+        {"a", WORKER_TRAINING, true},
+        {"c", WORKER_TRAINING, true},
+    };
+    begin(w, without_b, N_OF(without_b), 500);
+    expect_take(w, WORKER_TRAINING, 500, "c"); /* c 300 < a 400 */
+    begin(w, spec, N_OF(spec), 600);
+    expect_take(w, WORKER_TRAINING, 600, "b"); /* b 300, a 400, c 500 */
+    expect_take(w, WORKER_TRAINING, 600, "a");
+    expect_take(w, WORKER_TRAINING, 600, "c");
+    workers_free(w);
+}
+
+/* A dispatch at 0 ms still counts as a dispatch (later than never). */
+static void
+test_workers_dispatch_at_zero_ms_is_remembered(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec spec[] = {
+        {"x", WORKER_ASSESSMENT, true},
+        {"y", WORKER_ASSESSMENT, true},
+    };
+    begin(w, spec, N_OF(spec), 0);
+    expect_take(w, WORKER_ASSESSMENT, 0, "x");
+    begin(w, spec, N_OF(spec), 1);
+    expect_take(w, WORKER_ASSESSMENT, 1, "y");
+    workers_free(w);
+}
+
+/* Busy and held workers are skipped without losing their place in the order. */
+static void
+test_workers_order_skips_busy_and_held(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec all_idle[] = {
+        {"a", WORKER_DESIGN, true},
+        {"b", WORKER_DESIGN, true},
+        {"c", WORKER_DESIGN, true},
+    };
+    begin(w, all_idle, N_OF(all_idle), 0);
+    expect_take(w, WORKER_DESIGN, 10, "a");
+    expect_take(w, WORKER_DESIGN, 20, "b");
+    expect_take(w, WORKER_DESIGN, 30, "c");
+    static const struct beat_spec a_busy[] = {
+        {"a", WORKER_DESIGN, false},
+        {"b", WORKER_DESIGN, true},
+        {"c", WORKER_DESIGN, true},
+    };
+    begin(w, a_busy, N_OF(a_busy), 40);
+    workers_hold(w, "b");
+    expect_take(w, WORKER_DESIGN, 40, "c");
+    expect_take(w, WORKER_DESIGN, 40, NULL);
+    begin(w, all_idle, N_OF(all_idle), 50);
+    expect_take(w, WORKER_DESIGN, 50, "a"); /* 10 */
+    expect_take(w, WORKER_DESIGN, 50, "b"); /* 20 */
+    expect_take(w, WORKER_DESIGN, 50, "c"); /* 40 */
+    workers_free(w);
+}
+
+static void
+test_workers_capacity_formula(void **state)
+{
+    (void)state;
+    static const struct beat_spec spec[] = {
+        {"t1", WORKER_TRAINING, true},   {"t2", WORKER_TRAINING, false},
+        {"b1", WORKER_BACKTEST, true},   {"b2", WORKER_BACKTEST, true},
+        {"b3", WORKER_BACKTEST, false},  {"d1", WORKER_DESIGN, true},
+        {"a1", WORKER_ASSESSMENT, true},
+    };
+    static const struct {
+        const char *name;
+        bool with_workers;
+        int64_t max_concurrent;
+        int64_t buffer;
+        int64_t want;
+    } cases[] = {
+        {"override", true, 7, 1, 7},
+        {"override without workers", false, 2, 0, 2},
+        {"training + backtest + buffer (busy ones count)", true, 0, 1, 6},
+        {"buffer zero", true, 0, 0, 5},
+        {"bigger buffer", true, 0, 10, 15},
+        {"no workers, buffer 1", false, 0, 1, 1},
+        {"no workers, buffer 0: never below 1", false, 0, 0, 1},
+        {"no workers, buffer 3", false, 0, 3, 3},
+        {"negative buffer: never below 1", true, 0, -100, 1},
+    };
+    for (size_t i = 0; i < N_OF(cases); i++) {
+        struct workers *w = workers_new();
+        if (cases[i].with_workers) {
+            begin(w, spec, N_OF(spec), 0);
+        }
+        int64_t got = workers_capacity(w, cases[i].max_concurrent, cases[i].buffer);
+        workers_free(w);
+        if (got != cases[i].want) {
+            fail_msg("case %s: %lld, want %lld", cases[i].name, (long long)got,
+                     (long long)cases[i].want);
+        }
+    }
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_workers_free_is_live_idle_and_not_held),
+        cmocka_unit_test(test_workers_hold_after_take_counts),
+        cmocka_unit_test(test_workers_live_busy_find),
+        cmocka_unit_test(test_workers_ties_by_id),
+        cmocka_unit_test(test_workers_least_recently_dispatched_first),
+        cmocka_unit_test(test_workers_dispatch_at_zero_ms_is_remembered),
+        cmocka_unit_test(test_workers_order_skips_busy_and_held),
+        cmocka_unit_test(test_workers_capacity_formula),
+    };
+    return cmocka_run_group_tests_name("workers", tests, NULL, NULL);
+}
