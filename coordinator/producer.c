@@ -120,14 +120,29 @@ producer_send(struct producer *p, const char *topic, const char *key, size_t key
               const void *payload, size_t len, const char *outbox_id, struct rc_err *err)
 {
     char *id = outbox_id != NULL ? xstrdup(outbox_id) : NULL;
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-        RD_KAFKA_V_VALUE((void *)(uintptr_t)payload, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(id), RD_KAFKA_V_END);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    /* The array form of producev: no statement-expression macros. Payload and key are copied
+     * (F_COPY), so dropping their const for librdkafka's struct is safe. */
+    rd_kafka_vu_t vus[5];
+    memset(vus, 0, sizeof(vus));
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = topic;
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem.ptr = (void *)(uintptr_t)key;
+    vus[1].u.mem.size = key_len;
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem.ptr = (void *)(uintptr_t)payload;
+    vus[2].u.mem.size = len;
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+    vus[4].u.ptr = id;
+    rd_kafka_error_t *e = rd_kafka_produceva(p->rk, vus, 5);
+    if (e != NULL) {
+        enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "kafka: cannot queue to %s: %s", topic,
+                                   rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
         free(id);
-        return rc_err_set(err, RC_EUNAVAIL, "kafka: cannot queue to %s: %s", topic,
-                          rd_kafka_err2str(e));
+        return rc;
     }
     return RC_OK;
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The dev stack, end to end: redis-server, the dev broker (librdkafka's mock cluster), the
+# coordinator and stub workers of every type; three researches are triggered and shown moving
+# through their phases to completion. Everything runs on 127.0.0.1 / a unix socket and is
+# stopped on exit. Usage: scripts/demo.sh [number of researches, default 3]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-3}
+
+bash scripts/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" >/dev/null
+BIN=$PWD/build/bin
+
+DIR=$(mktemp -d "${TMPDIR:-/tmp}/rc-demo.XXXXXX")
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    echo "demo: logs were in $DIR (removed)"
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+redis-server --port 0 --unixsocket "$DIR/redis.sock" --unixsocketperm 700 --save "" \
+    --appendonly yes --appendfsync everysec --dir "$DIR" >"$DIR/redis.log" 2>&1 &
+PIDS+=($!)
+"$BIN/devbroker" --partitions 3 --bootstrap-file "$DIR/bootstrap" >"$DIR/devbroker.out" 2>"$DIR/devbroker.log" &
+PIDS+=($!)
+for _ in $(seq 100); do
+    [[ -S $DIR/redis.sock && -s $DIR/bootstrap ]] && break
+    sleep 0.1
+done
+export KAFKA_BROKERS=$(cat "$DIR/bootstrap")
+export REDIS_URL="unix://$DIR/redis.sock"
+export KAFKA_PROP_FETCH_WAIT_MAX_MS=5 # the mock answers empty fetches only after this long
+export AGENT_POLL_INTERVAL=0.5
+R() { redis-cli -s "$DIR/redis.sock" "$@"; }
+
+"$BIN/coordinator" 2>"$DIR/coordinator.log" &
+PIDS+=($!)
+"$BIN/stub-worker" --type design --count 2 --duration-ms 800-1500 2>"$DIR/design.log" &
+PIDS+=($!)
+"$BIN/stub-worker" --type training --count 2 --duration-ms 1000-2000 2>"$DIR/training.log" &
+PIDS+=($!)
+"$BIN/stub-worker" --type backtest --count 2 --duration-ms 800-1500 2>"$DIR/backtest.log" &
+PIDS+=($!)
+"$BIN/stub-worker" --type assessment --count 1 --duration-ms 500-1000 2>"$DIR/assessment.log" &
+PIDS+=($!)
+for _ in $(seq 200); do
+    [[ -n $(R HGET rc:coordinator last_cycle_at) && $(R ZCARD rc:workers:assessment) -ge 1 ]] && break
+    sleep 0.1
+done
+echo "demo: redis on $REDIS_URL, kafka on $KAFKA_BROKERS, coordinator and 7 stub workers up"
+
+briefs=("momentum on BTC 1h bars" "mean reversion on ETH/BTC" "volatility breakout on SOL"
+        "pairs trading on majors" "funding-rate carry")
+IDS=()
+for i in $(seq "$N"); do
+    out=$("$BIN/researchctl" trigger --brief "${briefs[$(((i - 1) % 5))]}" --model claude-sonnet-4-5)
+    echo "demo: $out"
+    IDS+=("${out##* }")
+done
+
+declare -A last
+start=$(date +%s)
+while :; do
+    done_count=0
+    for id in "${IDS[@]}"; do
+        mapfile -t f < <(R HMGET "rc:research:$id" phase worker_id strategy_name verdict gate_rejection_reason)
+        line="${f[0]}"
+        [[ ${f[0]} =~ ^(designing|training|backtesting|assessing)$ ]] && line+=" on ${f[1]}"
+        [[ ${f[0]} == completed ]] && line+=" (strategy ${f[2]}, verdict ${f[3]}${f[4]:+, gate: ${f[4]}})"
+        if [[ ${last[$id]:-} != "$line" ]]; then
+            printf '%5ss  %s  %s\n' "$(($(date +%s) - start))" "$id" "$line"
+            last[$id]=$line
+        fi
+        [[ ${f[0]} =~ ^(completed|failed|cancelled)$ ]] && done_count=$((done_count + 1))
+    done
+    ((done_count == ${#IDS[@]})) && break
+    if (($(date +%s) - start > 120)); then echo "demo: timed out" >&2; exit 1; fi
+    sleep 0.2
+done
+echo
+echo "demo: all $N researches finished. rc:coordinator:"
+R HGETALL rc:coordinator | paste - -

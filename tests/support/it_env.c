@@ -1,0 +1,506 @@
+/* SPDX-License-Identifier: MIT
+ * it_env: lifecycle of an integration-test environment: its temp dir, redis-server and
+ * devbroker, the base environment of its children, stop, logs, and the small test utilities.
+ * Children are in it_child.c, Redis helpers in it_redis.c, Kafka in it_kafka.c. */
+#include "tests/support/it_env.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
+#include "tests/support/it_env_internal.h"
+#include "tests/support/test.h"
+
+#ifndef RC_BIN_DIR
+#error "RC_BIN_DIR must name the build's bin dir (tests/CMakeLists.txt defines it)"
+#endif
+
+#define TOPIC_PREFIX "research."
+#define KEY_PREFIX "rc:"
+#define REDIS_TIMEOUT_MS 5000
+#define LOG_TAIL_BYTES 16384
+#define LOG_TAIL_LINES 60
+#define SOCK_PATH_MAX 100 /* sun_path is 108 bytes on Linux; keep a margin */
+
+static bool
+env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+void
+it_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+bool
+it_wait_until(bool (*cond)(void *), void *arg, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+
+    for (;;) {
+        if (cond(arg)) {
+            return true;
+        }
+        int64_t left = deadline - clock_mono_ms();
+        if (left <= 0) {
+            return cond(arg);
+        }
+        it_sleep_ms(left < 10 ? (int)left : 10);
+    }
+}
+
+int
+it_free_port(void)
+{
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    int port = -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0) {
+        return -1;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    if (bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0) {
+        port = ntohs(addr.sin_port);
+    }
+    close(fd);
+    return port;
+}
+
+void
+it_fail(struct it_env *env, const char *fmt, ...)
+{
+    char why[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    if (env != NULL) {
+        it_env_dump_logs(env);
+    }
+    print_error("ERROR: %s\n", why);
+    fail();
+}
+
+void
+it_skip(const char *why)
+{
+    if (env_flag("IT_REQUIRE_ALL")) {
+        print_error("ERROR: would skip, but IT_REQUIRE_ALL is set: %s\n", why);
+        fail();
+        return;
+    }
+    print_message("SKIP: %s\n", why);
+    skip();
+}
+
+/* ---- logs and the temp dir ---------------------------------------------------------------- */
+
+static void
+dump_log(const struct it_env *env, const struct it_child *c)
+{
+    char state[96];
+    struct buf path = BUF_INIT;
+    char *data = xmalloc(LOG_TAIL_BYTES + 1);
+
+    it_child_state(c, state, sizeof state);
+    buf_printf(&path, "%s/%s.log", env->dir, c->name);
+    fprintf(stderr, "----- %s (pid %ld, %s) -----\n", path.data, (long)c->pid, state);
+    FILE *f = fopen(path.data, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "(no log: %s)\n", strerror(errno));
+        goto out;
+    }
+    size_t skipped = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long size = ftell(f);
+        if (size > LOG_TAIL_BYTES) {
+            skipped = (size_t)size - LOG_TAIL_BYTES;
+        }
+        fseek(f, (long)skipped, SEEK_SET);
+    }
+    size_t n = fread(data, 1, LOG_TAIL_BYTES, f);
+    fclose(f);
+    data[n] = '\0';
+    size_t start = n;
+    int lines = 0;
+    while (start > 0 && lines < LOG_TAIL_LINES) {
+        start--;
+        if (data[start] == '\n' && start + 1 < n) {
+            lines++;
+        }
+    }
+    if (lines >= LOG_TAIL_LINES) {
+        start++; /* just past the newline before the first line kept */
+    }
+    if (start > 0 || skipped > 0) {
+        fprintf(stderr, "[... earlier lines not shown]\n");
+    }
+    fwrite(data + start, 1, n - start, stderr);
+    if (n > 0 && data[n - 1] != '\n') {
+        fputc('\n', stderr);
+    }
+out:
+    free(data);
+    buf_release(&path);
+}
+
+void
+it_env_dump_logs(struct it_env *env)
+{
+    if (env == NULL || env->dir == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < env->n_children; i++) {
+        bool seen = false;
+        it_child_gone(&env->children[i]);
+        for (size_t j = i + 1; j < env->n_children; j++) {
+            seen = seen || strcmp(env->children[j].name, env->children[i].name) == 0;
+        }
+        if (!seen) { /* a shared log is shown once, under its latest child */
+            dump_log(env, &env->children[i]);
+        }
+    }
+    fprintf(stderr, "----- end of logs (%s) -----\n", env->dir);
+}
+
+/* Remove a tree we created; depth-bounded (children may make a subdir or two, not more). */
+static void
+remove_tree(const char *path, int depth)
+{
+    DIR *d = opendir(path);
+
+    if (d != NULL && depth > 0) {
+        struct dirent *de;
+        struct buf sub = BUF_INIT;
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+                continue;
+            }
+            struct stat st;
+            buf_reset(&sub);
+            buf_printf(&sub, "%s/%s", path, de->d_name);
+            if (lstat(sub.data, &st) == 0 && S_ISDIR(st.st_mode)) {
+                remove_tree(sub.data, depth - 1);
+            } else {
+                unlink(sub.data);
+            }
+        }
+        buf_release(&sub);
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+int
+it_env_stop(struct it_env *env)
+{
+    if (env == NULL) {
+        return 0;
+    }
+    bool clean = it_children_stop(env, false);
+    it_kafka_stop(env);
+    if (env->redis != NULL) {
+        redisFree(env->redis);
+        env->redis = NULL;
+    }
+    clean = it_children_stop(env, true) && clean;
+    if (!clean || env_flag("IT_VERBOSE")) {
+        it_env_dump_logs(env);
+    }
+    if (env->dir != NULL) {
+        if (env_flag("IT_KEEP")) {
+            fprintf(stderr, "it_env: kept %s\n", env->dir);
+        } else {
+            remove_tree(env->dir, 4);
+        }
+    }
+    for (size_t i = 0; i < env->n_base; i++) {
+        free(env->base_env[i]);
+    }
+    free(env->base_env);
+    free(env->children);
+    free(env->dir);
+    free(env->redis_sock);
+    free(env->redis_url);
+    free(env->bootstrap);
+    free(env->topic_prefix);
+    free(env->key_prefix);
+    free(env);
+    return clean ? 0 : -1;
+}
+
+/* ---- start -------------------------------------------------------------------------------- */
+
+static enum rc_rc
+make_dir(struct it_env *env, struct rc_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    struct buf tpl = BUF_INIT;
+
+    if (tmp == NULL || tmp[0] != '/' ||
+        strlen(tmp) + sizeof "/rc-it-XXXXXX/redis.sock" > SOCK_PATH_MAX) {
+        tmp = "/tmp"; /* the redis socket path must fit in sun_path */
+    }
+    buf_printf(&tpl, "%s/rc-it-XXXXXX", tmp);
+    if (mkdtemp(tpl.data) == NULL) {
+        enum rc_rc rc = rc_err_sys(err, "mkdtemp %s", tpl.data);
+        buf_release(&tpl);
+        return rc;
+    }
+    env->dir = buf_detach(&tpl);
+    return RC_OK;
+}
+
+/* redis-server from PATH, else /usr/bin or /usr/sbin; NULL when missing (caller frees). */
+static char *
+find_redis(void)
+{
+    const char *path = getenv("PATH");
+    struct buf cand = BUF_INIT;
+
+    for (const char *p = path != NULL ? path : ""; *p != '\0';) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
+        if (len > 0) {
+            buf_reset(&cand);
+            buf_append(&cand, p, len);
+            buf_puts(&cand, "/redis-server");
+            if (access(cand.data, X_OK) == 0) {
+                return buf_detach(&cand);
+            }
+        }
+        p += len + (colon != NULL ? 1 : 0);
+    }
+    buf_release(&cand);
+    if (access("/usr/bin/redis-server", X_OK) == 0) {
+        return xstrdup("/usr/bin/redis-server");
+    }
+    if (access("/usr/sbin/redis-server", X_OK) == 0) {
+        return xstrdup("/usr/sbin/redis-server");
+    }
+    return NULL;
+}
+
+static enum rc_rc
+start_redis(struct it_env *env, struct rc_err *err)
+{
+    char *server = find_redis();
+    struct buf sock = BUF_INIT;
+    enum rc_rc rc = RC_OK;
+    pid_t pid = -1;
+
+    if (server == NULL) {
+        return rc_err_set(err, RC_ENOTFOUND,
+                          "redis-server not found in PATH or /usr/bin (run scripts/deps.sh)");
+    }
+    buf_printf(&sock, "%s/redis.sock", env->dir);
+    env->redis_sock = buf_detach(&sock);
+    /* clang-format off */
+    const char *const argv[] = {"redis-server", "--port", "0", "--unixsocket", env->redis_sock,
+                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+                                "--dir", env->dir, NULL};
+    /* clang-format on */
+    rc = it_child_spawn(env, "redis", server, argv, NULL, 0, true, &pid, err);
+    free(server);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct timeval tv = {0, 200 * 1000};
+    int64_t deadline = clock_mono_ms() + IT_READY_TIMEOUT_MS;
+    while (clock_mono_ms() < deadline) {
+        if (it_child_gone(&env->children[env->n_children - 1])) {
+            return rc_err_set(err, RC_EUNAVAIL, "redis-server exited before answering PING");
+        }
+        redisContext *ctx = redisConnectUnixWithTimeout(env->redis_sock, tv);
+        if (ctx != NULL && ctx->err == 0) {
+            const char *ping[] = {"PING"};
+            redisReply *r = redisCommandArgv(ctx, 1, ping, NULL);
+            bool pong = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+            if (r != NULL) {
+                freeReplyObject(r);
+            }
+            if (pong) {
+                struct timeval cmd_tv = {REDIS_TIMEOUT_MS / 1000, 0};
+                redisSetTimeout(ctx, cmd_tv);
+                env->redis = ctx;
+                return RC_OK;
+            }
+        }
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+        it_sleep_ms(10);
+    }
+    return rc_err_set(err, RC_EUNAVAIL, "redis-server did not answer PING within %d ms",
+                      IT_READY_TIMEOUT_MS);
+}
+
+static enum rc_rc
+start_broker(struct it_env *env, struct rc_err *err)
+{
+    struct buf file = BUF_INIT;
+    struct buf path = BUF_INIT;
+    struct buf prefix_env = BUF_INIT;
+    enum rc_rc rc = RC_OK;
+    pid_t pid = -1;
+
+    buf_printf(&file, "%s/bootstrap", env->dir);
+    buf_printf(&path, "%s/devbroker", RC_BIN_DIR);
+    buf_printf(&prefix_env, "KAFKA_TOPIC_PREFIX=%s", env->topic_prefix);
+    const char *const argv[] = {"devbroker",      "--bootstrap-file", file.data,
+                                "--topic-prefix", env->topic_prefix,  NULL};
+    const char *const layer[] = {prefix_env.data, NULL};
+    const char *const *const layers[] = {layer};
+    rc = it_child_spawn(env, "devbroker", path.data, argv, layers, 1, true, &pid, err);
+    if (rc != RC_OK) {
+        goto out;
+    }
+    int64_t deadline = clock_mono_ms() + IT_READY_TIMEOUT_MS;
+    rc = rc_err_set(err, RC_EUNAVAIL, "devbroker wrote no %s within %d ms", file.data,
+                    IT_READY_TIMEOUT_MS);
+    while (clock_mono_ms() < deadline) {
+        FILE *f = fopen(file.data, "r"); /* written atomically: complete once it exists */
+        if (f != NULL) {
+            char line[1024] = {0};
+            bool got = fgets(line, sizeof line, f) != NULL;
+            fclose(f);
+            line[strcspn(line, "\r\n \t")] = '\0';
+            if (got && line[0] != '\0') {
+                env->bootstrap = xstrdup(line);
+                rc = RC_OK;
+                break;
+            }
+        }
+        if (it_child_gone(&env->children[env->n_children - 1])) {
+            rc = rc_err_set(err, RC_EUNAVAIL, "devbroker exited before writing %s", file.data);
+            break;
+        }
+        it_sleep_ms(10);
+    }
+out:
+    buf_release(&prefix_env);
+    buf_release(&path);
+    buf_release(&file);
+    return rc;
+}
+
+static void
+base_env_add(struct it_env *env, const char *name, const char *value)
+{
+    struct buf b = BUF_INIT;
+
+    buf_printf(&b, "%s=%s", name, value);
+    env->base_env = xrealloc(env->base_env, (env->n_base + 2) * sizeof *env->base_env);
+    env->base_env[env->n_base++] = buf_detach(&b);
+    env->base_env[env->n_base] = NULL;
+}
+
+int
+it_env_start(struct it_env **out)
+{
+    struct it_env *env = xcalloc(1, sizeof *env);
+    struct rc_err err = RC_ERR_INIT;
+
+    env->topic_prefix = xstrdup(TOPIC_PREFIX);
+    env->key_prefix = xstrdup(KEY_PREFIX);
+    if (make_dir(env, &err) != RC_OK || start_redis(env, &err) != RC_OK ||
+        start_broker(env, &err) != RC_OK) {
+        goto fail;
+    }
+    struct buf url = BUF_INIT;
+    buf_printf(&url, "unix://%s", env->redis_sock);
+    env->redis_url = buf_detach(&url);
+    base_env_add(env, "KAFKA_BROKERS", env->bootstrap);
+    base_env_add(env, "KAFKA_TOPIC_PREFIX", env->topic_prefix);
+    base_env_add(env, "KAFKA_PROP_FETCH_WAIT_MAX_MS", "5");
+    base_env_add(env, "REDIS_URL", env->redis_url);
+    base_env_add(env, "REDIS_KEY_PREFIX", env->key_prefix);
+    if (it_kafka_start(env, &err) != RC_OK) {
+        goto fail;
+    }
+    *out = env;
+    return 0;
+fail:
+    fprintf(stderr, "it_env_start: %s\n", err.msg);
+    it_env_dump_logs(env);
+    it_env_stop(env);
+    return -1;
+}
+
+int
+it_setup(void **state)
+{
+    struct it_env *env = NULL;
+
+    if (it_env_start(&env) != 0) {
+        return -1;
+    }
+    *state = env;
+    return 0;
+}
+
+int
+it_teardown(void **state)
+{
+    int rc = it_env_stop(*state);
+
+    *state = NULL;
+    return rc;
+}
+
+const char *
+it_env_dir(const struct it_env *env)
+{
+    return env->dir;
+}
+
+const char *
+it_env_bootstrap(const struct it_env *env)
+{
+    return env->bootstrap;
+}
+
+const char *
+it_env_redis_url(const struct it_env *env)
+{
+    return env->redis_url;
+}
+
+const char *
+it_env_topic_prefix(const struct it_env *env)
+{
+    return env->topic_prefix;
+}
+
+const char *
+it_env_key_prefix(const struct it_env *env)
+{
+    return env->key_prefix;
+}

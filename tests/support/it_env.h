@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT
+ * it_env: the integration-test environment. Each env owns a mkdtemp dir with a real
+ * redis-server (unix socket), a dev Kafka broker and any coordinator or stub workers a test
+ * starts, plus a hiredis link, a Kafka producer and topic readers; it_env_stop ends them all.
+ *
+ * Use one env per test (include "tests/support/test.h" first, then this header):
+ *
+ *     static void
+ *     test_flow_x(void **state)
+ *     {
+ *         struct it_env *env = *state;
+ *         struct trigger t = {.request_id = "req-1", .brief = "b"};
+ *
+ *         it_env_start_workers(env, "design", 1, NULL, NULL);
+ *         it_env_start_coordinator(env, NULL);
+ *         it_send_trigger(env, &t);
+ *         const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, "req-1", 10000);
+ *         ...
+ *     }
+ *     ... cmocka_unit_test_setup_teardown(test_flow_x, it_setup, it_teardown) ...
+ *
+ * Unless stated, functions that "fail the test" call cmocka's fail() (after printing why and
+ * the tail of every child's log), so they are for test bodies and setup/teardown only. A plain
+ * cmocka assert prints no logs (cmocka tells teardown nothing): prefer the wait helpers, use
+ * it_fail() for checks whose failure needs the logs, or run with IT_VERBOSE=1.
+ * Children are started with PR_SET_PDEATHSIG (Linux), so a crashed or killed test process
+ * leaves no orphan; an atexit handler and a SIGABRT/SIGTERM/SIGINT handler kill them too.
+ *
+ * Environment switches: IT_VERBOSE=1 prints every child's log tail at stop; IT_KEEP=1 keeps
+ * the temp dir (its path is printed); IT_REQUIRE_ALL=1 (set by CI) turns it_skip into a
+ * failure. */
+#ifndef RC_IT_ENV_H
+#define RC_IT_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <hiredis/hiredis.h>
+
+#include "proto/msg.h"
+#include "proto/phase.h"
+
+struct it_env;   /* opaque */
+struct it_topic; /* opaque: a reader of one topic, owned by its env */
+
+/* Default bounds, in milliseconds. */
+#define IT_READY_TIMEOUT_MS 20000 /* a started process must be ready within this */
+#define IT_STOP_TIMEOUT_MS 5000   /* SIGTERM, then SIGKILL after this */
+
+/* ---- Lifecycle ---------------------------------------------------------------------------- */
+
+/* Create the temp dir (under $TMPDIR or /tmp), start redis-server (found in PATH or /usr/bin)
+ * on DIR/redis.sock and wait for PING, start RC_BIN_DIR/devbroker with
+ * --bootstrap-file DIR/bootstrap and wait for the file, then connect hiredis and a Kafka
+ * producer. Returns 0 with *out set (free with it_env_stop), or -1 after printing why to stderr
+ * and stopping what it had started. A missing redis-server or devbroker is a failure, never a
+ * skip. */
+int it_env_start(struct it_env **out);
+/* Stop every process the env started: first the coordinator and workers (SIGTERM, then
+ * SIGKILL after IT_STOP_TIMEOUT_MS), then close the Kafka and Redis clients, then stop the
+ * broker and redis the same way; remove the dir (unless IT_KEEP) and free everything. NULL is
+ * a no-op. Returns 0 when every child ended cleanly, -1 when one did not: a child the test
+ * neither signalled with it_env_kill nor collected with it_env_wait_exit that exited non-zero,
+ * died of a signal (an ASan report with abort_on_error, a crash) or needed SIGKILL. Then, or
+ * when IT_VERBOSE is set, it also prints the log tails. */
+int it_env_stop(struct it_env *env);
+
+/* cmocka fixtures: it_setup starts an env into *state (returns -1 when that fails, which
+ * cmocka reports as an error); it_teardown stops it and returns it_env_stop's result, so a
+ * child that crashed or leaked fails the test. */
+int it_setup(void **state);
+int it_teardown(void **state);
+
+/* Mark the test skipped with a reason, or fail it when IT_REQUIRE_ALL=1 (CI): a test never
+ * passes by skipping. */
+void it_skip(const char *why);
+/* Print "why" and every child's log tail, then fail the test. printf-style. */
+void it_fail(struct it_env *env, const char *fmt, ...) RC_PRINTF(2, 3);
+/* Print the tail (about the last 60 lines) of every child's log to stderr. */
+void it_env_dump_logs(struct it_env *env);
+
+/* Borrowed strings, valid until it_env_stop. */
+const char *it_env_dir(const struct it_env *env);          /* the temp dir */
+const char *it_env_bootstrap(const struct it_env *env);    /* "127.0.0.1:port,..." */
+const char *it_env_redis_url(const struct it_env *env);    /* "unix://DIR/redis.sock" */
+const char *it_env_topic_prefix(const struct it_env *env); /* "research." */
+const char *it_env_key_prefix(const struct it_env *env);   /* "rc:" */
+
+/* ---- Processes ---------------------------------------------------------------------------- */
+
+/* Arrays are NULL-terminated `const char *` lists, e.g.
+ *     const char *argv[] = {"coordinator", "--print-config", NULL};
+ *
+ * Start argv[0] (a bare name means RC_BIN_DIR/<name>, e.g. "coordinator"; a name with a '/'
+ * is used as is) with arguments argv (NULL-terminated). Its environment is the test's environ,
+ * then the env's base (KAFKA_BROKERS, REDIS_URL, KAFKA_TOPIC_PREFIX, REDIS_KEY_PREFIX,
+ * KAFKA_PROP_FETCH_WAIT_MAX_MS=5), then extra_env ("NAME=value", NULL-terminated, may be
+ * NULL); a later NAME wins. stdin is /dev/null; stdout and stderr are appended to
+ * DIR/<name>.log (`name`: [A-Za-z0-9._-], a name reused, e.g. on restart, shares the log).
+ * Returns the pid; fails the test when the binary is missing or fork fails. Does not wait for
+ * readiness. */
+pid_t it_env_spawn(struct it_env *env, const char *name, const char *const argv[],
+                   const char *const extra_env[]);
+/* Start RC_BIN_DIR/coordinator (name "coordinator") with AGENT_POLL_INTERVAL=0.1 and
+ * LOG_LEVEL=debug, then extra_env, and wait (IT_READY_TIMEOUT_MS) until the hash
+ * <keyprefix>coordinator has a last_cycle_at different from its value before the start. Fails
+ * the test on timeout or when the process exits first. A second coordinator that must wait
+ * for the lease cannot get ready this way: start it with it_env_spawn. */
+pid_t it_env_start_coordinator(struct it_env *env, const char *const extra_env[]);
+/* Start RC_BIN_DIR/stub-worker --type `type` --count `count` --id-prefix P, then extra_args
+ * (NULL-terminated, may be NULL), named "workers-<type>-<n>", and wait (IT_READY_TIMEOUT_MS)
+ * until `count` ids starting with "<P><type>-" are in the zset <keyprefix>workers:<type>.
+ * P is `id_prefix`, or when NULL "g<n>-" with n counting the env's worker groups from 1, so
+ * groups never share ids (worker ids are "<P><type>-<i>"). Fails the test on timeout. Workers
+ * meant to die (--die-after K) must be collected with it_env_wait_exit, or it_env_stop reports
+ * their exit as unclean. */
+pid_t it_env_start_workers(struct it_env *env, const char *type, int count, const char *id_prefix,
+                           const char *const extra_args[]);
+/* The pid of the latest child started with `name` ("redis", "devbroker", "coordinator", ...),
+ * or -1. */
+pid_t it_env_pid(const struct it_env *env, const char *name);
+/* Send `sig` to a child of this env (others are refused: -1, errno EINVAL); the child's end
+ * is then not judged by it_env_stop. Returns kill()'s result. */
+int it_env_kill(struct it_env *env, pid_t pid, int sig);
+/* Wait up to timeout_ms (0: just look) for a child of this env to exit. Returns 0 with
+ * *status (waitpid's, may be NULL) once it has exited, also when it was reaped earlier; -1
+ * while it still runs or when it is not a child of this env. A collected child's end is not
+ * judged by it_env_stop. */
+int it_env_wait_exit(struct it_env *env, pid_t pid, int timeout_ms, int *status);
+
+/* ---- Waiting ------------------------------------------------------------------------------ */
+
+/* Call cond(arg) every 10 ms until it returns true (then true) or timeout_ms passed (then
+ * false; cond is called once more at the deadline). */
+bool it_wait_until(bool (*cond)(void *), void *arg, int timeout_ms);
+/* Sleep for ms milliseconds; for pacing inside helpers, never as a test's synchronisation. */
+void it_sleep_ms(int ms);
+/* A free TCP port on 127.0.0.1 (bind to port 0 and read it back), or -1. */
+int it_free_port(void);
+
+/* ---- Redis -------------------------------------------------------------------------------- */
+
+/* The env's hiredis link (5 s timeouts), valid until it_env_stop. */
+redisContext *it_redis(struct it_env *env);
+/* Run one command given as argc NUL-terminated strings. Returns the reply, caller frees it
+ * with freeReplyObject (an error reply is returned as such); fails the test when the link
+ * fails (returns NULL then). */
+redisReply *it_redis_cmd(struct it_env *env, int argc, const char *const argv[]);
+/* HGET: a copy of the value (caller frees), or NULL when the key or field is absent. */
+char *it_redis_hget(struct it_env *env, const char *key, const char *field);
+/* HGET of <keyprefix>research:<research_id>; caller frees, NULL when absent. */
+char *it_research_hget(struct it_env *env, const char *research_id, const char *field);
+/* Wait until HGET <keyprefix>research:<research_id> `field` equals `value` (e.g. "phase",
+ * "completed"); fails the test after timeout_ms, naming the last value seen. */
+void it_research_wait(struct it_env *env, const char *research_id, const char *field,
+                      const char *value, int timeout_ms);
+/* ZCARD (0 when absent). */
+long long it_redis_zcard(struct it_env *env, const char *key);
+
+/* ---- Kafka: producing --------------------------------------------------------------------- */
+
+/* Produce one message (up to 2 MiB) to <topicprefix><topic_suffix> with `key` (NULL: none)
+ * and wait for its delivery; fails the test on any error. */
+void it_env_produce(struct it_env *env, const char *topic_suffix, const char *key, const void *data,
+                    size_t len);
+/* msg_encode and produce, with ts = now and the contract's key: a trigger to "triggers" keyed
+ * by request_id, a cancel to "triggers" keyed by research_id, a completion to "completions"
+ * keyed by research_id. Strings are borrowed. */
+void it_send_trigger(struct it_env *env, const struct trigger *t);
+void it_send_cancel(struct it_env *env, const struct cancel *c);
+void it_send_completion(struct it_env *env, const struct completion *c);
+
+/* ---- Kafka: reading ----------------------------------------------------------------------- */
+
+/* One message read. Everything is owned by the reader and valid until it_env_stop. */
+struct it_msg {
+    const char *payload; /* the bytes, followed by a NUL not counted in len */
+    size_t len;
+    const char *key; /* NUL-terminated copy, NULL when the message has no key */
+    size_t key_len;
+    int32_t partition;
+    int64_t offset;
+    int64_t ts_ms;             /* the message's Kafka timestamp, -1 when unknown */
+    const struct msg *decoded; /* decoding readers: the message, NULL when it did not decode */
+    const char *decode_error;  /* decoding readers: why it did not, else NULL */
+};
+
+typedef bool (*it_msg_pred_fn)(const struct it_msg *m, void *arg);
+
+/* A reader of <topicprefix><topic_suffix> from the beginning, by manual assignment of all its
+ * partitions (no consumer group is joined, nothing is committed). it_topic_open keeps raw
+ * messages; it_topic_open_as also decodes each with msg_decode(as, ...). A topic that does not
+ * exist yet is looked up again at each poll. Owned by the env (freed by it_env_stop); never
+ * NULL (fails the test instead). */
+struct it_topic *it_topic_open(struct it_env *env, const char *topic_suffix);
+struct it_topic *it_topic_open_as(struct it_env *env, const char *topic_suffix, enum msg_topic as);
+/* Read what has arrived since the last poll, waiting up to timeout_ms for the first new
+ * message; returns how many were added. Messages of one partition keep their order. */
+size_t it_topic_poll(struct it_topic *t, int timeout_ms);
+size_t it_topic_count(const struct it_topic *t);
+/* The i-th message read (i < it_topic_count). */
+const struct it_msg *it_topic_msg(const struct it_topic *t, size_t i);
+/* Poll until a message (any read so far, oldest first) satisfies pred, and return it; NULL
+ * after timeout_ms. */
+const struct it_msg *it_topic_wait(struct it_topic *t, it_msg_pred_fn pred, void *arg,
+                                   int timeout_ms);
+/* Poll until at least n messages were read: true, or false after timeout_ms. */
+bool it_topic_wait_count(struct it_topic *t, size_t n, int timeout_ms);
+
+/* The env's decoding readers, opened on first use: "events" (MSG_TOPIC_EVENTS), "deadletter"
+ * (MSG_TOPIC_DEADLETTER) and "dispatch.<type>" (MSG_TOPIC_DISPATCH). */
+struct it_topic *it_events(struct it_env *env);
+struct it_topic *it_deadletters(struct it_env *env);
+struct it_topic *it_dispatches(struct it_env *env, enum worker_type wt);
+
+/* Events. research_id NULL matches any. Returned events live in the reader (until stop).
+ * it_event_find polls without waiting and returns the first match or NULL; it_event_count
+ * polls and counts matches; it_event_wait waits for the first match and fails the test after
+ * timeout_ms; it_event_wait_request matches on request_id instead (accepted, rejected,
+ * cancelled, cancel_rejected). An event that does not decode fails the test. */
+const struct event *it_event_find(struct it_env *env, enum event_type type,
+                                  const char *research_id);
+size_t it_event_count(struct it_env *env, enum event_type type, const char *research_id);
+const struct event *it_event_wait(struct it_env *env, enum event_type type, const char *research_id,
+                                  int timeout_ms);
+const struct event *it_event_wait_request(struct it_env *env, enum event_type type,
+                                          const char *request_id, int timeout_ms);
+
+/* Wait for the dispatch (not abort) of research_id on wt's topic with `attempt` (0: any; the
+ * first read is returned); fails the test after timeout_ms. */
+const struct dispatch *it_dispatch_wait(struct it_env *env, enum worker_type wt,
+                                        const char *research_id, int64_t attempt, int timeout_ms);
+/* Wait until at least n dead letters were read and return the n-th (1-based); fails the test
+ * after timeout_ms. */
+const struct deadletter *it_deadletter_wait(struct it_env *env, size_t n, int timeout_ms);
+
+#endif /* RC_IT_ENV_H */

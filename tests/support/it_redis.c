@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT
+ * it_redis: the env's Redis helpers over its hiredis link. A broken link fails the test; an
+ * error reply is the caller's to judge (it_redis_cmd) or fails the test (the typed helpers). */
+#include "tests/support/it_env.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
+#include "coordinator/keys.h"
+#include "tests/support/it_env_internal.h"
+
+/* ---- Redis -------------------------------------------------------------------------------- */
+
+redisContext *
+it_redis(struct it_env *env)
+{
+    return env->redis;
+}
+
+redisReply *
+it_redis_cmd(struct it_env *env, int argc, const char *const argv[])
+{
+    const char **args = xcalloc((size_t)argc + 1, sizeof *args);
+    size_t *lens = xcalloc((size_t)argc + 1, sizeof *lens);
+
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        lens[i] = strlen(argv[i]);
+    }
+    redisReply *r = redisCommandArgv(env->redis, argc, args, lens);
+    free(lens);
+    free(args);
+    if (r == NULL) {
+        it_fail(env, "redis %s: %s", argc > 0 ? argv[0] : "?",
+                env->redis->errstr[0] != '\0' ? env->redis->errstr : "no reply");
+    }
+    return r;
+}
+
+char *
+it_redis_hget(struct it_env *env, const char *key, const char *field)
+{
+    const char *const argv[] = {"HGET", key, field};
+    redisReply *r = it_redis_cmd(env, 3, argv);
+    char *value = NULL;
+
+    if (r == NULL) {
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_STRING) {
+        value = xstrndup(r->str, r->len);
+    } else if (r->type != REDIS_REPLY_NIL) {
+        it_fail(env, "HGET %s %s: %s", key, field,
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+    }
+    freeReplyObject(r);
+    return value;
+}
+
+char *
+it_research_hget(struct it_env *env, const char *research_id, const char *field)
+{
+    struct buf key = BUF_INIT;
+
+    char *value = it_redis_hget(env, keys_research(&key, env->key_prefix, research_id), field);
+    buf_release(&key);
+    return value;
+}
+
+void
+it_research_wait(struct it_env *env, const char *research_id, const char *field, const char *value,
+                 int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+
+    for (;;) {
+        char *now = it_research_hget(env, research_id, field);
+        bool done = now != NULL && strcmp(now, value) == 0;
+        if (done || clock_mono_ms() >= deadline) {
+            if (!done) {
+                it_fail(env, "research %s: %s is \"%s\", not \"%s\", after %d ms", research_id,
+                        field, now != NULL ? now : "(absent)", value, timeout_ms);
+            }
+            free(now);
+            return;
+        }
+        free(now);
+        it_sleep_ms(20);
+    }
+}
+
+long long
+it_redis_zcard(struct it_env *env, const char *key)
+{
+    const char *const argv[] = {"ZCARD", key};
+    redisReply *r = it_redis_cmd(env, 2, argv);
+    long long n = 0;
+
+    if (r == NULL) {
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        n = r->integer;
+    } else {
+        it_fail(env, "ZCARD %s: %s", key,
+                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+    }
+    freeReplyObject(r);
+    return n;
+}
