@@ -31,7 +31,8 @@ void input_release(struct input *in);
 
 /* Connect, check (and create where allowed) every topic of the contract, and assign the input
  * partitions at their committed offsets (earliest when none). RC_EINVAL: bad property;
- * RC_EUNAVAIL: the cluster is unreachable or topics are missing (err names them). */
+ * RC_ENOTFOUND: topics are missing and the cluster would not create them (err names them);
+ * RC_EUNAVAIL: the cluster is unreachable. */
 enum rc_rc consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
                         struct rc_err *err);
 void consumer_free(struct consumer *c);

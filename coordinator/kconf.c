@@ -121,7 +121,8 @@ kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_m
         }
         rd_kafka_queue_destroy(q);
         if (!ok) {
-            rc = rc_err_set(err, RC_EUNAVAIL, "kafka: missing topics the cluster would not create: %s",
+            rc = rc_err_set(err, RC_ENOTFOUND,
+                            "kafka: missing topics the cluster would not create: %s",
                             missing.data);
         }
     }

@@ -18,7 +18,8 @@ enum rc_rc kconf_new(const struct cfg_kafka *cfg, const char *const *defaults,
                      rd_kafka_conf_t **out, struct rc_err *err);
 
 /* Create the missing ones among `topics` where the cluster allows it (CreateTopics), else
- * RC_EUNAVAIL naming them. `rk` is any handle on the cluster. */
+ * RC_ENOTFOUND naming them. RC_EUNAVAIL: no metadata (cluster unreachable). `rk` is any
+ * handle on the cluster. */
 enum rc_rc kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n,
                                int timeout_ms, struct rc_err *err);
 

@@ -31,6 +31,14 @@
 #define KAFKA_SETUP_TIMEOUT_MS 10000
 #define SHUTDOWN_FLUSH_MS 3000
 
+/* One dependency's outage: logged when it starts and when it ends, never per retry. */
+struct outage {
+    const char *what; /* "redis", "kafka" */
+    bool down;
+    int64_t retries;
+    int64_t backoff_ms;
+};
+
 struct loop {
     const struct cfg *cfg;
     struct store *store;
@@ -51,10 +59,10 @@ struct loop {
     size_t n_inputs;
     size_t cap_inputs;
     struct change_list changes;
-    bool redis_down;            /* logged once per outage */
-    int64_t redis_retries;
-    int64_t backoff_ms;
+    struct outage redis;        /* logged once per outage */
+    struct outage kafka;
     bool standby_logged;
+    int64_t next_trim_ms;       /* when rc:finished is next trimmed */
 };
 
 enum rc_rc
@@ -80,6 +88,8 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
         return rc;
     }
     l->stats.started_at_ms = l->started_at_ms;
+    l->redis.what = "redis";
+    l->kafka.what = "kafka";
     *out = l;
     return RC_OK;
 }
@@ -122,30 +132,37 @@ nap(int64_t ms, volatile sig_atomic_t *stop)
     }
 }
 
-/* Redis failed: log once per outage, forget the mirror, back off. */
+/* A dependency failed: log once per outage, back off (waking early on stop). */
 static void
-redis_failed(struct loop *l, const struct rc_err *err, volatile sig_atomic_t *stop)
+outage_failed(struct outage *o, const struct rc_err *err, volatile sig_atomic_t *stop)
 {
-    if (!l->redis_down) {
-        log_warn("redis unavailable", "error=\"%s\"", err->msg);
-        l->redis_down = true;
-        l->redis_retries = 0;
-        l->backoff_ms = BACKOFF_MIN_MS;
+    if (!o->down) {
+        log_warn("dependency unavailable", "what=%s error=\"%s\"", o->what, err->msg);
+        o->down = true;
+        o->retries = 0;
+        o->backoff_ms = BACKOFF_MIN_MS;
     }
-    l->redis_retries++;
-    l->mirror_ok = false;
-    change_list_reset(&l->changes);
-    nap(l->backoff_ms, stop);
-    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+    o->retries++;
+    nap(o->backoff_ms, stop);
+    o->backoff_ms = o->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : o->backoff_ms * 2;
 }
 
 static void
-redis_ok(struct loop *l)
+outage_over(struct outage *o)
 {
-    if (l->redis_down) {
-        log_warn("redis back", "retries=%" PRId64, l->redis_retries);
-        l->redis_down = false;
+    if (o->down) {
+        log_warn("dependency back", "what=%s retries=%" PRId64, o->what, o->retries);
+        o->down = false;
     }
+}
+
+/* Redis failed: any write may or may not have landed, so the mirror is reloaded. */
+static void
+redis_failed(struct loop *l, const struct rc_err *err, volatile sig_atomic_t *stop)
+{
+    l->mirror_ok = false;
+    change_list_reset(&l->changes);
+    outage_failed(&l->redis, err, stop);
 }
 
 static void
@@ -207,7 +224,7 @@ republish_outbox(struct loop *l, struct rc_err *err)
 /* Become (or stay) the leader: lease, consumer, mirror. RC_OK with l->leading false means
  * another instance leads. */
 static enum rc_rc
-ensure_leading(struct loop *l, struct rc_err *err)
+ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
 {
     const int64_t ttl_ms = 3 * l->cfg->agent.poll_interval_ms + 2000;
     bool leading = false;
@@ -241,8 +258,14 @@ ensure_leading(struct loop *l, struct rc_err *err)
         l->mirror_ok = true;
         log_info("loaded active researches", "active=%zu", registry_count(l->reg));
     }
+    outage_over(&l->redis);
     if (l->consumer == NULL) {
         rc = consumer_new(&l->consumer, &l->cfg->kafka, KAFKA_SETUP_TIMEOUT_MS, err);
+        if (rc == RC_EUNAVAIL) {
+            *kafka_failed = true;
+        } else if (rc == RC_OK) {
+            outage_over(&l->kafka);
+        }
     }
     return rc;
 }
@@ -383,7 +406,7 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
         redis_failed(l, err, stop);
         return RC_OK;
     }
-    redis_ok(l);
+    outage_over(&l->redis);
     bool fenced = rc == RC_ECONFLICT;
     for (size_t i = 0; i < l->changes.n; i++) {
         if (results[i] == RC_ECONFLICT) {
@@ -403,6 +426,12 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
     }
     publish(l, results);
     free(results);
+    if (now >= l->next_trim_ms) {
+        /* The hashes expire by themselves; the zset follows once a minute. */
+        struct rc_err terr = RC_ERR_INIT;
+        (void)store_trim_finished(l->store, now, l->cfg->agent.retention_s, &terr);
+        l->next_trim_ms = now + 60000;
+    }
     struct rc_err cerr = RC_ERR_INIT;
     if (consumer_commit(l->consumer, l->inputs, l->n_inputs, &cerr) != RC_OK) {
         log_warn("offset commit failed", "error=\"%s\"", cerr.msg);
@@ -450,12 +479,17 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         int64_t now = clock_mono_ms();
         bool tick = now >= l->next_tick_mono_ms;
         if (tick || !l->leading || !l->mirror_ok) {
-            enum rc_rc rc = ensure_leading(l, err);
-            if (rc == RC_EINVAL) {
-                return rc;
+            bool kafka_failed = false;
+            enum rc_rc rc = ensure_leading(l, &kafka_failed, err);
+            if (rc == RC_EINVAL || rc == RC_ENOTFOUND) {
+                return rc; /* bad configuration, or topics that cannot exist */
             }
             if (rc != RC_OK) {
-                redis_failed(l, err, stop);
+                if (kafka_failed) {
+                    outage_failed(&l->kafka, err, stop);
+                } else {
+                    redis_failed(l, err, stop);
+                }
                 continue;
             }
             if (!l->leading) {

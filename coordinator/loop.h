@@ -16,8 +16,9 @@ struct loop;
 enum rc_rc loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err);
 void loop_free(struct loop *l);
 /* Run until *stop becomes non-zero (SIGTERM/SIGINT), then finish the batch in progress, flush
- * and return RC_OK. RC_EINVAL: configuration refused by a library (exit 78); RC_EBACKEND: a
- * fatal Kafka error. Redis and Kafka outages are waited out, never returned. */
+ * and return RC_OK. RC_EINVAL: configuration refused by a library (exit 78); RC_ENOTFOUND:
+ * topics missing that the cluster would not create (exit 69); RC_EBACKEND: a fatal Kafka
+ * error. Redis and Kafka outages are waited out, never returned. */
 enum rc_rc loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err);
 
 #endif /* RC_LOOP_H */

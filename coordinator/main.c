@@ -88,7 +88,9 @@ main(int argc, char **argv)
     }
     if (rc != RC_OK) {
         log_error("stopping", "error=\"%s\"", err.msg);
-        status = rc == RC_EINVAL ? RC_EXIT_CONFIG : RC_EXIT_FAILURE;
+        status = rc == RC_EINVAL ? RC_EXIT_CONFIG
+                 : rc == RC_ENOTFOUND ? RC_EXIT_UNAVAILABLE
+                                      : RC_EXIT_FAILURE;
     }
     loop_free(loop);
     cfg_release(&cfg);

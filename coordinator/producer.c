@@ -126,8 +126,9 @@ producer_send(struct producer *p, const char *topic, const char *key, size_t key
     memset(vus, 0, sizeof(vus));
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vus[0].u.cstr = topic;
+    /* An empty key is no key: Kafka then spreads the messages over the partitions. */
     vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-    vus[1].u.mem.ptr = (void *)(uintptr_t)key;
+    vus[1].u.mem.ptr = key_len > 0 ? (void *)(uintptr_t)key : NULL;
     vus[1].u.mem.size = key_len;
     vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
     vus[2].u.mem.ptr = (void *)(uintptr_t)payload;
