@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT
+ * devbroker: an embedded Kafka-protocol broker for development and tests, built on librdkafka's
+ * mock cluster. It creates the contract's topics, prints the bootstrap servers as the first line
+ * of stdout, and runs until SIGINT/SIGTERM; SIGUSR1 takes every broker down, SIGUSR2 brings
+ * them back. Nothing is persisted: the cluster lives and dies with the process. */
+#include <librdkafka/rdkafka.h>
+/* rdkafka_mock.h must follow rdkafka.h; the mock API is experimental (not covered by
+ * librdkafka's ABI promise), which is fine for a development tool. */
+#include <librdkafka/rdkafka_mock.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/rc_err.h"
+#include "tools/toolopt.h"
+
+#define TOOL "devbroker"
+
+#define DEFAULT_TOPIC_PREFIX "research."
+#define KAFKA_TOPIC_NAME_MAX 249 /* Kafka's limit on a topic name */
+#define MAX_BROKERS 16
+#define MAX_PARTITIONS 256
+#define LOOP_WAIT_MS 50 /* how long a signal may wait before the loop acts on it */
+
+/* Set by the signal handler, read by the loop. The stop flag is the usual one; the fault flag
+ * holds the state the last fault signal asked for (1 = down after SIGUSR1, 0 = up after
+ * SIGUSR2), so the loop compares it with what it has applied and two quick signals can never
+ * be applied in the wrong order. */
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t brokers_want_down;
+
+struct options {
+    int64_t n_brokers;
+    int64_t n_partitions;
+    const char *topic_prefix;   /* borrowed from argv or the environment */
+    const char *bootstrap_file; /* NULL: stdout only */
+    bool help;
+};
+
+enum opt_index { OPT_BROKERS = 0, OPT_PARTITIONS, OPT_TOPIC_PREFIX, OPT_BOOTSTRAP_FILE, OPT_HELP };
+
+static const struct toolopt opt_table[] = {
+    [OPT_BROKERS] = {"brokers", "N", "number of mock brokers (default 1)"},
+    [OPT_PARTITIONS] = {"partitions", "N", "partitions of each topic (default 3)"},
+    [OPT_TOPIC_PREFIX] = {"topic-prefix", "P",
+                          "topic name prefix (default $KAFKA_TOPIC_PREFIX, else \"research.\")"},
+    [OPT_BOOTSTRAP_FILE] = {"bootstrap-file", "PATH",
+                            "also write the bootstrap servers to PATH (atomically)"},
+    [OPT_HELP] = {"help", NULL, "print this help and exit"},
+};
+#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+static const char summary[] =
+    "Run an in-process Kafka mock cluster with the contract's topics until SIGINT/SIGTERM.\n"
+    "The first line of stdout is the bootstrap servers. SIGUSR1 takes all brokers down,\n"
+    "SIGUSR2 brings them up.";
+
+static enum rc_rc
+on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
+{
+    struct options *o = ctx;
+
+    switch ((enum opt_index)index) {
+    case OPT_BROKERS:
+        return toolopt_int64(arg, 1, MAX_BROKERS, "--brokers", &o->n_brokers, err);
+    case OPT_PARTITIONS:
+        return toolopt_int64(arg, 1, MAX_PARTITIONS, "--partitions", &o->n_partitions, err);
+    case OPT_TOPIC_PREFIX:
+        o->topic_prefix = arg;
+        return RC_OK;
+    case OPT_BOOTSTRAP_FILE:
+        o->bootstrap_file = arg;
+        return RC_OK;
+    case OPT_HELP:
+        o->help = true;
+        return RC_OK;
+    }
+    return rc_err_set(err, RC_EINVAL, "unhandled option %zu", index);
+}
+
+/* Kafka topic names are [A-Za-z0-9._-], at most 249 bytes; the prefix leaves room for the
+ * longest suffix. */
+static bool
+topic_prefix_ok(const char *prefix)
+{
+    size_t longest = 0;
+    for (int t = 0; t < CFG_TOPIC_COUNT; t++) {
+        size_t n = strlen(cfg_topic_suffix((enum cfg_topic)t));
+        longest = n > longest ? n : longest;
+    }
+    if (strlen(prefix) + longest > KAFKA_TOPIC_NAME_MAX) {
+        return false;
+    }
+    for (const char *p = prefix; *p != '\0'; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+on_signal(int sig)
+{
+    if (sig == SIGUSR1) {
+        brokers_want_down = 1;
+    } else if (sig == SIGUSR2) {
+        brokers_want_down = 0;
+    } else {
+        stop_requested = 1;
+    }
+}
+
+static enum rc_rc
+install_signals(struct rc_err *err)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        if (sigaction(sigs[i], &sa, NULL) != 0) {
+            return rc_err_sys(err, "sigaction(%d)", sigs[i]);
+        }
+    }
+    /* A reader that closes our stdout after the first line (`devbroker | head -1`) must not
+     * take the broker down with it. */
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+        return rc_err_sys(err, "sigaction(SIGPIPE)");
+    }
+    return RC_OK;
+}
+
+/* librdkafka's log lines (the mock cluster's included), served by rd_kafka_poll on the main
+ * thread because the handle has log.queue set. Warnings and worse only: the handle has no
+ * bootstrap.servers by design, and librdkafka would otherwise say so at notice level. */
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 4) {
+        fprintf(stderr, TOOL ": kafka %s: %s\n", fac, buf);
+    }
+}
+
+/* Write `text` and a newline to path.tmp, then rename it over path, so a reader never sees a
+ * half-written file. */
+static enum rc_rc
+write_file_atomically(const char *path, const char *text, struct rc_err *err)
+{
+    struct buf tmp = BUF_INIT;
+    enum rc_rc rc = RC_OK;
+
+    buf_printf(&tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp.data, "w");
+    if (f == NULL) {
+        rc = rc_err_sys(err, "cannot create %s", tmp.data);
+        goto out;
+    }
+    bool ok = fprintf(f, "%s\n", text) >= 0;
+    ok = fflush(f) == 0 && ok;
+    if (fclose(f) != 0 || !ok) {
+        rc = rc_err_sys(err, "cannot write %s", tmp.data);
+        remove(tmp.data);
+        goto out;
+    }
+    if (rename(tmp.data, path) != 0) {
+        rc = rc_err_sys(err, "cannot rename %s to %s", tmp.data, path);
+        remove(tmp.data);
+    }
+out:
+    buf_release(&tmp);
+    return rc;
+}
+
+/* A producer handle that only hosts the mock cluster: it never connects anywhere itself
+ * (test.mock.num.brokers stays unset, so the cluster is the one we create explicitly). */
+static enum rc_rc
+host_new(rd_kafka_t **out, struct rc_err *err)
+{
+    char errstr[512];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+    if (rd_kafka_conf_set(conf, "log.queue", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc_err_set(err, RC_EBACKEND, "log.queue: %s", errstr);
+    }
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf); /* rd_kafka_new only takes it on success */
+        return rc_err_set(err, RC_EBACKEND, "cannot create a Kafka handle: %s", errstr);
+    }
+    rd_kafka_set_log_queue(rk, NULL); /* to the main queue: served by rd_kafka_poll */
+    *out = rk;
+    return RC_OK;
+}
+
+static enum rc_rc
+create_topics(rd_kafka_mock_cluster_t *mcluster, const char *prefix, int n_partitions,
+              struct rc_err *err)
+{
+    struct buf name = BUF_INIT;
+    enum rc_rc rc = RC_OK;
+
+    for (int t = 0; t < CFG_TOPIC_COUNT && rc == RC_OK; t++) {
+        buf_reset(&name);
+        buf_printf(&name, "%s%s", prefix, cfg_topic_suffix((enum cfg_topic)t));
+        rd_kafka_resp_err_t kerr = rd_kafka_mock_topic_create(mcluster, name.data, n_partitions, 1);
+        if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rc = rc_err_set(err, RC_EBACKEND, "cannot create topic %s: %s", name.data,
+                            rd_kafka_err2str(kerr));
+        }
+    }
+    buf_release(&name);
+    return rc;
+}
+
+/* Apply the fault state the signals asked for. Broker id -1 means "every broker" for
+ * rd_kafka_mock_broker_set_down/up (checked against librdkafka 2.0.2: -1 takes all brokers
+ * down, an unknown id is refused). */
+static void
+apply_fault(rd_kafka_mock_cluster_t *mcluster, bool down)
+{
+    rd_kafka_resp_err_t kerr = down ? rd_kafka_mock_broker_set_down(mcluster, -1)
+                                    : rd_kafka_mock_broker_set_up(mcluster, -1);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, TOOL ": cannot bring brokers %s: %s\n", down ? "down" : "up",
+                rd_kafka_err2str(kerr));
+        return;
+    }
+    fprintf(stderr, TOOL ": brokers %s\n", down ? "down" : "up");
+}
+
+/* Run until SIGINT/SIGTERM, applying the fault signals. rd_kafka_poll serves the log lines
+ * and doubles as the loop's sleep, so a signal is acted on within LOOP_WAIT_MS. */
+static void
+serve(rd_kafka_t *rk, rd_kafka_mock_cluster_t *mcluster)
+{
+    bool down = false;
+
+    while (!stop_requested) {
+        rd_kafka_poll(rk, LOOP_WAIT_MS);
+        bool want_down = brokers_want_down != 0;
+        if (want_down != down) {
+            apply_fault(mcluster, want_down);
+            down = want_down;
+        }
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options opt = {.n_brokers = 1, .n_partitions = 3};
+    struct rc_err err = RC_ERR_INIT;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_mock_cluster_t *mcluster = NULL;
+    int status = RC_EXIT_FAILURE;
+
+    opt.topic_prefix = getenv("KAFKA_TOPIC_PREFIX");
+    if (opt.topic_prefix == NULL || opt.topic_prefix[0] == '\0') {
+        opt.topic_prefix = DEFAULT_TOPIC_PREFIX;
+    }
+    if (toolopt_parse(opt_table, N_OPTS, argc, argv, on_option, &opt, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s (try --help)\n", err.msg);
+        return RC_EXIT_USAGE;
+    }
+    if (opt.help) {
+        toolopt_usage(stdout, TOOL, summary, opt_table, N_OPTS);
+        return RC_EXIT_OK;
+    }
+    if (!topic_prefix_ok(opt.topic_prefix)) {
+        fprintf(stderr, TOOL ": topic prefix '%s': only [A-Za-z0-9._-], names up to %d bytes\n",
+                opt.topic_prefix, KAFKA_TOPIC_NAME_MAX);
+        return RC_EXIT_USAGE;
+    }
+    if (install_signals(&err) != RC_OK || host_new(&rk, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        goto out;
+    }
+    mcluster = rd_kafka_mock_cluster_new(rk, (int)opt.n_brokers);
+    if (mcluster == NULL) {
+        fprintf(stderr, TOOL ": cannot start the mock cluster\n");
+        goto out;
+    }
+    if (create_topics(mcluster, opt.topic_prefix, (int)opt.n_partitions, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        goto out;
+    }
+    const char *bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
+    printf("%s\n", bootstraps);
+    fflush(stdout);
+    if (opt.bootstrap_file != NULL &&
+        write_file_atomically(opt.bootstrap_file, bootstraps, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        goto out;
+    }
+    serve(rk, mcluster);
+    status = RC_EXIT_OK;
+out:
+    if (mcluster != NULL) {
+        rd_kafka_mock_cluster_destroy(mcluster); /* before the handle that hosts it */
+    }
+    if (rk != NULL) {
+        rd_kafka_destroy(rk);
+    }
+    return status;
+}

@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT
+ * redislink: a reconnecting hiredis link for the tools. hiredis replies never leave this file. */
+#include "tools/redislink.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
+
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+
+struct redislink {
+    struct cfg_redis cfg; /* our copies of the strings we use: host, unix_path, password */
+    char *where;          /* "host:port" or the socket path, for messages */
+    redisContext *ctx;    /* NULL while closed */
+    int64_t backoff_ms;   /* 0 until a connect fails; doubles up to BACKOFF_MAX_MS */
+    int64_t retry_at_ms;  /* monotonic: no reconnect before this */
+};
+
+struct redislink *
+redislink_new(const struct cfg_redis *cfg)
+{
+    struct redislink *rl = xcalloc(1, sizeof(*rl));
+
+    rl->cfg.host = cfg->host != NULL ? xstrdup(cfg->host) : NULL;
+    rl->cfg.port = cfg->port;
+    rl->cfg.unix_path = cfg->unix_path != NULL ? xstrdup(cfg->unix_path) : NULL;
+    rl->cfg.password = cfg->password != NULL ? xstrdup(cfg->password) : NULL;
+    rl->cfg.db = cfg->db;
+    rl->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
+    struct buf where = BUF_INIT;
+    if (cfg->unix_path != NULL) {
+        buf_puts(&where, cfg->unix_path);
+    } else {
+        buf_printf(&where, "%s:%d", cfg->host != NULL ? cfg->host : "?", cfg->port);
+    }
+    rl->where = buf_detach(&where);
+    return rl;
+}
+
+static void
+link_close(struct redislink *rl)
+{
+    if (rl->ctx != NULL) {
+        redisFree(rl->ctx);
+        rl->ctx = NULL;
+    }
+}
+
+void
+redislink_free(struct redislink *rl)
+{
+    if (rl == NULL) {
+        return;
+    }
+    link_close(rl);
+    free(rl->cfg.host);
+    free(rl->cfg.unix_path);
+    free(rl->cfg.password);
+    free(rl->where);
+    free(rl);
+}
+
+int64_t
+redislink_retry_at_ms(const struct redislink *rl)
+{
+    return rl->ctx == NULL ? rl->retry_at_ms : 0;
+}
+
+/* Where we connect, for messages. */
+static const char *
+where(const struct redislink *rl)
+{
+    return rl->where;
+}
+
+/* Why the link failed. hiredis reports a socket timeout as the EAGAIN it got from read(2),
+ * with errno still set, which reads badly ("Resource temporarily unavailable"). */
+static enum rc_rc
+link_failed(struct redislink *rl, struct rc_err *err)
+{
+    if (rl->ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return rc_err_set(err, RC_EUNAVAIL, "redis %s: no answer within %lld ms", where(rl),
+                          (long long)rl->cfg.timeout_ms);
+    }
+    return rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", where(rl), rl->ctx->errstr);
+}
+
+/* Run one command on a fresh connection during the handshake (AUTH, SELECT). */
+static enum rc_rc
+handshake(struct redislink *rl, int argc, const char **argv, struct rc_err *err)
+{
+    redisReply *reply = redisCommandArgv(rl->ctx, argc, argv, NULL);
+    enum rc_rc rc = RC_OK;
+
+    if (reply == NULL) {
+        return link_failed(rl, err);
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: %s", where(rl), argv[0], reply->str);
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+static enum rc_rc
+link_open(struct redislink *rl, struct rc_err *err)
+{
+    struct timeval tv = {.tv_sec = (time_t)(rl->cfg.timeout_ms / 1000),
+                         .tv_usec = (suseconds_t)(rl->cfg.timeout_ms % 1000) * 1000};
+    enum rc_rc rc = RC_OK;
+
+    rl->ctx = rl->cfg.unix_path != NULL ? redisConnectUnixWithTimeout(rl->cfg.unix_path, tv)
+                                        : redisConnectWithTimeout(rl->cfg.host, rl->cfg.port, tv);
+    if (rl->ctx == NULL || rl->ctx->err != 0) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: cannot connect: %s", where(rl),
+                        rl->ctx != NULL ? rl->ctx->errstr : "out of memory");
+        goto out;
+    }
+    if (redisSetTimeout(rl->ctx, tv) != REDIS_OK) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: cannot set timeouts", where(rl));
+        goto out;
+    }
+    if (rl->cfg.password != NULL) {
+        const char *argv[] = {"AUTH", rl->cfg.password};
+        rc = handshake(rl, 2, argv, err);
+        if (rc != RC_OK) {
+            goto out;
+        }
+    }
+    if (rl->cfg.db != 0) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", rl->cfg.db);
+        const char *argv[] = {"SELECT", db};
+        rc = handshake(rl, 2, argv, err);
+    }
+out:
+    if (rc != RC_OK) {
+        link_close(rl);
+    }
+    return rc;
+}
+
+/* Open the link when it is closed and the backoff allows. */
+static enum rc_rc
+ensure_open(struct redislink *rl, struct rc_err *err)
+{
+    if (rl->ctx != NULL) {
+        return RC_OK;
+    }
+    int64_t now = clock_mono_ms();
+    if (now < rl->retry_at_ms) {
+        return rc_err_set(err, RC_EUNAVAIL, "redis %s: down, next attempt in %lld ms", where(rl),
+                          (long long)(rl->retry_at_ms - now));
+    }
+    enum rc_rc rc = link_open(rl, err);
+    if (rc != RC_OK) {
+        rl->backoff_ms = rl->backoff_ms == 0 ? BACKOFF_FIRST_MS : rl->backoff_ms * 2;
+        rl->backoff_ms = rl->backoff_ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rl->backoff_ms;
+        rl->retry_at_ms = now + rl->backoff_ms;
+        return rc;
+    }
+    rl->backoff_ms = 0;
+    rl->retry_at_ms = 0;
+    return RC_OK;
+}
+
+/* The first error in a reply, looking one level into arrays (EXEC's replies); NULL if none. */
+static const char *
+reply_error(const redisReply *reply)
+{
+    if (reply->type == REDIS_REPLY_ERROR) {
+        return reply->str;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+                return reply->element[i]->str;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Pipeline `cmds` and read every reply (even after an error reply, to keep the stream in
+ * step). On RC_OK and when `last` is not NULL, *last is the last reply, which the caller frees
+ * with freeReplyObject. */
+static enum rc_rc
+exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redisReply **last,
+         struct rc_err *err)
+{
+    enum rc_rc rc = ensure_open(rl, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (redisAppendCommandArgv(rl->ctx, (int)cmds[i].argc, cmds[i].argv, NULL) != REDIS_OK) {
+            rc = link_failed(rl, err);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        void *reply = NULL;
+        if (redisGetReply(rl->ctx, &reply) != REDIS_OK) {
+            rc = link_failed(rl, err);
+            goto out;
+        }
+        const char *why = reply_error(reply);
+        if (why != NULL && rc == RC_OK) {
+            rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: %s", where(rl), cmds[i].argv[0], why);
+        }
+        if (i + 1 == n && last != NULL && rc == RC_OK) {
+            *last = reply;
+        } else {
+            freeReplyObject(reply);
+        }
+    }
+out:
+    if (rc == RC_EUNAVAIL) {
+        /* A broken or timed-out link is out of step: drop it, reconnect on the next call. */
+        link_close(rl);
+        rl->retry_at_ms = 0;
+    }
+    return rc;
+}
+
+enum rc_rc
+redislink_run(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, struct rc_err *err)
+{
+    return exchange(rl, cmds, n, NULL, err);
+}
+
+enum rc_rc
+redislink_hget(struct redislink *rl, const char *key, const char *field, char **out,
+               struct rc_err *err)
+{
+    const char *argv[] = {"HGET", key, field};
+    const struct redislink_cmd cmd = {3, argv};
+    redisReply *reply = NULL;
+
+    enum rc_rc rc = exchange(rl, &cmd, 1, &reply, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (reply->type == REDIS_REPLY_STRING) {
+        *out = xstrndup(reply->str, reply->len);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        *out = NULL;
+    } else {
+        rc = rc_err_set(err, RC_EBACKEND, "redis %s: HGET %s: unexpected reply type %d", where(rl),
+                        key, reply->type);
+    }
+    freeReplyObject(reply);
+    return rc;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT
+ * redislink: a tool's one hiredis connection, opened as cfg_redis says (TCP or unix socket,
+ * AUTH, SELECT, timeouts) and reopened with backoff after a failure. It only carries
+ * commands; the key layout stays in coordinator/keys.h. Main thread only. */
+#ifndef RC_REDISLINK_H
+#define RC_REDISLINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/rc_err.h"
+
+struct cfg_redis;
+struct redislink; /* opaque */
+
+/* One command: argc NUL-terminated words (borrowed for the call). */
+struct redislink_cmd {
+    size_t argc;
+    const char **argv;
+};
+
+/* A link to the server `cfg` names (borrowed, copied). Does not connect: the first command
+ * does. Free with redislink_free(). */
+struct redislink *redislink_new(const struct cfg_redis *cfg);
+/* Close and free. NULL is a no-op. */
+void redislink_free(struct redislink *rl);
+
+/* Send `cmds` as one pipeline (one round trip) and read every reply. RC_OK when all succeeded;
+ * RC_EBACKEND with the first error reply in err (an array reply such as EXEC's counts as an
+ * error when one of its elements is); RC_EUNAVAIL when the server cannot be reached or timed
+ * out. After RC_EUNAVAIL the link is closed and the next call reopens it, no sooner than its
+ * backoff allows (immediately after a drop, then 100 ms doubling to 5 s while connecting
+ * fails); until then calls fail at once with RC_EUNAVAIL. */
+enum rc_rc redislink_run(struct redislink *rl, const struct redislink_cmd *cmds, size_t n,
+                         struct rc_err *err);
+/* HGET key field. On RC_OK *out is a copy of the value (caller frees) or NULL when the key or
+ * field is absent. Errors as redislink_run. */
+enum rc_rc redislink_hget(struct redislink *rl, const char *key, const char *field, char **out,
+                          struct rc_err *err);
+/* The monotonic time (clock_mono_ms) before which a closed link will not try to reconnect;
+ * 0 while the link is open or may be reopened now. */
+int64_t redislink_retry_at_ms(const struct redislink *rl);
+
+#endif /* RC_REDISLINK_H */

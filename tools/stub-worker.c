@@ -1,0 +1,907 @@
+/* SPDX-License-Identifier: MIT
+ * stub-worker: simulates N workers of one type in one process, on one thread and one event
+ * loop, following the contract's worker rules (§2, §3, §5): heartbeats in Redis, dispatches
+ * read from every partition of the type's topic, completions on research.completions. It is
+ * the model a real worker copies, so every rule a worker must keep is here, in one file, in
+ * the order a reader needs it; what is only simulated lives in stubsim.c, the command line in
+ * stubopt.c. */
+#include <librdkafka/rdkafka.h>
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/rc_err.h"
+#include "common/xalloc.h"
+#include "coordinator/keys.h"
+#include "coordinator/kconf.h"
+#include "proto/limits.h"
+#include "proto/msg.h"
+#include "proto/phase.h"
+#include "proto/value.h"
+#include "tools/redislink.h"
+#include "tools/stubopt.h"
+#include "tools/stubsim.h"
+
+#define TOOL "stub-worker"
+
+#define SEEN_MAX 64               /* dispatch ids each worker remembers having run */
+#define LOOP_MAX_WAIT_MS 200      /* bounds how long a SIGTERM waits for the loop */
+#define KAFKA_TIMEOUT_MS 5000     /* metadata and watermark queries at start-up */
+#define START_RETRY_MS 500        /* between start-up attempts while Kafka is not ready */
+#define FLUSH_TIMEOUT_MS 10000    /* how long shutdown waits for unsent completions */
+#define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
+
+extern char **environ;
+
+/* The only mutable global: set by the SIGINT/SIGTERM handler, read by the loop. */
+static volatile sig_atomic_t stop_requested;
+
+/* ---- State -------------------------------------------------------------------------------- */
+
+/* One simulated worker. It is idle (`busy` false, ids empty) or runs one dispatch. */
+struct worker {
+    char id[LIMITS_ID_MAX + 1];
+    char *hb_key; /* <prefix>worker:<id>, its heartbeat hash */
+    bool busy;
+    bool dying;         /* --die-after reached: silent once its "busy" beat is written */
+    bool silent;        /* dead: no heartbeats, no work, ever again */
+    bool beat_due;      /* its state changed: heartbeat at the next chance */
+    int64_t n_accepted; /* dispatches it accepted, for --die-after */
+    char dispatch_id[LIMITS_ID_MAX + 1]; /* the current dispatch, "" when idle */
+    char research_id[LIMITS_ID_MAX + 1];
+    char *model;                            /* the dispatch params' model (owned), NULL when nil */
+    int64_t done_at_ms;                     /* monotonic: when the current dispatch completes */
+    bool will_fail;                         /* decided when it starts, from --fail-prob */
+    char seen[SEEN_MAX][LIMITS_ID_MAX + 1]; /* ring of the last dispatch ids run or refused */
+    size_t seen_next;
+};
+
+struct stub {
+    struct cfg cfg;
+    struct stubopt opt;
+    const char *dispatch_topic;    /* borrowed from cfg */
+    const char *completions_topic; /* borrowed from cfg */
+    char *workers_key;             /* <prefix>workers:<type>, the liveness zset */
+    rd_kafka_t *producer;
+    rd_kafka_t *consumer;
+    struct redislink *redis;
+    bool redis_down;         /* an outage is logged once, and its end once */
+    int kafka_last_err;      /* the last Kafka error seen (0 after a success) */
+    int64_t kafka_logged_ms; /* monotonic: when a Kafka error was last logged */
+    bool kafka_fatal;        /* a fatal Kafka error: stop and exit 1 */
+    bool ready;              /* the ready line was printed */
+    struct worker *workers;
+    size_t n_workers;
+    uint64_t rng;          /* stubsim_rand state */
+    int64_t next_beat_ms;  /* monotonic: the next periodic heartbeat of all workers */
+    int64_t beat_retry_ms; /* monotonic: no heartbeat attempt before this (Redis down) */
+};
+
+/* One line on stderr under --verbose only. */
+static void verbose(const struct stub *s, const char *fmt, ...) RC_PRINTF(2, 3);
+
+static void
+verbose(const struct stub *s, const char *fmt, ...)
+{
+    if (!s->opt.verbose) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    fputs(TOOL ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- Redis: heartbeats and the research check --------------------------------------------- */
+
+/* A Redis problem is logged when an outage starts and when it ends, never at each retry. */
+static void
+redis_failed(struct stub *s, const struct rc_err *err)
+{
+    if (!s->redis_down) {
+        fprintf(stderr, TOOL ": redis failing, retrying: %s\n", err->msg);
+        s->redis_down = true;
+    }
+}
+
+static void
+redis_ok(struct stub *s)
+{
+    if (s->redis_down) {
+        fprintf(stderr, TOOL ": redis back\n");
+        s->redis_down = false;
+    }
+}
+
+/* Write the heartbeat of every worker whose beat is due, exactly as the contract says (§5):
+ *
+ *   HSET <prefix>worker:<id> type <type> state idle|busy dispatch_id <id|"">
+ *        research_id <id|""> last_seen <ms>
+ *   ZADD <prefix>workers:<type> <ms> <id>
+ *
+ * with the same <ms> (Unix time) in both, all workers in one MULTI/EXEC sent as one pipeline.
+ * A silent worker never beats. On failure the beats stay due and are retried after a pause. */
+static void
+flush_heartbeats(struct stub *s, int64_t now_ms)
+{
+    size_t n_due = 0;
+    for (size_t i = 0; i < s->n_workers; i++) {
+        n_due += s->workers[i].beat_due && !s->workers[i].silent;
+    }
+    if (n_due == 0 || now_ms < s->beat_retry_ms) {
+        return;
+    }
+
+    char last_seen[24];
+    snprintf(last_seen, sizeof(last_seen), "%" PRId64, clock_now_ms());
+    const char *type = worker_type_name(s->opt.shape.type);
+    const char *multi[] = {"MULTI"};
+    const char *exec[] = {"EXEC"};
+    /* Per worker: HSET (12 words) and ZADD (4 words); MULTI and EXEC around them all. */
+    struct redislink_cmd *cmds = xcalloc(2 * n_due + 2, sizeof(*cmds));
+    const char **words = xcalloc(16 * n_due, sizeof(*words));
+    size_t c = 0;
+    const char **w_at = words;
+
+    cmds[c++] = (struct redislink_cmd){1, multi};
+    for (size_t i = 0; i < s->n_workers; i++) {
+        const struct worker *w = &s->workers[i];
+        if (!w->beat_due || w->silent) {
+            continue;
+        }
+        /* clang-format off */
+        const char *hset[] = {
+            "HSET",        w->hb_key,
+            "type",        type,
+            "state",       w->busy ? "busy" : "idle",
+            "dispatch_id", w->dispatch_id,
+            "research_id", w->research_id,
+            "last_seen",   last_seen,
+        };
+        /* clang-format on */
+        const char *zadd[] = {"ZADD", s->workers_key, last_seen, w->id};
+        memcpy(w_at, hset, sizeof(hset));
+        cmds[c++] = (struct redislink_cmd){12, w_at};
+        w_at += 12;
+        memcpy(w_at, zadd, sizeof(zadd));
+        cmds[c++] = (struct redislink_cmd){4, w_at};
+        w_at += 4;
+    }
+    cmds[c++] = (struct redislink_cmd){1, exec};
+
+    struct rc_err err = RC_ERR_INIT;
+    if (redislink_run(s->redis, cmds, c, &err) == RC_OK) {
+        redis_ok(s);
+        s->beat_retry_ms = 0;
+        for (size_t i = 0; i < s->n_workers; i++) {
+            struct worker *w = &s->workers[i];
+            w->silent = w->silent || (w->dying && w->beat_due); /* its last beat is out */
+            w->beat_due = false;
+        }
+        if (!s->ready) {
+            /* Printed once every worker is visible as live, so a caller may rely on it. */
+            fprintf(stderr, TOOL ": %zu %s workers ready\n", s->n_workers, type);
+            s->ready = true;
+        }
+    } else {
+        redis_failed(s, &err);
+        /* The link paces reconnects itself; the 100 ms floor also paces an error reply. */
+        int64_t retry = redislink_retry_at_ms(s->redis);
+        s->beat_retry_ms = retry > now_ms + 100 ? retry : now_ms + 100;
+    }
+    free(words);
+    free(cmds);
+}
+
+/* Whether <prefix>research:<research_id> still names `dispatch_id` (contract §2): a dispatch
+ * may have been retried or aborted while its message waited. *out written on RC_OK only. */
+static enum rc_rc
+research_names(struct stub *s, const char *research_id, const char *dispatch_id, bool *out,
+               struct rc_err *err)
+{
+    struct buf key = BUF_INIT;
+    char *current = NULL;
+
+    keys_research(&key, s->cfg.redis.key_prefix, research_id);
+    enum rc_rc rc = redislink_hget(s->redis, key.data, "dispatch_id", &current, err);
+    if (rc == RC_OK) {
+        *out = current != NULL && strcmp(current, dispatch_id) == 0;
+    }
+    free(current);
+    buf_release(&key);
+    return rc;
+}
+
+/* ---- Kafka -------------------------------------------------------------------------------- */
+
+/* librdkafka's own log lines, delivered through our poll calls (log.queue) on this thread.
+ * Warnings and errors only; connection failures (facility FAIL) are left out because they
+ * also reach kafka_error_cb, which logs them once per change. */
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level <= 4 && strcmp(fac, "FAIL") != 0) {
+        fprintf(stderr, TOOL ": kafka %s: %s\n", fac, buf);
+    }
+}
+
+/* Connection trouble comes as a mix of codes (transport, all brokers down, timeouts), one
+ * per reconnect attempt; they count as one kind so an outage logs one line. */
+static bool
+kafka_err_is_link(int kerr)
+{
+    return kerr == RD_KAFKA_RESP_ERR__TRANSPORT || kerr == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+           kerr == RD_KAFKA_RESP_ERR__RESOLVE || kerr == RD_KAFKA_RESP_ERR__TIMED_OUT;
+}
+
+/* A Kafka error, logged when its kind changes, or again after KAFKA_REPEAT_LOG_MS of the same
+ * kind (a broker that stays down is a line now and then, not one per retry). librdkafka
+ * retries transient errors itself. */
+static void
+kafka_report(struct stub *s, int kerr, const char *reason)
+{
+    int64_t now_ms = clock_mono_ms();
+    bool same = kerr == s->kafka_last_err ||
+                (kafka_err_is_link(kerr) && kafka_err_is_link(s->kafka_last_err));
+
+    if (!same || now_ms - s->kafka_logged_ms >= KAFKA_REPEAT_LOG_MS) {
+        fprintf(stderr, TOOL ": kafka: %s\n", reason);
+        s->kafka_logged_ms = now_ms;
+    }
+    s->kafka_last_err = kerr;
+}
+
+/* Errors of either handle, served by our poll calls. A fatal error ends the process (exit 1):
+ * the handle cannot be used any more. */
+static void
+kafka_error_cb(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
+{
+    struct stub *s = opaque;
+
+    if (kerr == RD_KAFKA_RESP_ERR__FATAL) {
+        char why[512];
+        rd_kafka_fatal_error(rk, why, sizeof(why));
+        fprintf(stderr, TOOL ": kafka fatal error: %s\n", why);
+        s->kafka_fatal = true;
+        return;
+    }
+    kafka_report(s, kerr, reason);
+}
+
+/* The fate of each completion. librdkafka has already retried for message.timeout.ms. */
+static void
+dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    struct stub *s = opaque;
+
+    (void)rk;
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, TOOL ": completion for research %.*s not delivered: %s\n",
+                (int)rkm->key_len, (const char *)rkm->key, rd_kafka_err2str(rkm->err));
+    } else {
+        s->kafka_last_err = 0; /* Kafka works again: log the next problem */
+    }
+}
+
+/* A producer or consumer: brokers, our `defaults`, then every KAFKA_PROP_* (which win), with
+ * callbacks on this thread. RC_EINVAL naming the variable librdkafka refused. */
+static enum rc_rc
+kafka_new(struct stub *s, rd_kafka_type_t type, const char *const *defaults, rd_kafka_t **out,
+          struct rc_err *err)
+{
+    rd_kafka_conf_t *conf = NULL;
+    char errstr[512];
+
+    enum rc_rc rc = kconf_new(&s->cfg.kafka, defaults, &conf, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    if (rd_kafka_conf_set(conf, "log.queue", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return rc_err_set(err, RC_EBACKEND, "kafka: log.queue: %s", errstr);
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb); /* replaces kconf's: tools log "tool: ..." */
+    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+    if (type == RD_KAFKA_PRODUCER) {
+        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
+    }
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf); /* only taken on success */
+        return rc_err_set(err, RC_EINVAL, "kafka: cannot create the %s: %s",
+                          type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr);
+    }
+    /* Log lines go to the main queue: rd_kafka_poll serves the producer's, and the
+     * consumer's main queue is forwarded to rd_kafka_consumer_poll below. */
+    rd_kafka_set_log_queue(rk, NULL);
+    if (type == RD_KAFKA_CONSUMER) {
+        rd_kafka_poll_set_consumer(rk);
+    }
+    *out = rk;
+    return RC_OK;
+}
+
+static enum rc_rc
+kafka_open(struct stub *s, struct rc_err *err)
+{
+    struct buf group = BUF_INIT;
+    /* librdkafka 2.0 refuses rd_kafka_assign() without a group.id, although manual assignment
+     * joins no group; nothing is ever committed under it. */
+    buf_printf(&group, "%s%s", s->opt.id_prefix, worker_type_name(s->opt.shape.type));
+    /* clang-format off */
+    const char *const producer_defaults[] = {
+        "linger.ms", "1", /* a completion goes out at once; we send few */
+        NULL,
+    };
+    const char *const consumer_defaults[] = {
+        "group.id",                 group.data,
+        "enable.auto.commit",       "false",
+        "enable.auto.offset.store", "false",
+        /* The dev broker answers an empty fetch only after the whole fetch.wait.max.ms
+         * (default 500 ms), which would delay every dispatch by that much; 10 ms keeps a
+         * dispatch's delay to ~5 ms. KAFKA_PROP_FETCH_WAIT_MAX_MS overrides it. */
+        "fetch.wait.max.ms",        "10",
+        NULL,
+    };
+    /* clang-format on */
+
+    enum rc_rc rc = kafka_new(s, RD_KAFKA_PRODUCER, producer_defaults, &s->producer, err);
+    if (rc == RC_OK) {
+        rc = kafka_new(s, RD_KAFKA_CONSUMER, consumer_defaults, &s->consumer, err);
+    }
+    buf_release(&group);
+    return rc;
+}
+
+/* Assign every partition of the dispatch topic at its current end (the high watermark), so
+ * the workers see only dispatches sent from now on. The caller writes the first heartbeats
+ * only after this succeeds: a worker that looks live has never missed a dispatch. (Assigning
+ * RD_KAFKA_OFFSET_END instead would resolve the end later, in the background, and could skip
+ * a dispatch sent in between.) RC_EUNAVAIL while the cluster or the topic is not ready. */
+static enum rc_rc
+assign_dispatch_partitions(struct stub *s, struct rc_err *err)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->consumer, s->dispatch_topic, NULL);
+    enum rc_rc rc = RC_OK;
+
+    rd_kafka_resp_err_t kerr = rd_kafka_metadata(s->consumer, 0, rkt, &md, KAFKA_TIMEOUT_MS);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "kafka: metadata of %s: %s", s->dispatch_topic,
+                        rd_kafka_err2str(kerr));
+        goto out;
+    }
+    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        md->topics[0].partition_cnt == 0) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "kafka: topic %s: %s", s->dispatch_topic,
+                        md->topic_cnt == 1 && md->topics[0].err != 0
+                            ? rd_kafka_err2str(md->topics[0].err)
+                            : "no partitions");
+        goto out;
+    }
+    const struct rd_kafka_metadata_topic *t = &md->topics[0];
+    parts = rd_kafka_topic_partition_list_new(t->partition_cnt);
+    for (int i = 0; i < t->partition_cnt; i++) {
+        int32_t partition = t->partitions[i].id;
+        int64_t low = 0;
+        int64_t high = 0;
+        kerr = rd_kafka_query_watermark_offsets(s->consumer, s->dispatch_topic, partition, &low,
+                                                &high, KAFKA_TIMEOUT_MS);
+        if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rc = rc_err_set(err, RC_EUNAVAIL, "kafka: end offset of %s [%" PRId32 "]: %s",
+                            s->dispatch_topic, partition, rd_kafka_err2str(kerr));
+            goto out;
+        }
+        rd_kafka_topic_partition_list_add(parts, s->dispatch_topic, partition)->offset = high;
+    }
+    kerr = rd_kafka_assign(s->consumer, parts);
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc = rc_err_set(err, RC_EBACKEND, "kafka: assign %s: %s", s->dispatch_topic,
+                        rd_kafka_err2str(kerr));
+    }
+out:
+    if (parts != NULL) {
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+    if (md != NULL) {
+        rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return rc;
+}
+
+/* Retry the assignment until it succeeds, a permanent error, or a stop request (RC_OK with
+ * stop_requested set). The topic is the coordinator's to create, so a worker started first
+ * waits for it; the wait is logged once. */
+static enum rc_rc
+start_consuming(struct stub *s, struct rc_err *err)
+{
+    bool logged = false;
+
+    while (!stop_requested && !s->kafka_fatal) {
+        enum rc_rc rc = assign_dispatch_partitions(s, err);
+        if (rc != RC_EUNAVAIL) {
+            return rc;
+        }
+        if (!logged) {
+            fprintf(stderr, TOOL ": waiting for Kafka: %s\n", err->msg);
+            logged = true;
+        }
+        /* Serves the consumer's errors and logs while we wait; nothing is assigned yet. */
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(s->consumer, START_RETRY_MS);
+        if (rkm != NULL) {
+            rd_kafka_message_destroy(rkm);
+        }
+    }
+    return s->kafka_fatal ? rc_err_set(err, RC_EBACKEND, "kafka: fatal error") : RC_OK;
+}
+
+/* ---- Work --------------------------------------------------------------------------------- */
+
+static struct worker *
+worker_find(struct stub *s, const char *worker_id)
+{
+    for (size_t i = 0; i < s->n_workers; i++) {
+        if (strcmp(s->workers[i].id, worker_id) == 0) {
+            return &s->workers[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+worker_has_seen(const struct worker *w, const char *dispatch_id)
+{
+    for (size_t i = 0; i < SEEN_MAX; i++) {
+        if (strcmp(w->seen[i], dispatch_id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void
+worker_remember(struct worker *w, const char *dispatch_id)
+{
+    snprintf(w->seen[w->seen_next], sizeof(w->seen[0]), "%s", dispatch_id);
+    w->seen_next = (w->seen_next + 1) % SEEN_MAX;
+}
+
+/* Forget the current dispatch; the state change is heartbeated at once. */
+static void
+worker_set_idle(struct worker *w)
+{
+    w->busy = false;
+    w->dispatch_id[0] = '\0';
+    w->research_id[0] = '\0';
+    free(w->model);
+    w->model = NULL;
+    w->beat_due = true;
+}
+
+static void
+worker_start(struct stub *s, struct worker *w, const struct dispatch *d)
+{
+    const struct kv *model = kv_find(d->params, d->n_params, "model");
+    int64_t duration_ms =
+        stubsim_rand_range(&s->rng, s->opt.duration_min_ms, s->opt.duration_max_ms);
+
+    snprintf(w->dispatch_id, sizeof(w->dispatch_id), "%s", d->dispatch_id);
+    snprintf(w->research_id, sizeof(w->research_id), "%s", d->research_id);
+    w->model = model != NULL && model->val.kind == VALUE_STR ? xstrdup(model->val.s) : NULL;
+    w->will_fail = stubsim_rand_unit(&s->rng) < s->opt.fail_prob;
+    w->done_at_ms = clock_mono_ms() + duration_ms;
+    w->busy = true;
+    w->beat_due = true;
+    verbose(s, "%s: started %s (research %s, attempt %" PRId64 ", %" PRId64 " ms)", w->id,
+            d->dispatch_id, d->research_id, d->attempt, duration_ms);
+}
+
+/* A dispatch addressed to `w`: the contract's checks, in order, then start it. */
+static void
+on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d)
+{
+    struct rc_err err = RC_ERR_INIT;
+    bool current = false;
+
+    /* Delivery is at least once: a dispatch already run (or refused) is ignored. */
+    if (worker_has_seen(w, d->dispatch_id)) {
+        verbose(s, "%s: dispatch %s again, ignored", w->id, d->dispatch_id);
+        return;
+    }
+    /* The coordinator addresses only workers it believes free; should one arrive anyway, the
+     * running dispatch wins. */
+    if (w->busy) {
+        fprintf(stderr, TOOL ": %s: busy with %s, ignoring dispatch %s\n", w->id, w->dispatch_id,
+                d->dispatch_id);
+        worker_remember(w, d->dispatch_id);
+        return;
+    }
+    /* The research must still name this dispatch: it may have been retried or aborted while
+     * the message waited. If Redis cannot say, the dispatch is not remembered, so a
+     * redelivery may still run it; else the coordinator re-dispatches after its timeout. */
+    if (research_names(s, d->research_id, d->dispatch_id, &current, &err) != RC_OK) {
+        redis_failed(s, &err);
+        fprintf(stderr, TOOL ": %s: dispatch %s not started: research unknown (redis)\n", w->id,
+                d->dispatch_id);
+        return;
+    }
+    redis_ok(s);
+    worker_remember(w, d->dispatch_id);
+    if (!current) {
+        verbose(s, "%s: dispatch %s is no longer research %s's, ignored", w->id, d->dispatch_id,
+                d->research_id);
+        return;
+    }
+    worker_start(s, w, d);
+    w->n_accepted++;
+    if (s->opt.die_after > 0 && w->n_accepted >= s->opt.die_after) {
+        /* --die-after: the worker crashes mid-work. It shows the dispatch picked up (one
+         * "busy" heartbeat), then falls silent for good and never completes it; its last
+         * heartbeat ages until the coordinator declares it dead and sends the work on. */
+        w->dying = true;
+        verbose(s, "%s: dies with %s (--die-after)", w->id, d->dispatch_id);
+    }
+}
+
+/* An abort addressed to `w`: stop its dispatch at once, with no completion. */
+static void
+on_abort(struct stub *s, struct worker *w, const struct abort_msg *a)
+{
+    if (w->busy && strcmp(w->dispatch_id, a->dispatch_id) == 0) {
+        verbose(s, "%s: aborted %s (%s)", w->id, a->dispatch_id,
+                a->reason != NULL ? a->reason : "no reason");
+        worker_set_idle(w);
+        return;
+    }
+    /* Not running it: make sure that dispatch never starts, should it still arrive. */
+    if (!worker_has_seen(w, a->dispatch_id)) {
+        worker_remember(w, a->dispatch_id);
+    }
+}
+
+/* One message from the dispatch topic. Every worker of the type reads every partition, so
+ * most messages are for someone else and are dropped after decoding. */
+static void
+on_message(struct stub *s, const rd_kafka_message_t *rkm)
+{
+    struct msg m = MSG_INIT;
+    struct rc_err err = RC_ERR_INIT;
+
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            kafka_report(s, rkm->err, rd_kafka_message_errstr(rkm));
+        }
+        return;
+    }
+    s->kafka_last_err = 0;
+    if (msg_decode(MSG_TOPIC_DISPATCH, rkm->payload, rkm->len, &m, &err) != RC_OK) {
+        fprintf(stderr,
+                TOOL ": skipping invalid message at %s [%" PRId32 "] offset %" PRId64 ": %s\n",
+                rd_kafka_topic_name(rkm->rkt), rkm->partition, rkm->offset, err.msg);
+        return;
+    }
+    const char *worker_id = m.kind == MSG_DISPATCH ? m.u.dispatch.worker_id : m.u.abort.worker_id;
+    struct worker *w = worker_find(s, worker_id);
+    if (w == NULL || w->dying || w->silent) {
+        goto out; /* not ours, or dead: a dead worker ignores everything */
+    }
+    if (m.kind == MSG_ABORT) {
+        on_abort(s, w, &m.u.abort);
+    } else if (m.u.dispatch.worker_type != s->opt.shape.type) {
+        fprintf(stderr, TOOL ": %s: ignoring dispatch %s for a %s worker\n", w->id,
+                m.u.dispatch.dispatch_id, worker_type_name(m.u.dispatch.worker_type));
+    } else {
+        on_dispatch(s, w, &m.u.dispatch);
+    }
+out:
+    msg_release(&m);
+}
+
+/* ---- Results and completions -------------------------------------------------------------- */
+
+/* Publish `w`'s completion to research.completions, keyed by research_id so one research's
+ * messages stay in order (§2). The producer retries by itself; what it finally cannot
+ * deliver is reported by dr_msg_cb. */
+static void
+publish_completion(struct stub *s, const struct worker *w)
+{
+    struct kv result[STUBSIM_RESULT_MAX];
+    struct buf name = BUF_INIT;
+    struct buf path = BUF_INIT;
+    struct buf wire = BUF_INIT;
+    struct msg m = MSG_INIT;
+
+    m.kind = MSG_COMPLETION;
+    m.ts_ms = clock_now_ms();
+    m.u.completion.dispatch_id = w->dispatch_id;
+    m.u.completion.research_id = w->research_id;
+    m.u.completion.worker_id = w->id;
+    m.u.completion.ok = !w->will_fail;
+    if (w->will_fail) {
+        m.u.completion.error = "stub failure";
+    } else {
+        m.u.completion.n_result =
+            stubsim_result(&s->opt.shape, w->research_id, w->model, result, &name, &path);
+        m.u.completion.result = result;
+    }
+    msg_encode(&m, &wire);
+
+    rd_kafka_resp_err_t kerr;
+    for (int tries = 1;; tries++) {
+        kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->completions_topic),
+                                 RD_KAFKA_V_KEY(w->research_id, strlen(w->research_id)),
+                                 RD_KAFKA_V_VALUE(wire.data, wire.len),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 50) {
+            break;
+        }
+        rd_kafka_poll(s->producer, 100); /* the local queue is full: let deliveries drain it */
+    }
+    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, TOOL ": %s: cannot publish the completion of %s: %s\n", w->id,
+                w->dispatch_id, rd_kafka_err2str(kerr));
+    }
+    buf_release(&wire);
+    buf_release(&path);
+    buf_release(&name);
+}
+
+/* Complete every dispatch whose time has come. */
+static void
+finish_due_work(struct stub *s, int64_t now_ms)
+{
+    for (size_t i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->busy && !w->dying && !w->silent && now_ms >= w->done_at_ms) {
+            publish_completion(s, w);
+            verbose(s, "%s: completed %s (%s)", w->id, w->dispatch_id,
+                    w->will_fail ? "failed" : "completed");
+            worker_set_idle(w);
+        }
+    }
+}
+
+/* ---- The loop ----------------------------------------------------------------------------- */
+
+/* How long the loop may sleep in rd_kafka_consumer_poll: until the next timer (the periodic
+ * heartbeat, a dispatch's completion, a pending heartbeat's retry), at most LOOP_MAX_WAIT_MS. */
+static int
+loop_wait_ms(const struct stub *s, int64_t now_ms)
+{
+    int64_t deadline = s->next_beat_ms;
+    bool beat_due = false;
+
+    for (size_t i = 0; i < s->n_workers; i++) {
+        const struct worker *w = &s->workers[i];
+        if (w->silent) {
+            continue;
+        }
+        if (w->busy && !w->dying && w->done_at_ms < deadline) {
+            deadline = w->done_at_ms;
+        }
+        beat_due = beat_due || w->beat_due;
+    }
+    if (beat_due) {
+        int64_t retry = s->beat_retry_ms > now_ms ? s->beat_retry_ms : now_ms;
+        deadline = retry < deadline ? retry : deadline;
+    }
+    int64_t wait = deadline - now_ms;
+    wait = wait < 0 ? 0 : wait;
+    return (int)(wait > LOOP_MAX_WAIT_MS ? LOOP_MAX_WAIT_MS : wait);
+}
+
+/* One thread, one loop, all workers: wait for a message or the next timer, act on it, then
+ * write the heartbeats that became due. Nothing blocks except that wait and Redis calls
+ * (bounded by REDIS_TIMEOUT_MS). */
+static void
+run(struct stub *s)
+{
+    for (size_t i = 0; i < s->n_workers; i++) {
+        s->workers[i].beat_due = true; /* the first heartbeat: the workers become live */
+    }
+    s->next_beat_ms = clock_mono_ms() + s->opt.heartbeat_ms;
+    flush_heartbeats(s, clock_mono_ms());
+
+    while (!stop_requested && !s->kafka_fatal) {
+        rd_kafka_message_t *rkm =
+            rd_kafka_consumer_poll(s->consumer, loop_wait_ms(s, clock_mono_ms()));
+        if (rkm != NULL) {
+            on_message(s, rkm);
+            rd_kafka_message_destroy(rkm);
+            flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
+        }
+        int64_t now_ms = clock_mono_ms();
+        finish_due_work(s, now_ms);
+        if (now_ms >= s->next_beat_ms) {
+            for (size_t i = 0; i < s->n_workers; i++) {
+                s->workers[i].beat_due = true;
+            }
+            s->next_beat_ms = now_ms + s->opt.heartbeat_ms;
+        }
+        flush_heartbeats(s, now_ms);
+        rd_kafka_poll(s->producer, 0); /* delivery reports and the producer's errors */
+    }
+}
+
+/* ---- Start and stop ----------------------------------------------------------------------- */
+
+static void
+on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static enum rc_rc
+install_signals(struct rc_err *err)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop_signal;
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        return rc_err_sys(err, "sigaction");
+    }
+    /* A Redis server that closes the link must not kill us with SIGPIPE (hiredis writes with
+     * write(2)): the write fails with EPIPE instead and the link is reopened. */
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+        return rc_err_sys(err, "sigaction");
+    }
+    return RC_OK;
+}
+
+/* Build the workers, their ids "<prefix><type>-<i>" and heartbeat keys. RC_EINVAL when an id
+ * breaks the contract's id rules (a bad --id-prefix). */
+static enum rc_rc
+workers_init(struct stub *s, struct rc_err *err)
+{
+    struct buf text = BUF_INIT;
+    const char *type = worker_type_name(s->opt.shape.type);
+    enum rc_rc rc = RC_OK;
+
+    s->n_workers = (size_t)s->opt.count;
+    s->workers = xcalloc(s->n_workers, sizeof(*s->workers));
+    for (size_t i = 0; i < s->n_workers && rc == RC_OK; i++) {
+        struct worker *w = &s->workers[i];
+        buf_reset(&text);
+        buf_printf(&text, "%s%s-%zu", s->opt.id_prefix, type, i + 1);
+        if (!limits_is_id(text.data, text.len)) {
+            rc = rc_err_set(err, RC_EINVAL,
+                            "--id-prefix: worker id '%s' is not 1-128 bytes of [A-Za-z0-9._:-]",
+                            text.data);
+            break;
+        }
+        memcpy(w->id, text.data, text.len + 1);
+        keys_worker(&text, s->cfg.redis.key_prefix, w->id);
+        w->hb_key = buf_detach(&text);
+    }
+    keys_workers(&text, s->cfg.redis.key_prefix, s->opt.shape.type);
+    s->workers_key = buf_detach(&text);
+    buf_release(&text);
+    return rc;
+}
+
+static void
+stub_release(struct stub *s)
+{
+    if (s->consumer != NULL) {
+        rd_kafka_consumer_close(s->consumer);
+        rd_kafka_destroy(s->consumer);
+    }
+    if (s->producer != NULL) {
+        rd_kafka_destroy(s->producer);
+    }
+    redislink_free(s->redis);
+    for (size_t i = 0; s->workers != NULL && i < s->n_workers; i++) {
+        free(s->workers[i].hb_key);
+        free(s->workers[i].model);
+    }
+    free(s->workers);
+    free(s->workers_key);
+    cfg_release(&s->cfg);
+}
+
+/* Load the environment (exit 78 on a problem, one line per variable). */
+static int
+load_config(struct stub *s)
+{
+    struct buf problems = BUF_INIT;
+    struct rc_err err = RC_ERR_INIT;
+    int status = RC_EXIT_OK;
+
+    if (cfg_load(&s->cfg, environ, &problems, &err) != RC_OK) {
+        const char *line = problems.data;
+        while (line != NULL && *line != '\0') {
+            const char *end = strchr(line, '\n');
+            int len = end != NULL ? (int)(end - line) : (int)strlen(line);
+            fprintf(stderr, TOOL ": %.*s\n", len, line);
+            line = end != NULL ? end + 1 : NULL;
+        }
+        if (problems.len == 0) {
+            fprintf(stderr, TOOL ": %s\n", err.msg);
+        }
+        status = RC_EXIT_CONFIG;
+    }
+    buf_release(&problems);
+    return status;
+}
+
+int
+main(int argc, char **argv)
+{
+    struct stub s = {.cfg = CFG_INIT};
+    struct rc_err err = RC_ERR_INIT;
+    int status = RC_EXIT_FAILURE;
+
+    if (stubopt_parse(&s.opt, argc, argv, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s (try --help)\n", err.msg);
+        return RC_EXIT_USAGE;
+    }
+    if (s.opt.help) {
+        stubopt_usage(stdout);
+        return RC_EXIT_OK;
+    }
+    status = load_config(&s);
+    if (status != RC_EXIT_OK) {
+        return status;
+    }
+    status = RC_EXIT_FAILURE;
+    log_set_level(s.cfg.log_level);
+    s.dispatch_topic = s.cfg.kafka.topics[CFG_TOPIC_DISPATCH_DESIGN + (int)s.opt.shape.type];
+    s.completions_topic = s.cfg.kafka.topics[CFG_TOPIC_COMPLETIONS];
+    s.rng = s.opt.has_seed
+                ? s.opt.seed
+                : (uint64_t)clock_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock_mono_us();
+
+    if (workers_init(&s, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        status = RC_EXIT_USAGE;
+        goto out;
+    }
+    if (install_signals(&err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        goto out;
+    }
+    if (kafka_open(&s, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        status = err.rc == RC_EINVAL ? RC_EXIT_CONFIG : RC_EXIT_FAILURE;
+        goto out;
+    }
+    s.redis = redislink_new(&s.cfg.redis);
+    if (start_consuming(&s, &err) != RC_OK) {
+        fprintf(stderr, TOOL ": %s\n", err.msg);
+        goto out;
+    }
+    run(&s);
+    if (s.kafka_fatal) {
+        goto out;
+    }
+    /* Stop cleanly: hand every completion to Kafka. The heartbeats are left to expire. */
+    if (rd_kafka_flush(s.producer, FLUSH_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        fprintf(stderr, TOOL ": %d completions not delivered at exit\n",
+                rd_kafka_outq_len(s.producer));
+    }
+    status = RC_EXIT_OK;
+out:
+    stub_release(&s);
+    return status;
+}
