@@ -68,9 +68,14 @@ start=$(date +%s)
 while :; do
     done_count=0
     for id in "${IDS[@]}"; do
-        mapfile -t f < <(R HMGET "rc:research:$id" phase worker_id strategy_name verdict gate_rejection_reason)
+        mapfile -t f < <(R HMGET "rc:research:$id" phase worker_id strategy_name verdict \
+            gate_rejection_reason waiting_since child_status)
         line="${f[0]}"
-        [[ ${f[0]} =~ ^(designing|training|backtesting|assessing)$ ]] && line+=" on ${f[1]}"
+        if [[ -n ${f[5]} ]]; then
+            line+=" (${f[6]:-new}, waiting for a free worker)"
+        elif [[ ${f[0]} =~ ^(designing|training|backtesting|assessing)$ ]]; then
+            line+=" on ${f[1]}"
+        fi
         [[ ${f[0]} == completed ]] && line+=" (strategy ${f[2]}, verdict ${f[3]}${f[4]:+, gate: ${f[4]}})"
         if [[ ${last[$id]:-} != "$line" ]]; then
             printf '%5ss  %s  %s\n' "$(($(date +%s) - start))" "$id" "$line"

@@ -16,6 +16,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/rc_err.h"
+#include "coordinator/kconf.h"
 #include "proto/msg.h"
 #include "tools/toolopt.h"
 
@@ -69,21 +70,28 @@ trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
     return RC_OK;
 }
 
+/* librdkafka's diagnostics as "researchctl: kafka ...", without its expected warning that a
+ * KAFKA_PROP_* meant for consumers is ignored by the producer (and the reverse). */
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    if (level > 4 || (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored") != NULL)) {
+        return;
+    }
+    fprintf(stderr, "researchctl: kafka %s: %s\n", fac, buf);
+}
+
 static rd_kafka_t *
 kafka_new(rd_kafka_type_t type, const struct cfg_kafka *k, char *why, size_t why_len)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", k->brokers, why, why_len) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
+    rd_kafka_conf_t *conf = NULL;
+    struct rc_err err = RC_ERR_INIT;
+    if (kconf_new(k, NULL, &conf, &err) != RC_OK) {
+        snprintf(why, why_len, "%s", err.msg);
         return NULL;
     }
-    for (size_t i = 0; i < k->n_props; i++) {
-        if (rd_kafka_conf_set(conf, k->prop_names[i], k->prop_values[i], why, why_len) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     if (type == RD_KAFKA_CONSUMER) {
         /* A reader with its own throw-away group that never commits: it joins nothing. */
         char group[64];
