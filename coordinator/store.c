@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * store: research state in Redis. Commands are built with explicit lengths
- * (redisAppendCommandArgv), pipelined, and every write goes through one fenced Lua script. */
+ * (redisAppendCommandArgv), pipelined, and every write goes through one fenced Lua script.
+ * Longer than most files on purpose: it is the only code that knows hiredis or a Redis
+ * command, so the link, the reads and the write script stay together here. */
 #include "coordinator/store.h"
 
 #include <errno.h>
