@@ -117,6 +117,18 @@ line_put_escaped(struct line *ln, const char *s, bool quoted)
     }
 }
 
+const char *
+log_quote(const char *s, char *out, size_t out_len)
+{
+    if (out_len == 0) {
+        return out;
+    }
+    struct line ln = {.data = out, .len = 0, .cap = out_len - 1};
+    line_put_escaped(&ln, s != NULL ? s : "", true);
+    out[ln.len] = '\0';
+    return out;
+}
+
 static const char *
 base_name(const char *path)
 {

@@ -6,6 +6,7 @@
 #define RC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "common/rc_err.h"
 
@@ -22,6 +23,11 @@ const char *log_level_name(enum log_level level);
  * space-separated key=value pairs ("" when none). Callers quote values that may hold spaces. */
 void log_write(enum log_level level, const char *file, int line, const char *msg,
                const char *kv_fmt, ...) RC_PRINTF(5, 6);
+
+/* Write `s` into out (always NUL-terminated, cut to fit) with `"`, `\` and control characters
+ * escaped, for a value the caller puts between quotes: log_warn("x", "reason=\"%s\"", q).
+ * Returns out. */
+const char *log_quote(const char *s, char *out, size_t out_len);
 
 #define log_at(level, msg, ...)                                                                    \
     do {                                                                                           \

@@ -12,6 +12,16 @@
 #include "common/xalloc.h"
 #include "proto/msg.h"
 
+/* A copy of n bytes that may contain NULs, NUL-terminated for convenience. */
+static char *
+xstrndup_bin(const char *s, size_t n)
+{
+    char *copy = xmalloc(n + 1);
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    return copy;
+}
+
 void
 change_init(struct change *c, enum change_kind kind, const char *research_id)
 {
@@ -53,13 +63,14 @@ change_is_empty(const struct change *c)
 }
 
 void
-change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, const void *data,
-                size_t len)
+change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+                const void *data, size_t len)
 {
     c->out = xgrow(c->out, &c->cap_out, c->n_out + 1, sizeof(*c->out));
     struct outmsg *o = &c->out[c->n_out++];
     o->topic = topic;
-    o->key = xstrdup(key != NULL ? key : "");
+    o->key = key != NULL ? xstrndup_bin(key, key_len) : NULL;
+    o->key_len = key != NULL ? key_len : 0;
     o->payload = xmalloc(len > 0 ? len : 1);
     memcpy(o->payload, data, len);
     o->len = len;
@@ -67,11 +78,12 @@ change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, const v
 }
 
 void
-change_emit(struct change *c, enum cfg_topic topic, const char *key, const struct msg *m)
+change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+            const struct msg *m)
 {
     struct buf b = BUF_INIT;
     msg_encode(m, &b);
-    change_emit_raw(c, topic, key, b.data, b.len);
+    change_emit_raw(c, topic, key, key_len, b.data, b.len);
     buf_release(&b);
 }
 

@@ -24,7 +24,8 @@ enum change_kind {
 
 struct outmsg {
     enum cfg_topic topic;
-    char *key;     /* owned */
+    char *key;      /* owned, `key_len` bytes (may hold NULs) plus a NUL; NULL for no key */
+    size_t key_len;
     char *payload; /* owned MessagePack bytes */
     size_t len;
     char *outbox_id; /* owned; set by the loop before the store writes the change */
@@ -58,11 +59,12 @@ void change_set(struct change *c, enum research_field f, const char *value);
 void change_set_int(struct change *c, enum research_field f, int64_t v);
 /* True when the change touches anything in Redis or has something to publish. */
 bool change_is_empty(const struct change *c);
-/* Encode `m` and queue it for `topic` under `key` (copied). */
-void change_emit(struct change *c, enum cfg_topic topic, const char *key, const struct msg *m);
+/* Encode `m` and queue it for `topic` under key[0..key_len) (copied; NULL for no key). */
+void change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+                 const struct msg *m);
 /* Queue raw bytes (copied). */
-void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, const void *data,
-                     size_t len);
+void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+                     const void *data, size_t len);
 /* Apply the field writes to `r` (the mirror). */
 void change_apply(const struct change *c, struct research *r);
 /* Free everything; back at CHANGE_INIT. */

@@ -173,7 +173,10 @@ consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
     in.partition = m->partition;
     in.offset = m->offset;
     if (m->key != NULL) {
-        in.key = xstrndup(m->key, m->key_len);
+        /* Keys are bytes: they may hold NULs, so copy by length. */
+        in.key = xmalloc(m->key_len + 1);
+        memcpy(in.key, m->key, m->key_len);
+        in.key[m->key_len] = '\0';
         in.key_len = m->key_len;
     }
     in.payload = xmalloc(m->len > 0 ? m->len : 1);

@@ -21,7 +21,7 @@ struct input {
     enum cfg_topic topic; /* CFG_TOPIC_TRIGGERS or CFG_TOPIC_COMPLETIONS */
     int32_t partition;
     int64_t offset;
-    char *key; /* owned, NUL-terminated (NULL when the message has no key) */
+    char *key; /* owned, key_len bytes (may hold NULs) + a NUL; NULL when the message has none */
     size_t key_len;
     char *payload; /* owned */
     size_t len;

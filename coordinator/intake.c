@@ -27,8 +27,9 @@ plan_invalid(const struct intake_env *env, const struct input *in, const char *w
              struct change_list *out)
 {
     const char *topic = env->cfg->kafka.topics[in->topic];
+    char quoted[LIMITS_STRING_MAX];
     log_warn("invalid input", "topic=%s partition=%d offset=%lld reason=\"%s\"", topic,
-             (int)in->partition, (long long)in->offset, why);
+             (int)in->partition, (long long)in->offset, log_quote(why, quoted, sizeof(quoted)));
     env->stats->invalid_inputs++;
     struct change *c = change_list_add(out);
     char request_id[LIMITS_ID_MAX + 1];
@@ -51,7 +52,8 @@ plan_invalid(const struct intake_env *env, const struct input *in, const char *w
         .original_len = in->len,
         .original_size = in->len,
     };
-    change_emit(c, CFG_TOPIC_DEADLETTER, in->key, &m);
+    /* Keyed by the input's key, byte for byte (it may be binary, or absent). */
+    change_emit(c, CFG_TOPIC_DEADLETTER, in->key, in->key_len, &m);
 }
 
 /* Repeat a remembered outcome: the same event as the first time. */
@@ -80,7 +82,8 @@ plan_repeat(const struct intake_env *env, const char *request_id, const struct s
     m.kind = MSG_EVENT;
     m.ts_ms = env->now_ms;
     m.u.event = ev;
-    change_emit(c, CFG_TOPIC_EVENTS, ev.research_id != NULL ? ev.research_id : request_id, &m);
+    const char *key = ev.research_id != NULL ? ev.research_id : request_id;
+    change_emit(c, CFG_TOPIC_EVENTS, key, strlen(key), &m);
 }
 
 static void

@@ -294,8 +294,7 @@ publish(struct loop *l, const enum rc_rc *results)
             const struct outmsg *m = &c->out[j];
             struct rc_err err = RC_ERR_INIT;
             if (producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key,
-                              strlen(m->key), m->payload, m->len, m->outbox_id,
-                              &err) != RC_OK) {
+                              m->key_len, m->payload, m->len, m->outbox_id, &err) != RC_OK) {
                 /* It stays in the outbox; the next leadership start sends it again. */
                 log_warn("cannot queue message", "error=\"%s\"", err.msg);
             }
@@ -312,7 +311,7 @@ settle_deliveries(struct loop *l)
     size_t n_failed = producer_take_failed(l->producer, &failed);
     for (size_t i = 0; i < n_failed; i++) {
         struct rc_err err = RC_ERR_INIT;
-        (void)producer_send(l->producer, failed[i].topic, failed[i].key, strlen(failed[i].key),
+        (void)producer_send(l->producer, failed[i].topic, failed[i].key, failed[i].key_len,
                             failed[i].payload, failed[i].len, failed[i].outbox_id, &err);
     }
     producer_failed_free(failed, n_failed);

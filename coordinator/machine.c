@@ -32,7 +32,7 @@ emit_event(struct change *out, const struct machine_ctx *ctx, const struct event
     m.ts_ms = ctx->now_ms;
     m.u.event = *ev;
     const char *key = ev->research_id != NULL ? ev->research_id : ev->request_id;
-    change_emit(out, CFG_TOPIC_EVENTS, key, &m);
+    change_emit(out, CFG_TOPIC_EVENTS, key, key != NULL ? strlen(key) : 0, &m);
 }
 
 void
@@ -322,7 +322,7 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
         .n_params = n,
     };
     change_emit(out, (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(phase)),
-                worker_id, &m);
+                worker_id, strlen(worker_id), &m);
 }
 
 void

@@ -45,7 +45,13 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     p->failed = xgrow(p->failed, &p->cap_failed, p->n_failed + 1, sizeof(*p->failed));
     struct producer_failed *f = &p->failed[p->n_failed++];
     f->topic = xstrdup(rd_kafka_topic_name(m->rkt));
-    f->key = xstrndup(m->key != NULL ? m->key : "", m->key_len);
+    f->key = NULL;
+    f->key_len = 0;
+    if (m->key != NULL) {
+        f->key = xmalloc(m->key_len + 1);
+        memcpy(f->key, m->key, m->key_len);
+        f->key_len = m->key_len;
+    }
     f->payload = xmalloc(m->len > 0 ? m->len : 1);
     memcpy(f->payload, m->payload, m->len);
     f->len = m->len;
@@ -93,6 +99,12 @@ producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *
         free(p);
         return rc_err_set(err, RC_EINVAL, "kafka producer: %s", errstr);
     }
+    /* Learn the cluster's topics now: a producer that first meets a topic when it sends holds
+     * that message until the topic's metadata arrives. Failure is fine: it will learn later. */
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 1, NULL, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+    }
     *out = p;
     return RC_OK;
 }
@@ -126,9 +138,8 @@ producer_send(struct producer *p, const char *topic, const char *key, size_t key
     memset(vus, 0, sizeof(vus));
     vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
     vus[0].u.cstr = topic;
-    /* An empty key is no key: Kafka then spreads the messages over the partitions. */
     vus[1].vtype = RD_KAFKA_VTYPE_KEY;
-    vus[1].u.mem.ptr = key_len > 0 ? (void *)(uintptr_t)key : NULL;
+    vus[1].u.mem.ptr = (void *)(uintptr_t)key;
     vus[1].u.mem.size = key_len;
     vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
     vus[2].u.mem.ptr = (void *)(uintptr_t)payload;

@@ -16,7 +16,8 @@ struct producer;
 /* A message whose delivery failed for good (after librdkafka's own retries). */
 struct producer_failed {
     char *topic;
-    char *key;
+    char *key; /* key_len bytes; NULL for no key */
+    size_t key_len;
     char *payload;
     size_t len;
     char *outbox_id;
@@ -25,7 +26,7 @@ struct producer_failed {
 enum rc_rc producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *err);
 /* Flush for at most `timeout_ms`, then free. NULL is a no-op. */
 void producer_free(struct producer *p, int timeout_ms);
-/* Queue one message (copied). `outbox_id` (NULL for none) comes back from
+/* Queue one message (copied); key NULL for no key. `outbox_id` (NULL for none) comes back from
  * producer_take_delivered() once Kafka has it. RC_EUNAVAIL: the local queue is full. */
 enum rc_rc producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
                          const void *payload, size_t len, const char *outbox_id,

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,7 +635,7 @@ plan_change(struct store *s, const struct change *c, int64_t retention_s, struct
         const struct outmsg *m = &c->out[i];
         RC_ASSERT(m->outbox_id != NULL);
         buf_reset(&frame);
-        store_outbox_frame((int)m->topic, m->key, m->payload, m->len, &frame);
+        store_outbox_frame((int)m->topic, m->key, m->key_len, m->payload, m->len, &frame);
         op(o, "HSET", K_OUTBOX, 2);
         argv_str(&o->args, m->outbox_id);
         argv_add(&o->args, frame.data, frame.len);
@@ -829,16 +830,21 @@ store_outbox_free(struct store_outbox_entry *entries, size_t n)
     free(entries);
 }
 
-/* Frame: one byte topic, two bytes key length (big endian), key, payload. */
+/* Frame: one byte topic, one byte "has a key", four bytes key length (big endian), the key,
+ * the payload. */
 void
-store_outbox_frame(int topic, const char *key, const void *payload, size_t len, struct buf *out)
+store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload, size_t len,
+                   struct buf *out)
 {
-    size_t klen = strlen(key);
-    RC_ASSERT(topic >= 0 && topic < 256 && klen < 65536);
-    unsigned char head[3] = {(unsigned char)topic, (unsigned char)(klen >> 8),
-                             (unsigned char)(klen & 0xff)};
+    RC_ASSERT(topic >= 0 && topic < 256 && key_len <= UINT32_MAX);
+    if (key == NULL) {
+        key_len = 0;
+    }
+    unsigned char head[6] = {(unsigned char)topic, key != NULL,
+                             (unsigned char)(key_len >> 24), (unsigned char)(key_len >> 16),
+                             (unsigned char)(key_len >> 8), (unsigned char)key_len};
     buf_append(out, head, sizeof(head));
-    buf_append(out, key, klen);
+    buf_append(out, key != NULL ? key : "", key_len);
     buf_append(out, payload, len);
 }
 
@@ -846,19 +852,19 @@ bool
 store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
                      size_t *key_len, const char **payload, size_t *payload_len)
 {
-    if (len < 3) {
+    if (len < 6) {
         return false;
     }
     const unsigned char *u = (const unsigned char *)data;
-    size_t klen = ((size_t)u[1] << 8) | u[2];
-    if (3 + klen > len) {
+    size_t klen = ((size_t)u[2] << 24) | ((size_t)u[3] << 16) | ((size_t)u[4] << 8) | u[5];
+    if (u[1] > 1 || klen > len - 6 || (u[1] == 0 && klen != 0)) {
         return false;
     }
     *topic = u[0];
-    *key = data + 3;
+    *key = u[1] ? data + 6 : NULL;
     *key_len = klen;
-    *payload = data + 3 + klen;
-    *payload_len = len - 3 - klen;
+    *payload = data + 6 + klen;
+    *payload_len = len - 6 - klen;
     return true;
 }
 

@@ -94,10 +94,11 @@ enum rc_rc store_outbox_load(struct store *s, struct store_outbox_entry **out, s
                              struct rc_err *err);
 void store_outbox_free(struct store_outbox_entry *entries, size_t n);
 
-/* The outbox's framing of one message: topic index, key and payload. */
-void store_outbox_frame(int topic, const char *key, const void *payload, size_t len,
-                        struct buf *out);
-/* Split a frame; pointers borrow `data`. False for a malformed frame. */
+/* The outbox's framing of one message: topic index, key (key_len bytes, any content; NULL for
+ * no key) and payload. */
+void store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload,
+                        size_t len, struct buf *out);
+/* Split a frame; pointers borrow `data` (*key NULL for no key). False for a malformed frame. */
 bool store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
                           size_t *key_len, const char **payload, size_t *payload_len);
 

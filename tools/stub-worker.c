@@ -367,6 +367,20 @@ kafka_open(struct stub *s, struct rc_err *err)
     if (rc == RC_OK) {
         rc = kafka_new(s, RD_KAFKA_CONSUMER, consumer_defaults, &s->consumer, err);
     }
+    if (rc == RC_OK) {
+        /* Learn where research.completions lives now: a producer that first meets a topic
+         * when it sends holds that message until its metadata arrives (up to a second). */
+        rd_kafka_topic_t *rkt =
+            rd_kafka_topic_new(s->producer, s->cfg.kafka.topics[CFG_TOPIC_COMPLETIONS], NULL);
+        const struct rd_kafka_metadata *md = NULL;
+        if (rkt != NULL && rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) ==
+                               RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+        }
+        if (rkt != NULL) {
+            rd_kafka_topic_destroy(rkt);
+        }
+    }
     buf_release(&group);
     return rc;
 }
