@@ -24,7 +24,7 @@ enum change_kind {
 
 struct outmsg {
     enum cfg_topic topic;
-    char *key;      /* owned, `key_len` bytes (may hold NULs) plus a NUL; NULL for no key */
+    char *key; /* owned, `key_len` bytes (may hold NULs) plus a NUL; NULL for no key */
     size_t key_len;
     char *payload; /* owned MessagePack bytes */
     size_t len;
@@ -33,8 +33,8 @@ struct outmsg {
 
 struct change {
     enum change_kind kind;
-    char *research_id; /* owned; NULL for CHANGE_NOTE */
-    int64_t score;     /* CREATE: created_at ms; FINISH: finished_at ms */
+    char *research_id;     /* owned; NULL for CHANGE_NOTE */
+    int64_t score;         /* CREATE: created_at ms; FINISH: finished_at ms */
     bool set[RF_COUNT];    /* field touched */
     char *value[RF_COUNT]; /* owned; NULL with set = clear the field */
     /* The outcome of a trigger, recorded under rc:request:<id> for 24 h (NULL when none). */
@@ -51,7 +51,10 @@ struct change {
     size_t cap_out;
 };
 
-#define CHANGE_INIT {0}
+#define CHANGE_INIT                                                                                \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void change_init(struct change *c, enum change_kind kind, const char *research_id);
 /* Set a field to `value` (copied; NULL or "" clears it). */
@@ -77,7 +80,10 @@ struct change_list {
     size_t cap;
 };
 
-#define CHANGE_LIST_INIT {NULL, 0, 0}
+#define CHANGE_LIST_INIT                                                                           \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* A new CHANGE_INIT slot at the end (valid until the next call). */
 struct change *change_list_add(struct change_list *l);

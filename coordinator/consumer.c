@@ -55,7 +55,8 @@ commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t
 static enum rc_rc
 assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
 {
-    const char *inputs[] = {c->cfg->topics[CFG_TOPIC_TRIGGERS], c->cfg->topics[CFG_TOPIC_COMPLETIONS]};
+    const char *inputs[] = {c->cfg->topics[CFG_TOPIC_TRIGGERS],
+                            c->cfg->topics[CFG_TOPIC_COMPLETIONS]};
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     for (size_t i = 0; i < 2; i++) {
         rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, inputs[i], NULL);
@@ -86,14 +87,23 @@ assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
 }
 
 enum rc_rc
-consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
-             struct rc_err *err)
+consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms, struct rc_err *err)
 {
     static const char *const defaults[] = {
-        "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-        "auto.offset.reset", "earliest", "enable.partition.eof", "false",
+        "enable.auto.commit",
+        "false",
+        "enable.auto.offset.store",
+        "false",
+        "auto.offset.reset",
+        "earliest",
+        "enable.partition.eof",
+        "false",
         /* a message may be up to 1 MiB plus framing; larger ones are dead-lettered */
-        "fetch.max.bytes", "8388608", "receive.message.max.bytes", "16777216", NULL,
+        "fetch.max.bytes",
+        "8388608",
+        "receive.message.max.bytes",
+        "16777216",
+        NULL,
     };
     rd_kafka_conf_t *conf = NULL;
     enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);
@@ -145,8 +155,7 @@ consumer_free(struct consumer *c)
 }
 
 enum rc_rc
-consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
-              struct rc_err *err)
+consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got, struct rc_err *err)
 {
     *got = false;
     rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);

@@ -22,8 +22,7 @@ struct check {
 };
 
 static bool
-metric(const struct research *r, const char *gate, const char *name, double *out,
-       const char **text)
+metric(const struct research *r, const char *gate, const char *name, double *out, const char **text)
 {
     char field[64];
     snprintf(field, sizeof(field), "%s.%s", gate, name);
@@ -81,7 +80,7 @@ judge(const struct research *r, const struct check *c, struct gate_outcome *out)
         snprintf(out->reason, sizeof(out->reason), "%s: %s missing", c->gate, c->metric);
         return false;
     }
-    bool ok = c->cmp == CMP_GE ? v >= c->threshold
+    bool ok = c->cmp == CMP_GE   ? v >= c->threshold
               : c->cmp == CMP_GT ? v > c->threshold
                                  : v <= c->threshold;
     if (!ok) {
@@ -122,7 +121,8 @@ gate_training(const struct cfg_gates *g, const struct research *r, struct gate_o
 {
     if (is_regression(r)) {
         const struct check checks[] = {
-            {"training", "directional_accuracy", CMP_GT, g->training_min_directional_accuracy, false},
+            {"training", "directional_accuracy", CMP_GT, g->training_min_directional_accuracy,
+             false},
             {"training", "final_loss", CMP_LE, g->training_max_loss, false},
         };
         run(r, checks, sizeof(checks) / sizeof(checks[0]), out);

@@ -34,8 +34,7 @@ plan_invalid(const struct intake_env *env, const struct input *in, const char *w
     struct change *c = change_list_add(out);
     char request_id[LIMITS_ID_MAX + 1];
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
-    if (in->topic == CFG_TOPIC_TRIGGERS &&
-        msg_peek_request_id(in->payload, in->len, request_id)) {
+    if (in->topic == CFG_TOPIC_TRIGGERS && msg_peek_request_id(in->payload, in->len, request_id)) {
         machine_reject_invalid(&ctx, request_id, why, c);
     } else {
         change_init(c, CHANGE_NOTE, NULL);
@@ -112,8 +111,8 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
         idgen_research(env->ids, env->now_ms, id);
         machine_accept(&ctx, t, id, c);
         registry_apply(env->reg, c);
-        log_debug("research accepted", "research_id=%s request_id=%s force=%d", id,
-                  t->request_id, (int)t->force);
+        log_debug("research accepted", "research_id=%s request_id=%s force=%d", id, t->request_id,
+                  (int)t->force);
     }
     outcome->value = xstrdup(c->request_value);
     outcome->has_capacity = c->has_capacity;
@@ -141,8 +140,8 @@ plan_completion(const struct intake_env *env, const struct completion *comp,
         log_info("research failed", "research_id=%s phase=%s error=\"%s\"", comp->research_id,
                  research_get(r, RF_PHASE), c->value[RF_ERROR] ? c->value[RF_ERROR] : "");
     } else {
-        log_debug("phase completed", "research_id=%s phase=%s dispatch_id=%s",
-                  comp->research_id, research_get(r, RF_PHASE), comp->dispatch_id);
+        log_debug("phase completed", "research_id=%s phase=%s dispatch_id=%s", comp->research_id,
+                  research_get(r, RF_PHASE), comp->dispatch_id);
     }
     registry_apply(env->reg, c);
 }

@@ -22,9 +22,9 @@ struct workers;
 
 struct intake_env {
     const struct cfg *cfg;
-    struct store *store;       /* for remembered trigger outcomes */
-    struct registry *reg;      /* the mirror, updated as changes are planned */
-    struct workers *workers;   /* this iteration's heartbeats: the concurrency limit */
+    struct store *store;     /* for remembered trigger outcomes */
+    struct registry *reg;    /* the mirror, updated as changes are planned */
+    struct workers *workers; /* this iteration's heartbeats: the concurrency limit */
     struct idgen *ids;
     struct store_stats *stats; /* counters to bump */
     int64_t now_ms;

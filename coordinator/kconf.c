@@ -34,8 +34,7 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 }
 
 static enum rc_rc
-set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *var,
-    struct rc_err *err)
+set(rd_kafka_conf_t *conf, const char *name, const char *value, const char *var, struct rc_err *err)
 {
     char errstr[256];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
@@ -105,7 +104,8 @@ kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_m
         rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
         rd_kafka_CreateTopics(rk, create, n_missing, NULL, q);
         rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms);
-        const rd_kafka_CreateTopics_result_t *res = ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
+        const rd_kafka_CreateTopics_result_t *res =
+            ev ? rd_kafka_event_CreateTopics_result(ev) : NULL;
         bool ok = res != NULL && rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR_NO_ERROR;
         if (ok) {
             size_t cnt = 0;
@@ -122,8 +122,7 @@ kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_m
         rd_kafka_queue_destroy(q);
         if (!ok) {
             rc = rc_err_set(err, RC_ENOTFOUND,
-                            "kafka: missing topics the cluster would not create: %s",
-                            missing.data);
+                            "kafka: missing topics the cluster would not create: %s", missing.data);
         }
     }
     for (size_t i = 0; i < n_missing; i++) {

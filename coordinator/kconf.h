@@ -20,7 +20,7 @@ enum rc_rc kconf_new(const struct cfg_kafka *cfg, const char *const *defaults,
 /* Create the missing ones among `topics` where the cluster allows it (CreateTopics), else
  * RC_ENOTFOUND naming them. RC_EUNAVAIL: no metadata (cluster unreachable). `rk` is any
  * handle on the cluster. */
-enum rc_rc kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n,
-                               int timeout_ms, struct rc_err *err);
+enum rc_rc kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_ms,
+                               struct rc_err *err);
 
 #endif /* RC_KCONF_H */

@@ -25,7 +25,7 @@
 #include "coordinator/store.h"
 #include "coordinator/workers.h"
 
-#define BATCH_MAX 2000        /* inputs planned and written together */
+#define BATCH_MAX 2000 /* inputs planned and written together */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define KAFKA_SETUP_TIMEOUT_MS 10000
@@ -51,18 +51,18 @@ struct loop {
     int64_t started_at_ms;
     uint64_t outbox_seq;
     bool leading;
-    bool mirror_ok;             /* the registry mirrors Redis */
-    struct store_stats stats;   /* counters: increments not yet written */
+    bool mirror_ok;           /* the registry mirrors Redis */
+    struct store_stats stats; /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
     double last_cycle_ms;
-    struct input *inputs;       /* read, effect not yet written: kept until it is */
+    struct input *inputs; /* read, effect not yet written: kept until it is */
     size_t n_inputs;
     size_t cap_inputs;
     struct change_list changes;
-    struct outage redis;        /* logged once per outage */
+    struct outage redis; /* logged once per outage */
     struct outage kafka;
     bool standby_logged;
-    int64_t next_trim_ms;       /* when rc:finished is next trimmed */
+    int64_t next_trim_ms; /* when rc:finished is next trimmed */
 };
 
 enum rc_rc
@@ -293,8 +293,8 @@ publish(struct loop *l, const enum rc_rc *results)
         for (size_t j = 0; j < c->n_out; j++) {
             const struct outmsg *m = &c->out[j];
             struct rc_err err = RC_ERR_INIT;
-            if (producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key,
-                              m->key_len, m->payload, m->len, m->outbox_id, &err) != RC_OK) {
+            if (producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key, m->key_len,
+                              m->payload, m->len, m->outbox_id, &err) != RC_OK) {
                 /* It stays in the outbox; the next leadership start sends it again. */
                 log_warn("cannot queue message", "error=\"%s\"", err.msg);
             }
@@ -372,16 +372,20 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
     const int64_t now = clock_now_ms();
     struct worker_beat *beats = NULL;
     size_t n_beats = 0;
-    enum rc_rc rc = store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats,
-                                       &n_beats, err);
+    enum rc_rc rc =
+        store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats, err);
     if (rc != RC_OK) {
         redis_failed(l, err, stop);
         return RC_OK;
     }
     workers_begin(l->workers, beats, n_beats);
 
-    struct intake_env env = {.cfg = l->cfg, .store = l->store, .reg = l->reg,
-                             .workers = l->workers, .ids = &l->ids, .stats = &l->stats,
+    struct intake_env env = {.cfg = l->cfg,
+                             .store = l->store,
+                             .reg = l->reg,
+                             .workers = l->workers,
+                             .ids = &l->ids,
+                             .stats = &l->stats,
                              .now_ms = now};
     struct store_stats before = l->stats;
     if ((rc = intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err)) != RC_OK) {
@@ -397,8 +401,8 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
     stats.last_cycle_at_ms = now;
     stats.cycle_ms = l->last_cycle_ms;
     enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
-    rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
-                     l->cfg->agent.retention_s, results, err);
+    rc = store_apply(l->store, l->changes.items, l->changes.n, &stats, l->cfg->agent.retention_s,
+                     results, err);
     if (rc == RC_EUNAVAIL) {
         free(results);
         l->stats = before; /* the increments are counted again when the inputs are */
@@ -451,8 +455,8 @@ gather(struct loop *l, int64_t wait_ms, struct rc_err *err)
     while (l->n_inputs < BATCH_MAX) {
         struct input in = {0};
         bool got = false;
-        enum rc_rc rc = consumer_poll(l->consumer, l->n_inputs == 0 ? (int)wait_ms : 0, &in,
-                                      &got, err);
+        enum rc_rc rc =
+            consumer_poll(l->consumer, l->n_inputs == 0 ? (int)wait_ms : 0, &in, &got, err);
         if (rc != RC_OK) {
             return rc;
         }

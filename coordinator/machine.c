@@ -65,20 +65,25 @@ machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const cha
 }
 
 void
-machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id,
-                        int64_t active_count, int64_t limit, struct change *out)
+machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, int64_t active_count,
+                        int64_t limit, struct change *out)
 {
     char message[160];
-    snprintf(message, sizeof(message), "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")",
-             active_count, limit);
+    snprintf(message, sizeof(message),
+             "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")", active_count,
+             limit);
     change_init(out, CHANGE_NOTE, NULL);
     out->request_id = xstrdup(request_id);
     out->request_value = xstrdup("rejected:at_capacity");
     out->has_capacity = true;
     out->active_count = active_count;
     out->limit = limit;
-    struct event ev = {.type = EVENT_REJECTED, .request_id = request_id, .reason = "at_capacity",
-                       .message = message, .has_capacity = true, .active_count = active_count,
+    struct event ev = {.type = EVENT_REJECTED,
+                       .request_id = request_id,
+                       .reason = "at_capacity",
+                       .message = message,
+                       .has_capacity = true,
+                       .active_count = active_count,
                        .limit = limit};
     emit_event(out, ctx, &ev);
 }
@@ -138,8 +143,8 @@ static void
 judge_gate(const struct machine_ctx *ctx, const struct research *view, enum worker_type wt,
            struct change *out)
 {
-    struct event ev = {.type = EVENT_GATE, .research_id = research_get(view, RF_RESEARCH_ID),
-                       .gate = wt};
+    struct event ev = {
+        .type = EVENT_GATE, .research_id = research_get(view, RF_RESEARCH_ID), .gate = wt};
     struct gate_outcome g = {.passed = true};
     if (research_is(view, RF_BYPASS_GATES, "1")) {
         ev.passed = true;
@@ -211,7 +216,8 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
     if (!c->ok) {
         char error[LIMITS_STRING_MAX + 64];
-        snprintf(error, sizeof(error), "%s", c->error != NULL ? c->error : "worker reported failure");
+        snprintf(error, sizeof(error), "%s",
+                 c->error != NULL ? c->error : "worker reported failure");
         change_set(out, RF_CHILD_STATUS, CHILD_FAILED);
         machine_fail(ctx, r, error, out);
         return MACHINE_APPLIED;
@@ -274,8 +280,7 @@ stored_result(const struct research *r, enum worker_type wt, struct kv *map)
 
 static void
 emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phase phase,
-              const char *dispatch_id, const char *worker_id, int64_t attempt,
-              struct change *out)
+              const char *dispatch_id, const char *worker_id, int64_t attempt, struct change *out)
 {
     struct kv params[8];
     struct kv training[MAX_KEYS], backtest[MAX_KEYS];
@@ -301,8 +306,8 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
         params[n++] = (struct kv){"strategy_name", value_str(strategy)};
         params[n++] = (struct kv){"model", value_str(research_get(r, RF_MODEL))};
         params[n++] = (struct kv){"training", value_map(training, n_training)};
-        params[n++] = (struct kv){
-            "backtest", n_backtest > 0 ? value_map(backtest, n_backtest) : value_nil()};
+        params[n++] =
+            (struct kv){"backtest", n_backtest > 0 ? value_map(backtest, n_backtest) : value_nil()};
         params[n++] = (struct kv){"gate_rejection_reason",
                                   value_str(research_get(r, RF_GATE_REJECTION_REASON))};
         break;
@@ -378,7 +383,10 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     change_apply(out, view);
     emit_dispatch(ctx, view, next, dispatch_id, worker, attempt, out);
     research_free(view);
-    struct event ev = {.type = EVENT_PHASE_STARTED, .research_id = id, .phase = next,
-                       .dispatch_id = dispatch_id, .attempt = attempt};
+    struct event ev = {.type = EVENT_PHASE_STARTED,
+                       .research_id = id,
+                       .phase = next,
+                       .dispatch_id = dispatch_id,
+                       .attempt = attempt};
     emit_event(out, ctx, &ev);
 }

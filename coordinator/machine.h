@@ -17,21 +17,21 @@ struct workers;
 
 struct machine_ctx {
     const struct cfg *cfg;
-    int64_t now_ms;           /* Unix ms */
-    struct workers *workers;  /* free workers of this cycle (machine_advance only) */
+    int64_t now_ms;          /* Unix ms */
+    struct workers *workers; /* free workers of this cycle (machine_advance only) */
 };
 
 /* An accepted trigger: a new research `research_id` in phase pending, the request remembered,
  * an `accepted` event. */
-void machine_accept(const struct machine_ctx *ctx, const struct trigger *t,
-                    const char *research_id, struct change *out);
+void machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const char *research_id,
+                    struct change *out);
 
 /* A rejected trigger: a `rejected` event with `reason` and, for at_capacity, the counts. The
  * outcome is remembered under rc:request:<id> unless the reason is "invalid". */
 void machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id,
                              int64_t active_count, int64_t limit, struct change *out);
-void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id,
-                            const char *why, struct change *out);
+void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, const char *why,
+                            struct change *out);
 
 enum machine_verdict {
     MACHINE_APPLIED = 0, /* `out` holds the effect */
@@ -45,8 +45,7 @@ enum machine_verdict machine_complete(const struct machine_ctx *ctx, const struc
 
 /* One cycle's step for `r`: start its next phase on a free worker, or finish it, or record
  * that it waits. Leaves `out` empty when nothing changes. */
-void machine_advance(const struct machine_ctx *ctx, const struct research *r,
-                     struct change *out);
+void machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out);
 
 /* Fail `r` now with `error` (a handler error, a timeout). */
 void machine_fail(const struct machine_ctx *ctx, const struct research *r, const char *error,

@@ -75,7 +75,8 @@ main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    log_info("starting", "version=%s kafka=%s group=%s topic_prefix=%s redis_key_prefix=%s "
+    log_info("starting",
+             "version=%s kafka=%s group=%s topic_prefix=%s redis_key_prefix=%s "
              "poll_interval_ms=%lld",
              RC_VERSION, cfg.kafka.brokers, cfg.kafka.group, cfg.kafka.topic_prefix,
              cfg.redis.key_prefix, (long long)cfg.agent.poll_interval_ms);
@@ -88,7 +89,7 @@ main(int argc, char **argv)
     }
     if (rc != RC_OK) {
         log_error("stopping", "error=\"%s\"", err.msg);
-        status = rc == RC_EINVAL ? RC_EXIT_CONFIG
+        status = rc == RC_EINVAL      ? RC_EXIT_CONFIG
                  : rc == RC_ENOTFOUND ? RC_EXIT_UNAVAILABLE
                                       : RC_EXIT_FAILURE;
     }

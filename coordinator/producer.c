@@ -34,8 +34,8 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     char *outbox_id = m->_private;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (outbox_id != NULL) {
-            p->delivered = xgrow(p->delivered, &p->cap_delivered, p->n_delivered + 1,
-                                 sizeof(*p->delivered));
+            p->delivered =
+                xgrow(p->delivered, &p->cap_delivered, p->n_delivered + 1, sizeof(*p->delivered));
             p->delivered[p->n_delivered++] = outbox_id;
         }
         return;

@@ -249,8 +249,7 @@ out:
 }
 
 enum rc_rc
-store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
-          struct rc_err *err)
+store_new(struct store **out, const struct cfg_redis *cfg, const char *instance, struct rc_err *err)
 {
     (void)err;
     struct store *s = xcalloc(1, sizeof(*s));
@@ -371,8 +370,8 @@ out:
 }
 
 enum rc_rc
-store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
-                   struct worker_beat **beats, size_t *n, struct rc_err *err)
+store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct worker_beat **beats,
+                   size_t *n, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
@@ -445,8 +444,7 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
                 b->id = xstrdup(lists[t]->element[i]->str);
                 b->type = wt;
                 b->idle = strcmp(h->element[1]->str, "idle") == 0;
-                b->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING &&
-                                         h->element[2]->len > 0
+                b->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING && h->element[2]->len > 0
                                      ? xstrdup(h->element[2]->str)
                                      : NULL;
                 b->last_seen_ms = seen;
@@ -695,8 +693,8 @@ append_apply(struct store *s, const char *research_id, const char *request_id, s
     argv_str(&a, keys_finished(&s->key, s->cfg.key_prefix));
     argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
     argv_str(&a, keys_request(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
-    argv_str(&a, keys_request_figures(&s->key, s->cfg.key_prefix,
-                                      request_id != NULL ? request_id : ""));
+    argv_str(
+        &a, keys_request_figures(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
     argv_str(&a, keys_coordinator(&s->key, s->cfg.key_prefix));
     argv_str(&a, s->instance);
     for (size_t i = 0; i < o->args.n; i++) {
@@ -789,8 +787,7 @@ cmp_entry(const void *a, const void *b)
 }
 
 enum rc_rc
-store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n,
-                  struct rc_err *err)
+store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
@@ -840,17 +837,17 @@ store_outbox_frame(int topic, const char *key, size_t key_len, const void *paylo
     if (key == NULL) {
         key_len = 0;
     }
-    unsigned char head[6] = {(unsigned char)topic, key != NULL,
+    unsigned char head[6] = {(unsigned char)topic,           key != NULL,
                              (unsigned char)(key_len >> 24), (unsigned char)(key_len >> 16),
-                             (unsigned char)(key_len >> 8), (unsigned char)key_len};
+                             (unsigned char)(key_len >> 8),  (unsigned char)key_len};
     buf_append(out, head, sizeof(head));
     buf_append(out, key != NULL ? key : "", key_len);
     buf_append(out, payload, len);
 }
 
 bool
-store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
-                     size_t *key_len, const char **payload, size_t *payload_len)
+store_outbox_unframe(const char *data, size_t len, int *topic, const char **key, size_t *key_len,
+                     const char **payload, size_t *payload_len)
 {
     if (len < 6) {
         return false;

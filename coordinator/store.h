@@ -24,7 +24,7 @@ struct store;
 struct store_stats {
     int64_t started_at_ms;
     int64_t last_cycle_at_ms; /* 0: leave as is */
-    double cycle_ms; /* duration of the last cycle, ms (written with µs precision) */
+    double cycle_ms;          /* duration of the last cycle, ms (written with µs precision) */
     int64_t active;
     int64_t triggers;
     int64_t completions;
@@ -46,8 +46,8 @@ struct store_request {
 
 /* One message waiting in the outbox. */
 struct store_outbox_entry {
-    char *id;      /* owned */
-    char *data;    /* owned: the framed message (see store_outbox_frame) */
+    char *id;   /* owned */
+    char *data; /* owned: the framed message (see store_outbox_frame) */
     size_t len;
 };
 
@@ -83,8 +83,8 @@ void store_request_release(struct store_request *r);
  * any subset may have been written and the caller must reload. retention_s: TTL of a finished
  * research's hash. */
 enum rc_rc store_apply(struct store *s, const struct change *changes, size_t n,
-                       const struct store_stats *stats, int64_t retention_s,
-                       enum rc_rc *results, struct rc_err *err);
+                       const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
+                       struct rc_err *err);
 
 /* Delete delivered outbox entries (one round trip). */
 enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, struct rc_err *err);
@@ -96,8 +96,8 @@ void store_outbox_free(struct store_outbox_entry *entries, size_t n);
 
 /* The outbox's framing of one message: topic index, key (key_len bytes, any content; NULL for
  * no key) and payload. */
-void store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload,
-                        size_t len, struct buf *out);
+void store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload, size_t len,
+                        struct buf *out);
 /* Split a frame; pointers borrow `data` (*key NULL for no key). False for a malformed frame. */
 bool store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
                           size_t *key_len, const char **payload, size_t *payload_len);

@@ -17,9 +17,9 @@ struct entry {
 struct workers {
     struct worker_beat *beats;
     size_t n_beats;
-    struct entry *entries;  /* parallel to beats */
-    struct idmap *by_id;    /* id -> struct entry * (this cycle) */
-    struct idmap *last;     /* id -> (ms + 1) as a pointer: when we last dispatched to it */
+    struct entry *entries; /* parallel to beats */
+    struct idmap *by_id;   /* id -> struct entry * (this cycle) */
+    struct idmap *last;    /* id -> (ms + 1) as a pointer: when we last dispatched to it */
     /* free candidates per type, sorted by last dispatch, consumed from `next` */
     struct entry **order[WORKER_TYPE_COUNT];
     size_t n_order[WORKER_TYPE_COUNT];

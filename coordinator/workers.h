@@ -13,7 +13,7 @@
 
 /* One heartbeat as read from rc:worker:<id>. */
 struct worker_beat {
-    char *id;          /* owned */
+    char *id; /* owned */
     enum worker_type type;
     bool idle;         /* state == "idle" */
     char *dispatch_id; /* owned; NULL when none */

@@ -48,20 +48,36 @@ trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
 {
     struct trigger_opts *o = ctx;
     switch (index) {
-    case 0: o->t.brief = arg; break;
-    case 1: o->t.model = arg; break;
-    case 2: o->t.strategy = arg; break;
-    case 3: o->t.strategy_path = arg; break;
-    case 4: o->t.bypass_gates = true; break;
-    case 5: o->t.force = true; break;
+    case 0:
+        o->t.brief = arg;
+        break;
+    case 1:
+        o->t.model = arg;
+        break;
+    case 2:
+        o->t.strategy = arg;
+        break;
+    case 3:
+        o->t.strategy_path = arg;
+        break;
+    case 4:
+        o->t.bypass_gates = true;
+        break;
+    case 5:
+        o->t.force = true;
+        break;
     case 6:
         if (!limits_is_id(arg, strlen(arg))) {
-            return rc_err_set(err, RC_EINVAL, "--request-id: must be 1-128 bytes of [A-Za-z0-9._:-]");
+            return rc_err_set(err, RC_EINVAL,
+                              "--request-id: must be 1-128 bytes of [A-Za-z0-9._:-]");
         }
         snprintf(o->request_id, sizeof(o->request_id), "%s", arg);
         break;
-    case 7: o->wait = false; break;
-    case 8: return toolopt_int64(arg, 1, 3600, "--timeout", &o->timeout_s, err);
+    case 7:
+        o->wait = false;
+        break;
+    case 8:
+        return toolopt_int64(arg, 1, 3600, "--timeout", &o->timeout_s, err);
     default:
         toolopt_usage(stdout, "researchctl trigger", "Publish a trigger and wait for its outcome.",
                       trigger_table, N_TRIGGER_OPTS);
@@ -186,7 +202,8 @@ cmd_trigger(const struct cfg *cfg, int argc, char **argv)
     rd_kafka_t *consumer = NULL;
     if (o.wait) {
         consumer = kafka_new(RD_KAFKA_CONSUMER, &cfg->kafka, why, sizeof(why));
-        if (consumer == NULL || !follow_from_end(consumer, cfg->kafka.topics[CFG_TOPIC_EVENTS], why, sizeof(why))) {
+        if (consumer == NULL ||
+            !follow_from_end(consumer, cfg->kafka.topics[CFG_TOPIC_EVENTS], why, sizeof(why))) {
             fprintf(stderr, "researchctl: kafka: %s\n", why);
             return RC_EXIT_UNAVAILABLE;
         }
@@ -202,11 +219,11 @@ cmd_trigger(const struct cfg *cfg, int argc, char **argv)
     m.u.trigger = o.t;
     struct buf payload = BUF_INIT;
     msg_encode(&m, &payload);
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(cfg->kafka.topics[CFG_TOPIC_TRIGGERS]),
-        RD_KAFKA_V_KEY(o.request_id, strlen(o.request_id)),
-        RD_KAFKA_V_VALUE(payload.data, payload.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+    rd_kafka_resp_err_t e =
+        rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(cfg->kafka.topics[CFG_TOPIC_TRIGGERS]),
+                          RD_KAFKA_V_KEY(o.request_id, strlen(o.request_id)),
+                          RD_KAFKA_V_VALUE(payload.data, payload.len),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     buf_release(&payload);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
         e = rd_kafka_flush(producer, 10000);
@@ -232,7 +249,8 @@ cmd_trigger(const struct cfg *cfg, int argc, char **argv)
             continue;
         }
         struct msg ev = MSG_INIT;
-        if (km->err == 0 && msg_decode(MSG_TOPIC_EVENTS, km->payload, km->len, &ev, NULL) == RC_OK &&
+        if (km->err == 0 &&
+            msg_decode(MSG_TOPIC_EVENTS, km->payload, km->len, &ev, NULL) == RC_OK &&
             ev.u.event.request_id != NULL && strcmp(ev.u.event.request_id, o.request_id) == 0 &&
             (ev.u.event.type == EVENT_ACCEPTED || ev.u.event.type == EVENT_REJECTED)) {
             print_outcome(&ev.u.event);
@@ -245,7 +263,9 @@ cmd_trigger(const struct cfg *cfg, int argc, char **argv)
     rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
     if (!done) {
-        fprintf(stderr, "researchctl: no outcome for %s within %" PRId64 " s (is the coordinator running?)\n",
+        fprintf(stderr,
+                "researchctl: no outcome for %s within %" PRId64
+                " s (is the coordinator running?)\n",
                 o.request_id, o.timeout_s);
     }
     return status;

@@ -45,13 +45,12 @@ test_cli_bad_configuration_names_every_variable(void **state)
     struct it_env *env = *state;
     const char *const argv[] = {"coordinator", NULL};
     const char *const bad[] = {"AGENT_POLL_INTERVAL=abc", "REDIS_URL=http://x",
-                               "AGENT_MAX_ATTEMPTS=0", "TRAINING_GATE_MIN_ACCURACY=lots",
-                               "LOG_LEVEL=loud", NULL};
+                               "AGENT_MAX_ATTEMPTS=0",    "TRAINING_GATE_MIN_ACCURACY=lots",
+                               "LOG_LEVEL=loud",          NULL};
     char *log = NULL;
     assert_int_equal(run(env, "bad-config", argv, bad, &log), 78);
-    const char *names[] = {"AGENT_POLL_INTERVAL:", "REDIS_URL:", "AGENT_MAX_ATTEMPTS:",
-                           "TRAINING_GATE_MIN_ACCURACY:", "LOG_LEVEL:",
-                           "5 configuration problems"};
+    const char *names[] = {"AGENT_POLL_INTERVAL:",        "REDIS_URL:", "AGENT_MAX_ATTEMPTS:",
+                           "TRAINING_GATE_MIN_ACCURACY:", "LOG_LEVEL:", "5 configuration problems"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strstr(log, names[i]) == NULL) {
             fail_msg("no \"%s\" in:\n%s", names[i], log);
@@ -84,8 +83,12 @@ test_cli_help_and_print_config(void **state)
     const char *const help[] = {"coordinator", "--help", NULL};
     char *log = NULL;
     assert_int_equal(run(env, "help", help, NULL, &log), 0);
-    const char *vars[] = {"KAFKA_BROKERS", "REDIS_URL", "AGENT_POLL_INTERVAL",
-                          "AGENT_DAILY_BUDGET", "BACKTEST_GATE_MIN_TRADES", "KAFKA_PROP_"};
+    const char *vars[] = {"KAFKA_BROKERS",
+                          "REDIS_URL",
+                          "AGENT_POLL_INTERVAL",
+                          "AGENT_DAILY_BUDGET",
+                          "BACKTEST_GATE_MIN_TRADES",
+                          "KAFKA_PROP_"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         assert_non_null(strstr(log, vars[i]));
     }

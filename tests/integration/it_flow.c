@@ -153,9 +153,9 @@ test_flow_two_researches_complete_with_every_event_and_field(void **state)
         assert_field(env, id, "verdict", "promising");
         assert_present(env, id, "cost_usd");
         const char *results[] = {"design.strategy_name", "design.input_tokens",
-                                 "training.accuracy", "training.final_loss",
-                                 "backtest.win_rate", "backtest.sharpe_ratio",
-                                 "assessment.verdict", "assessment.output_tokens"};
+                                 "training.accuracy",    "training.final_loss",
+                                 "backtest.win_rate",    "backtest.sharpe_ratio",
+                                 "assessment.verdict",   "assessment.output_tokens"};
         for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
             assert_present(env, id, results[i]);
         }
@@ -175,9 +175,9 @@ test_flow_two_researches_complete_with_every_event_and_field(void **state)
     r = it_redis_cmd(env, 2, ttl);
     assert_true(r->integer > 86000 && r->integer <= 86400);
     freeReplyObject(r);
-    const char *fields[] = {"instance", "version", "started_at", "last_cycle_at", "cycle_ms",
-                            "active", "completions", "stale_completions", "invalid_inputs",
-                            "redispatches"};
+    const char *fields[] = {"instance",       "version",     "started_at",  "last_cycle_at",
+                            "cycle_ms",       "active",      "completions", "stale_completions",
+                            "invalid_inputs", "redispatches"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         char *v = it_redis_hget(env, "rc:coordinator", fields[i]);
         if (v == NULL) {
@@ -468,8 +468,7 @@ main(void)
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_failed_backtest_gate_assesses_with_backtest,
                                         it_setup, it_teardown),
-        cmocka_unit_test_setup_teardown(test_flow_bypass_gates_passes_both, it_setup,
-                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_bypass_gates_passes_both, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_strategy_skips_design, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_trigger_at_the_limit_is_rejected_with_the_counts,
                                         it_setup, it_teardown),
