@@ -37,15 +37,29 @@ idgen_init(struct idgen *g)
     if (g->state[0] == 0 && g->state[1] == 0) {
         g->state[1] = 1;
     }
+    g->last_ms = -1;
 }
 
 void
 idgen_research(struct idgen *g, int64_t now_ms, char out[IDGEN_RESEARCH_LEN + 1])
 {
     static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    if (now_ms < g->last_ms) {
+        now_ms = g->last_ms; /* the clock stepped back: keep the order */
+    }
+    uint64_t hi, lo;
+    if (now_ms == g->last_ms) {
+        /* Same millisecond: the previous random part plus one (80-bit increment). */
+        lo = g->last_lo + 1;
+        hi = (g->last_hi + (lo == 0)) & 0xFFFFULL;
+    } else {
+        hi = next(g) & 0xFFFFULL; /* 16 + 64 = 80 random bits */
+        lo = next(g);
+    }
+    g->last_ms = now_ms;
+    g->last_hi = hi;
+    g->last_lo = lo;
     uint64_t t = (uint64_t)now_ms & 0xFFFFFFFFFFFFULL;
-    uint64_t hi = next(g) & 0xFFFFULL; /* 16 + 64 = 80 random bits */
-    uint64_t lo = next(g);
     out[0] = 'r';
     out[1] = 's';
     out[2] = '_';

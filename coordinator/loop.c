@@ -364,71 +364,48 @@ advance_all(struct loop *l, int64_t now_ms)
     registry_compact(l->reg);
 }
 
-/* One pass: heartbeats, inputs, advance, one write, publish, commit. */
-static enum rc_rc
-iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *err)
+/* Write the pass's changes and figures in one round trip. results[i] tells how change i
+ * fared. False when nothing may be published: Redis is unreachable (the pass is planned
+ * again later) or this instance lost the lease. */
+static bool
+write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic_t *stop,
+           struct rc_err *err)
 {
-    const int64_t t0 = clock_mono_us();
-    const int64_t now = clock_now_ms();
-    struct worker_beat *beats = NULL;
-    size_t n_beats = 0;
-    enum rc_rc rc =
-        store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats, err);
-    if (rc != RC_OK) {
-        redis_failed(l, err, stop);
-        return RC_OK;
-    }
-    workers_begin(l->workers, beats, n_beats);
-
-    struct intake_env env = {.cfg = l->cfg,
-                             .store = l->store,
-                             .reg = l->reg,
-                             .workers = l->workers,
-                             .ids = &l->ids,
-                             .stats = &l->stats,
-                             .now_ms = now};
-    struct store_stats before = l->stats;
-    if ((rc = intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err)) != RC_OK) {
-        l->stats = before;
-        redis_failed(l, err, stop);
-        return RC_OK;
-    }
-    advance_all(l, now);
-    number_messages(l);
-
     struct store_stats stats = l->stats;
     stats.active = (int64_t)registry_count(l->reg);
     stats.last_cycle_at_ms = now;
     stats.cycle_ms = l->last_cycle_ms;
-    enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
-    rc = store_apply(l->store, l->changes.items, l->changes.n, &stats, l->cfg->agent.retention_s,
-                     results, err);
+    enum rc_rc rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
+                                l->cfg->agent.retention_s, results, err);
     if (rc == RC_EUNAVAIL) {
-        free(results);
-        l->stats = before; /* the increments are counted again when the inputs are */
         redis_failed(l, err, stop);
-        return RC_OK;
+        return false;
     }
     outage_over(&l->redis);
     bool fenced = rc == RC_ECONFLICT;
     for (size_t i = 0; i < l->changes.n; i++) {
+        const char *id = l->changes.items[i].research_id;
         if (results[i] == RC_ECONFLICT) {
             fenced = true;
         } else if (results[i] != RC_OK) {
             /* One research's write failed: the rest stand. Reload to re-sync the mirror. */
-            log_error("research write failed", "research_id=%s error=\"%s\"",
-                      l->changes.items[i].research_id ? l->changes.items[i].research_id : "-",
+            log_error("research write failed", "research_id=%s error=\"%s\"", id != NULL ? id : "-",
                       err->msg);
             l->mirror_ok = false;
         }
     }
     if (fenced) {
-        free(results);
         lose_lead(l);
-        return RC_OK;
+        return false;
     }
+    return true;
+}
+
+/* After the write: publish, trim, commit the inputs, start the next pass afresh. */
+static void
+finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
+{
     publish(l, results);
-    free(results);
     if (now >= l->next_trim_ms) {
         /* The hashes expire by themselves; the zset follows once a minute. */
         struct rc_err terr = RC_ERR_INIT;
@@ -443,9 +420,47 @@ iterate(struct loop *l, bool tick, volatile sig_atomic_t *stop, struct rc_err *e
     change_list_reset(&l->changes);
     memset(&l->stats, 0, sizeof(l->stats));
     l->stats.started_at_ms = l->started_at_ms;
-    l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
-    (void)tick;
-    return RC_OK;
+}
+
+/* One pass: heartbeats, inputs, advance, one write, publish, commit. Failures are handled
+ * here (logged, backed off, the pass planned again later). */
+static void
+iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
+{
+    const int64_t t0 = clock_mono_us();
+    const int64_t now = clock_now_ms();
+    struct worker_beat *beats = NULL;
+    size_t n_beats = 0;
+    if (store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats, err) !=
+        RC_OK) {
+        redis_failed(l, err, stop);
+        return;
+    }
+    workers_begin(l->workers, beats, n_beats);
+
+    struct intake_env env = {.cfg = l->cfg,
+                             .store = l->store,
+                             .reg = l->reg,
+                             .workers = l->workers,
+                             .ids = &l->ids,
+                             .stats = &l->stats,
+                             .now_ms = now};
+    struct store_stats before = l->stats;
+    if (intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err) != RC_OK) {
+        l->stats = before;
+        redis_failed(l, err, stop);
+        return;
+    }
+    advance_all(l, now);
+    number_messages(l);
+    enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
+    if (write_pass(l, now, results, stop, err)) {
+        finish_pass(l, now, results);
+        l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
+    } else {
+        l->stats = before; /* the increments are counted again when the inputs are */
+    }
+    free(results);
 }
 
 /* Read inputs: wait until the first or the tick, then take what is already there. */
@@ -510,9 +525,7 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         }
         tick = clock_mono_ms() >= l->next_tick_mono_ms;
         if (l->n_inputs > 0 || tick) {
-            if ((rc = iterate(l, tick, stop, err)) != RC_OK) {
-                return rc;
-            }
+            iterate(l, stop, err);
         }
     }
     log_info("shutting down", "in_flight=%d", producer_in_flight(l->producer));

@@ -369,23 +369,14 @@ out:
     return rc;
 }
 
-enum rc_rc
-store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct worker_beat **beats,
-                   size_t *n, struct rc_err *err)
+/* Round trip 1 of reading workers: drop the members not seen since `since`, list the rest. */
+static enum rc_rc
+list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_COUNT],
+                  struct rc_err *err)
 {
-    enum rc_rc rc = ensure(s, err);
-    if (rc != RC_OK) {
-        return rc;
-    }
     struct argv a = {0};
-    struct worker_beat *out = NULL;
-    size_t n_out = 0, cap = 0;
-    redisReply *lists[WORKER_TYPE_COUNT] = {0};
-    const int64_t since = now_ms - timeout_ms;
     char min[40];
     snprintf(min, sizeof(min), "(%" PRId64, since);
-
-    /* Round trip 1: drop stale members, list live ones. */
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         const char *key = keys_workers(&s->key, s->cfg.key_prefix, (enum worker_type)t);
         argv_str(&a, "ZREMRANGEBYSCORE");
@@ -399,20 +390,70 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
         argv_str(&a, "+inf");
         append(s, &a);
     }
-    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+    argv_release(&a);
+    enum rc_rc rc = RC_OK;
+    for (int t = 0; t < WORKER_TYPE_COUNT && rc == RC_OK; t++) {
         redisReply *dropped = NULL;
-        if ((rc = next_reply(s, &dropped, err)) != RC_OK) {
-            goto out;
-        }
-        freeReplyObject(dropped);
-        if ((rc = next_reply(s, &lists[t], err)) != RC_OK) {
-            goto out;
+        if ((rc = next_reply(s, &dropped, err)) == RC_OK) {
+            freeReplyObject(dropped);
+            rc = next_reply(s, &lists[t], err);
         }
     }
+    return rc;
+}
+
+/* One worker's HMGET reply (type state dispatch_id last_seen) as a heartbeat, when it is of
+ * type `wt` and seen after `since`. */
+static bool
+parse_beat(const redisReply *h, const char *id, enum worker_type wt, int64_t since,
+           struct worker_beat *out)
+{
+    enum worker_type type;
+    if (h->type != REDIS_REPLY_ARRAY || h->elements != 4 ||
+        h->element[0]->type != REDIS_REPLY_STRING || h->element[1]->type != REDIS_REPLY_STRING ||
+        h->element[3]->type != REDIS_REPLY_STRING ||
+        worker_type_parse(h->element[0]->str, &type) != RC_OK || type != wt) {
+        return false;
+    }
+    int64_t seen = strtoll(h->element[3]->str, NULL, 10);
+    if (seen <= since) {
+        return false;
+    }
+    out->id = xstrdup(id);
+    out->type = wt;
+    out->idle = strcmp(h->element[1]->str, "idle") == 0;
+    out->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING && h->element[2]->len > 0
+                           ? xstrdup(h->element[2]->str)
+                           : NULL;
+    out->last_seen_ms = seen;
+    return true;
+}
+
+static size_t
+list_len(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+}
+
+enum rc_rc
+store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct worker_beat **beats,
+                   size_t *n, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    struct worker_beat *out = NULL;
+    size_t n_out = 0, cap = 0;
+    redisReply *lists[WORKER_TYPE_COUNT] = {0};
+    const int64_t since = now_ms - timeout_ms;
+    if ((rc = list_live_workers(s, since, lists, err)) != RC_OK) {
+        goto out;
+    }
     /* Round trip 2: every live member's heartbeat. */
-    size_t asked = 0;
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        for (size_t i = 0; lists[t]->type == REDIS_REPLY_ARRAY && i < lists[t]->elements; i++) {
+        for (size_t i = 0; i < list_len(lists[t]); i++) {
             argv_str(&a, "HMGET");
             argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, lists[t]->element[i]->str));
             argv_str(&a, "type");
@@ -420,35 +461,17 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
             argv_str(&a, "dispatch_id");
             argv_str(&a, "last_seen");
             append(s, &a);
-            asked++;
         }
     }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        for (size_t i = 0; lists[t]->type == REDIS_REPLY_ARRAY && i < lists[t]->elements; i++) {
+        for (size_t i = 0; i < list_len(lists[t]); i++) {
             redisReply *h = NULL;
             if ((rc = next_reply(s, &h, err)) != RC_OK) {
                 goto out;
             }
-            asked--;
-            enum worker_type wt;
-            bool ok = h->type == REDIS_REPLY_ARRAY && h->elements == 4 &&
-                      h->element[0]->type == REDIS_REPLY_STRING &&
-                      h->element[1]->type == REDIS_REPLY_STRING &&
-                      h->element[3]->type == REDIS_REPLY_STRING &&
-                      worker_type_parse(h->element[0]->str, &wt) == RC_OK &&
-                      wt == (enum worker_type)t;
-            int64_t seen = ok ? strtoll(h->element[3]->str, NULL, 10) : 0;
-            if (ok && seen > since) {
-                out = xgrow(out, &cap, n_out + 1, sizeof(*out));
-                struct worker_beat *b = &out[n_out++];
-                b->id = xstrdup(lists[t]->element[i]->str);
-                b->type = wt;
-                b->idle = strcmp(h->element[1]->str, "idle") == 0;
-                b->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING && h->element[2]->len > 0
-                                     ? xstrdup(h->element[2]->str)
-                                     : NULL;
-                b->last_seen_ms = seen;
-            }
+            out = xgrow(out, &cap, n_out + 1, sizeof(*out));
+            n_out +=
+                parse_beat(h, lists[t]->element[i]->str, (enum worker_type)t, since, &out[n_out]);
             freeReplyObject(h);
         }
     }
@@ -562,10 +585,10 @@ op(struct ops *o, const char *cmd, int key, size_t argc)
     argv_int(&o->args, (int64_t)argc);
 }
 
+/* The research's fields: one HSET of those set, one HDEL of those cleared. */
 static void
-plan_change(struct store *s, const struct change *c, int64_t retention_s, struct ops *o)
+plan_fields(const struct change *c, struct ops *o)
 {
-    (void)s;
     size_t n_set = 0, n_del = 0;
     for (int i = 0; i < RF_COUNT; i++) {
         if (c->set[i]) {
@@ -589,6 +612,12 @@ plan_change(struct store *s, const struct change *c, int64_t retention_s, struct
             }
         }
     }
+}
+
+/* A created research joins rc:active; a finished one moves to rc:finished and expires. */
+static void
+plan_sets(const struct change *c, int64_t retention_s, struct ops *o)
+{
     if (c->kind == CHANGE_CREATE) {
         op(o, "ZADD", K_ACTIVE, 2);
         argv_int(&o->args, c->score);
@@ -602,32 +631,46 @@ plan_change(struct store *s, const struct change *c, int64_t retention_s, struct
         op(o, "EXPIRE", K_RESEARCH, 1);
         argv_int(&o->args, retention_s);
     }
-    if (c->request_id != NULL) {
-        op(o, "SET", K_REQUEST, 3);
-        argv_str(&o->args, c->request_value);
-        argv_str(&o->args, "EX");
-        argv_int(&o->args, REQUEST_TTL_S);
-        if (c->has_capacity || c->has_budget) {
-            op(o, "HSET", K_REQUEST_FIGURES, c->has_capacity && c->has_budget ? 8 : 4);
-            if (c->has_capacity) {
-                argv_str(&o->args, "active_count");
-                argv_int(&o->args, c->active_count);
-                argv_str(&o->args, "limit");
-                argv_int(&o->args, c->limit);
-            }
-            if (c->has_budget) {
-                char text[64];
-                argv_str(&o->args, "remaining");
-                snprintf(text, sizeof(text), "%.6f", c->remaining);
-                argv_str(&o->args, text);
-                argv_str(&o->args, "daily_limit");
-                snprintf(text, sizeof(text), "%.6f", c->daily_limit);
-                argv_str(&o->args, text);
-            }
-            op(o, "EXPIRE", K_REQUEST_FIGURES, 1);
-            argv_int(&o->args, REQUEST_TTL_S);
-        }
+}
+
+/* A trigger's outcome under rc:request:<id>, and a rejection's figures beside it. */
+static void
+plan_request(const struct change *c, struct ops *o)
+{
+    if (c->request_id == NULL) {
+        return;
     }
+    op(o, "SET", K_REQUEST, 3);
+    argv_str(&o->args, c->request_value);
+    argv_str(&o->args, "EX");
+    argv_int(&o->args, REQUEST_TTL_S);
+    if (!c->has_capacity && !c->has_budget) {
+        return;
+    }
+    op(o, "HSET", K_REQUEST_FIGURES, c->has_capacity && c->has_budget ? 8 : 4);
+    if (c->has_capacity) {
+        argv_str(&o->args, "active_count");
+        argv_int(&o->args, c->active_count);
+        argv_str(&o->args, "limit");
+        argv_int(&o->args, c->limit);
+    }
+    if (c->has_budget) {
+        char text[64];
+        argv_str(&o->args, "remaining");
+        snprintf(text, sizeof(text), "%.6f", c->remaining);
+        argv_str(&o->args, text);
+        argv_str(&o->args, "daily_limit");
+        snprintf(text, sizeof(text), "%.6f", c->daily_limit);
+        argv_str(&o->args, text);
+    }
+    op(o, "EXPIRE", K_REQUEST_FIGURES, 1);
+    argv_int(&o->args, REQUEST_TTL_S);
+}
+
+/* The messages the change causes, into the outbox with it. */
+static void
+plan_outbox(const struct change *c, struct ops *o)
+{
     struct buf frame = BUF_INIT;
     for (size_t i = 0; i < c->n_out; i++) {
         const struct outmsg *m = &c->out[i];
@@ -639,6 +682,15 @@ plan_change(struct store *s, const struct change *c, int64_t retention_s, struct
         argv_add(&o->args, frame.data, frame.len);
     }
     buf_release(&frame);
+}
+
+static void
+plan_change(const struct change *c, int64_t retention_s, struct ops *o)
+{
+    plan_fields(c, o);
+    plan_sets(c, retention_s, o);
+    plan_request(c, o);
+    plan_outbox(c, o);
 }
 
 static void
@@ -716,7 +768,7 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     }
     struct ops o = {{0}};
     for (size_t i = 0; i < n; i++) {
-        plan_change(s, &changes[i], retention_s, &o);
+        plan_change(&changes[i], retention_s, &o);
         append_apply(s, changes[i].research_id, changes[i].request_id, &o);
     }
     if (stats != NULL) {
