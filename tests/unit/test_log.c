@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * Unit tests of common/log: level parsing and names, the level check, and the logfmt line
- * (read back by pointing stderr at a temporary file). */
+ * Unit tests of common/log: level parsing and names, the level check, the logfmt line (read
+ * back by pointing stderr at a temporary file), and log_quote's escaping and truncation. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -261,6 +261,126 @@ test_log_keeps_errno(void **state)
     free(out);
 }
 
+static void
+test_log_quote_escapes_quotes_backslashes_and_controls(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        const char *want;
+    } cases[] = {
+        {"", ""},
+        {"plain text", "plain text"},
+        {"say \"hi\"", "say \\\"hi\\\""},
+        {"C:\\dir\\", "C:\\\\dir\\\\"},
+        {"\\\"", "\\\\\\\""},
+        {"a\nb", "a\\nb"},
+        {"\r\t", "\\r\\t"},
+        {"\x01\x1f\x7f", "\\u0001\\u001f\\u007f"},
+        {"caf\xc3\xa9 = ok", "caf\xc3\xa9 = ok"}, /* UTF-8 passes through */
+        {"k=v \"q\"\n\\", "k=v \\\"q\\\"\\n\\\\"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        memset(out, 'Z', sizeof out);
+        const char *r = log_quote(cases[i].in, out, sizeof out);
+        assert_ptr_equal(r, out);
+        if (strcmp(out, cases[i].want) != 0) {
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, out, cases[i].want);
+        }
+    }
+}
+
+/* Every output size: the result is NUL-terminated inside out_len bytes, and is the longest
+ * prefix of the full escaping that ends between two escapes (never inside one). */
+static void
+test_log_quote_truncates_between_escapes(void **state)
+{
+    (void)state;
+    /* each character of input and its escaping */
+    static const struct {
+        const char *in;
+        const char *esc;
+    } pieces[] = {
+        {"a", "a"},    {"\"", "\\\""},      {"\\", "\\\\"}, {"b", "b"},
+        {"\n", "\\n"}, {"\x01", "\\u0001"}, {"c", "c"},     {"d", "d"},
+        {"\t", "\\t"}, {"\"", "\\\""},      {"e", "e"},
+    };
+    enum { N_PIECES = sizeof pieces / sizeof pieces[0] };
+    char in[64] = "";
+    char full[128] = "";
+    size_t ends[N_PIECES + 1]; /* where the escaping may end: after 0, 1, ... pieces */
+    size_t in_len = 0, full_len = 0;
+
+    ends[0] = 0;
+    for (size_t i = 0; i < N_PIECES; i++) {
+        size_t a = strlen(pieces[i].in), b = strlen(pieces[i].esc);
+        memcpy(in + in_len, pieces[i].in, a + 1);
+        memcpy(full + full_len, pieces[i].esc, b + 1);
+        in_len += a;
+        full_len += b;
+        ends[i + 1] = full_len;
+    }
+
+    for (size_t out_len = 1; out_len <= full_len + 3; out_len++) {
+        /* exactly out_len bytes, so ASan sees a write past them */
+        char *out = malloc(out_len);
+        assert_non_null(out);
+        memset(out, 'Z', out_len);
+        assert_ptr_equal(log_quote(in, out, out_len), out);
+        size_t got = strnlen(out, out_len);
+        if (got >= out_len) {
+            fail_msg("out_len %zu: not NUL-terminated", out_len);
+        }
+        size_t want = 0;
+        for (size_t i = 0; i <= N_PIECES; i++) {
+            if (ends[i] < out_len) {
+                want = ends[i];
+            }
+        }
+        if (got != want || memcmp(out, full, got) != 0) {
+            fail_msg("out_len %zu: got \"%s\" (%zu bytes), want the first %zu of \"%s\"", out_len,
+                     out, got, want, full);
+        }
+        free(out);
+    }
+}
+
+static void
+test_log_quote_small_buffers(void **state)
+{
+    (void)state;
+    char out[8];
+
+    memset(out, 'Z', sizeof out);
+    assert_ptr_equal(log_quote("abc", out, 0), out); /* no room: nothing written */
+    assert_int_equal(out[0], 'Z');
+
+    assert_string_equal(log_quote("abc", out, 1), "");
+    assert_string_equal(log_quote("abc", out, 3), "ab");
+    assert_string_equal(log_quote("abc", out, 4), "abc");
+    assert_string_equal(log_quote("\"", out, 2), "");     /* \" needs two */
+    assert_string_equal(log_quote("\"", out, 3), "\\\""); /* and the NUL */
+    assert_string_equal(log_quote("a\x02", out, 7), "a"); /* \u0002 needs six */
+    assert_string_equal(log_quote("a\x02", out, 8), "a\\u0002");
+}
+
+/* The use log_quote is made for: a value between quotes in the key=value part. */
+static void
+test_log_quote_in_a_log_line(void **state)
+{
+    (void)state;
+    struct capture c;
+    char q[64];
+
+    capture_begin(&c);
+    log_warn("parked", "reason=\"%s\" n=%d", log_quote("bad \"key\"\n\\x", q, sizeof q), 1);
+    char *out = capture_end(&c);
+    assert_non_null(strstr(out, " msg=\"parked\" reason=\"bad \\\"key\\\"\\n\\\\x\" n=1\n"));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+    free(out);
+}
+
 int
 main(void)
 {
@@ -276,6 +396,10 @@ main(void)
         cmocka_unit_test_setup(test_log_macros_use_the_callers_file_and_line, reset_level),
         cmocka_unit_test_setup(test_log_truncates_long_lines_safely, reset_level),
         cmocka_unit_test_setup(test_log_keeps_errno, reset_level),
+        cmocka_unit_test_setup(test_log_quote_escapes_quotes_backslashes_and_controls, reset_level),
+        cmocka_unit_test_setup(test_log_quote_truncates_between_escapes, reset_level),
+        cmocka_unit_test_setup(test_log_quote_small_buffers, reset_level),
+        cmocka_unit_test_setup(test_log_quote_in_a_log_line, reset_level),
     };
     return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

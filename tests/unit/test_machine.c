@@ -229,6 +229,8 @@ find_event(const struct fx *f, const struct change *c, enum event_type type, con
         assert_int_equal(m.kind, MSG_EVENT);
         if (m.u.event.type == type) {
             if (found++ == 0) {
+                assert_non_null(c->out[i].key);
+                assert_int_equal(c->out[i].key_len, strlen(key));
                 assert_string_equal(c->out[i].key, key);
                 assert_int_equal(m.ts_ms, f->now_ms);
                 *out = m;
@@ -273,6 +275,8 @@ find_dispatch(const struct fx *f, const struct change *c, enum cfg_topic topic, 
         struct msg m = MSG_INIT;
         decode_out(c, i, &m);
         assert_int_equal(m.kind, MSG_DISPATCH);
+        assert_non_null(c->out[i].key);
+        assert_int_equal(c->out[i].key_len, strlen(m.u.dispatch.worker_id));
         assert_string_equal(c->out[i].key, m.u.dispatch.worker_id);
         assert_int_equal(m.ts_ms, f->now_ms);
         if (found++ == 0) {

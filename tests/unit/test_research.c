@@ -306,7 +306,7 @@ test_change_is_empty_by_kind_and_content(void **state)
     assert_false(change_is_empty(&c));
     change_release(&c);
     change_init(&c, CHANGE_UPDATE, "rs_1");
-    change_emit_raw(&c, CFG_TOPIC_EVENTS, "rs_1", "x", 1);
+    change_emit_raw(&c, CFG_TOPIC_EVENTS, "rs_1", 4, "x", 1);
     assert_false(change_is_empty(&c));
     change_release(&c);
 }
@@ -321,20 +321,58 @@ test_change_emit_raw_copies(void **state)
     char key[8];
     snprintf(key, sizeof(key), "%s", "k1");
     for (int i = 0; i < 100; i++) { /* growth */
-        change_emit_raw(&c, CFG_TOPIC_DEADLETTER, key, payload, sizeof(payload));
+        change_emit_raw(&c, CFG_TOPIC_DEADLETTER, key, 2, payload, sizeof(payload));
     }
-    change_emit_raw(&c, CFG_TOPIC_EVENTS, NULL, payload, 0); /* no key, no bytes */
+    change_emit_raw(&c, CFG_TOPIC_EVENTS, NULL, 0, payload, 0); /* no key, no bytes */
+    change_emit_raw(&c, CFG_TOPIC_EVENTS, key, 0, payload, 1);  /* an empty key */
     payload[0] = 'X';
     key[0] = 'X';
-    assert_int_equal(c.n_out, 101);
+    assert_int_equal(c.n_out, 102);
     assert_int_equal(c.out[99].topic, CFG_TOPIC_DEADLETTER);
+    assert_int_equal(c.out[99].key_len, 2);
     assert_string_equal(c.out[99].key, "k1");
     assert_int_equal(c.out[99].len, 4);
     assert_memory_equal(c.out[99].payload, "a\0bc", 4);
     assert_null(c.out[99].outbox_id);
-    assert_string_equal(c.out[100].key, "");
+    assert_null(c.out[100].key); /* no key stays no key */
+    assert_int_equal(c.out[100].key_len, 0);
     assert_int_equal(c.out[100].len, 0);
+    assert_non_null(c.out[101].key); /* an empty key is not no key */
+    assert_int_equal(c.out[101].key_len, 0);
+    assert_string_equal(c.out[101].key, "");
+    assert_int_equal(c.out[101].len, 1);
+    assert_memory_equal(c.out[101].payload, "a", 1);
     change_release(&c);
+}
+
+/* A key is bytes: NULs and 0xff are copied whole, key_len of them, with a NUL after. */
+static void
+test_change_emit_raw_binary_key(void **state)
+{
+    (void)state;
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_NOTE, NULL);
+    char key[] = {'\0', 'a', '\0', '\xff', 'b', '\0'};
+    /* exact-size heap copies, so a read past key_len is an ASan error */
+    char *heap_key = malloc(sizeof(key));
+    assert_non_null(heap_key);
+    memcpy(heap_key, key, sizeof(key));
+    change_emit_raw(&c, CFG_TOPIC_DEADLETTER, heap_key, sizeof(key), "p", 1);
+    change_emit_raw(&c, CFG_TOPIC_DEADLETTER, heap_key + 1, 2, "q", 1); /* "a\0" */
+    memset(heap_key, 'X', sizeof(key));
+    free(heap_key);
+
+    assert_int_equal(c.n_out, 2);
+    assert_int_equal(c.out[0].key_len, sizeof(key));
+    assert_memory_equal(c.out[0].key, key, sizeof(key));
+    assert_int_equal(c.out[0].key[sizeof(key)], '\0');
+    assert_int_equal(c.out[0].len, 1);
+    assert_memory_equal(c.out[0].payload, "p", 1);
+    assert_int_equal(c.out[1].key_len, 2);
+    assert_memory_equal(c.out[1].key, "a\0", 2);
+    assert_int_equal(c.out[1].key[2], '\0');
+    change_release(&c);
+    assert_int_equal(c.n_out, 0);
 }
 
 static void
@@ -382,6 +420,7 @@ main(void)
         cmocka_unit_test(test_change_set_copies_clears_and_applies),
         cmocka_unit_test(test_change_is_empty_by_kind_and_content),
         cmocka_unit_test(test_change_emit_raw_copies),
+        cmocka_unit_test(test_change_emit_raw_binary_key),
         cmocka_unit_test(test_change_list_add_drop_reset),
     };
     return cmocka_run_group_tests_name("research", tests, NULL, NULL);
