@@ -205,7 +205,10 @@ republish_outbox(struct loop *l, struct rc_err *err)
         size_t key_len = 0, len = 0;
         if (!store_outbox_unframe(e[i].data, e[i].len, &topic, &key, &key_len, &payload, &len) ||
             topic < 0 || topic >= CFG_TOPIC_COUNT) {
-            log_error("malformed outbox entry", "id=%s", e[i].id);
+            /* Not ours to send (written by hand, or by an incompatible version): drop it. */
+            log_error("malformed outbox entry dropped", "id=%s", e[i].id);
+            struct rc_err derr = RC_ERR_INIT;
+            (void)store_outbox_delete(l->store, &e[i].id, 1, &derr);
             continue;
         }
         struct rc_err perr = RC_ERR_INIT;
