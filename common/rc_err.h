@@ -41,7 +41,12 @@ const char *rc_rc_name(enum rc_rc rc);
 bool rc_rc_is_retryable(enum rc_rc rc);
 
 /* Programmer errors: on in release builds too. */
-_Noreturn void rc_assert_fail(const char *expr, const char *file, int line);
+#if defined(__GNUC__)
+#define RC_NORETURN __attribute__((noreturn))
+#else
+#define RC_NORETURN _Noreturn
+#endif
+RC_NORETURN void rc_assert_fail(const char *expr, const char *file, int line);
 #define RC_ASSERT(cond)                                                                            \
     do {                                                                                           \
         if (!(cond)) {                                                                             \

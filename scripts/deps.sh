@@ -5,8 +5,8 @@
 # only for missing packages.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config clang librdkafka-dev libhiredis-dev libmsgpack-dev
-          libcmocka-dev redis-server git)
+packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
+          libmsgpack-dev libcmocka-dev redis-server git)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# test.sh: everything CI checks, in order, stopping at the first failure: dependencies, the
-# normal build and all its tests, the ASan+UBSan build and its tests, the libFuzzer build and
-# its fuzz runs. Prints a summary with each stage's time. With CI=true a skipped test fails
+# test.sh: everything CI checks, in order, stopping at the first failure: dependencies, lint
+# (cppcheck), the normal build and all its tests, the ASan+UBSan build and its tests, the
+# libFuzzer build and its fuzz runs. Prints a summary with each stage's time. With CI=true a skipped test fails
 # (IT_REQUIRE_ALL=1) and a ctest run that finds no test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,10 +85,21 @@ build_fuzz() {
     CC=clang build build-fuzz -DRC_FUZZ=ON -DRC_FUZZ_SECONDS="${RC_FUZZ_SECONDS:-15}"
 }
 
+# lint: cppcheck over every source; a finding fails the run (inline suppressions carry a
+# reason next to them).
+lint() {
+    cppcheck --quiet --enable=warning,portability --std=c11 -I "$root" -D_POSIX_C_SOURCE=200809L \
+        -D__GNUC__ -DRC_VERSION='"lint"' -DRC_BIN_DIR='"lint"' --inline-suppr \
+        --suppress=missingIncludeSystem --error-exitcode=1 \
+        --template='{file}:{line}: {severity}: {id}: {message}' \
+        "$root/common" "$root/proto" "$root/coordinator" "$root/tools" "$root/tests"
+}
+
 n_passed=0
 n_failed=0
 
 stage deps bash scripts/deps.sh
+stage lint lint
 stage build build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 stage test run_ctest build
 stage build-asan build build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRC_SANITIZE=ON
