@@ -284,8 +284,37 @@ test_flow_queues_for_busy_training_workers(void **state)
     }
     assert_true(q.waited);
     assert_true(q.max_training <= 2);
-    /* Never more than two training dispatches: each one started after another finished. */
     assert_int_equal(it_event_count(env, EVENT_PHASE_STARTED, NULL), 12);
+    /* Never more than two training dispatches out, from the events' own times: each training
+     * runs from its phase_started to its gate event; at no instant do three overlap. */
+    int64_t start[3] = {0}, end[3] = {0};
+    for (int i = 0; i < 3; i++) {
+        const struct it_msg *started = NULL, *gate = NULL;
+        struct it_topic *t = it_events(env);
+        for (size_t j = 0; j < it_topic_count(t); j++) {
+            const struct it_msg *m = it_topic_msg(t, j);
+            const struct event *ev = &m->decoded->u.event;
+            if (ev->research_id == NULL || strcmp(ev->research_id, q.ids[i]) != 0) {
+                continue;
+            }
+            if (ev->type == EVENT_PHASE_STARTED && ev->phase == PHASE_TRAINING) {
+                started = m;
+            } else if (ev->type == EVENT_GATE && ev->gate == WORKER_TRAINING) {
+                gate = m;
+            }
+        }
+        assert_non_null(started);
+        assert_non_null(gate);
+        start[i] = started->decoded->ts_ms;
+        end[i] = gate->decoded->ts_ms;
+    }
+    for (int i = 0; i < 3; i++) {
+        int overlapping = 0; /* trainings running at the instant research i's started */
+        for (int j = 0; j < 3; j++) {
+            overlapping += start[j] <= start[i] && start[i] < end[j];
+        }
+        assert_true(overlapping <= 2);
+    }
     for (int i = 0; i < 3; i++) {
         free(q.ids[i]);
     }
