@@ -24,6 +24,11 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
     if (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored by this") != NULL) {
         level = 7;
     }
+    /* Connection failures repeat at every reconnect attempt; the clients' error callbacks
+     * report them once per change, so here they are detail. */
+    if (strcmp(fac, "FAIL") == 0) {
+        level = 7;
+    }
     if (level <= 3) {
         log_error("librdkafka", "facility=%s detail=\"%s\"", fac, buf);
     } else if (level <= 4) {
