@@ -221,7 +221,9 @@ test_flow_a_failed_design_fails_its_research_alone(void **state)
     assert_present(env, r1, "finished_at");
 
     it_research_wait(env, r2, "phase", "completed", WAIT_MS);
+    it_event_wait(env, EVENT_COMPLETED, r2, WAIT_MS); /* events follow Redis */
     it_research_wait(env, r3, "phase", "completed", WAIT_MS);
+    it_event_wait(env, EVENT_COMPLETED, r3, WAIT_MS); /* events follow Redis */
     assert_int_equal(it_event_count(env, EVENT_FAILED, NULL), 1);
     assert_int_equal(it_event_count(env, EVENT_COMPLETED, r1), 0);
     assert_int_equal(it_redis_zcard(env, "rc:finished"), 3);
@@ -281,6 +283,9 @@ test_flow_queues_for_busy_training_workers(void **state)
     q.ids[2] = trigger_ok(env, "req-q3", NULL);
     if (!it_wait_until(queue_sample, &q, 3 * WAIT_MS)) {
         it_fail(env, "the three researches did not complete");
+    }
+    for (int i = 0; i < 3; i++) {
+        it_event_wait(env, EVENT_COMPLETED, q.ids[i], WAIT_MS); /* events follow Redis */
     }
     assert_true(q.waited);
     assert_true(q.max_training <= 2);
@@ -374,6 +379,7 @@ test_flow_failed_backtest_gate_assesses_with_backtest(void **state)
     const struct kv *reason = kv_find(d->params, d->n_params, "gate_rejection_reason");
     assert_string_equal(reason->val.s, "backtest: max_drawdown 0.9 > 0.40");
     it_research_wait(env, id, "phase", "completed", WAIT_MS);
+    it_event_wait(env, EVENT_COMPLETED, id, WAIT_MS); /* events follow Redis */
     assert_field(env, id, "gate_rejection_reason", "backtest: max_drawdown 0.9 > 0.40");
     free(id);
 }
@@ -391,6 +397,7 @@ test_flow_bypass_gates_passes_both(void **state)
     struct trigger bypass = {.bypass_gates = true};
     char *id = trigger_ok(env, "req-bypass", &bypass);
     it_research_wait(env, id, "phase", "completed", WAIT_MS);
+    it_event_wait(env, EVENT_COMPLETED, id, WAIT_MS); /* events follow Redis */
     assert_int_equal(it_event_count(env, EVENT_GATE, id), 2);
     for (size_t i = 0; i < 2; i++) {
         const struct event *g = nth_event(env, EVENT_GATE, id, i);
@@ -417,6 +424,7 @@ test_flow_strategy_skips_design(void **state)
     assert_string_equal(name->val.s, "rsi_variant_7");
     assert_string_equal(path->val.s, "/s/rsi7.py");
     it_research_wait(env, id, "phase", "completed", WAIT_MS);
+    it_event_wait(env, EVENT_COMPLETED, id, WAIT_MS); /* events follow Redis */
     const struct event *first = nth_event(env, EVENT_PHASE_STARTED, id, 0);
     assert_int_equal(first->phase, PHASE_TRAINING);
     assert_int_equal(it_event_count(env, EVENT_PHASE_STARTED, id), 3);
@@ -483,6 +491,70 @@ test_flow_trigger_at_the_limit_is_rejected_with_the_counts(void **state)
     free(c);
 }
 
+struct all_done {
+    struct it_env *env;
+    char **ids;
+    size_t n;
+};
+
+static bool
+all_finished(void *arg)
+{
+    struct all_done *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        char *phase = it_research_hget(a->env, a->ids[i], "phase");
+        bool done = phase != NULL && strcmp(phase, "completed") == 0;
+        free(phase);
+        if (!done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+test_flow_many_researches_at_once_each_complete_once(void **state)
+{
+    struct it_env *env = *state;
+    enum { N = 40 };
+    const char *const varied[] = {"--duration-ms", "5-60", "--seed", "7", NULL};
+    it_env_start_workers(env, "design", 3, NULL, varied);
+    it_env_start_workers(env, "training", 3, NULL, varied);
+    it_env_start_workers(env, "backtest", 3, NULL, varied);
+    it_env_start_workers(env, "assessment", 2, NULL, varied);
+    const char *const extra[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=100", NULL};
+    it_env_start_coordinator(env, extra);
+    char request[N][32];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(request[i], sizeof(request[i]), "req-many-%02zu", i);
+        struct trigger t = {.request_id = request[i], .brief = "many at once"};
+        it_send_trigger(env, &t);
+    }
+    char *ids[N];
+    for (size_t i = 0; i < N; i++) {
+        const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, request[i], WAIT_MS);
+        ids[i] = strdup(ev->research_id);
+    }
+    struct all_done a = {.env = env, .ids = ids, .n = N};
+    if (!it_wait_until(all_finished, &a, 6 * WAIT_MS)) {
+        it_fail(env, "not every research completed");
+    }
+    for (size_t i = 0; i < N; i++) {
+        /* Redis is written before the events are published: wait for each to arrive. */
+        it_event_wait(env, EVENT_COMPLETED, ids[i], WAIT_MS);
+        assert_int_equal(it_event_count(env, EVENT_COMPLETED, ids[i]), 1);
+        assert_int_equal(it_event_count(env, EVENT_PHASE_STARTED, ids[i]), 4);
+        assert_int_equal(it_event_count(env, EVENT_GATE, ids[i]), 2);
+        assert_int_equal(it_event_count(env, EVENT_FAILED, ids[i]), 0);
+        free(ids[i]);
+    }
+    assert_int_equal(it_redis_zcard(env, "rc:active"), 0);
+    assert_int_equal(it_redis_zcard(env, "rc:finished"), N);
+    char *stale = it_redis_hget(env, "rc:coordinator", "stale_completions");
+    assert_string_equal(stale, "0");
+    free(stale);
+}
+
 int
 main(void)
 {
@@ -500,6 +572,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flow_bypass_gates_passes_both, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_strategy_skips_design, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_trigger_at_the_limit_is_rejected_with_the_counts,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_many_researches_at_once_each_complete_once,
                                         it_setup, it_teardown),
     };
     return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
