@@ -14,7 +14,6 @@
 struct consumer {
     rd_kafka_t *rk;
     const struct cfg_kafka *cfg;
-    rd_kafka_topic_partition_list_t *assigned;
     rd_kafka_resp_err_t last_error; /* logged on change only */
 };
 
@@ -55,35 +54,22 @@ commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t
 static enum rc_rc
 assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
 {
-    const char *inputs[] = {c->cfg->topics[CFG_TOPIC_TRIGGERS],
-                            c->cfg->topics[CFG_TOPIC_COMPLETIONS]};
+    const enum cfg_topic inputs[] = {CFG_TOPIC_TRIGGERS, CFG_TOPIC_COMPLETIONS};
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
-    for (size_t i = 0; i < 2; i++) {
-        rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, inputs[i], NULL);
-        const struct rd_kafka_metadata *md = NULL;
-        rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, rkt, &md, timeout_ms);
-        rd_kafka_topic_destroy(rkt);
-        if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err != 0) {
-            if (md != NULL) {
-                rd_kafka_metadata_destroy(md);
-            }
-            rd_kafka_topic_partition_list_destroy(list);
-            return rc_err_set(err, RC_EUNAVAIL, "kafka: no metadata for %s", inputs[i]);
-        }
-        for (int p = 0; p < md->topics[0].partition_cnt; p++) {
-            rd_kafka_topic_partition_list_add(list, inputs[i], md->topics[0].partitions[p].id)
-                ->offset = RD_KAFKA_OFFSET_STORED;
-        }
-        rd_kafka_metadata_destroy(md);
+    enum rc_rc rc = RC_OK;
+    for (size_t i = 0; i < 2 && rc == RC_OK; i++) {
+        rc = kconf_add_partitions(c->rk, c->cfg->topics[inputs[i]], RD_KAFKA_OFFSET_STORED, list,
+                                  timeout_ms, err);
     }
-    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, list);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_topic_partition_list_destroy(list);
-        return rc_err_set(err, RC_EBACKEND, "kafka: assign: %s", rd_kafka_err2str(e));
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rc == RC_OK && (e = rd_kafka_assign(c->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rc = rc_err_set(err, RC_EBACKEND, "kafka: assign: %s", rd_kafka_err2str(e));
     }
-    log_info("partitions assigned", "count=%d", list->cnt);
-    c->assigned = list;
-    return RC_OK;
+    if (rc == RC_OK) {
+        log_info("partitions assigned", "count=%d", list->cnt);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return rc;
 }
 
 enum rc_rc
@@ -148,9 +134,6 @@ consumer_free(struct consumer *c)
     }
     rd_kafka_consumer_close(c->rk);
     rd_kafka_destroy(c->rk);
-    if (c->assigned != NULL) {
-        rd_kafka_topic_partition_list_destroy(c->assigned);
-    }
     free(c);
 }
 
@@ -219,17 +202,6 @@ consumer_commit(struct consumer *c, const struct input *inputs, size_t n, struct
     rd_kafka_topic_partition_list_destroy(list);
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return rc_err_set(err, RC_EUNAVAIL, "kafka: commit: %s", rd_kafka_err2str(e));
-    }
-    return RC_OK;
-}
-
-enum rc_rc
-consumer_rewind(struct consumer *c, struct rc_err *err)
-{
-    /* Re-assigning at the stored offsets makes librdkafka fetch the committed positions again. */
-    rd_kafka_resp_err_t e = rd_kafka_assign(c->rk, c->assigned);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        return rc_err_set(err, RC_EBACKEND, "kafka: re-assign: %s", rd_kafka_err2str(e));
     }
     return RC_OK;
 }

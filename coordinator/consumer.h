@@ -44,7 +44,5 @@ enum rc_rc consumer_poll(struct consumer *c, int timeout_ms, struct input *out, 
 /* Commit, asynchronously, the offsets after `inputs` (the highest per partition). */
 enum rc_rc consumer_commit(struct consumer *c, const struct input *inputs, size_t n,
                            struct rc_err *err);
-/* Go back to the committed offsets (after inputs whose effects could not be written). */
-enum rc_rc consumer_rewind(struct consumer *c, struct rc_err *err);
 
 #endif /* RC_CONSUMER_H */

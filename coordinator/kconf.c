@@ -137,3 +137,43 @@ kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_m
     buf_release(&missing);
     return rc;
 }
+
+enum rc_rc
+kconf_add_partitions(rd_kafka_t *rk, const char *topic, int64_t offset,
+                     rd_kafka_topic_partition_list_t *list, int timeout_ms, struct rc_err *err)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return rc_err_set(err, RC_EUNAVAIL, "kafka: metadata of %s: %s", topic,
+                          rd_kafka_err2str(e));
+    }
+    enum rc_rc rc = RC_OK;
+    const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+    if (t == NULL || t->err != RD_KAFKA_RESP_ERR_NO_ERROR || t->partition_cnt == 0) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "kafka: topic %s: %s", topic,
+                        t != NULL && t->err != 0 ? rd_kafka_err2str(t->err) : "no partitions");
+        goto out;
+    }
+    /* Resolve every offset first, so that a failure adds nothing. */
+    int64_t *at = xcalloc((size_t)t->partition_cnt, sizeof(*at));
+    for (int i = 0; i < t->partition_cnt && rc == RC_OK; i++) {
+        int64_t low = 0;
+        at[i] = offset;
+        if (offset == KCONF_OFFSET_END_NOW &&
+            (e = rd_kafka_query_watermark_offsets(rk, topic, t->partitions[i].id, &low, &at[i],
+                                                  timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rc = rc_err_set(err, RC_EUNAVAIL, "kafka: end offset of %s [%d]: %s", topic,
+                            (int)t->partitions[i].id, rd_kafka_err2str(e));
+        }
+    }
+    for (int i = 0; i < t->partition_cnt && rc == RC_OK; i++) {
+        rd_kafka_topic_partition_list_add(list, topic, t->partitions[i].id)->offset = at[i];
+    }
+    free(at);
+out:
+    rd_kafka_metadata_destroy(md);
+    return rc;
+}

@@ -130,35 +130,18 @@ kafka_new(rd_kafka_type_t type, const struct cfg_kafka *k, char *why, size_t why
 static bool
 follow_from_end(rd_kafka_t *rk, const char *topic, char *why, size_t why_len)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
-    rd_kafka_topic_destroy(rkt);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || md->topic_cnt != 1 || md->topics[0].err != 0) {
-        snprintf(why, why_len, "no metadata for %s", topic);
-        if (md != NULL) {
-            rd_kafka_metadata_destroy(md);
-        }
-        return false;
-    }
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-    for (int p = 0; p < md->topics[0].partition_cnt; p++) {
-        int32_t id = md->topics[0].partitions[p].id;
-        int64_t lo = 0, hi = 0;
-        if (rd_kafka_query_watermark_offsets(rk, topic, id, &lo, &hi, 10000) !=
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-            hi = RD_KAFKA_OFFSET_END;
-        }
-        rd_kafka_topic_partition_list_add(list, topic, id)->offset = hi;
-    }
-    rd_kafka_metadata_destroy(md);
-    e = rd_kafka_assign(rk, list);
-    rd_kafka_topic_partition_list_destroy(list);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    struct rc_err err = RC_ERR_INIT;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    bool ok = kconf_add_partitions(rk, topic, KCONF_OFFSET_END_NOW, list, 10000, &err) == RC_OK;
+    if (!ok) {
+        snprintf(why, why_len, "%s", err.msg);
+    } else if ((e = rd_kafka_assign(rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(why, why_len, "assign: %s", rd_kafka_err2str(e));
-        return false;
+        ok = false;
     }
-    return true;
+    rd_kafka_topic_partition_list_destroy(list);
+    return ok;
 }
 
 static void

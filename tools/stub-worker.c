@@ -393,53 +393,15 @@ kafka_open(struct stub *s, struct rc_err *err)
 static enum rc_rc
 assign_dispatch_partitions(struct stub *s, struct rc_err *err)
 {
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->consumer, s->dispatch_topic, NULL);
-    enum rc_rc rc = RC_OK;
-
-    rd_kafka_resp_err_t kerr = rd_kafka_metadata(s->consumer, 0, rkt, &md, KAFKA_TIMEOUT_MS);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "kafka: metadata of %s: %s", s->dispatch_topic,
-                        rd_kafka_err2str(kerr));
-        goto out;
-    }
-    if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        md->topics[0].partition_cnt == 0) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "kafka: topic %s: %s", s->dispatch_topic,
-                        md->topic_cnt == 1 && md->topics[0].err != 0
-                            ? rd_kafka_err2str(md->topics[0].err)
-                            : "no partitions");
-        goto out;
-    }
-    const struct rd_kafka_metadata_topic *t = &md->topics[0];
-    parts = rd_kafka_topic_partition_list_new(t->partition_cnt);
-    for (int i = 0; i < t->partition_cnt; i++) {
-        int32_t partition = t->partitions[i].id;
-        int64_t low = 0;
-        int64_t high = 0;
-        kerr = rd_kafka_query_watermark_offsets(s->consumer, s->dispatch_topic, partition, &low,
-                                                &high, KAFKA_TIMEOUT_MS);
-        if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            rc = rc_err_set(err, RC_EUNAVAIL, "kafka: end offset of %s [%" PRId32 "]: %s",
-                            s->dispatch_topic, partition, rd_kafka_err2str(kerr));
-            goto out;
-        }
-        rd_kafka_topic_partition_list_add(parts, s->dispatch_topic, partition)->offset = high;
-    }
-    kerr = rd_kafka_assign(s->consumer, parts);
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
+    enum rc_rc rc = kconf_add_partitions(s->consumer, s->dispatch_topic, KCONF_OFFSET_END_NOW,
+                                         parts, KAFKA_TIMEOUT_MS, err);
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (rc == RC_OK && (kerr = rd_kafka_assign(s->consumer, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = rc_err_set(err, RC_EBACKEND, "kafka: assign %s: %s", s->dispatch_topic,
                         rd_kafka_err2str(kerr));
     }
-out:
-    if (parts != NULL) {
-        rd_kafka_topic_partition_list_destroy(parts);
-    }
-    if (md != NULL) {
-        rd_kafka_metadata_destroy(md);
-    }
-    rd_kafka_topic_destroy(rkt);
+    rd_kafka_topic_partition_list_destroy(parts);
     return rc;
 }
 
