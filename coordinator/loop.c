@@ -380,7 +380,7 @@ write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic
     stats.cycle_ms = l->last_cycle_ms;
     enum rc_rc rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
                                 l->cfg->agent.retention_s, results, err);
-    if (rc == RC_EUNAVAIL) {
+    if (rc_rc_is_retryable(rc)) {
         redis_failed(l, err, stop);
         return false;
     }

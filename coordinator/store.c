@@ -135,6 +135,30 @@ io_error(struct store *s, struct rc_err *err)
     return rc;
 }
 
+/* Translate an error reply. FENCED (our script: not the leader) is RC_ECONFLICT. NOSCRIPT
+ * (scripts flushed) drops the link so that they are loaded again on reconnect; it and the
+ * replies of a Redis that is starting, failing over or busy are RC_EUNAVAIL (try again
+ * later); anything else is RC_EBACKEND. */
+static enum rc_rc
+reply_error(struct store *s, const redisReply *r, struct rc_err *err)
+{
+    static const char *const transient[] = {"LOADING",  "BUSY",     "MASTERDOWN",
+                                            "READONLY", "TRYAGAIN", "CLUSTERDOWN"};
+    if (strstr(r->str, "FENCED") != NULL) {
+        return rc_err_set(err, RC_ECONFLICT, "redis: %s", r->str);
+    }
+    if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        disconnect(s);
+        return rc_err_set(err, RC_EUNAVAIL, "redis: scripts were flushed: %s", r->str);
+    }
+    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+        if (strncmp(r->str, transient[i], strlen(transient[i])) == 0) {
+            return rc_err_set(err, RC_EUNAVAIL, "redis: %s", r->str);
+        }
+    }
+    return rc_err_set(err, RC_EBACKEND, "redis: %s", r->str);
+}
+
 /* hiredis takes `const char **`: a view of the arguments with that type. */
 static const char **
 argv_view(const struct argv *a)
@@ -158,7 +182,7 @@ command(struct store *s, struct argv *a, redisReply **out, struct rc_err *err)
         return io_error(s, err);
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        enum rc_rc rc = rc_err_set(err, RC_EBACKEND, "redis: %s", r->str);
+        enum rc_rc rc = reply_error(s, r, err);
         freeReplyObject(r);
         return rc;
     }
@@ -784,15 +808,15 @@ store_apply(struct store *s, const struct change *changes, size_t n,
         }
         enum rc_rc one = RC_OK;
         if (r->type == REDIS_REPLY_ERROR) {
-            one = strstr(r->str, "FENCED") != NULL ? RC_ECONFLICT : RC_EBACKEND;
-            if (first_error) {
-                rc_err_set(err, one, "redis: %s", r->str);
-                first_error = false;
+            struct rc_err why = RC_ERR_INIT;
+            one = reply_error(s, r, &why);
+            if (one == RC_EUNAVAIL) {
+                freeReplyObject(r); /* the link may be gone: read no further */
+                return rc_err_set(err, one, "%s", why.msg);
             }
-            if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
-                disconnect(s); /* Redis lost its scripts (restart): reload on reconnect */
-                freeReplyObject(r);
-                return rc_err_set(err, RC_EUNAVAIL, "redis: scripts were flushed");
+            if (first_error) {
+                rc_err_set(err, one, "%s", why.msg);
+                first_error = false;
             }
         }
         if (i < n) {
