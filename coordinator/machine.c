@@ -122,19 +122,26 @@ finish(const struct machine_ctx *ctx, const struct research *r, enum phase final
     change_set(out, RF_WAITING_SINCE, NULL);
 }
 
+/* Add to `out` (already for `r`) the move of `r` to failed with `error`, and its event. */
+static void
+fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
+     struct change *out)
+{
+    finish(ctx, r, PHASE_FAILED, out);
+    change_set(out, RF_ERROR, error);
+    struct event ev = {.type = EVENT_FAILED,
+                       .research_id = research_get(r, RF_RESEARCH_ID),
+                       .phase = research_phase(r),
+                       .error = error};
+    emit_event(out, ctx, &ev);
+}
+
 void
 machine_fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
              struct change *out)
 {
-    const char *id = research_get(r, RF_RESEARCH_ID);
-    if (out->research_id == NULL) {
-        change_init(out, CHANGE_UPDATE, id);
-    }
-    finish(ctx, r, PHASE_FAILED, out);
-    change_set(out, RF_ERROR, error);
-    struct event ev = {
-        .type = EVENT_FAILED, .research_id = id, .phase = research_phase(r), .error = error};
-    emit_event(out, ctx, &ev);
+    change_init(out, CHANGE_UPDATE, research_get(r, RF_RESEARCH_ID));
+    fail(ctx, r, error, out);
 }
 
 /* Judge the gate after a training or backtest result (already in `view`), record a failure's
@@ -219,13 +226,13 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         snprintf(error, sizeof(error), "%s",
                  c->error != NULL ? c->error : "worker reported failure");
         change_set(out, RF_CHILD_STATUS, CHILD_FAILED);
-        machine_fail(ctx, r, error, out);
+        fail(ctx, r, error, out);
         return MACHINE_APPLIED;
     }
     struct rc_err err = RC_ERR_INIT;
     if (result_check(wt, c->result, c->n_result, &err) != RC_OK) {
         change_set(out, RF_CHILD_STATUS, CHILD_FAILED);
-        machine_fail(ctx, r, err.msg, out);
+        fail(ctx, r, err.msg, out);
         return MACHINE_APPLIED;
     }
     change_set(out, RF_CHILD_STATUS, CHILD_COMPLETED);
@@ -334,7 +341,6 @@ void
 machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out)
 {
     const char *id = research_get(r, RF_RESEARCH_ID);
-    change_init(out, CHANGE_UPDATE, id);
     if (!research_is(r, RF_STATUS, "running")) {
         return;
     }
@@ -345,6 +351,7 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     }
     enum phase next = next_phase(r);
     if (next == PHASE_COMPLETED) {
+        change_init(out, CHANGE_UPDATE, id);
         finish(ctx, r, PHASE_COMPLETED, out);
         struct event ev = {
             .type = EVENT_COMPLETED,
@@ -360,6 +367,7 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     if (worker == NULL) {
         /* No free worker: stay, with the finished result stored, and say since when. */
         if (research_get(r, RF_WAITING_SINCE) == NULL) {
+            change_init(out, CHANGE_UPDATE, id);
             change_set_int(out, RF_WAITING_SINCE, ctx->now_ms);
             change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
         }
@@ -368,6 +376,7 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     /* Unique per dispatch, retries included, and the same if this plan is ever replayed. */
     char dispatch_id[LIMITS_ID_MAX + 1];
     const int64_t attempt = 1;
+    change_init(out, CHANGE_UPDATE, id);
     snprintf(dispatch_id, sizeof(dispatch_id), "%s:%s:%" PRId64, id, phase_name(next), attempt);
     change_set(out, RF_PHASE, phase_name(next));
     change_set(out, RF_DISPATCH_ID, dispatch_id);

@@ -44,7 +44,8 @@ enum machine_verdict machine_complete(const struct machine_ctx *ctx, const struc
                                       const struct completion *c, struct change *out);
 
 /* One cycle's step for `r`: start its next phase on a free worker, or finish it, or record
- * that it waits. Leaves `out` empty when nothing changes. */
+ * that it waits. `out` must be CHANGE_INIT; it stays so when nothing changes (the common
+ * case, which allocates nothing). */
 void machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out);
 
 /* Fail `r` now with `error` (a handler error, a timeout). */
