@@ -532,5 +532,11 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         }
     }
     log_info("shutting down", "in_flight=%d", producer_in_flight(l->producer));
+    if (l->leading) {
+        /* What is done is written; a successor may start at once instead of after the TTL. */
+        bool leading = false;
+        struct rc_err lerr = RC_ERR_INIT;
+        (void)store_lease(l->store, 0, &leading, &lerr);
+    }
     return RC_OK;
 }

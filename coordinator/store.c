@@ -44,9 +44,13 @@ static const char apply_lua[] =
     "end\n"
     "return 1\n";
 
-/* Take the lease when free, renew it when ours. */
+/* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
     "local cur = redis.call('GET', KEYS[1])\n"
+    "if ARGV[2] == '0' then\n"
+    "  if cur == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "  return 0\n"
+    "end\n"
     "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end\n"
     "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
     "return 0\n";

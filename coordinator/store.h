@@ -57,8 +57,9 @@ enum rc_rc store_new(struct store **out, const struct cfg_redis *cfg, const char
                      struct rc_err *err);
 void store_free(struct store *s);
 
-/* Take the leader lease if it is free, renew it if it is ours (TTL `ttl_ms`). *leading says
- * which. RC_EUNAVAIL: Redis unreachable (retry later). */
+/* Take the leader lease if it is free, renew it if it is ours (TTL `ttl_ms` > 0). *leading
+ * says which. With ttl_ms 0, give it up if it is ours (*leading false): a successor need not
+ * wait for it to expire. RC_EUNAVAIL: Redis unreachable (retry later). */
 enum rc_rc store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err);
 
 /* Replace `reg`'s content with every research in rc:active (one pipelined pass). */
