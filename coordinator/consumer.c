@@ -58,7 +58,7 @@ assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     enum rc_rc rc = RC_OK;
     for (size_t i = 0; i < 2 && rc == RC_OK; i++) {
-        rc = kconf_add_partitions(c->rk, c->cfg->topics[inputs[i]], RD_KAFKA_OFFSET_STORED, list,
+        rc = kconf_add_partitions(c->rk, c->cfg->topics[inputs[i]], KCONF_START_COMMITTED, list,
                                   timeout_ms, err);
     }
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;

@@ -139,7 +139,7 @@ kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_m
 }
 
 enum rc_rc
-kconf_add_partitions(rd_kafka_t *rk, const char *topic, int64_t offset,
+kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_start start,
                      rd_kafka_topic_partition_list_t *list, int timeout_ms, struct rc_err *err)
 {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
@@ -161,8 +161,8 @@ kconf_add_partitions(rd_kafka_t *rk, const char *topic, int64_t offset,
     int64_t *at = xcalloc((size_t)t->partition_cnt, sizeof(*at));
     for (int i = 0; i < t->partition_cnt && rc == RC_OK; i++) {
         int64_t low = 0;
-        at[i] = offset;
-        if (offset == KCONF_OFFSET_END_NOW &&
+        at[i] = RD_KAFKA_OFFSET_STORED;
+        if (start == KCONF_START_END_NOW &&
             (e = rd_kafka_query_watermark_offsets(rk, topic, t->partitions[i].id, &low, &at[i],
                                                   timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = rc_err_set(err, RC_EUNAVAIL, "kafka: end offset of %s [%d]: %s", topic,

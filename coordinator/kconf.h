@@ -23,15 +23,16 @@ enum rc_rc kconf_new(const struct cfg_kafka *cfg, const char *const *defaults,
 enum rc_rc kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, int timeout_ms,
                                struct rc_err *err);
 
-/* For kconf_add_partitions: each partition at its end as of now (its high watermark), so
- * that only what follows is read. */
-#define KCONF_OFFSET_END_NOW (-1000)
+/* Where kconf_add_partitions starts each partition. */
+enum kconf_start {
+    KCONF_START_COMMITTED, /* the group's committed offset (auto.offset.reset when none) */
+    KCONF_START_END_NOW,   /* its end as of now (the high watermark): only what follows */
+};
 
-/* Add every partition of `topic` to `list` at `offset` (a librdkafka offset such as
- * RD_KAFKA_OFFSET_STORED, or KCONF_OFFSET_END_NOW). RC_EUNAVAIL naming the topic when its
- * metadata or an end offset cannot be had (the cluster is unreachable, or the topic does not
- * exist or has no partitions); nothing is added then. */
-enum rc_rc kconf_add_partitions(rd_kafka_t *rk, const char *topic, int64_t offset,
+/* Add every partition of `topic` to `list`, starting as `start` says. RC_EUNAVAIL naming the
+ * topic when its metadata or an end offset cannot be had (the cluster is unreachable, or the
+ * topic does not exist or has no partitions); nothing is added then. */
+enum rc_rc kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_start start,
                                 rd_kafka_topic_partition_list_t *list, int timeout_ms,
                                 struct rc_err *err);
 

@@ -133,7 +133,7 @@ follow_from_end(rd_kafka_t *rk, const char *topic, char *why, size_t why_len)
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
     struct rc_err err = RC_ERR_INIT;
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    bool ok = kconf_add_partitions(rk, topic, KCONF_OFFSET_END_NOW, list, 10000, &err) == RC_OK;
+    bool ok = kconf_add_partitions(rk, topic, KCONF_START_END_NOW, list, 10000, &err) == RC_OK;
     if (!ok) {
         snprintf(why, why_len, "%s", err.msg);
     } else if ((e = rd_kafka_assign(rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR) {

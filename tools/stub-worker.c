@@ -373,8 +373,8 @@ kafka_open(struct stub *s, struct rc_err *err)
         rd_kafka_topic_t *rkt =
             rd_kafka_topic_new(s->producer, s->cfg.kafka.topics[CFG_TOPIC_COMPLETIONS], NULL);
         const struct rd_kafka_metadata *md = NULL;
-        if (rkt != NULL && rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) ==
-                               RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rkt != NULL &&
+            rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_metadata_destroy(md);
         }
         if (rkt != NULL) {
@@ -394,8 +394,8 @@ static enum rc_rc
 assign_dispatch_partitions(struct stub *s, struct rc_err *err)
 {
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
-    enum rc_rc rc = kconf_add_partitions(s->consumer, s->dispatch_topic, KCONF_OFFSET_END_NOW,
-                                         parts, KAFKA_TIMEOUT_MS, err);
+    enum rc_rc rc = kconf_add_partitions(s->consumer, s->dispatch_topic, KCONF_START_END_NOW, parts,
+                                         KAFKA_TIMEOUT_MS, err);
     rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (rc == RC_OK && (kerr = rd_kafka_assign(s->consumer, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = rc_err_set(err, RC_EBACKEND, "kafka: assign %s: %s", s->dispatch_topic,
