@@ -532,6 +532,10 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         }
     }
     log_info("shutting down", "in_flight=%d", producer_in_flight(l->producer));
+    /* Let Kafka take what this run published and clear it from the outbox, so a successor
+     * does not publish it again. */
+    producer_flush(l->producer, SHUTDOWN_FLUSH_MS);
+    settle_deliveries(l);
     if (l->leading) {
         /* What is done is written; a successor may start at once instead of after the TTL. */
         bool leading = false;

@@ -160,6 +160,12 @@ producer_send(struct producer *p, const char *topic, const char *key, size_t key
 }
 
 void
+producer_flush(struct producer *p, int timeout_ms)
+{
+    (void)rd_kafka_flush(p->rk, timeout_ms);
+}
+
+void
 producer_poll(struct producer *p, int timeout_ms)
 {
     rd_kafka_poll(p->rk, timeout_ms);

@@ -31,6 +31,9 @@ void producer_free(struct producer *p, int timeout_ms);
 enum rc_rc producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
                          const void *payload, size_t len, const char *outbox_id,
                          struct rc_err *err);
+/* Wait at most `timeout_ms` for every queued message to be delivered (or fail), serving
+ * their delivery reports. */
+void producer_flush(struct producer *p, int timeout_ms);
 /* Serve delivery reports (waits at most timeout_ms for the first). */
 void producer_poll(struct producer *p, int timeout_ms);
 /* The outbox ids delivered since the last call: *ids (caller frees each and the array). */
