@@ -175,6 +175,13 @@ test_flow_two_researches_complete_with_every_event_and_field(void **state)
     r = it_redis_cmd(env, 2, ttl);
     assert_true(r->integer > 86000 && r->integer <= 86400);
     freeReplyObject(r);
+    /* A finished research stays readable for RESEARCH_RETENTION (default 7 days), then goes. */
+    char key[128];
+    snprintf(key, sizeof(key), "rc:research:%s", a);
+    const char *const retention[] = {"TTL", key};
+    r = it_redis_cmd(env, 2, retention);
+    assert_true(r->integer > 604000 && r->integer <= 604800);
+    freeReplyObject(r);
     const char *fields[] = {"instance",       "version",     "started_at",  "last_cycle_at",
                             "cycle_ms",       "active",      "completions", "stale_completions",
                             "invalid_inputs", "redispatches"};
