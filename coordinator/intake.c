@@ -60,29 +60,15 @@ static void
 plan_repeat(const struct intake_env *env, const char *request_id, const struct store_request *r,
             struct change_list *out)
 {
-    struct change *c = change_list_add(out);
-    change_init(c, CHANGE_NOTE, NULL);
-    struct event ev = {.request_id = request_id};
-    if (strncmp(r->value, "rejected:", 9) == 0) {
-        ev.type = EVENT_REJECTED;
-        ev.reason = r->value + 9;
-        ev.has_capacity = r->has_capacity;
-        ev.active_count = r->active_count;
-        ev.limit = r->limit;
-        ev.has_budget = r->has_budget;
-        ev.remaining = r->remaining;
-        ev.daily_limit = r->daily_limit;
-        ev.message = "repeated request";
-    } else {
-        ev.type = EVENT_ACCEPTED;
-        ev.research_id = r->value;
-    }
-    struct msg m = MSG_INIT;
-    m.kind = MSG_EVENT;
-    m.ts_ms = env->now_ms;
-    m.u.event = ev;
-    const char *key = ev.research_id != NULL ? ev.research_id : request_id;
-    change_emit(c, CFG_TOPIC_EVENTS, key, strlen(key), &m);
+    struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
+    struct machine_outcome first = {.value = r->value,
+                                    .has_capacity = r->has_capacity,
+                                    .active_count = r->active_count,
+                                    .limit = r->limit,
+                                    .has_budget = r->has_budget,
+                                    .remaining = r->remaining,
+                                    .daily_limit = r->daily_limit};
+    machine_repeat(&ctx, request_id, &first, change_list_add(out));
 }
 
 static void

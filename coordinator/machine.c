@@ -35,6 +35,14 @@ emit_event(struct change *out, const struct machine_ctx *ctx, const struct event
     change_emit(out, CFG_TOPIC_EVENTS, key, key != NULL ? strlen(key) : 0, &m);
 }
 
+/* The message of an at_capacity rejection, the first time and when repeated. */
+static void
+capacity_message(int64_t active_count, int64_t limit, char *out, size_t len)
+{
+    snprintf(out, len, "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")",
+             active_count, limit);
+}
+
 void
 machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const char *research_id,
                struct change *out)
@@ -98,6 +106,33 @@ machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, co
     emit_event(out, ctx, &ev);
 }
 
+void
+machine_repeat(const struct machine_ctx *ctx, const char *request_id,
+               const struct machine_outcome *first, struct change *out)
+{
+    change_init(out, CHANGE_NOTE, NULL);
+    struct event ev = {.request_id = request_id};
+    char message[160] = "";
+    if (strncmp(first->value, "rejected:", 9) == 0) {
+        ev.type = EVENT_REJECTED;
+        ev.reason = first->value + 9;
+        ev.has_capacity = first->has_capacity;
+        ev.active_count = first->active_count;
+        ev.limit = first->limit;
+        ev.has_budget = first->has_budget;
+        ev.remaining = first->remaining;
+        ev.daily_limit = first->daily_limit;
+        if (first->has_capacity) {
+            capacity_message(first->active_count, first->limit, message, sizeof(message));
+        }
+        ev.message = message[0] != '\0' ? message : ev.reason;
+    } else {
+        ev.type = EVENT_ACCEPTED;
+        ev.research_id = first->value;
+    }
+    emit_event(out, ctx, &ev);
+}
+
 bool
 machine_holds_worker(const struct research *r)
 {
@@ -124,8 +159,7 @@ finish(const struct machine_ctx *ctx, const struct research *r, enum phase final
 
 /* Add to `out` (already for `r`) the move of `r` to failed with `error`, and its event. */
 static void
-fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
-     struct change *out)
+fail(const struct machine_ctx *ctx, const struct research *r, const char *error, struct change *out)
 {
     finish(ctx, r, PHASE_FAILED, out);
     change_set(out, RF_ERROR, error);

@@ -33,6 +33,22 @@ void machine_reject_capacity(const struct machine_ctx *ctx, const char *request_
 void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, const char *why,
                             struct change *out);
 
+/* A trigger's first outcome, as remembered under rc:request:<id>. */
+struct machine_outcome {
+    const char *value; /* "<research_id>" or "rejected:<reason>" */
+    bool has_capacity;
+    int64_t active_count;
+    int64_t limit;
+    bool has_budget;
+    double remaining;
+    double daily_limit;
+};
+
+/* A trigger whose request_id was seen in the last 24 h: no change, the first outcome's event
+ * again (type, reason, figures and message). */
+void machine_repeat(const struct machine_ctx *ctx, const char *request_id,
+                    const struct machine_outcome *first, struct change *out);
+
 enum machine_verdict {
     MACHINE_APPLIED = 0, /* `out` holds the effect */
     MACHINE_STALE,       /* not the research's current dispatch: nothing changes */

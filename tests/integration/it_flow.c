@@ -482,6 +482,8 @@ test_flow_trigger_at_the_limit_is_rejected_with_the_counts(void **state)
                 strcmp(m->u.event.request_id, "req-c3") == 0) {
                 assert_int_equal(m->u.event.active_count, 2);
                 assert_int_equal(m->u.event.limit, 2);
+                assert_string_equal(m->u.event.message,
+                                    "at capacity (2 active researches, limit is 2)");
                 n++;
             }
         }

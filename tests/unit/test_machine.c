@@ -1359,6 +1359,42 @@ test_machine_holds_worker_only_while_dispatched(void **state)
     assert_false(machine_holds_worker(f->r));
 }
 
+/* A request seen before repeats its first outcome: the same event, nothing stored again. */
+static void
+test_machine_repeat_gives_the_first_outcome_again(void **state)
+{
+    struct fx *f = *state;
+    struct machine_ctx ctx = ctx_of(f);
+    struct change first = CHANGE_INIT, again = CHANGE_INIT;
+    machine_reject_capacity(&ctx, "req-9", 4, 3, &first);
+    struct machine_outcome seen = {
+        .value = "rejected:at_capacity", .has_capacity = true, .active_count = 4, .limit = 3};
+    machine_repeat(&ctx, "req-9", &seen, &again);
+    assert_int_equal(again.kind, CHANGE_NOTE);
+    assert_null(again.request_id); /* nothing is remembered twice */
+    assert_int_equal(count_set(&again), 0);
+    struct msg a = MSG_INIT, b = MSG_INIT;
+    find_event(f, &first, EVENT_REJECTED, "req-9", &a);
+    find_event(f, &again, EVENT_REJECTED, "req-9", &b);
+    assert_string_equal(b.u.event.reason, "at_capacity");
+    assert_string_equal(b.u.event.message, a.u.event.message);
+    assert_int_equal(b.u.event.active_count, 4);
+    assert_int_equal(b.u.event.limit, 3);
+    msg_release(&a);
+    msg_release(&b);
+    change_release(&first);
+    change_release(&again);
+
+    struct machine_outcome accepted = {.value = RID};
+    machine_repeat(&ctx, "req-1", &accepted, &again);
+    struct msg e = MSG_INIT;
+    find_event(f, &again, EVENT_ACCEPTED, RID, &e);
+    assert_string_equal(e.u.event.research_id, RID);
+    assert_string_equal(e.u.event.request_id, "req-1");
+    msg_release(&e);
+    change_release(&again);
+}
+
 int
 main(void)
 {
@@ -1390,6 +1426,7 @@ main(void)
         T(test_machine_assessment_completes_research),
         T(test_machine_completed_event_carries_gate_reason),
         T(test_machine_fail_from_loop),
+        T(test_machine_repeat_gives_the_first_outcome_again),
         T(test_machine_holds_worker_only_while_dispatched),
     };
 #undef T
