@@ -31,6 +31,7 @@ enum var_kind {
     VAR_SECONDS_MS,   /* int64_t milliseconds, given as seconds (fractions allowed) */
     VAR_NUMBER,       /* double, finite */
     VAR_LEVEL,        /* enum log_level */
+    VAR_PRICES,       /* char *: "model=in/out,...", also parsed into agent.prices */
 };
 
 /* Bounds flags; min and max are in the unit the user writes (seconds for VAR_SECONDS_MS). */
@@ -85,6 +86,9 @@ static const struct var vars[] = {
      "USD a day (UTC); 0 = no budget check"},
     {"RESEARCH_RETENTION", VAR_INT, VAR_MIN, AT(agent.retention_s), "604800", 1, 0,
      "seconds finished researches stay in Redis"},
+    {"AGENT_MODEL_PRICES", VAR_PRICES, 0, AT(agent.model_prices),
+     "claude-opus-4-5=5/25,claude-sonnet-4-5=3/15,claude-haiku-4-5=1/5", 0, 0,
+     "USD per million input/output tokens by model name prefix (ours)"},
     {"TRAINING_GATE_MIN_ACCURACY", VAR_NUMBER, 0, AT(gates.training_min_accuracy), "0.10", 0, 0,
      "training gate (classification): accuracy >= this"},
     {"TRAINING_GATE_MAX_LOSS", VAR_NUMBER, 0, AT(gates.training_max_loss), "0.8", 0, 0,
@@ -537,6 +541,12 @@ put_rule(struct buf *b, const struct var *v)
     case VAR_LEVEL:
         buf_puts(b, "must be one of error, warn, info, debug");
         break;
+    case VAR_PRICES:
+        buf_printf(b,
+                   "must be 1..%d comma-separated model=input/output entries (USD per million "
+                   "tokens, numbers >= 0; model: [A-Za-z0-9._:/-])",
+                   CFG_PRICES_MAX);
+        break;
     }
 }
 
@@ -600,6 +610,56 @@ valid_topic_prefix(const char *s)
             return false;
         }
     }
+    return true;
+}
+
+static bool
+is_model_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '.' || c == '_' || c == ':' || c == '/' || c == '-';
+}
+
+/* "model=in/out[,model=in/out...]" into a new table; false (nothing allocated) when bad. */
+static bool
+parse_prices(const char *text, struct cfg_price **out, size_t *n_out)
+{
+    struct cfg_price *t = xcalloc(CFG_PRICES_MAX, sizeof(*t));
+    size_t n = 0;
+    const char *p = text;
+    bool ok = true;
+    while (ok) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        const char *slash = eq != NULL ? memchr(eq, '/', len - (size_t)(eq - p)) : NULL;
+        ok = n < CFG_PRICES_MAX && eq != NULL && eq > p && slash != NULL;
+        for (const char *c = p; ok && c < eq; c++) {
+            ok = is_model_char(*c);
+        }
+        if (ok) {
+            char *in = xstrndup(eq + 1, (size_t)(slash - eq - 1));
+            char *outp = xstrndup(slash + 1, len - (size_t)(slash + 1 - p));
+            ok = parse_double(in, &t[n].input_per_m) && parse_double(outp, &t[n].output_per_m) &&
+                 t[n].input_per_m >= 0 && t[n].output_per_m >= 0;
+            free(in);
+            free(outp);
+        }
+        if (ok) {
+            t[n++].model = xstrndup(p, (size_t)(eq - p));
+        }
+        if (p[len] == '\0') {
+            break;
+        }
+        p += len + 1;
+    }
+    if (!ok) {
+        for (size_t i = 0; i < n; i++) {
+            free(t[i].model);
+        }
+        free(t);
+        return false;
+    }
+    *out = t;
+    *n_out = n;
     return true;
 }
 
@@ -667,13 +727,16 @@ parse_var(const struct var *v, const char *text, struct cfg *c, struct buf *rule
         }
         break;
     }
+    case VAR_PRICES:
+        ok = parse_prices(text, &c->agent.prices, &c->agent.n_prices);
+        break;
     }
     if (!ok) {
         put_rule(rule, v);
         return false;
     }
     if (v->kind == VAR_STRING || v->kind == VAR_TOPIC_PREFIX || v->kind == VAR_KEY_PREFIX ||
-        v->kind == VAR_REDIS_URL) {
+        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES) {
         char *copy = xstrdup(text);
         memcpy(field, &copy, sizeof copy);
     }
@@ -850,6 +913,11 @@ cfg_release(struct cfg *cfg)
     free(cfg->redis.host);
     free(cfg->redis.unix_path);
     free(cfg->redis.password);
+    free(cfg->agent.model_prices);
+    for (size_t i = 0; i < cfg->agent.n_prices; i++) {
+        free(cfg->agent.prices[i].model);
+    }
+    free(cfg->agent.prices);
     *cfg = cfg_initial;
 }
 
@@ -860,7 +928,7 @@ print_value(const struct var *v, const struct cfg *cfg, FILE *out)
     char num[64];
 
     if (v->kind == VAR_STRING || v->kind == VAR_TOPIC_PREFIX || v->kind == VAR_KEY_PREFIX ||
-        v->kind == VAR_REDIS_URL) {
+        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES) {
         const char *s;
         memcpy(&s, field, sizeof s);
         if (s == NULL) {

@@ -48,6 +48,15 @@ struct cfg_redis {
     int64_t timeout_ms; /* connect and command timeout (REDIS_TIMEOUT_MS, ours) */
 };
 
+/* A model's price (USD per million tokens), matched by name prefix (AGENT_MODEL_PRICES). */
+struct cfg_price {
+    char *model; /* the prefix */
+    double input_per_m;
+    double output_per_m;
+};
+
+#define CFG_PRICES_MAX 32
+
 struct cfg_agent {
     int64_t poll_interval_ms;    /* AGENT_POLL_INTERVAL (seconds, fractions allowed) */
     int64_t max_concurrent;      /* AGENT_MAX_CONCURRENT_RESEARCHES, 0 = from workers */
@@ -58,6 +67,9 @@ struct cfg_agent {
     int64_t wait_timeout_ms;     /* AGENT_WAIT_TIMEOUT, 0 = forever */
     double daily_budget_usd;     /* AGENT_DAILY_BUDGET, 0 = no check */
     int64_t retention_s;         /* RESEARCH_RETENTION */
+    char *model_prices;          /* AGENT_MODEL_PRICES as given (ours) */
+    struct cfg_price *prices;    /* ... parsed, in the order given */
+    size_t n_prices;
 };
 
 struct cfg_gates {

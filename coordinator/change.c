@@ -51,7 +51,8 @@ change_set_int(struct change *c, enum research_field f, int64_t v)
 bool
 change_is_empty(const struct change *c)
 {
-    if (c->kind != CHANGE_UPDATE || c->n_out > 0 || c->request_id != NULL) {
+    if (c->kind != CHANGE_UPDATE || c->n_out > 0 || c->request_id != NULL ||
+        c->cancel.request_id != NULL || c->cost_usd != 0) {
         return false;
     }
     for (int i = 0; i < RF_COUNT; i++) {
@@ -106,6 +107,7 @@ change_release(struct change *c)
     }
     free(c->request_id);
     free(c->request_value);
+    cancel_memo_release(&c->cancel);
     for (size_t i = 0; i < c->n_out; i++) {
         free(c->out[i].key);
         free(c->out[i].payload);
@@ -113,6 +115,35 @@ change_release(struct change *c)
     }
     free(c->out);
     *c = (struct change)CHANGE_INIT;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+void
+cancel_memo_set(struct cancel_memo *m, const char *request_id, const char *outcome,
+                const char *research_id, const char *phase, const char *dispatch_id)
+{
+    cancel_memo_release(m);
+    *m = (struct cancel_memo){.request_id = dup_or_null(request_id),
+                              .outcome = dup_or_null(outcome),
+                              .research_id = dup_or_null(research_id),
+                              .phase = dup_or_null(phase),
+                              .dispatch_id = dup_or_null(dispatch_id)};
+}
+
+void
+cancel_memo_release(struct cancel_memo *m)
+{
+    free(m->request_id);
+    free(m->outcome);
+    free(m->research_id);
+    free(m->phase);
+    free(m->dispatch_id);
+    *m = (struct cancel_memo){0};
 }
 
 struct change *

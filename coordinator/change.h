@@ -31,6 +31,21 @@ struct outmsg {
     char *outbox_id; /* owned; set by the loop before the store writes the change */
 };
 
+/* A cancel's outcome, remembered under rc:cancel:<request_id> for 24 h so that the same
+ * cancel sent again repeats it (§3). Every string owned; NULL for nil. */
+struct cancel_memo {
+    char *request_id;  /* NULL: nothing to remember */
+    char *outcome;     /* "cancelled", "not_found" or "not_cancellable" */
+    char *research_id; /* the research the first cancel named */
+    char *phase;       /* cancelled: the phase it was in */
+    char *dispatch_id; /* cancelled: its outstanding dispatch, NULL when none */
+};
+
+/* Replace `m`'s content with copies of the strings (NULL stays NULL). */
+void cancel_memo_set(struct cancel_memo *m, const char *request_id, const char *outcome,
+                     const char *research_id, const char *phase, const char *dispatch_id);
+void cancel_memo_release(struct cancel_memo *m);
+
 struct change {
     enum change_kind kind;
     char *research_id;     /* owned; NULL for CHANGE_NOTE */
@@ -46,6 +61,10 @@ struct change {
     bool has_budget;
     double remaining;
     double daily_limit;
+    struct cancel_memo cancel; /* a cancel's outcome to remember (cancel.request_id NULL: none) */
+    /* Money charged with this change: added to spent_usd of rc:budget:<budget_day>. */
+    double cost_usd;
+    char budget_day[11];
     struct outmsg *out; /* owned messages, published in order after the write */
     size_t n_out;
     size_t cap_out;

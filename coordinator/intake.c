@@ -9,6 +9,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/consumer.h"
 #include "coordinator/idgen.h"
@@ -71,14 +72,23 @@ plan_repeat(const struct intake_env *env, const char *request_id, const struct s
     machine_repeat(&ctx, request_id, &first, change_list_add(out));
 }
 
+/* What the batch has decided so far, for the inputs after: outcomes of request ids (a
+ * repeat within one batch repeats the first) and the day's spend. */
+struct batch {
+    struct idmap *requests;   /* trigger request_id -> struct store_request * (in `outcomes`) */
+    struct idmap *cancels;    /* cancel request_id -> struct cancel_memo * (a copy) */
+    char day[BUDGET_DAY_LEN + 1];
+    double spent_usd; /* today's spend: as stored, plus what this batch charged */
+};
+
 static void
 plan_trigger(const struct intake_env *env, const struct trigger *t,
-             const struct store_request *seen, struct store_request *outcome, struct idmap *batch,
+             const struct store_request *seen, struct store_request *outcome, struct batch *b,
              struct change_list *out)
 {
     env->stats->triggers++;
     /* Seen in the last 24 h, or earlier in this batch: repeat the first outcome. */
-    struct store_request *earlier = idmap_get(batch, t->request_id);
+    struct store_request *earlier = idmap_get(b->requests, t->request_id);
     if (earlier != NULL || seen->value != NULL) {
         plan_repeat(env, t->request_id, earlier != NULL ? earlier : seen, out);
         return;
@@ -88,10 +98,16 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
     int64_t active = (int64_t)registry_count(env->reg);
     int64_t limit = workers_capacity(env->workers, env->cfg->agent.max_concurrent,
                                      env->cfg->agent.concurrency_buffer);
+    double daily_limit = env->cfg->agent.daily_budget_usd, remaining = 0;
+    /* Capacity is checked first (§3); `force` passes both. */
     if (active >= limit && !t->force) {
         machine_reject_capacity(&ctx, t->request_id, active, limit, c);
         log_debug("trigger rejected", "request_id=%s reason=at_capacity active=%lld limit=%lld",
                   t->request_id, (long long)active, (long long)limit);
+    } else if (budget_exhausted(daily_limit, b->spent_usd, &remaining) && !t->force) {
+        machine_reject_budget(&ctx, t->request_id, remaining, daily_limit, c);
+        log_debug("trigger rejected", "request_id=%s reason=budget_exhausted remaining=%.6f",
+                  t->request_id, remaining);
     } else {
         char id[IDGEN_RESEARCH_LEN + 1];
         idgen_research(env->ids, env->now_ms, id);
@@ -104,11 +120,14 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
     outcome->has_capacity = c->has_capacity;
     outcome->active_count = c->active_count;
     outcome->limit = c->limit;
-    idmap_put(batch, t->request_id, outcome);
+    outcome->has_budget = c->has_budget;
+    outcome->remaining = c->remaining;
+    outcome->daily_limit = c->daily_limit;
+    idmap_put(b->requests, t->request_id, outcome);
 }
 
 static void
-plan_completion(const struct intake_env *env, const struct completion *comp,
+plan_completion(const struct intake_env *env, const struct completion *comp, struct batch *b,
                 struct change_list *out)
 {
     env->stats->completions++;
@@ -122,6 +141,9 @@ plan_completion(const struct intake_env *env, const struct completion *comp,
                   comp->research_id, comp->dispatch_id, comp->worker_id);
         return;
     }
+    if (c->cost_usd != 0 && strcmp(c->budget_day, b->day) == 0) {
+        b->spent_usd += c->cost_usd;
+    }
     if (research_is(r, RF_STATUS, "running") && c->kind == CHANGE_FINISH) {
         log_info("research failed", "research_id=%s phase=%s error=\"%s\"", comp->research_id,
                  research_get(r, RF_PHASE), c->value[RF_ERROR] ? c->value[RF_ERROR] : "");
@@ -132,75 +154,176 @@ plan_completion(const struct intake_env *env, const struct completion *comp,
     registry_apply(env->reg, c);
 }
 
-/* Decode every input; triggers' request ids are looked up together in one round trip. */
+/* A cancel (§3): repeated, applied to an active research, or refused. `memo` is its remembered
+ * outcome (request_id NULL when none), `status` the research's stored status before the
+ * batch (NULL: no such research). */
+static void
+plan_cancel(const struct intake_env *env, const struct cancel *k, const struct cancel_memo *memo,
+            const char *status, struct cancel_memo *outcome, struct batch *b,
+            struct change_list *out)
+{
+    struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
+    const struct cancel_memo *earlier =
+        k->request_id != NULL ? idmap_get(b->cancels, k->request_id) : NULL;
+    if (earlier == NULL && memo->request_id != NULL) {
+        earlier = memo;
+    }
+    struct change *c = change_list_add(out);
+    if (earlier != NULL) {
+        machine_cancel_repeat(&ctx, earlier, c);
+        return;
+    }
+    const struct research *r = registry_find(env->reg, k->research_id);
+    if (r != NULL) {
+        log_info("research cancelled", "research_id=%s phase=%s", k->research_id,
+                 research_get(r, RF_PHASE));
+        machine_cancel(&ctx, r, k, c);
+        registry_apply(env->reg, c);
+    } else {
+        /* Not active: finished before (a stored status) or in this batch, or unknown. */
+        const char *reason = status != NULL ? "not_cancellable" : "not_found";
+        log_debug("cancel rejected", "research_id=%s reason=%s", k->research_id, reason);
+        machine_cancel_reject(&ctx, k, reason, c);
+    }
+    if (c->cancel.request_id != NULL) {
+        /* A copy: `c` moves when the list grows. */
+        const struct cancel_memo *m = &c->cancel;
+        cancel_memo_set(outcome, m->request_id, m->outcome, m->research_id, m->phase,
+                        m->dispatch_id);
+        idmap_put(b->cancels, outcome->request_id, outcome);
+    }
+}
+
+/* The inputs of one batch, decoded, and what must be looked up for them. */
+struct decoded {
+    size_t n;
+    struct msg *msgs;
+    enum rc_rc *rc;
+    struct rc_err *why;
+    size_t *slot; /* index among the triggers, or among the cancels */
+    const char **request_ids; /* triggers */
+    size_t n_triggers;
+    const char **cancel_requests; /* cancels: request_id (NULL when none) */
+    const char **cancel_researches;
+    size_t n_cancels;
+};
+
+static void
+decode_all(const struct input *inputs, size_t n, struct decoded *d)
+{
+    size_t m = n > 0 ? n : 1;
+    d->n = n;
+    d->msgs = xcalloc(m, sizeof(*d->msgs));
+    d->rc = xcalloc(m, sizeof(*d->rc));
+    d->why = xcalloc(m, sizeof(*d->why));
+    d->slot = xcalloc(m, sizeof(*d->slot));
+    d->request_ids = xcalloc(m, sizeof(*d->request_ids));
+    d->cancel_requests = xcalloc(m, sizeof(*d->cancel_requests));
+    d->cancel_researches = xcalloc(m, sizeof(*d->cancel_researches));
+    for (size_t i = 0; i < n; i++) {
+        enum msg_topic topic =
+            inputs[i].topic == CFG_TOPIC_TRIGGERS ? MSG_TOPIC_TRIGGERS : MSG_TOPIC_COMPLETIONS;
+        d->msgs[i] = (struct msg)MSG_INIT;
+        d->rc[i] = msg_decode(topic, inputs[i].payload, inputs[i].len, &d->msgs[i], &d->why[i]);
+        if (d->rc[i] != RC_OK) {
+            continue;
+        }
+        if (d->msgs[i].kind == MSG_TRIGGER) {
+            d->slot[i] = d->n_triggers;
+            d->request_ids[d->n_triggers++] = d->msgs[i].u.trigger.request_id;
+        } else if (d->msgs[i].kind == MSG_CANCEL) {
+            d->slot[i] = d->n_cancels;
+            d->cancel_requests[d->n_cancels] = d->msgs[i].u.cancel.request_id;
+            d->cancel_researches[d->n_cancels++] = d->msgs[i].u.cancel.research_id;
+        }
+    }
+}
+
+static void
+decoded_release(struct decoded *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        msg_release(&d->msgs[i]);
+    }
+    free(d->msgs);
+    free(d->rc);
+    free(d->why);
+    free(d->slot);
+    free(d->request_ids);
+    free(d->cancel_requests);
+    free(d->cancel_researches);
+}
+
+/* Decode every input; what triggers and cancels need from Redis (remembered outcomes, the
+ * day's spend, research statuses) is read in at most two round trips first. */
 enum rc_rc
 intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             struct change_list *out, struct rc_err *err)
 {
-    struct msg *msgs = xcalloc(n > 0 ? n : 1, sizeof(*msgs));
-    enum rc_rc *decoded = xcalloc(n > 0 ? n : 1, sizeof(*decoded));
-    struct rc_err *why = xcalloc(n > 0 ? n : 1, sizeof(*why));
-    const char **request_ids = xcalloc(n > 0 ? n : 1, sizeof(*request_ids));
-    size_t *trigger_of = xcalloc(n > 0 ? n : 1, sizeof(*trigger_of));
-    size_t n_triggers = 0;
-    struct store_request *seen = NULL;
-    struct store_request *outcomes = NULL; /* this batch's outcomes, by trigger */
-    struct idmap *batch = idmap_new();
+    struct decoded d = {0};
+    decode_all(inputs, n, &d);
+    const size_t nt = d.n_triggers > 0 ? d.n_triggers : 1, nc = d.n_cancels > 0 ? d.n_cancels : 1;
+    struct store_request *seen = xcalloc(nt, sizeof(*seen));
+    struct store_request *outcomes = xcalloc(nt, sizeof(*outcomes)); /* this batch's */
+    struct cancel_memo *memos = xcalloc(nc, sizeof(*memos));
+    struct cancel_memo *cancelled = xcalloc(nc, sizeof(*cancelled)); /* this batch's */
+    char **status = xcalloc(nc, sizeof(*status));
+    struct batch b = {.requests = idmap_new(), .cancels = idmap_new()};
+    size_t n_seen = 0, n_memos = 0;
     enum rc_rc rc = RC_OK;
 
-    for (size_t i = 0; i < n; i++) {
-        enum msg_topic topic =
-            inputs[i].topic == CFG_TOPIC_TRIGGERS ? MSG_TOPIC_TRIGGERS : MSG_TOPIC_COMPLETIONS;
-        msgs[i] = (struct msg)MSG_INIT;
-        decoded[i] = msg_decode(topic, inputs[i].payload, inputs[i].len, &msgs[i], &why[i]);
-        if (decoded[i] == RC_OK && msgs[i].kind == MSG_TRIGGER) {
-            trigger_of[i] = n_triggers;
-            request_ids[n_triggers++] = msgs[i].u.trigger.request_id;
+    budget_day(env->now_ms, b.day);
+    if (d.n_triggers > 0) {
+        if ((rc = store_get_requests(env->store, d.request_ids, d.n_triggers, b.day, seen,
+                                     &b.spent_usd, err)) != RC_OK) {
+            goto out;
         }
+        n_seen = d.n_triggers;
     }
-    seen = xcalloc(n_triggers > 0 ? n_triggers : 1, sizeof(*seen));
-    outcomes = xcalloc(n_triggers > 0 ? n_triggers : 1, sizeof(*outcomes));
-    if (n_triggers > 0 &&
-        (rc = store_get_requests(env->store, request_ids, n_triggers, seen, err)) != RC_OK) {
-        n_triggers = 0; /* nothing to release */
-        goto out;
+    if (d.n_cancels > 0) {
+        if ((rc = store_get_cancels(env->store, d.cancel_requests, d.cancel_researches,
+                                    d.n_cancels, memos, status, err)) != RC_OK) {
+            goto out;
+        }
+        n_memos = d.n_cancels;
     }
     for (size_t i = 0; i < n; i++) {
-        if (decoded[i] != RC_OK) {
-            plan_invalid(env, &inputs[i], why[i].msg, out);
+        if (d.rc[i] != RC_OK) {
+            plan_invalid(env, &inputs[i], d.why[i].msg, out);
             continue;
         }
-        switch (msgs[i].kind) {
+        const size_t k = d.slot[i];
+        switch (d.msgs[i].kind) {
         case MSG_TRIGGER:
-            plan_trigger(env, &msgs[i].u.trigger, &seen[trigger_of[i]], &outcomes[trigger_of[i]],
-                         batch, out);
+            plan_trigger(env, &d.msgs[i].u.trigger, &seen[k], &outcomes[k], &b, out);
             break;
         case MSG_COMPLETION:
-            plan_completion(env, &msgs[i].u.completion, out);
+            plan_completion(env, &d.msgs[i].u.completion, &b, out);
             break;
         case MSG_CANCEL:
-            /* TODO(#3): cancel. Valid, so not a dead letter; logged and skipped for now. */
-            log_warn("cancel not supported yet", "research_id=%s", msgs[i].u.cancel.research_id);
+            plan_cancel(env, &d.msgs[i].u.cancel, &memos[k], status[k], &cancelled[k], &b, out);
             break;
         default:
             break;
         }
     }
 out:
-    for (size_t i = 0; i < n; i++) {
-        msg_release(&msgs[i]);
-    }
-    for (size_t i = 0; i < n_triggers; i++) {
+    for (size_t i = 0; i < n_seen; i++) {
         store_request_release(&seen[i]);
         store_request_release(&outcomes[i]);
     }
+    for (size_t i = 0; i < n_memos; i++) {
+        cancel_memo_release(&memos[i]);
+        cancel_memo_release(&cancelled[i]);
+        free(status[i]);
+    }
     free(seen);
     free(outcomes);
-    free(msgs);
-    free(decoded);
-    free(why);
-    free(request_ids);
-    free(trigger_of);
-    idmap_free(batch);
+    free(memos);
+    free(cancelled);
+    free(status);
+    idmap_free(b.requests);
+    idmap_free(b.cancels);
+    decoded_release(&d);
     return rc;
 }

@@ -48,6 +48,12 @@ keys_request_figures(struct buf *out, const char *prefix, const char *request_id
 }
 
 const char *
+keys_cancel(struct buf *out, const char *prefix, const char *request_id)
+{
+    return build(out, prefix, "cancel", request_id);
+}
+
+const char *
 keys_worker(struct buf *out, const char *prefix, const char *worker_id)
 {
     return build(out, prefix, "worker", worker_id);

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/consumer.h"
 #include "coordinator/idgen.h"
@@ -378,6 +379,10 @@ write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic
     stats.active = (int64_t)registry_count(l->reg);
     stats.last_cycle_at_ms = now;
     stats.cycle_ms = l->last_cycle_ms;
+    stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
+                                   l->cfg->agent.concurrency_buffer);
+    budget_day(now, stats.budget_day);
+    stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
     enum rc_rc rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
                                 l->cfg->agent.retention_s, results, err);
     if (rc_rc_is_retryable(rc)) {

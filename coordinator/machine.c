@@ -5,11 +5,13 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/xalloc.h"
+#include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/gate.h"
 #include "coordinator/research.h"
@@ -41,6 +43,14 @@ capacity_message(int64_t active_count, int64_t limit, char *out, size_t len)
 {
     snprintf(out, len, "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")",
              active_count, limit);
+}
+
+/* The message of a budget_exhausted rejection: "-$0.12" style money. */
+static void
+budget_message(double remaining, double daily_limit, char *out, size_t len)
+{
+    snprintf(out, len, "daily budget exhausted (%s$%.2f remaining, limit $%.2f)",
+             remaining < 0 ? "-" : "", remaining < 0 ? -remaining : remaining, daily_limit);
 }
 
 void
@@ -77,9 +87,7 @@ machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, i
                         int64_t limit, struct change *out)
 {
     char message[160];
-    snprintf(message, sizeof(message),
-             "at capacity (%" PRId64 " active researches, limit is %" PRId64 ")", active_count,
-             limit);
+    capacity_message(active_count, limit, message, sizeof(message));
     change_init(out, CHANGE_NOTE, NULL);
     out->request_id = xstrdup(request_id);
     out->request_value = xstrdup("rejected:at_capacity");
@@ -93,6 +101,28 @@ machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, i
                        .has_capacity = true,
                        .active_count = active_count,
                        .limit = limit};
+    emit_event(out, ctx, &ev);
+}
+
+void
+machine_reject_budget(const struct machine_ctx *ctx, const char *request_id, double remaining,
+                      double daily_limit, struct change *out)
+{
+    char message[160];
+    budget_message(remaining, daily_limit, message, sizeof(message));
+    change_init(out, CHANGE_NOTE, NULL);
+    out->request_id = xstrdup(request_id);
+    out->request_value = xstrdup("rejected:budget_exhausted");
+    out->has_budget = true;
+    out->remaining = remaining;
+    out->daily_limit = daily_limit;
+    struct event ev = {.type = EVENT_REJECTED,
+                       .request_id = request_id,
+                       .reason = "budget_exhausted",
+                       .message = message,
+                       .has_budget = true,
+                       .remaining = remaining,
+                       .daily_limit = daily_limit};
     emit_event(out, ctx, &ev);
 }
 
@@ -124,6 +154,8 @@ machine_repeat(const struct machine_ctx *ctx, const char *request_id,
         ev.daily_limit = first->daily_limit;
         if (first->has_capacity) {
             capacity_message(first->active_count, first->limit, message, sizeof(message));
+        } else if (first->has_budget) {
+            budget_message(first->remaining, first->daily_limit, message, sizeof(message));
         }
         ev.message = message[0] != '\0' ? message : ev.reason;
     } else {
@@ -236,6 +268,24 @@ store_result(const struct completion *c, enum worker_type wt, struct change *out
     buf_release(&text);
 }
 
+/* Charge a design or assessment result's cost to the research and to today's budget (§5). */
+static void
+charge(const struct machine_ctx *ctx, const struct research *r, const struct completion *c,
+       struct change *out)
+{
+    double cost = 0;
+    if (!budget_cost(&ctx->cfg->agent, c->result, c->n_result, research_get(r, RF_MODEL), &cost) ||
+        cost == 0) {
+        return;
+    }
+    const char *before = research_get(r, RF_COST_USD);
+    char total[64];
+    budget_format((before != NULL ? strtod(before, NULL) : 0.0) + cost, total, sizeof(total));
+    change_set(out, RF_COST_USD, total);
+    out->cost_usd = cost;
+    budget_day(ctx->now_ms, out->budget_day);
+}
+
 enum machine_verdict
 machine_complete(const struct machine_ctx *ctx, const struct research *r,
                  const struct completion *c, struct change *out)
@@ -271,6 +321,9 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
     }
     change_set(out, RF_CHILD_STATUS, CHILD_COMPLETED);
     store_result(c, wt, out);
+    if (wt == WORKER_DESIGN || wt == WORKER_ASSESSMENT) {
+        charge(ctx, r, c, out);
+    }
     if (wt == WORKER_TRAINING || wt == WORKER_BACKTEST) {
         /* The gate reads the result just stored: judge a view with the change applied. */
         struct research *view = research_dup(r);
@@ -432,4 +485,97 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
                        .dispatch_id = dispatch_id,
                        .attempt = attempt};
     emit_event(out, ctx, &ev);
+}
+
+/* A cancel's outcome, borrowed: what is emitted and what is remembered. */
+struct cancel_view {
+    const char *outcome;
+    const char *research_id;
+    const char *phase;
+    const char *dispatch_id;
+};
+
+/* The `cancelled` or `cancel_rejected` event of an outcome, first time or repeated. */
+static void
+emit_cancel_outcome(const struct machine_ctx *ctx, const struct cancel_view *v,
+                    const char *request_id, struct change *out)
+{
+    struct event ev = {.research_id = v->research_id, .request_id = request_id};
+    if (strcmp(v->outcome, "cancelled") == 0) {
+        ev.type = EVENT_CANCELLED;
+        if (v->phase == NULL || phase_parse(v->phase, &ev.phase) != RC_OK) {
+            ev.phase = PHASE_PENDING;
+        }
+        ev.dispatch_id = v->dispatch_id;
+    } else {
+        ev.type = EVENT_CANCEL_REJECTED;
+        ev.reason = v->outcome;
+    }
+    emit_event(out, ctx, &ev);
+}
+
+/* Remember the outcome under the cancel's request_id, if it has one; then announce it. */
+static void
+conclude_cancel(const struct machine_ctx *ctx, const struct cancel *k, const struct cancel_view *v,
+                struct change *out)
+{
+    if (k->request_id != NULL) {
+        cancel_memo_set(&out->cancel, k->request_id, v->outcome, v->research_id, v->phase,
+                        v->dispatch_id);
+    }
+    emit_cancel_outcome(ctx, v, k->request_id, out);
+}
+
+void
+machine_cancel(const struct machine_ctx *ctx, const struct research *r, const struct cancel *k,
+               struct change *out)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    const bool outstanding = machine_holds_worker(r);
+    const char *dispatch_id = outstanding ? research_get(r, RF_DISPATCH_ID) : NULL;
+    enum phase phase = research_phase(r);
+    change_init(out, CHANGE_UPDATE, id);
+    finish(ctx, r, PHASE_CANCELLED, out);
+    if (k->reason != NULL) {
+        change_set(out, RF_ERROR, k->reason);
+    }
+    if (outstanding) {
+        /* Its worker stops, and is free for others as soon as its heartbeat says idle. */
+        const char *worker = research_get(r, RF_WORKER_ID);
+        struct msg m = MSG_INIT;
+        m.kind = MSG_ABORT;
+        m.ts_ms = ctx->now_ms;
+        m.u.abort = (struct abort_msg){.dispatch_id = dispatch_id,
+                                       .research_id = id,
+                                       .worker_id = worker,
+                                       .reason = "cancelled"};
+        change_emit(out, (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(phase)),
+                    worker, strlen(worker), &m);
+    }
+    struct cancel_view v = {.outcome = "cancelled",
+                            .research_id = id,
+                            .phase = phase_name(phase),
+                            .dispatch_id = dispatch_id};
+    conclude_cancel(ctx, k, &v, out);
+}
+
+void
+machine_cancel_reject(const struct machine_ctx *ctx, const struct cancel *k, const char *reason,
+                      struct change *out)
+{
+    change_init(out, CHANGE_NOTE, NULL);
+    struct cancel_view v = {.outcome = reason, .research_id = k->research_id};
+    conclude_cancel(ctx, k, &v, out);
+}
+
+void
+machine_cancel_repeat(const struct machine_ctx *ctx, const struct cancel_memo *first,
+                      struct change *out)
+{
+    change_init(out, CHANGE_NOTE, NULL);
+    struct cancel_view v = {.outcome = first->outcome,
+                            .research_id = first->research_id,
+                            .phase = first->phase,
+                            .dispatch_id = first->dispatch_id};
+    emit_cancel_outcome(ctx, &v, first->request_id, out);
 }

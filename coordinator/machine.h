@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct cancel;
+struct cancel_memo;
 struct cfg;
 struct change;
 struct completion;
@@ -30,6 +32,8 @@ void machine_accept(const struct machine_ctx *ctx, const struct trigger *t, cons
  * outcome is remembered under rc:request:<id> unless the reason is "invalid". */
 void machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id,
                              int64_t active_count, int64_t limit, struct change *out);
+void machine_reject_budget(const struct machine_ctx *ctx, const char *request_id, double remaining,
+                           double daily_limit, struct change *out);
 void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, const char *why,
                             struct change *out);
 
@@ -67,6 +71,18 @@ void machine_advance(const struct machine_ctx *ctx, const struct research *r, st
 /* Fail `r` now with `error` (a handler error, a timeout). */
 void machine_fail(const struct machine_ctx *ctx, const struct research *r, const char *error,
                   struct change *out);
+
+/* A cancel for the active research `r`: cancelled at once, an `abort` addressed to the worker
+ * of its outstanding dispatch, the `cancelled` event, the outcome remembered when the cancel
+ * has a request_id. */
+void machine_cancel(const struct machine_ctx *ctx, const struct research *r, const struct cancel *k,
+                    struct change *out);
+/* A cancel that cannot be: `reason` "not_found" or "not_cancellable" (already finished). */
+void machine_cancel_reject(const struct machine_ctx *ctx, const struct cancel *k,
+                           const char *reason, struct change *out);
+/* A cancel whose request_id was seen in the last 24 h: its first outcome's event again. */
+void machine_cancel_repeat(const struct machine_ctx *ctx, const struct cancel_memo *first,
+                           struct change *out);
 
 /* True when `r` holds a dispatch that is not finished (its worker is not free). */
 bool machine_holds_worker(const struct research *r);

@@ -55,7 +55,8 @@ static const char lease_lua[] =
     "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
     "return 0\n";
 
-#define REQUEST_TTL_S 86400 /* trigger outcomes are remembered for 24 h (§3) */
+#define REQUEST_TTL_S 86400 /* trigger and cancel outcomes are remembered for 24 h (§3) */
+#define BUDGET_TTL_S (35 * 86400) /* a month of daily spend stays readable */
 
 struct store {
     struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
@@ -522,9 +523,23 @@ out:
     return rc;
 }
 
+/* Read the reply of HGET <budget> spent_usd. */
+static enum rc_rc
+read_spent(struct store *s, double *spent_usd, struct rc_err *err)
+{
+    redisReply *r = NULL;
+    enum rc_rc rc = next_reply(s, &r, err);
+    if (rc == RC_OK) {
+        *spent_usd = r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0.0;
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
 enum rc_rc
 store_get_requests(struct store *s, const char *const *request_ids, size_t n,
-                   struct store_request *out, struct rc_err *err)
+                   const char *budget_day, struct store_request *out, double *spent_usd,
+                   struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
@@ -537,6 +552,12 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
         append(s, &a);
         argv_str(&a, "HGETALL");
         argv_str(&a, keys_request_figures(&s->key, s->cfg.key_prefix, request_ids[i]));
+        append(s, &a);
+    }
+    if (budget_day != NULL) {
+        argv_str(&a, "HGET");
+        argv_str(&a, keys_budget(&s->key, s->cfg.key_prefix, budget_day));
+        argv_str(&a, "spent_usd");
         append(s, &a);
     }
     argv_release(&a);
@@ -572,9 +593,88 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
         freeReplyObject(v);
         freeReplyObject(fig);
     }
+    if (rc == RC_OK && budget_day != NULL) {
+        rc = read_spent(s, spent_usd, err);
+    }
     if (rc != RC_OK) {
         for (size_t i = 0; i < done; i++) {
             store_request_release(&out[i]);
+        }
+    }
+    return rc;
+}
+
+/* A remembered cancel outcome from its HGETALL reply (request_id NULL when there is none). */
+static void
+parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_memo *m)
+{
+    *m = (struct cancel_memo){0};
+    for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
+        const char *k = h->element[j]->str;
+        char *v = xstrndup(h->element[j + 1]->str, h->element[j + 1]->len);
+        char **slot = strcmp(k, "outcome") == 0       ? &m->outcome
+                      : strcmp(k, "research_id") == 0 ? &m->research_id
+                      : strcmp(k, "phase") == 0       ? &m->phase
+                      : strcmp(k, "dispatch_id") == 0 ? &m->dispatch_id
+                                                      : NULL;
+        if (slot != NULL && *slot == NULL) {
+            *slot = v;
+        } else {
+            free(v);
+        }
+    }
+    if (m->outcome == NULL || m->research_id == NULL) {
+        cancel_memo_release(m); /* absent (or damaged): not remembered */
+        return;
+    }
+    m->request_id = xstrdup(request_id);
+}
+
+enum rc_rc
+store_get_cancels(struct store *s, const char *const *request_ids,
+                  const char *const *research_ids, size_t n, struct cancel_memo *memos,
+                  char **status, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    for (size_t i = 0; i < n; i++) {
+        if (request_ids[i] != NULL) {
+            argv_str(&a, "HGETALL");
+            argv_str(&a, keys_cancel(&s->key, s->cfg.key_prefix, request_ids[i]));
+            append(s, &a);
+        }
+        argv_str(&a, "HGET");
+        argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_ids[i]));
+        argv_str(&a, "status");
+        append(s, &a);
+    }
+    argv_release(&a);
+    size_t done = 0;
+    for (; done < n; done++) {
+        redisReply *h = NULL, *st = NULL;
+        memos[done] = (struct cancel_memo){0};
+        if (request_ids[done] != NULL) {
+            if ((rc = next_reply(s, &h, err)) != RC_OK) {
+                break;
+            }
+            parse_cancel_memo(h, request_ids[done], &memos[done]);
+            freeReplyObject(h);
+        }
+        if ((rc = next_reply(s, &st, err)) != RC_OK) {
+            cancel_memo_release(&memos[done]);
+            break;
+        }
+        status[done] = st->type == REDIS_REPLY_STRING ? xstrndup(st->str, st->len) : NULL;
+        freeReplyObject(st);
+    }
+    if (rc != RC_OK) {
+        for (size_t i = 0; i < done; i++) {
+            cancel_memo_release(&memos[i]);
+            free(status[i]);
+            status[i] = NULL;
         }
     }
     return rc;
@@ -597,7 +697,9 @@ enum {
     K_REQUEST,
     K_REQUEST_FIGURES,
     K_COORDINATOR,
-    K_COUNT = K_COORDINATOR
+    K_BUDGET,
+    K_CANCEL,
+    K_COUNT = K_CANCEL
 };
 
 /* An operation of the apply script: "<cmd> <key index> <argc>", then the args. */
@@ -695,6 +797,47 @@ plan_request(const struct change *c, struct ops *o)
     argv_int(&o->args, REQUEST_TTL_S);
 }
 
+/* Money the change charges, onto its day's spend. */
+static void
+plan_budget(const struct change *c, struct ops *o)
+{
+    if (c->cost_usd == 0) {
+        return;
+    }
+    char text[64];
+    snprintf(text, sizeof(text), "%.17g", c->cost_usd);
+    op(o, "HINCRBYFLOAT", K_BUDGET, 2);
+    argv_str(&o->args, "spent_usd");
+    argv_str(&o->args, text);
+    op(o, "EXPIRE", K_BUDGET, 1);
+    argv_int(&o->args, BUDGET_TTL_S);
+}
+
+/* A cancel's outcome under rc:cancel:<request_id>. */
+static void
+plan_cancel_memo(const struct change *c, struct ops *o)
+{
+    const struct cancel_memo *m = &c->cancel;
+    if (m->request_id == NULL) {
+        return;
+    }
+    op(o, "HSET", K_CANCEL, 4 + (m->phase != NULL ? 2 : 0) + (m->dispatch_id != NULL ? 2 : 0));
+    argv_str(&o->args, "outcome");
+    argv_str(&o->args, m->outcome);
+    argv_str(&o->args, "research_id");
+    argv_str(&o->args, m->research_id);
+    if (m->phase != NULL) {
+        argv_str(&o->args, "phase");
+        argv_str(&o->args, m->phase);
+    }
+    if (m->dispatch_id != NULL) {
+        argv_str(&o->args, "dispatch_id");
+        argv_str(&o->args, m->dispatch_id);
+    }
+    op(o, "EXPIRE", K_CANCEL, 1);
+    argv_int(&o->args, REQUEST_TTL_S);
+}
+
 /* The messages the change causes, into the outbox with it. */
 static void
 plan_outbox(const struct change *c, struct ops *o)
@@ -718,13 +861,15 @@ plan_change(const struct change *c, int64_t retention_s, struct ops *o)
     plan_fields(c, o);
     plan_sets(c, retention_s, o);
     plan_request(c, o);
+    plan_cancel_memo(c, o);
+    plan_budget(c, o);
     plan_outbox(c, o);
 }
 
 static void
 plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
 {
-    op(o, "HSET", K_COORDINATOR, st->last_cycle_at_ms > 0 ? 12 : 8);
+    op(o, "HSET", K_COORDINATOR, st->last_cycle_at_ms > 0 ? 14 : 10);
     argv_str(&o->args, "instance");
     argv_str(&o->args, instance);
     argv_str(&o->args, "version");
@@ -733,6 +878,8 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
     argv_int(&o->args, st->started_at_ms);
     argv_str(&o->args, "active");
     argv_int(&o->args, st->active);
+    argv_str(&o->args, "limit");
+    argv_int(&o->args, st->limit);
     if (st->last_cycle_at_ms > 0) {
         argv_str(&o->args, "last_cycle_at");
         argv_int(&o->args, st->last_cycle_at_ms);
@@ -757,12 +904,32 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
         argv_str(&o->args, counters[i].name);
         argv_int(&o->args, counters[i].delta);
     }
+    /* Today's budget is readable (limit and spend) even before anything was charged. */
+    char text[64];
+    snprintf(text, sizeof(text), "%.17g", st->daily_limit_usd);
+    op(o, "HSET", K_BUDGET, 2);
+    argv_str(&o->args, "daily_limit_usd");
+    argv_str(&o->args, text);
+    op(o, "HINCRBYFLOAT", K_BUDGET, 2);
+    argv_str(&o->args, "spent_usd");
+    argv_str(&o->args, "0");
+    op(o, "EXPIRE", K_BUDGET, 1);
+    argv_int(&o->args, BUDGET_TTL_S);
 }
 
-/* EVALSHA apply with the keys of research `research_id` / request `request_id`. */
+/* The keys one apply script may touch besides the fixed ones (NULL: none). */
+struct apply_keys {
+    const char *research_id;
+    const char *request_id;
+    const char *cancel_request_id;
+    const char *budget_day;
+};
+
+/* EVALSHA apply with the keys `k` names. */
 static void
-append_apply(struct store *s, const char *research_id, const char *request_id, struct ops *o)
+append_apply(struct store *s, const struct apply_keys *k, struct ops *o)
 {
+    const char *research_id = k->research_id, *request_id = k->request_id;
     struct argv a = {0};
     argv_str(&a, "EVALSHA");
     argv_str(&a, s->apply_sha);
@@ -776,6 +943,9 @@ append_apply(struct store *s, const char *research_id, const char *request_id, s
     argv_str(
         &a, keys_request_figures(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
     argv_str(&a, keys_coordinator(&s->key, s->cfg.key_prefix));
+    argv_str(&a, keys_budget(&s->key, s->cfg.key_prefix, k->budget_day != NULL ? k->budget_day : ""));
+    argv_str(&a, keys_cancel(&s->key, s->cfg.key_prefix,
+                             k->cancel_request_id != NULL ? k->cancel_request_id : ""));
     argv_str(&a, s->instance);
     for (size_t i = 0; i < o->args.n; i++) {
         argv_add(&a, o->args.v[i], o->args.len[i]);
@@ -796,12 +966,18 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     }
     struct ops o = {{0}};
     for (size_t i = 0; i < n; i++) {
-        plan_change(&changes[i], retention_s, &o);
-        append_apply(s, changes[i].research_id, changes[i].request_id, &o);
+        const struct change *c = &changes[i];
+        plan_change(c, retention_s, &o);
+        struct apply_keys k = {.research_id = c->research_id,
+                               .request_id = c->request_id,
+                               .cancel_request_id = c->cancel.request_id,
+                               .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
+        append_apply(s, &k, &o);
     }
     if (stats != NULL) {
         plan_stats(stats, s->instance, &o);
-        append_apply(s, NULL, NULL, &o);
+        struct apply_keys k = {.budget_day = stats->budget_day};
+        append_apply(s, &k, &o);
     }
     argv_release(&o.args);
     bool first_error = true;

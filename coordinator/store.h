@@ -13,6 +13,7 @@
 #include "common/rc_err.h"
 
 struct buf;
+struct cancel_memo;
 struct cfg_redis;
 struct change;
 struct registry;
@@ -31,6 +32,10 @@ struct store_stats {
     int64_t stale_completions;
     int64_t invalid_inputs;
     int64_t redispatches;
+    int64_t limit; /* the concurrency limit in force (written as `limit`, ours) */
+    /* Today's budget hash: daily_limit_usd written, spent_usd created when absent. */
+    char budget_day[11];
+    double daily_limit_usd;
 };
 
 /* A remembered trigger outcome (rc:request:<id> and its figures). */
@@ -71,10 +76,20 @@ enum rc_rc store_load_active(struct store *s, struct registry *reg, struct rc_er
 enum rc_rc store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
                               struct worker_beat **beats, size_t *n, struct rc_err *err);
 
-/* Look up the remembered outcome of each request id (one round trip). out[i] is filled for
+/* Look up the remembered outcome of each trigger's request id and, with `budget_day` not
+ * NULL, that day's spend (*spent_usd, 0 when none) in one round trip. out[i] is filled for
  * every i on RC_OK; release each with store_request_release(). */
 enum rc_rc store_get_requests(struct store *s, const char *const *request_ids, size_t n,
-                              struct store_request *out, struct rc_err *err);
+                              const char *budget_day, struct store_request *out, double *spent_usd,
+                              struct rc_err *err);
+
+/* For each cancel i (one round trip): its remembered outcome when request_ids[i] is not NULL
+ * (memos[i].request_id NULL when none; release with cancel_memo_release) and the stored
+ * status of research_ids[i] (status[i]: owned copy, NULL when there is no such hash). On a
+ * failure nothing is left allocated. */
+enum rc_rc store_get_cancels(struct store *s, const char *const *request_ids,
+                             const char *const *research_ids, size_t n, struct cancel_memo *memos,
+                             char **status, struct rc_err *err);
 void store_request_release(struct store_request *r);
 
 /* Write `n` changes, each atomically (one fenced script with its outbox messages, whose

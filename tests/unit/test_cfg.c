@@ -551,6 +551,8 @@ test_cfg_print_lists_every_variable_in_order(void **state)
                                "AGENT_WAIT_TIMEOUT=0\n"
                                "AGENT_DAILY_BUDGET=20\n"
                                "RESEARCH_RETENTION=604800\n"
+                               "AGENT_MODEL_PRICES=claude-opus-4-5=5/25,claude-sonnet-4-5=3/15,"
+                               "claude-haiku-4-5=1/5\n"
                                "TRAINING_GATE_MIN_ACCURACY=0.1\n"
                                "TRAINING_GATE_MAX_LOSS=0.8\n"
                                "TRAINING_GATE_MIN_LOSS_DECREASE=-0.5\n"
@@ -586,6 +588,7 @@ test_cfg_usage_lists_every_variable(void **state)
         "AGENT_POLL_INTERVAL",
         "AGENT_DAILY_BUDGET",
         "RESEARCH_RETENTION",
+        "AGENT_MODEL_PRICES",
         "TRAINING_GATE_MIN_DIRECTIONAL_ACCURACY",
         "BACKTEST_GATE_MIN_TRADES",
         "LOG_LEVEL",

@@ -1395,6 +1395,218 @@ test_machine_repeat_gives_the_first_outcome_again(void **state)
     change_release(&again);
 }
 
+
+/* ---- cost and budget ---- */
+
+static void
+test_machine_design_cost_is_charged_to_research_and_day(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    complete_with(f, design_result, N_OF(design_result), &c); /* cost_usd 0.25 wins */
+    assert_true(c.cost_usd == 0.25);
+    assert_string_equal(c.budget_day, "2023-11-14");
+    assert_planned(&c, RF_COST_USD, "0.25");
+    assert_false(change_is_empty(&c));
+    change_release(&c);
+}
+
+static void
+test_machine_assessment_tokens_priced_and_added(void **state)
+{
+    struct fx *f = *state;
+    drive_through_training(f, &plain_trigger, training_good, N_OF(training_good));
+    advance_ok(f, "b1", WORKER_BACKTEST);
+    complete_ok(f, backtest_good, N_OF(backtest_good));
+    advance_ok(f, "a1", WORKER_ASSESSMENT);
+    /* No price table in the fixture: priced as sonnet, 3 / 15 USD per million. */
+    static const struct kv tokens[] = {
+        {"verdict", {.kind = VALUE_STR, .s = "promising"}},
+        {"input_tokens", {.kind = VALUE_INT, .i = 100000}},
+        {"output_tokens", {.kind = VALUE_INT, .i = 20000}},
+    };
+    struct change c = CHANGE_INIT;
+    complete_with(f, tokens, N_OF(tokens), &c);
+    assert_true(c.cost_usd > 0.5999 && c.cost_usd < 0.6001);
+    assert_planned(&c, RF_COST_USD, "0.85"); /* 0.25 from design + 0.6 */
+    change_release(&c);
+}
+
+static void
+test_machine_training_result_costs_nothing(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    complete_ok(f, design_result, N_OF(design_result));
+    advance_ok(f, "t1", WORKER_TRAINING);
+    struct change c = CHANGE_INIT;
+    complete_with(f, training_good, N_OF(training_good), &c);
+    assert_true(c.cost_usd == 0);
+    assert_false(c.set[RF_COST_USD]);
+    change_release(&c);
+}
+
+static void
+test_machine_reject_budget_remembers_figures(void **state)
+{
+    struct fx *f = *state;
+    struct machine_ctx ctx = ctx_of(f);
+    struct change c = CHANGE_INIT, again = CHANGE_INIT;
+    machine_reject_budget(&ctx, "req-7", -0.125, 20.0, &c);
+    assert_int_equal(c.kind, CHANGE_NOTE);
+    assert_string_equal(c.request_value, "rejected:budget_exhausted");
+    assert_true(c.has_budget && !c.has_capacity);
+    struct msg m = MSG_INIT, r = MSG_INIT;
+    find_event(f, &c, EVENT_REJECTED, "req-7", &m);
+    assert_string_equal(m.u.event.reason, "budget_exhausted");
+    assert_true(m.u.event.has_budget);
+    assert_true(m.u.event.remaining == -0.125 && m.u.event.daily_limit == 20.0);
+    assert_string_equal(m.u.event.message,
+                        "daily budget exhausted (-$0.12 remaining, limit $20.00)");
+    struct machine_outcome seen = {.value = "rejected:budget_exhausted",
+                                   .has_budget = true,
+                                   .remaining = -0.125,
+                                   .daily_limit = 20.0};
+    machine_repeat(&ctx, "req-7", &seen, &again);
+    find_event(f, &again, EVENT_REJECTED, "req-7", &r);
+    assert_string_equal(r.u.event.message, m.u.event.message);
+    assert_true(r.u.event.remaining == -0.125);
+    msg_release(&m);
+    msg_release(&r);
+    change_release(&c);
+    change_release(&again);
+}
+
+/* ---- cancel ---- */
+
+/* The one message on a dispatch topic (not an event) in the change. */
+static size_t
+count_non_events(const struct change *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_out; i++) {
+        n += c->out[i].topic != CFG_TOPIC_EVENTS;
+    }
+    return n;
+}
+
+static void
+test_machine_cancel_while_training_aborts_its_dispatch(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    complete_ok(f, design_result, N_OF(design_result));
+    advance_ok(f, "t1", WORKER_TRAINING);
+    char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    struct cancel k = {.research_id = RID, .request_id = "cx-1", .reason = "operator"};
+    struct machine_ctx ctx = ctx_of(f);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 1000;
+    ctx.now_ms = f->now_ms;
+    machine_cancel(&ctx, f->r, &k, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_planned(&c, RF_STATUS, "cancelled");
+    assert_planned(&c, RF_PHASE, "cancelled");
+    assert_planned(&c, RF_LAST_PHASE, "training");
+    assert_planned_int(&c, RF_FINISHED_AT, f->now_ms);
+    /* The abort: on the training topic, keyed and addressed to t1, naming the dispatch. */
+    assert_int_equal(count_non_events(&c), 1);
+    size_t i = c.out[0].topic == CFG_TOPIC_EVENTS ? 1 : 0;
+    assert_int_equal(c.out[i].topic, CFG_TOPIC_DISPATCH_TRAINING);
+    assert_string_equal(c.out[i].key, "t1");
+    struct msg a = MSG_INIT;
+    decode_out(&c, i, &a);
+    assert_int_equal(a.kind, MSG_ABORT);
+    assert_string_equal(a.u.abort.dispatch_id, dispatch_id);
+    assert_string_equal(a.u.abort.worker_id, "t1");
+    assert_string_equal(a.u.abort.research_id, RID);
+    assert_string_equal(a.u.abort.reason, "cancelled");
+    msg_release(&a);
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_CANCELLED, RID, &e);
+    assert_int_equal(e.u.event.phase, PHASE_TRAINING);
+    assert_string_equal(e.u.event.dispatch_id, dispatch_id);
+    assert_string_equal(e.u.event.request_id, "cx-1");
+    msg_release(&e);
+    /* Remembered for a repeat of the same request. */
+    assert_string_equal(c.cancel.request_id, "cx-1");
+    assert_string_equal(c.cancel.outcome, "cancelled");
+    assert_string_equal(c.cancel.phase, "training");
+    assert_string_equal(c.cancel.dispatch_id, dispatch_id);
+    apply(f, &c);
+    assert_false(machine_holds_worker(f->r)); /* t1 is free for others */
+    struct change again = CHANGE_INIT;
+    machine_cancel_repeat(&ctx, &c.cancel, &again);
+    assert_int_equal(again.kind, CHANGE_NOTE);
+    assert_null(again.cancel.request_id);
+    assert_int_equal(count_non_events(&again), 0); /* no second abort */
+    struct msg e2 = MSG_INIT;
+    find_event(f, &again, EVENT_CANCELLED, RID, &e2);
+    assert_string_equal(e2.u.event.dispatch_id, dispatch_id);
+    assert_string_equal(e2.u.event.request_id, "cx-1");
+    msg_release(&e2);
+    change_release(&again);
+    change_release(&c);
+    free(dispatch_id);
+    /* A late completion from t1 is stale now. */
+    struct completion late = {.dispatch_id = field(f, RF_DISPATCH_ID),
+                              .research_id = RID,
+                              .worker_id = "t1",
+                              .ok = true,
+                              .result = training_good,
+                              .n_result = N_OF(training_good)};
+    struct change l = CHANGE_INIT;
+    assert_int_equal(machine_complete(&ctx, f->r, &late, &l), MACHINE_STALE);
+    change_release(&l);
+}
+
+static void
+test_machine_cancel_pending_has_no_dispatch(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    struct cancel k = {.research_id = RID}; /* no request_id: nothing remembered */
+    struct machine_ctx ctx = ctx_of(f);
+    struct change c = CHANGE_INIT;
+    machine_cancel(&ctx, f->r, &k, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_planned(&c, RF_LAST_PHASE, "pending");
+    assert_int_equal(count_non_events(&c), 0);
+    assert_null(c.cancel.request_id);
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_CANCELLED, RID, &e);
+    assert_int_equal(e.u.event.phase, PHASE_PENDING);
+    assert_null(e.u.event.dispatch_id);
+    assert_null(e.u.event.request_id);
+    msg_release(&e);
+    change_release(&c);
+}
+
+static void
+test_machine_cancel_rejected(void **state)
+{
+    struct fx *f = *state;
+    struct machine_ctx ctx = ctx_of(f);
+    struct cancel k = {.research_id = "rs_nope", .request_id = "cx-2"};
+    struct change c = CHANGE_INIT;
+    machine_cancel_reject(&ctx, &k, "not_found", &c);
+    assert_int_equal(c.kind, CHANGE_NOTE);
+    assert_int_equal(count_set(&c), 0);
+    assert_string_equal(c.cancel.outcome, "not_found");
+    assert_string_equal(c.cancel.research_id, "rs_nope");
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_CANCEL_REJECTED, "rs_nope", &e);
+    assert_string_equal(e.u.event.reason, "not_found");
+    assert_string_equal(e.u.event.request_id, "cx-2");
+    assert_string_equal(e.u.event.research_id, "rs_nope");
+    msg_release(&e);
+    change_release(&c);
+}
+
 int
 main(void)
 {
@@ -1428,6 +1640,13 @@ main(void)
         T(test_machine_fail_from_loop),
         T(test_machine_repeat_gives_the_first_outcome_again),
         T(test_machine_holds_worker_only_while_dispatched),
+        T(test_machine_design_cost_is_charged_to_research_and_day),
+        T(test_machine_assessment_tokens_priced_and_added),
+        T(test_machine_training_result_costs_nothing),
+        T(test_machine_reject_budget_remembers_figures),
+        T(test_machine_cancel_while_training_aborts_its_dispatch),
+        T(test_machine_cancel_pending_has_no_dispatch),
+        T(test_machine_cancel_rejected),
     };
 #undef T
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
