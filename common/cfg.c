@@ -997,6 +997,9 @@ cfg_print(const struct cfg *cfg, FILE *out)
 void
 cfg_usage(FILE *out)
 {
+    /* A default wider than this (the price table) gets a line of its own, so that the table
+     * stays readable on a terminal. */
+    enum { DEF_COL_MAX = 26 };
     static const char prop_name[] = KAFKA_PROP_PREFIX "<NAME>";
     static const char prop_help[] = "librdkafka property <name> (lower case, '_' -> '.')";
     size_t name_w = strlen(prop_name);
@@ -1006,10 +1009,15 @@ cfg_usage(FILE *out)
         size_t n = strlen(vars[i].name);
         size_t d = strlen(vars[i].def);
         name_w = n > name_w ? n : name_w;
-        def_w = d > def_w ? d : def_w;
+        def_w = d > def_w && d <= DEF_COL_MAX ? d : def_w;
     }
     fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, "VARIABLE", (int)def_w, "DEFAULT", "MEANING");
     for (size_t i = 0; i < N_VARS; i++) {
+        if (strlen(vars[i].def) > DEF_COL_MAX) {
+            fprintf(out, "%-*s  %-*s  %s\n%-*s  (default %s)\n", (int)name_w, vars[i].name,
+                    (int)def_w, "see below", vars[i].help, (int)name_w, "", vars[i].def);
+            continue;
+        }
         fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, vars[i].name, (int)def_w, vars[i].def,
                 vars[i].help);
     }

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/time.h>
 
 #include <hiredis/hiredis.h>
@@ -192,10 +193,10 @@ reply_error(const redisReply *reply)
 }
 
 /* Pipeline `cmds` and read every reply (even after an error reply, to keep the stream in
- * step). On RC_OK and when `last` is not NULL, *last is the last reply, which the caller frees
- * with freeReplyObject. */
+ * step). On RC_OK and when `keep` (n slots) is not NULL, keep[i] is the i-th reply, which the
+ * caller frees with freeReplyObject; on failure nothing is kept. */
 static enum rc_rc
-exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redisReply **last,
+exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redisReply **keep,
          struct rc_err *err)
 {
     enum rc_rc rc = ensure_open(rl, err);
@@ -218,13 +219,21 @@ exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redis
         if (why != NULL && rc == RC_OK) {
             rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: %s", where(rl), cmds[i].argv[0], why);
         }
-        if (i + 1 == n && last != NULL && rc == RC_OK) {
-            *last = reply;
+        if (keep != NULL) {
+            keep[i] = reply;
         } else {
             freeReplyObject(reply);
         }
     }
 out:
+    if (rc != RC_OK && keep != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (keep[i] != NULL) {
+                freeReplyObject(keep[i]);
+                keep[i] = NULL;
+            }
+        }
+    }
     if (rc == RC_EUNAVAIL) {
         /* A broken or timed-out link is out of step: drop it, reconnect on the next call. */
         link_close(rl);
@@ -237,6 +246,99 @@ enum rc_rc
 redislink_run(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, struct rc_err *err)
 {
     return exchange(rl, cmds, n, NULL, err);
+}
+
+/* Copy one scalar reply into `out`; false for a type we do not carry (an array). */
+static bool
+copy_scalar(const redisReply *r, struct redislink_reply *out)
+{
+    memset(out, 0, sizeof(*out));
+    switch (r->type) {
+    case REDIS_REPLY_NIL:
+        out->type = REDISLINK_NIL;
+        return true;
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+        out->type = REDISLINK_STR;
+        out->str = xmalloc(r->len + 1);
+        memcpy(out->str, r->str, r->len);
+        out->str[r->len] = '\0';
+        out->len = r->len;
+        return true;
+    case REDIS_REPLY_INTEGER:
+        out->type = REDISLINK_INT;
+        out->integer = (int64_t)r->integer;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Copy a reply of at most one array level; false when it is deeper or of another type. */
+static bool
+copy_reply(const redisReply *r, struct redislink_reply *out)
+{
+    if (r->type != REDIS_REPLY_ARRAY) {
+        return copy_scalar(r, out);
+    }
+    memset(out, 0, sizeof(*out));
+    out->type = REDISLINK_ARRAY;
+    out->elements = xcalloc(r->elements > 0 ? r->elements : 1, sizeof(*out->elements));
+    for (size_t i = 0; i < r->elements; i++) {
+        if (!copy_scalar(r->element[i], &out->elements[i])) {
+            out->n_elements = i;
+            return false;
+        }
+        out->n_elements = i + 1;
+    }
+    return true;
+}
+
+void
+redislink_replies_free(struct redislink_reply *replies, size_t n)
+{
+    if (replies == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct redislink_reply *r = &replies[i];
+        for (size_t k = 0; k < r->n_elements; k++) {
+            free(r->elements[k].str);
+        }
+        free(r->elements);
+        free(r->str);
+    }
+    free(replies);
+}
+
+enum rc_rc
+redislink_query(struct redislink *rl, const struct redislink_cmd *cmds, size_t n,
+                struct redislink_reply **out, struct rc_err *err)
+{
+    redisReply **raw = xcalloc(n > 0 ? n : 1, sizeof(*raw));
+    struct redislink_reply *replies = xcalloc(n > 0 ? n : 1, sizeof(*replies));
+    size_t n_copied = 0;
+
+    enum rc_rc rc = exchange(rl, cmds, n, raw, err);
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        n_copied = i + 1; /* a partial copy is still freed below */
+        if (!copy_reply(raw[i], &replies[i])) {
+            rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: unexpected reply type %d", where(rl),
+                            cmds[i].argv[0], raw[i]->type);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] != NULL) {
+            freeReplyObject(raw[i]);
+        }
+    }
+    free(raw);
+    if (rc != RC_OK) {
+        redislink_replies_free(replies, n_copied);
+        return rc;
+    }
+    *out = replies;
+    return RC_OK;
 }
 
 enum rc_rc

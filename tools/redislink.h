@@ -33,6 +33,34 @@ void redislink_free(struct redislink *rl);
  * fails); until then calls fail at once with RC_EUNAVAIL. */
 enum rc_rc redislink_run(struct redislink *rl, const struct redislink_cmd *cmds, size_t n,
                          struct rc_err *err);
+/* A reply as plain data (hiredis replies never leave redislink.c). Status replies read as
+ * strings; error replies never appear (they fail the call). */
+enum redislink_type {
+    REDISLINK_NIL = 0,
+    REDISLINK_STR,   /* a bulk or status string */
+    REDISLINK_INT,   /* an integer */
+    REDISLINK_ARRAY, /* one level of scalars: NIL, STR or INT elements, never arrays */
+};
+
+struct redislink_reply {
+    enum redislink_type type;
+    char *str;   /* REDISLINK_STR: NUL-terminated copy of `len` bytes (may hold NULs); else NULL */
+    size_t len;
+    int64_t integer;                  /* REDISLINK_INT */
+    struct redislink_reply *elements; /* REDISLINK_ARRAY: n_elements replies; else NULL */
+    size_t n_elements;
+};
+
+/* Send `cmds` as one pipeline (one round trip) and return every reply: on RC_OK *out is an
+ * array of n replies in command order, which the caller frees with redislink_replies_free(*out,
+ * n). Errors as redislink_run, and RC_EBACKEND for a reply nested deeper than one array
+ * (none of the commands the tools read with returns one). *out is written only on success. */
+enum rc_rc redislink_query(struct redislink *rl, const struct redislink_cmd *cmds, size_t n,
+                           struct redislink_reply **out, struct rc_err *err);
+/* Free an array of n replies (with their elements and strings). NULL is a no-op. Replies built
+ * by hand (tests) must use the xalloc family for the array, elements and strings. */
+void redislink_replies_free(struct redislink_reply *replies, size_t n);
+
 /* HGET key field. On RC_OK *out is a copy of the value (caller frees) or NULL when the key or
  * field is absent. Errors as redislink_run. */
 enum rc_rc redislink_hget(struct redislink *rl, const char *key, const char *field, char **out,
