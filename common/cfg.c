@@ -32,6 +32,7 @@ enum var_kind {
     VAR_NUMBER,       /* double, finite */
     VAR_LEVEL,        /* enum log_level */
     VAR_PRICES,       /* char *: "model=in/out,...", also parsed into agent.prices */
+    VAR_LISTEN,       /* char *: "host:port" or "[v6]:port"; unset (empty) = NULL */
 };
 
 /* Bounds flags; min and max are in the unit the user writes (seconds for VAR_SECONDS_MS). */
@@ -109,6 +110,8 @@ static const struct var vars[] = {
     {"BACKTEST_GATE_MIN_TRADES", VAR_INT, VAR_MIN, AT(gates.backtest_min_trades), "5", 0, 0,
      "backtest gate (regression): total_trades >= this"},
     {"LOG_LEVEL", VAR_LEVEL, 0, AT(log_level), "info", 0, 0, "error, warn, info or debug"},
+    {"METRICS_ADDR", VAR_LISTEN, 0, AT(metrics_addr), "", 0, 0,
+     "host:port of the /metrics, /healthz, /readyz endpoint (unset: off)"},
 };
 
 #define N_VARS (sizeof vars / sizeof vars[0])
@@ -541,6 +544,9 @@ put_rule(struct buf *b, const struct var *v)
     case VAR_LEVEL:
         buf_puts(b, "must be one of error, warn, info, debug");
         break;
+    case VAR_LISTEN:
+        buf_puts(b, "must be host:port or [ipv6]:port with a port 1..65535");
+        break;
     case VAR_PRICES:
         buf_printf(b,
                    "must be 1..%d comma-separated model=input/output entries (USD per million "
@@ -663,6 +669,28 @@ parse_prices(const char *text, struct cfg_price **out, size_t *n_out)
     return true;
 }
 
+/* "host:port" or "[v6]:port", port 1..65535. */
+static bool
+valid_listen(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    int64_t port = 0;
+    if (colon == NULL || colon == s ||
+        !parse_digits(colon + 1, strlen(colon + 1), 65535, &port) || port < 1) {
+        return false;
+    }
+    bool bracketed = s[0] == '[';
+    if (bracketed && (colon - s < 3 || colon[-1] != ']')) {
+        return false;
+    }
+    for (const char *p = s + bracketed; p < colon - bracketed; p++) {
+        if (!is_host_char(*p, bracketed)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Parse `text` as `v` into `c`. On a problem, append the rule to `rule` and return false;
  * nothing of `c` changes then. */
 static bool
@@ -730,13 +758,19 @@ parse_var(const struct var *v, const char *text, struct cfg *c, struct buf *rule
     case VAR_PRICES:
         ok = parse_prices(text, &c->agent.prices, &c->agent.n_prices);
         break;
+    case VAR_LISTEN:
+        if (text[0] == '\0') {
+            return true; /* unset: off */
+        }
+        ok = valid_listen(text);
+        break;
     }
     if (!ok) {
         put_rule(rule, v);
         return false;
     }
     if (v->kind == VAR_STRING || v->kind == VAR_TOPIC_PREFIX || v->kind == VAR_KEY_PREFIX ||
-        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES) {
+        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES || v->kind == VAR_LISTEN) {
         char *copy = xstrdup(text);
         memcpy(field, &copy, sizeof copy);
     }
@@ -914,6 +948,7 @@ cfg_release(struct cfg *cfg)
     free(cfg->redis.unix_path);
     free(cfg->redis.password);
     free(cfg->agent.model_prices);
+    free(cfg->metrics_addr);
     for (size_t i = 0; i < cfg->agent.n_prices; i++) {
         free(cfg->agent.prices[i].model);
     }
@@ -928,7 +963,7 @@ print_value(const struct var *v, const struct cfg *cfg, FILE *out)
     char num[64];
 
     if (v->kind == VAR_STRING || v->kind == VAR_TOPIC_PREFIX || v->kind == VAR_KEY_PREFIX ||
-        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES) {
+        v->kind == VAR_REDIS_URL || v->kind == VAR_PRICES || v->kind == VAR_LISTEN) {
         const char *s;
         memcpy(&s, field, sizeof s);
         if (s == NULL) {

@@ -90,6 +90,7 @@ struct cfg {
     struct cfg_agent agent;
     struct cfg_gates gates;
     enum log_level log_level; /* LOG_LEVEL (ours), default info */
+    char *metrics_addr;       /* METRICS_ADDR (ours): "host:port" of /metrics, NULL = off */
 };
 
 #define CFG_INIT {.log_level = LOG_INFO}

@@ -15,6 +15,7 @@
 #include "coordinator/idgen.h"
 #include "coordinator/idmap.h"
 #include "coordinator/machine.h"
+#include "coordinator/metrics.h"
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
 #include "coordinator/store.h"
@@ -32,6 +33,10 @@ plan_invalid(const struct intake_env *env, const struct input *in, const char *w
     log_warn("invalid input", "topic=%s partition=%d offset=%lld reason=\"%s\"", topic,
              (int)in->partition, (long long)in->offset, log_quote(why, quoted, sizeof(quoted)));
     env->stats->invalid_inputs++;
+    env->tally->invalid[metrics_invalid_class(why)]++;
+    if (in->topic == CFG_TOPIC_TRIGGERS) {
+        env->tally->triggers[METRICS_TRIGGER_INVALID]++;
+    }
     struct change *c = change_list_add(out);
     char request_id[LIMITS_ID_MAX + 1];
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
@@ -90,6 +95,7 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
     /* Seen in the last 24 h, or earlier in this batch: repeat the first outcome. */
     struct store_request *earlier = idmap_get(b->requests, t->request_id);
     if (earlier != NULL || seen->value != NULL) {
+        env->tally->triggers[METRICS_TRIGGER_REPEATED]++;
         plan_repeat(env, t->request_id, earlier != NULL ? earlier : seen, out);
         return;
     }
@@ -102,16 +108,20 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
     /* Capacity is checked first (§3); `force` passes both. */
     if (active >= limit && !t->force) {
         machine_reject_capacity(&ctx, t->request_id, active, limit, c);
+        env->tally->triggers[METRICS_TRIGGER_AT_CAPACITY]++;
         log_debug("trigger rejected", "request_id=%s reason=at_capacity active=%lld limit=%lld",
                   t->request_id, (long long)active, (long long)limit);
     } else if (budget_exhausted(daily_limit, b->spent_usd, &remaining) && !t->force) {
         machine_reject_budget(&ctx, t->request_id, remaining, daily_limit, c);
+        env->tally->triggers[METRICS_TRIGGER_BUDGET_EXHAUSTED]++;
         log_debug("trigger rejected", "request_id=%s reason=budget_exhausted remaining=%.6f",
                   t->request_id, remaining);
     } else {
         char id[IDGEN_RESEARCH_LEN + 1];
         idgen_research(env->ids, env->now_ms, id);
         machine_accept(&ctx, t, id, c);
+        env->tally->triggers[METRICS_TRIGGER_ACCEPTED]++;
+        metrics_note_change(env->tally, NULL, c, env->now_ms);
         registry_apply(env->reg, c);
         log_debug("research accepted", "research_id=%s request_id=%s force=%d", id, t->request_id,
                   (int)t->force);
@@ -131,12 +141,14 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
                 struct change_list *out)
 {
     env->stats->completions++;
+    env->tally->completions++;
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
     const struct research *r = registry_find(env->reg, comp->research_id);
     struct change *c = change_list_add(out);
     if (machine_complete(&ctx, r, comp, c) == MACHINE_STALE) {
         change_list_drop_last(out);
         env->stats->stale_completions++;
+        env->tally->stale_completions++;
         log_debug("stale completion", "research_id=%s dispatch_id=%s worker_id=%s",
                   comp->research_id, comp->dispatch_id, comp->worker_id);
         return;
@@ -151,6 +163,7 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
         log_debug("phase completed", "research_id=%s phase=%s dispatch_id=%s", comp->research_id,
                   research_get(r, RF_PHASE), comp->dispatch_id);
     }
+    metrics_note_change(env->tally, r, c, env->now_ms);
     registry_apply(env->reg, c);
 }
 
@@ -178,6 +191,7 @@ plan_cancel(const struct intake_env *env, const struct cancel *k, const struct c
         log_info("research cancelled", "research_id=%s phase=%s", k->research_id,
                  research_get(r, RF_PHASE));
         machine_cancel(&ctx, r, k, c);
+        metrics_note_change(env->tally, r, c, env->now_ms);
         registry_apply(env->reg, c);
     } else {
         /* Not active: finished before (a stored status) or in this batch, or unknown. */

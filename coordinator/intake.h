@@ -15,6 +15,7 @@ struct cfg;
 struct change_list;
 struct idgen;
 struct input;
+struct metrics_tally;
 struct registry;
 struct store;
 struct store_stats;
@@ -27,6 +28,7 @@ struct intake_env {
     struct workers *workers; /* this iteration's heartbeats: the concurrency limit */
     struct idgen *ids;
     struct store_stats *stats; /* counters to bump */
+    struct metrics_tally *tally; /* the pass's metrics */
     int64_t now_ms;
 };
 

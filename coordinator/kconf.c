@@ -161,7 +161,7 @@ kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_start start,
     int64_t *at = xcalloc((size_t)t->partition_cnt, sizeof(*at));
     for (int i = 0; i < t->partition_cnt && rc == RC_OK; i++) {
         int64_t low = 0;
-        at[i] = RD_KAFKA_OFFSET_STORED;
+        at[i] = start == KCONF_START_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_STORED;
         if (start == KCONF_START_END_NOW &&
             (e = rd_kafka_query_watermark_offsets(rk, topic, t->partitions[i].id, &low, &at[i],
                                                   timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -27,6 +27,7 @@ enum rc_rc kconf_ensure_topics(rd_kafka_t *rk, char *const *topics, size_t n, in
 enum kconf_start {
     KCONF_START_COMMITTED, /* the group's committed offset (auto.offset.reset when none) */
     KCONF_START_END_NOW,   /* its end as of now (the high watermark): only what follows */
+    KCONF_START_BEGINNING, /* its first message still kept (the low watermark) */
 };
 
 /* Add every partition of `topic` to `list`, starting as `start` says. RC_EUNAVAIL naming the

@@ -20,6 +20,7 @@
 #include "coordinator/idgen.h"
 #include "coordinator/intake.h"
 #include "coordinator/machine.h"
+#include "coordinator/metrics.h"
 #include "coordinator/producer.h"
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
@@ -64,6 +65,9 @@ struct loop {
     struct outage kafka;
     bool standby_logged;
     int64_t next_trim_ms; /* when rc:finished is next trimmed */
+    struct metrics *metrics;
+    struct metrics_tally tally; /* this pass's, committed once it is written */
+    struct metrics_gauges gauges;
 };
 
 enum rc_rc
@@ -80,6 +84,7 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
     idgen_init(&l->ids);
     l->reg = registry_new();
     l->workers = workers_new();
+    l->metrics = metrics_new();
     enum rc_rc rc = store_new(&l->store, &cfg->redis, l->instance, err);
     if (rc == RC_OK) {
         rc = producer_new(&l->producer, &cfg->kafka, err);
@@ -93,6 +98,12 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
     l->kafka.what = "kafka";
     *out = l;
     return RC_OK;
+}
+
+struct metrics *
+loop_metrics(struct loop *l)
+{
+    return l->metrics;
 }
 
 static void
@@ -115,6 +126,7 @@ loop_free(struct loop *l)
     store_free(l->store);
     registry_free(l->reg);
     workers_free(l->workers);
+    metrics_free(l->metrics);
     drop_inputs(l);
     free(l->inputs);
     change_list_release(&l->changes);
@@ -163,6 +175,7 @@ redis_failed(struct loop *l, const struct rc_err *err, volatile sig_atomic_t *st
 {
     l->mirror_ok = false;
     change_list_reset(&l->changes);
+    metrics_set_up(l->metrics, false, !l->kafka.down, l->leading);
     outage_failed(&l->redis, err, stop);
 }
 
@@ -173,6 +186,7 @@ lose_lead(struct loop *l)
         log_warn("lost the leader lease: standing by", "instance=%s", l->instance);
     }
     l->leading = false;
+    metrics_set_up(l->metrics, !l->redis.down, !l->kafka.down, false);
     l->mirror_ok = false;
     consumer_free(l->consumer);
     l->consumer = NULL;
@@ -334,10 +348,20 @@ settle_deliveries(struct loop *l)
     free(ids);
 }
 
+/* Count an active research (as it stands after this pass) into the gauges. */
+static void
+count_research(struct loop *l, const struct research *r)
+{
+    l->gauges.researches[research_phase(r)]++;
+    l->gauges.waiting += research_get(r, RF_WAITING_SINCE) != NULL;
+}
+
 /* Plan the advance of every active research, oldest first. */
 static void
 advance_all(struct loop *l, int64_t now_ms)
 {
+    memset(l->gauges.researches, 0, sizeof(l->gauges.researches));
+    l->gauges.waiting = 0;
     for (size_t i = 0; i < registry_len(l->reg); i++) {
         const struct research *r = registry_at(l->reg, i);
         if (r != NULL && machine_holds_worker(r)) {
@@ -354,8 +378,10 @@ advance_all(struct loop *l, int64_t now_ms)
         machine_advance(&ctx, r, c);
         if (change_is_empty(c)) {
             change_list_drop_last(&l->changes);
+            count_research(l, r);
             continue;
         }
+        metrics_note_change(&l->tally, r, c, now_ms);
         if (c->kind == CHANGE_FINISH) {
             log_debug("research completed", "research_id=%s", c->research_id);
         } else if (c->set[RF_DISPATCH_ID]) {
@@ -364,6 +390,9 @@ advance_all(struct loop *l, int64_t now_ms)
                       c->value[RF_WORKER_ID]);
         }
         registry_apply(l->reg, c); /* a finished one leaves a gap, closed below */
+        if (c->kind != CHANGE_FINISH) {
+            count_research(l, r);
+        }
     }
     registry_compact(l->reg);
 }
@@ -381,10 +410,12 @@ write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic
     stats.cycle_ms = l->last_cycle_ms;
     stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
                                    l->cfg->agent.concurrency_buffer);
+    l->gauges.capacity_limit = stats.limit;
     budget_day(now, stats.budget_day);
     stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
     enum rc_rc rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
-                                l->cfg->agent.retention_s, results, err);
+                                l->cfg->agent.retention_s, results, &l->gauges.budget_spent_usd,
+                                err);
     if (rc_rc_is_retryable(rc)) {
         redis_failed(l, err, stop);
         return false;
@@ -426,6 +457,15 @@ finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
     }
     drop_inputs(l);
     change_list_reset(&l->changes);
+    metrics_commit(l->metrics, &l->tally);
+    memset(&l->tally, 0, sizeof(l->tally));
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        l->gauges.workers_live[t] = (int64_t)workers_live(l->workers, (enum worker_type)t);
+        l->gauges.workers_busy[t] = (int64_t)workers_busy(l->workers, (enum worker_type)t);
+    }
+    l->gauges.budget_limit_usd = l->cfg->agent.daily_budget_usd;
+    metrics_set_gauges(l->metrics, &l->gauges);
+    metrics_set_up(l->metrics, true, !l->kafka.down, l->leading);
     memset(&l->stats, 0, sizeof(l->stats));
     l->stats.started_at_ms = l->started_at_ms;
 }
@@ -452,10 +492,12 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
                              .workers = l->workers,
                              .ids = &l->ids,
                              .stats = &l->stats,
+                             .tally = &l->tally,
                              .now_ms = now};
     struct store_stats before = l->stats;
     if (intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err) != RC_OK) {
         l->stats = before;
+        memset(&l->tally, 0, sizeof(l->tally));
         redis_failed(l, err, stop);
         return;
     }
@@ -465,8 +507,10 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     if (write_pass(l, now, results, stop, err)) {
         finish_pass(l, now, results);
         l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
+        metrics_observe_cycle(l->metrics, l->last_cycle_ms / 1000.0);
     } else {
         l->stats = before; /* the increments are counted again when the inputs are */
+        memset(&l->tally, 0, sizeof(l->tally));
     }
     free(results);
 }
@@ -512,6 +556,7 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             }
             if (rc != RC_OK) {
                 if (kafka_failed) {
+                    metrics_set_up(l->metrics, !l->redis.down, false, l->leading);
                     outage_failed(&l->kafka, err, stop);
                 } else {
                     redis_failed(l, err, stop);
@@ -519,6 +564,7 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
                 continue;
             }
             if (!l->leading) {
+                metrics_set_up(l->metrics, true, !l->kafka.down, false);
                 nap(interval, stop);
                 continue;
             }

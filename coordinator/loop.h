@@ -11,10 +11,13 @@
 
 struct cfg;
 struct loop;
+struct metrics;
 
 /* Build the loop (nothing connects yet). Caller frees with loop_free(). */
 enum rc_rc loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err);
 void loop_free(struct loop *l);
+/* The loop's figures, for the HTTP endpoint (valid until loop_free). */
+struct metrics *loop_metrics(struct loop *l);
 /* Run until *stop becomes non-zero (SIGTERM/SIGINT), then finish the batch in progress, flush
  * and return RC_OK. RC_EINVAL: configuration refused by a library (exit 78); RC_ENOTFOUND:
  * topics missing that the cluster would not create (exit 69); RC_EBACKEND: a fatal Kafka

@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/log.h"
+#include "coordinator/httpd.h"
 #include "coordinator/loop.h"
 
 extern char **environ;
@@ -82,11 +83,21 @@ main(int argc, char **argv)
              cfg.redis.key_prefix, (long long)cfg.agent.poll_interval_ms);
 
     struct loop *loop = NULL;
+    struct httpd *httpd = NULL;
     int status = RC_EXIT_OK;
     enum rc_rc rc = loop_new(&loop, &cfg, &err);
+    if (rc == RC_OK && cfg.metrics_addr != NULL) {
+        rc = httpd_start(&httpd, cfg.metrics_addr, loop_metrics(loop), &err);
+        if (rc == RC_OK) {
+            log_info("serving metrics", "addr=%s", cfg.metrics_addr);
+        } else {
+            rc = RC_EINVAL; /* an address we cannot serve is a configuration problem */
+        }
+    }
     if (rc == RC_OK) {
         rc = loop_run(loop, &stop_requested, &err);
     }
+    httpd_stop(httpd);
     if (rc != RC_OK) {
         log_error("stopping", "error=\"%s\"", err.msg);
         status = rc == RC_EINVAL      ? RC_EXIT_CONFIG

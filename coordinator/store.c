@@ -27,22 +27,24 @@
 
 /* The one write path. KEYS[1] is rc:leader and ARGV[1] this instance: nothing is written by
  * an instance that does not hold the lease. Then ARGV[2..] is a list of operations, each
- * "<command> <key index> <argc> <args...>", run in order. Scripts are atomic, so a research,
- * its set membership, its request outcome and its outbox messages change together. */
+ * "<command> <key index> <argc> <args...>", run in order; the last one's reply is returned.
+ * Scripts are atomic, so a research, its set membership, its request outcome and its outbox
+ * messages change together. */
 static const char apply_lua[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
     "local i = 2\n"
     "local n = #ARGV\n"
+    "local res = 1\n"
     "while i <= n do\n"
     "  local op = ARGV[i]\n"
     "  local key = KEYS[tonumber(ARGV[i + 1])]\n"
     "  local argc = tonumber(ARGV[i + 2])\n"
     "  local args = {}\n"
     "  for j = 1, argc do args[j] = ARGV[i + 2 + j] end\n"
-    "  redis.call(op, key, unpack(args))\n"
+    "  res = redis.call(op, key, unpack(args))\n"
     "  i = i + 3 + argc\n"
     "end\n"
-    "return 1\n";
+    "return res\n";
 
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
@@ -910,11 +912,12 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
     op(o, "HSET", K_BUDGET, 2);
     argv_str(&o->args, "daily_limit_usd");
     argv_str(&o->args, text);
+    op(o, "EXPIRE", K_BUDGET, 1);
+    argv_int(&o->args, BUDGET_TTL_S);
+    /* Last: its reply, the day's spend, is the script's. */
     op(o, "HINCRBYFLOAT", K_BUDGET, 2);
     argv_str(&o->args, "spent_usd");
     argv_str(&o->args, "0");
-    op(o, "EXPIRE", K_BUDGET, 1);
-    argv_int(&o->args, BUDGET_TTL_S);
 }
 
 /* The keys one apply script may touch besides the fixed ones (NULL: none). */
@@ -958,7 +961,7 @@ append_apply(struct store *s, const struct apply_keys *k, struct ops *o)
 enum rc_rc
 store_apply(struct store *s, const struct change *changes, size_t n,
             const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
-            struct rc_err *err)
+            double *spent_usd, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
@@ -1003,6 +1006,8 @@ store_apply(struct store *s, const struct change *changes, size_t n,
             results[i] = one;
         } else if (one != RC_OK) {
             rc = one;
+        } else if (spent_usd != NULL && r->type == REDIS_REPLY_STRING) {
+            *spent_usd = strtod(r->str, NULL);
         }
         freeReplyObject(r);
     }

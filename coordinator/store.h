@@ -93,14 +93,15 @@ enum rc_rc store_get_cancels(struct store *s, const char *const *request_ids,
 void store_request_release(struct store_request *r);
 
 /* Write `n` changes, each atomically (one fenced script with its outbox messages, whose
- * outbox_id must be set), and `stats`, in one pipelined round trip. results[i] is RC_OK,
+ * outbox_id must be set), and `stats`, in one pipelined round trip; *spent_usd (may be NULL)
+ * gets the day's spend read back with the stats. results[i] is RC_OK,
  * RC_ECONFLICT (this instance is not the leader: nothing written) or RC_EBACKEND (a script
  * failed; err has the first message). Returns RC_EUNAVAIL when Redis is unreachable: then
  * any subset may have been written and the caller must reload. retention_s: TTL of a finished
  * research's hash. */
 enum rc_rc store_apply(struct store *s, const struct change *changes, size_t n,
                        const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
-                       struct rc_err *err);
+                       double *spent_usd, struct rc_err *err);
 
 /* Delete delivered outbox entries (one round trip). */
 enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, struct rc_err *err);

@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT
+ * metrics: lock-free figures and their Prometheus text rendering. */
+#include "coordinator/metrics.h"
+
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/xalloc.h"
+#include "coordinator/change.h"
+#include "coordinator/research.h"
+
+/* Upper bounds of the duration histograms, seconds: a cycle is milliseconds, a phase may be
+ * hours; one set of buckets covers both. */
+static const double bounds[METRICS_DURATION_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                        0.1,    1,     10,     60,    600,  3600};
+
+struct histogram {
+    _Atomic uint64_t buckets[METRICS_DURATION_BUCKETS + 1];
+    _Atomic uint64_t sum_us;
+};
+
+struct metrics {
+    _Atomic uint64_t transitions[PHASE_COUNT];
+    _Atomic uint64_t outcomes[METRICS_OUTCOME_COUNT];
+    _Atomic uint64_t triggers[METRICS_TRIGGER_COUNT];
+    _Atomic uint64_t gates[2][METRICS_GATE_COUNT];
+    _Atomic uint64_t dispatches[WORKER_TYPE_COUNT];
+    _Atomic uint64_t redispatches[WORKER_TYPE_COUNT];
+    _Atomic uint64_t completions;
+    _Atomic uint64_t stale_completions;
+    _Atomic uint64_t invalid[METRICS_INVALID_COUNT];
+    struct histogram phase_duration[WORKER_TYPE_COUNT];
+    struct histogram cycle;
+    _Atomic int64_t researches[PHASE_COUNT];
+    _Atomic int64_t waiting;
+    _Atomic int64_t workers_live[WORKER_TYPE_COUNT];
+    _Atomic int64_t workers_busy[WORKER_TYPE_COUNT];
+    _Atomic int64_t capacity_limit;
+    _Atomic uint64_t budget_spent_bits; /* doubles, by their bits */
+    _Atomic uint64_t budget_limit_bits;
+    _Atomic bool redis_up;
+    _Atomic bool kafka_up;
+    _Atomic bool leading;
+};
+
+static const char *const trigger_names[METRICS_TRIGGER_COUNT] = {
+    "accepted", "at_capacity", "budget_exhausted", "invalid", "repeated"};
+static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {"completed", "failed",
+                                                                 "cancelled"};
+static const char *const gate_names[METRICS_GATE_COUNT] = {"passed", "failed", "bypassed"};
+static const char *const invalid_names[METRICS_INVALID_COUNT] = {
+    "malformed", "too_large", "missing_key", "wrong_type", "bad_value"};
+
+struct metrics *
+metrics_new(void)
+{
+    struct metrics *m = xcalloc(1, sizeof(*m)); /* all-zero is a valid state for atomics */
+    return m;
+}
+
+void
+metrics_free(struct metrics *m)
+{
+    free(m);
+}
+
+static uint64_t
+to_bits(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    return u;
+}
+
+static double
+from_bits(uint64_t u)
+{
+    double d;
+    memcpy(&d, &u, sizeof(d));
+    return d;
+}
+
+static void
+tally_duration(struct metrics_histogram_tally *h, double seconds)
+{
+    size_t i = 0;
+    while (i < METRICS_DURATION_BUCKETS && seconds > bounds[i]) {
+        i++;
+    }
+    h->buckets[i]++;
+    h->sum_us += seconds > 0 ? (uint64_t)(seconds * 1e6) : 0;
+}
+
+static int64_t
+field_int(const struct research *r, enum research_field f)
+{
+    const char *v = r != NULL ? research_get(r, f) : NULL;
+    return v != NULL ? strtoll(v, NULL, 10) : 0;
+}
+
+void
+metrics_note_change(struct metrics_tally *t, const struct research *before,
+                    const struct change *c, int64_t now_ms)
+{
+    enum phase was = before != NULL ? research_phase(before) : PHASE_PENDING;
+    enum phase now = was;
+    if (c->set[RF_PHASE] && c->value[RF_PHASE] != NULL &&
+        phase_parse(c->value[RF_PHASE], &now) == RC_OK && (before == NULL || now != was)) {
+        t->transitions[now]++;
+        if (now == PHASE_COMPLETED) {
+            t->outcomes[METRICS_OUTCOME_COMPLETED]++;
+        } else if (now == PHASE_FAILED) {
+            t->outcomes[METRICS_OUTCOME_FAILED]++;
+        } else if (now == PHASE_CANCELLED) {
+            t->outcomes[METRICS_OUTCOME_CANCELLED]++;
+        }
+    }
+    if (c->set[RF_DISPATCH_ID] && c->value[RF_DISPATCH_ID] != NULL && phase_is_worked(now)) {
+        enum worker_type wt = phase_worker_type(now);
+        t->dispatches[wt]++;
+        if (c->value[RF_ATTEMPT] != NULL && strtoll(c->value[RF_ATTEMPT], NULL, 10) > 1) {
+            t->redispatches[wt]++;
+        }
+    }
+    /* A result came for the current phase: its duration, and for training and backtest the
+     * gate's verdict. */
+    if (before != NULL && c->set[RF_CHILD_STATUS] && c->value[RF_CHILD_STATUS] != NULL &&
+        strcmp(c->value[RF_CHILD_STATUS], "dispatched") != 0 && phase_is_worked(was)) {
+        enum worker_type wt = phase_worker_type(was);
+        int64_t started = field_int(before, RF_PHASE_STARTED_AT);
+        tally_duration(&t->phase_duration[wt], started > 0 ? (double)(now_ms - started) / 1e3 : 0);
+        if ((wt == WORKER_TRAINING || wt == WORKER_BACKTEST) &&
+            strcmp(c->value[RF_CHILD_STATUS], "completed") == 0) {
+            enum metrics_gate g = research_is(before, RF_BYPASS_GATES, "1") ? METRICS_GATE_BYPASSED
+                                  : c->set[RF_GATE_REJECTION_REASON]      ? METRICS_GATE_FAILED
+                                                                          : METRICS_GATE_PASSED;
+            t->gates[wt == WORKER_TRAINING ? 0 : 1][g]++;
+        }
+    }
+}
+
+enum metrics_invalid
+metrics_invalid_class(const char *why)
+{
+    const char *rule = why != NULL ? strstr(why, ": ") : NULL;
+    if (why == NULL || strncmp(why, "message: ", 9) == 0) {
+        return why != NULL && strstr(why, "larger than") != NULL ? METRICS_INVALID_TOO_LARGE
+                                                                 : METRICS_INVALID_MALFORMED;
+    }
+    rule = rule != NULL ? rule + 2 : why;
+    if (strstr(rule, "longer than") != NULL || strstr(rule, "more than") != NULL) {
+        return METRICS_INVALID_TOO_LARGE;
+    }
+    if (strncmp(rule, "required", 8) == 0) {
+        return METRICS_INVALID_MISSING_KEY;
+    }
+    if (strncmp(rule, "must be a", 9) == 0 || strncmp(rule, "must be binary", 14) == 0 ||
+        strstr(rule, "not valid UTF-8") != NULL) {
+        return METRICS_INVALID_WRONG_TYPE;
+    }
+    return METRICS_INVALID_BAD_VALUE;
+}
+
+static void
+add(_Atomic uint64_t *a, uint64_t v)
+{
+    if (v != 0) {
+        atomic_fetch_add_explicit(a, v, memory_order_relaxed);
+    }
+}
+
+static void
+add_histogram(struct histogram *h, const struct metrics_histogram_tally *t)
+{
+    for (size_t i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+        add(&h->buckets[i], t->buckets[i]);
+    }
+    add(&h->sum_us, t->sum_us);
+}
+
+void
+metrics_commit(struct metrics *m, const struct metrics_tally *t)
+{
+    for (size_t i = 0; i < PHASE_COUNT; i++) {
+        add(&m->transitions[i], t->transitions[i]);
+    }
+    for (size_t i = 0; i < METRICS_OUTCOME_COUNT; i++) {
+        add(&m->outcomes[i], t->outcomes[i]);
+    }
+    for (size_t i = 0; i < METRICS_TRIGGER_COUNT; i++) {
+        add(&m->triggers[i], t->triggers[i]);
+    }
+    for (size_t g = 0; g < 2; g++) {
+        for (size_t i = 0; i < METRICS_GATE_COUNT; i++) {
+            add(&m->gates[g][i], t->gates[g][i]);
+        }
+    }
+    for (size_t i = 0; i < WORKER_TYPE_COUNT; i++) {
+        add(&m->dispatches[i], t->dispatches[i]);
+        add(&m->redispatches[i], t->redispatches[i]);
+        add_histogram(&m->phase_duration[i], &t->phase_duration[i]);
+    }
+    add(&m->completions, t->completions);
+    add(&m->stale_completions, t->stale_completions);
+    for (size_t i = 0; i < METRICS_INVALID_COUNT; i++) {
+        add(&m->invalid[i], t->invalid[i]);
+    }
+}
+
+void
+metrics_set_gauges(struct metrics *m, const struct metrics_gauges *g)
+{
+    for (size_t i = 0; i < PHASE_COUNT; i++) {
+        atomic_store_explicit(&m->researches[i], g->researches[i], memory_order_relaxed);
+    }
+    atomic_store_explicit(&m->waiting, g->waiting, memory_order_relaxed);
+    for (size_t i = 0; i < WORKER_TYPE_COUNT; i++) {
+        atomic_store_explicit(&m->workers_live[i], g->workers_live[i], memory_order_relaxed);
+        atomic_store_explicit(&m->workers_busy[i], g->workers_busy[i], memory_order_relaxed);
+    }
+    atomic_store_explicit(&m->capacity_limit, g->capacity_limit, memory_order_relaxed);
+    atomic_store_explicit(&m->budget_spent_bits, to_bits(g->budget_spent_usd),
+                          memory_order_relaxed);
+    atomic_store_explicit(&m->budget_limit_bits, to_bits(g->budget_limit_usd),
+                          memory_order_relaxed);
+}
+
+void
+metrics_observe_cycle(struct metrics *m, double seconds)
+{
+    struct metrics_histogram_tally t;
+    memset(&t, 0, sizeof(t));
+    tally_duration(&t, seconds);
+    add_histogram(&m->cycle, &t);
+}
+
+void
+metrics_set_up(struct metrics *m, bool redis_up, bool kafka_up, bool leading)
+{
+    atomic_store_explicit(&m->redis_up, redis_up, memory_order_relaxed);
+    atomic_store_explicit(&m->kafka_up, kafka_up, memory_order_relaxed);
+    atomic_store_explicit(&m->leading, leading, memory_order_relaxed);
+}
+
+/* ---- rendering ---- */
+
+static uint64_t
+get(_Atomic uint64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+static void
+head(struct buf *out, const char *name, const char *type, const char *help)
+{
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void
+render_histogram(struct buf *out, const char *name, const char *label, const char *value,
+                 struct histogram *h)
+{
+    char labels[96] = "";
+    if (label != NULL) {
+        snprintf(labels, sizeof(labels), "%s=\"%s\",", label, value);
+    }
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+        cumulative += get(&h->buckets[i]);
+        if (i < METRICS_DURATION_BUCKETS) {
+            buf_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, bounds[i],
+                       cumulative);
+        } else {
+            buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cumulative);
+        }
+    }
+    labels[strlen(labels) > 0 ? strlen(labels) - 1 : 0] = '\0'; /* no trailing comma */
+    buf_printf(out, "%s_sum%s%s%s %.6f\n", name, labels[0] ? "{" : "", labels,
+               labels[0] ? "}" : "", (double)get(&h->sum_us) / 1e6);
+    buf_printf(out, "%s_count%s%s%s %" PRIu64 "\n", name, labels[0] ? "{" : "", labels,
+               labels[0] ? "}" : "", cumulative);
+}
+
+void
+metrics_render(struct metrics *m, struct buf *out)
+{
+    head(out, "rc_researches", "gauge", "Active researches by phase.");
+    for (enum phase p = PHASE_PENDING; p <= PHASE_ASSESSING; p++) {
+        buf_printf(out, "rc_researches{phase=\"%s\"} %" PRId64 "\n", phase_name(p),
+                   atomic_load(&m->researches[p]));
+    }
+    head(out, "rc_researches_waiting", "gauge",
+         "Active researches waiting for a free worker of their next phase.");
+    buf_printf(out, "rc_researches_waiting %" PRId64 "\n", atomic_load(&m->waiting));
+    head(out, "rc_phase_transitions_total", "counter", "Entries of researches into each phase.");
+    for (enum phase p = PHASE_PENDING; p < PHASE_COUNT; p++) {
+        buf_printf(out, "rc_phase_transitions_total{phase=\"%s\"} %" PRIu64 "\n", phase_name(p),
+                   get(&m->transitions[p]));
+    }
+    head(out, "rc_research_outcomes_total", "counter", "Researches finished, by final status.");
+    for (size_t i = 0; i < METRICS_OUTCOME_COUNT; i++) {
+        buf_printf(out, "rc_research_outcomes_total{outcome=\"%s\"} %" PRIu64 "\n",
+                   outcome_names[i], get(&m->outcomes[i]));
+    }
+    head(out, "rc_triggers_total", "counter", "Triggers by outcome.");
+    for (size_t i = 0; i < METRICS_TRIGGER_COUNT; i++) {
+        buf_printf(out, "rc_triggers_total{outcome=\"%s\"} %" PRIu64 "\n", trigger_names[i],
+                   get(&m->triggers[i]));
+    }
+    head(out, "rc_gate_results_total", "counter", "Quality gate verdicts.");
+    for (size_t g = 0; g < 2; g++) {
+        for (size_t i = 0; i < METRICS_GATE_COUNT; i++) {
+            buf_printf(out, "rc_gate_results_total{gate=\"%s\",result=\"%s\"} %" PRIu64 "\n",
+                       g == 0 ? "training" : "backtest", gate_names[i], get(&m->gates[g][i]));
+        }
+    }
+    head(out, "rc_dispatches_total", "counter", "Dispatches sent, retries included.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_dispatches_total{worker_type=\"%s\"} %" PRIu64 "\n",
+                   worker_type_name(wt), get(&m->dispatches[wt]));
+    }
+    head(out, "rc_redispatches_total", "counter", "Dispatches sent again (attempt > 1).");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_redispatches_total{worker_type=\"%s\"} %" PRIu64 "\n",
+                   worker_type_name(wt), get(&m->redispatches[wt]));
+    }
+    head(out, "rc_completions_total", "counter", "Completions read, stale ones included.");
+    buf_printf(out, "rc_completions_total %" PRIu64 "\n", get(&m->completions));
+    head(out, "rc_stale_completions_total", "counter",
+         "Completions that were not the current dispatch's: counted, nothing changed.");
+    buf_printf(out, "rc_stale_completions_total %" PRIu64 "\n", get(&m->stale_completions));
+    head(out, "rc_invalid_inputs_total", "counter", "Inputs sent to the dead letter topic.");
+    for (size_t i = 0; i < METRICS_INVALID_COUNT; i++) {
+        buf_printf(out, "rc_invalid_inputs_total{reason=\"%s\"} %" PRIu64 "\n", invalid_names[i],
+                   get(&m->invalid[i]));
+    }
+    head(out, "rc_cycle_duration_seconds", "histogram", "Duration of a loop pass.");
+    render_histogram(out, "rc_cycle_duration_seconds", NULL, NULL, &m->cycle);
+    head(out, "rc_phase_duration_seconds", "histogram",
+         "From a phase's start to its worker's completion.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        render_histogram(out, "rc_phase_duration_seconds", "phase",
+                         phase_name(worker_type_phase(wt)), &m->phase_duration[wt]);
+    }
+    head(out, "rc_workers_live", "gauge", "Workers heartbeating within AGENT_WORKER_TIMEOUT.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_workers_live{worker_type=\"%s\"} %" PRId64 "\n",
+                   worker_type_name(wt), atomic_load(&m->workers_live[wt]));
+    }
+    head(out, "rc_workers_busy", "gauge", "Live workers not free for a dispatch.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_workers_busy{worker_type=\"%s\"} %" PRId64 "\n",
+                   worker_type_name(wt), atomic_load(&m->workers_busy[wt]));
+    }
+    head(out, "rc_capacity_limit", "gauge", "The concurrency limit on active researches.");
+    buf_printf(out, "rc_capacity_limit %" PRId64 "\n", atomic_load(&m->capacity_limit));
+    head(out, "rc_budget_spent_usd", "gauge", "Spent today (UTC), USD.");
+    buf_printf(out, "rc_budget_spent_usd %.6f\n", from_bits(get(&m->budget_spent_bits)));
+    head(out, "rc_budget_daily_limit_usd", "gauge", "AGENT_DAILY_BUDGET, USD (0: no limit).");
+    buf_printf(out, "rc_budget_daily_limit_usd %.6f\n", from_bits(get(&m->budget_limit_bits)));
+    head(out, "rc_redis_up", "gauge", "1 while Redis answers.");
+    buf_printf(out, "rc_redis_up %d\n", atomic_load(&m->redis_up) ? 1 : 0);
+    head(out, "rc_kafka_up", "gauge", "1 while Kafka answers.");
+    buf_printf(out, "rc_kafka_up %d\n", atomic_load(&m->kafka_up) ? 1 : 0);
+    head(out, "rc_leader", "gauge", "1 while this instance holds the leader lease.");
+    buf_printf(out, "rc_leader %d\n", atomic_load(&m->leading) ? 1 : 0);
+}
+
+bool
+metrics_ready(struct metrics *m, const char **why)
+{
+    if (!atomic_load(&m->redis_up)) {
+        *why = "redis unreachable";
+        return false;
+    }
+    if (!atomic_load(&m->kafka_up)) {
+        *why = "kafka unreachable";
+        return false;
+    }
+    *why = atomic_load(&m->leading) ? "leading" : "standing by";
+    return true;
+}

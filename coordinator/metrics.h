@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT
+ * metrics: the coordinator's figures in the Prometheus text format. The loop thread adds a
+ * pass's tally once the pass is written and sets the gauges; the HTTP thread renders them at
+ * any time. Every figure is a C11 atomic, so neither side ever waits for the other. */
+#ifndef RC_METRICS_H
+#define RC_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/phase.h"
+
+struct buf;
+struct change;
+struct research;
+struct metrics; /* opaque */
+
+enum metrics_trigger {
+    METRICS_TRIGGER_ACCEPTED = 0,
+    METRICS_TRIGGER_AT_CAPACITY,
+    METRICS_TRIGGER_BUDGET_EXHAUSTED,
+    METRICS_TRIGGER_INVALID,
+    METRICS_TRIGGER_REPEATED,
+    METRICS_TRIGGER_COUNT
+};
+
+enum metrics_outcome {
+    METRICS_OUTCOME_COMPLETED = 0,
+    METRICS_OUTCOME_FAILED,
+    METRICS_OUTCOME_CANCELLED,
+    METRICS_OUTCOME_COUNT
+};
+
+enum metrics_gate {
+    METRICS_GATE_PASSED = 0,
+    METRICS_GATE_FAILED,
+    METRICS_GATE_BYPASSED,
+    METRICS_GATE_COUNT
+};
+
+/* Why an input was invalid, in few enough classes to be a label (the dead letter has the
+ * whole reason). */
+enum metrics_invalid {
+    METRICS_INVALID_MALFORMED = 0, /* not one msgpack map */
+    METRICS_INVALID_TOO_LARGE,
+    METRICS_INVALID_MISSING_KEY,
+    METRICS_INVALID_WRONG_TYPE,
+    METRICS_INVALID_BAD_VALUE, /* outside its set, a bad id, an unknown type or version */
+    METRICS_INVALID_COUNT
+};
+
+#define METRICS_DURATION_BUCKETS 12
+
+struct metrics_histogram_tally {
+    uint64_t buckets[METRICS_DURATION_BUCKETS + 1]; /* the last is +Inf */
+    uint64_t sum_us;
+};
+
+/* One pass's increments, added to the figures only once the pass is written (a pass that
+ * fails is planned again, and counted then). Plain data; zero it to start. */
+struct metrics_tally {
+    uint64_t transitions[PHASE_COUNT]; /* entries into each phase */
+    uint64_t outcomes[METRICS_OUTCOME_COUNT];
+    uint64_t triggers[METRICS_TRIGGER_COUNT];
+    uint64_t gates[2][METRICS_GATE_COUNT]; /* [0] training, [1] backtest */
+    uint64_t dispatches[WORKER_TYPE_COUNT];
+    uint64_t redispatches[WORKER_TYPE_COUNT];
+    uint64_t completions;
+    uint64_t stale_completions;
+    uint64_t invalid[METRICS_INVALID_COUNT];
+    struct metrics_histogram_tally phase_duration[WORKER_TYPE_COUNT];
+};
+
+/* The gauges, set by the loop after each pass (and on outages). */
+struct metrics_gauges {
+    int64_t researches[PHASE_COUNT]; /* active researches by phase (worked phases, pending) */
+    int64_t waiting;                 /* ... of them waiting for a free worker */
+    int64_t workers_live[WORKER_TYPE_COUNT];
+    int64_t workers_busy[WORKER_TYPE_COUNT];
+    int64_t capacity_limit;
+    double budget_spent_usd;
+    double budget_limit_usd;
+};
+
+struct metrics *metrics_new(void);
+void metrics_free(struct metrics *m);
+
+/* Tally what the planned change `c` does to `before` (the research as it was; NULL for a
+ * new one) at `now_ms`: phase entries, outcomes, dispatches and redispatches, gate results,
+ * and the duration of a phase whose result came. */
+void metrics_note_change(struct metrics_tally *t, const struct research *before,
+                         const struct change *c, int64_t now_ms);
+/* The class of an invalid input from its decoder's reason ("brief: longer than ..."). */
+enum metrics_invalid metrics_invalid_class(const char *why);
+
+/* Loop thread. */
+void metrics_commit(struct metrics *m, const struct metrics_tally *t);
+void metrics_set_gauges(struct metrics *m, const struct metrics_gauges *g);
+void metrics_observe_cycle(struct metrics *m, double seconds);
+void metrics_set_up(struct metrics *m, bool redis_up, bool kafka_up, bool leading);
+
+/* Any thread. */
+void metrics_render(struct metrics *m, struct buf *out);
+/* Ready: Redis and Kafka reachable (leading or standing by). *why says what is not. */
+bool metrics_ready(struct metrics *m, const char **why);
+
+#endif /* RC_METRICS_H */
