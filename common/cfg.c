@@ -1053,8 +1053,8 @@ cfg_usage(FILE *out)
                     (int)def_w, "see below", vars[i].help, (int)name_w, "", vars[i].def);
             continue;
         }
-        fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, vars[i].name, (int)def_w, vars[i].def,
-                vars[i].help);
+        fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, vars[i].name, (int)def_w,
+                vars[i].def[0] != '\0' ? vars[i].def : "-", vars[i].help);
     }
     fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, prop_name, (int)def_w, "-", prop_help);
 }

@@ -424,6 +424,140 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
                 worker_id, strlen(worker_id), &m);
 }
 
+/* Send the phase `next` of `r` to `worker` as dispatch `attempt`: the fields and the dispatch
+ * message (events are the caller's). */
+static void
+send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phase next,
+              const char *worker, int64_t attempt, struct change *out, char *dispatch_id,
+              size_t id_len)
+{
+    /* Unique per dispatch, retries included, and the same if this plan is ever replayed. */
+    snprintf(dispatch_id, id_len, "%s:%s:%" PRId64, research_get(r, RF_RESEARCH_ID),
+             phase_name(next), attempt);
+    change_set(out, RF_PHASE, phase_name(next));
+    change_set(out, RF_DISPATCH_ID, dispatch_id);
+    change_set(out, RF_WORKER_ID, worker);
+    change_set_int(out, RF_ATTEMPT, attempt);
+    change_set(out, RF_CHILD_STATUS, CHILD_DISPATCHED);
+    change_set(out, RF_WAITING_SINCE, NULL);
+    change_set_int(out, RF_DISPATCHED_AT, ctx->now_ms);
+    change_set(out, RF_PICKED_UP_AT, NULL);
+    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+    struct research *view = research_dup(r);
+    change_apply(out, view);
+    emit_dispatch(ctx, view, next, dispatch_id, worker, attempt, out);
+    research_free(view);
+}
+
+/* An `abort` of `r`'s current dispatch, to the worker it was addressed to. */
+static void
+emit_abort(const struct machine_ctx *ctx, const struct research *r, const char *reason,
+           struct change *out)
+{
+    const char *worker = research_get(r, RF_WORKER_ID);
+    struct msg m = MSG_INIT;
+    m.kind = MSG_ABORT;
+    m.ts_ms = ctx->now_ms;
+    m.u.abort = (struct abort_msg){.dispatch_id = research_get(r, RF_DISPATCH_ID),
+                                   .research_id = research_get(r, RF_RESEARCH_ID),
+                                   .worker_id = worker,
+                                   .reason = reason};
+    change_emit(out,
+                (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(research_phase(r))),
+                worker, strlen(worker), &m);
+}
+
+/* No free worker of `wt` for `r`: record since when it waits, or fail it once it has waited
+ * AGENT_WAIT_TIMEOUT (§7). */
+static void
+wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum worker_type wt,
+                struct change *out)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    const char *since = research_get(r, RF_WAITING_SINCE);
+    if (since == NULL) {
+        change_init(out, CHANGE_UPDATE, id);
+        change_set_int(out, RF_WAITING_SINCE, ctx->now_ms);
+        change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+        return;
+    }
+    const int64_t limit = ctx->cfg->agent.wait_timeout_ms;
+    const int64_t waited = ctx->now_ms - strtoll(since, NULL, 10);
+    if (limit > 0 && waited >= limit) {
+        char error[160];
+        snprintf(error, sizeof(error), "waited %" PRId64 " s for a free %s worker (AGENT_WAIT_TIMEOUT)",
+                 waited / 1000, worker_type_name(wt));
+        change_init(out, CHANGE_UPDATE, id);
+        fail(ctx, r, error, out);
+    }
+}
+
+/* Why `r`'s outstanding dispatch must be sent again (§7), or NULL: its worker is dead (no
+ * live heartbeat), or it was not picked up within AGENT_DISPATCH_TIMEOUT. Sets *picked_up
+ * when the worker's heartbeat names the dispatch for the first time. */
+static const char *
+lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *picked_up)
+{
+    const struct worker_beat *b = workers_find(ctx->workers, research_get(r, RF_WORKER_ID));
+    *picked_up = false;
+    if (b == NULL) {
+        return "worker_dead";
+    }
+    if (research_get(r, RF_PICKED_UP_AT) != NULL) {
+        return NULL;
+    }
+    if (b->dispatch_id != NULL && research_is(r, RF_DISPATCH_ID, b->dispatch_id)) {
+        *picked_up = true;
+        return NULL;
+    }
+    const char *sent = research_get(r, RF_DISPATCHED_AT);
+    if (sent != NULL && ctx->now_ms - strtoll(sent, NULL, 10) > ctx->cfg->agent.dispatch_timeout_ms) {
+        return "dispatch_timeout";
+    }
+    return NULL;
+}
+
+/* Send `r`'s current phase again, to another free worker, as the next attempt; fail it when no
+ * attempt is left. With no free worker it waits (the attempt count grows only when sent). */
+static void
+redispatch(const struct machine_ctx *ctx, const struct research *r, const char *reason,
+           struct change *out)
+{
+    const char *id = research_get(r, RF_RESEARCH_ID);
+    enum phase phase = research_phase(r);
+    const char *attempt_text = research_get(r, RF_ATTEMPT);
+    const int64_t attempt = (attempt_text != NULL ? strtoll(attempt_text, NULL, 10) : 1) + 1;
+    if (attempt > ctx->cfg->agent.max_attempts) {
+        char error[LIMITS_ID_MAX + 160];
+        snprintf(error, sizeof(error),
+                 "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), the "
+                 "last lost to %s on %s",
+                 phase_name(phase), attempt - 1, reason, research_get(r, RF_WORKER_ID));
+        change_init(out, CHANGE_UPDATE, id);
+        emit_abort(ctx, r, reason, out);
+        fail(ctx, r, error, out);
+        return;
+    }
+    enum worker_type wt = phase_worker_type(phase);
+    const char *worker = workers_take(ctx->workers, wt, ctx->now_ms);
+    if (worker == NULL) {
+        wait_for_worker(ctx, r, wt, out);
+        return;
+    }
+    change_init(out, CHANGE_UPDATE, id);
+    emit_abort(ctx, r, reason, out);
+    char dispatch_id[LIMITS_ID_MAX + 1];
+    send_dispatch(ctx, r, phase, worker, attempt, out, dispatch_id, sizeof(dispatch_id));
+    struct event ev = {.type = EVENT_REDISPATCHED,
+                       .research_id = id,
+                       .phase = phase,
+                       .old_dispatch_id = research_get(r, RF_DISPATCH_ID),
+                       .dispatch_id = dispatch_id,
+                       .attempt = attempt,
+                       .reason = reason};
+    emit_event(out, ctx, &ev);
+}
+
 void
 machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out)
 {
@@ -432,9 +566,20 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
         return;
     }
     enum phase phase = research_phase(r);
+    if (machine_holds_worker(r)) {
+        bool picked_up = false;
+        const char *lost = lost_dispatch(ctx, r, &picked_up);
+        if (lost != NULL) {
+            redispatch(ctx, r, lost, out);
+        } else if (picked_up) {
+            change_init(out, CHANGE_UPDATE, id);
+            change_set_int(out, RF_PICKED_UP_AT, ctx->now_ms);
+        }
+        return;
+    }
     bool ready = phase == PHASE_PENDING || research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED);
     if (!ready) {
-        return; /* its dispatch is out; timeouts come with crash recovery (§7) */
+        return;
     }
     enum phase next = next_phase(r);
     if (next == PHASE_COMPLETED) {
@@ -453,32 +598,14 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     const char *worker = workers_take(ctx->workers, phase_worker_type(next), ctx->now_ms);
     if (worker == NULL) {
         /* No free worker: stay, with the finished result stored, and say since when. */
-        if (research_get(r, RF_WAITING_SINCE) == NULL) {
-            change_init(out, CHANGE_UPDATE, id);
-            change_set_int(out, RF_WAITING_SINCE, ctx->now_ms);
-            change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
-        }
+        wait_for_worker(ctx, r, phase_worker_type(next), out);
         return;
     }
-    /* Unique per dispatch, retries included, and the same if this plan is ever replayed. */
     char dispatch_id[LIMITS_ID_MAX + 1];
     const int64_t attempt = 1;
     change_init(out, CHANGE_UPDATE, id);
-    snprintf(dispatch_id, sizeof(dispatch_id), "%s:%s:%" PRId64, id, phase_name(next), attempt);
-    change_set(out, RF_PHASE, phase_name(next));
-    change_set(out, RF_DISPATCH_ID, dispatch_id);
-    change_set(out, RF_WORKER_ID, worker);
-    change_set_int(out, RF_ATTEMPT, attempt);
-    change_set(out, RF_CHILD_STATUS, CHILD_DISPATCHED);
-    change_set(out, RF_WAITING_SINCE, NULL);
+    send_dispatch(ctx, r, next, worker, attempt, out, dispatch_id, sizeof(dispatch_id));
     change_set_int(out, RF_PHASE_STARTED_AT, ctx->now_ms);
-    change_set_int(out, RF_DISPATCHED_AT, ctx->now_ms);
-    change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
-
-    struct research *view = research_dup(r);
-    change_apply(out, view);
-    emit_dispatch(ctx, view, next, dispatch_id, worker, attempt, out);
-    research_free(view);
     struct event ev = {.type = EVENT_PHASE_STARTED,
                        .research_id = id,
                        .phase = next,
@@ -541,16 +668,7 @@ machine_cancel(const struct machine_ctx *ctx, const struct research *r, const st
     }
     if (outstanding) {
         /* Its worker stops, and is free for others as soon as its heartbeat says idle. */
-        const char *worker = research_get(r, RF_WORKER_ID);
-        struct msg m = MSG_INIT;
-        m.kind = MSG_ABORT;
-        m.ts_ms = ctx->now_ms;
-        m.u.abort = (struct abort_msg){.dispatch_id = dispatch_id,
-                                       .research_id = id,
-                                       .worker_id = worker,
-                                       .reason = "cancelled"};
-        change_emit(out, (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(phase)),
-                    worker, strlen(worker), &m);
+        emit_abort(ctx, r, "cancelled", out);
     }
     struct cancel_view v = {.outcome = "cancelled",
                             .research_id = id,

@@ -36,6 +36,7 @@ static const char *const field_names[RF_COUNT] = {
     "verdict",
     "cost_usd",
     "dispatched_at",
+    "picked_up_at",
     /* design */
     "design.strategy_name",
     "design.strategy_path",

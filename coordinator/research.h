@@ -40,6 +40,8 @@ enum research_field {
     RF_COST_USD,
     /* ours: when the current dispatch was sent (ms), for AGENT_DISPATCH_TIMEOUT */
     RF_DISPATCHED_AT,
+    /* ours: when the current dispatch was seen in its worker's heartbeat (ms) */
+    RF_PICKED_UP_AT,
     RF_RESULT_FIRST, /* result fields follow: design.*, training.*, backtest.*, assessment.* */
     RF_COUNT = RF_RESULT_FIRST + 23
 };

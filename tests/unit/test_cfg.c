@@ -562,7 +562,8 @@ test_cfg_print_lists_every_variable_in_order(void **state)
                                "BACKTEST_GATE_MIN_SHARPE=-0.5\n"
                                "BACKTEST_GATE_MIN_NET_RETURN=0\n"
                                "BACKTEST_GATE_MIN_TRADES=5\n"
-                               "LOG_LEVEL=info\n";
+                               "LOG_LEVEL=info\n"
+                               "METRICS_ADDR=\n";
     assert_string_equal(text, want);
     free(text);
     cfg_release(&c);

@@ -53,6 +53,7 @@ setup(void **state)
         .backtest_min_trades = 5,
     };
     f->cfg.agent.max_attempts = 3;
+    f->cfg.agent.dispatch_timeout_ms = 60000;
     f->workers = workers_new();
     f->now_ms = 1700000000000LL;
     *state = f;
@@ -644,8 +645,12 @@ test_machine_advance_pending_to_designing(void **state)
     change_release(&c);
 
     assert_true(machine_holds_worker(f->r));
-    /* dispatched: the next cycle has nothing to do, even with a worker free */
-    advance_with(f, "d2", WORKER_DESIGN, &c);
+    /* dispatched to a live worker: the next cycle has nothing to do, even with one free */
+    const struct offer both[] = {{"d1", WORKER_DESIGN}, {"d2", WORKER_DESIGN}};
+    f->now_ms += 1000;
+    cycle(f, both, 2);
+    struct machine_ctx ctx = ctx_of(f);
+    machine_advance(&ctx, f->r, &c);
     assert_true(change_is_empty(&c));
     change_release(&c);
 }
@@ -1607,6 +1612,196 @@ test_machine_cancel_rejected(void **state)
     change_release(&c);
 }
 
+/* ---- lost dispatches (§7) ---- */
+
+/* A cycle where `busy_id` heartbeats busy with `dispatch_id` and `idle_id` (may be NULL) is
+ * free, both of type wt. */
+static void
+cycle_busy(struct fx *f, const char *busy_id, const char *dispatch_id, const char *idle_id,
+           enum worker_type wt)
+{
+    struct worker_beat *beats = calloc(2, sizeof(*beats));
+    size_t n = 0;
+    if (busy_id != NULL) {
+        beats[n] = (struct worker_beat){.id = dup_str(busy_id), .type = wt, .idle = false,
+                                        .dispatch_id = dispatch_id ? dup_str(dispatch_id) : NULL,
+                                        .last_seen_ms = f->now_ms};
+        n++;
+    }
+    if (idle_id != NULL) {
+        beats[n] = (struct worker_beat){
+            .id = dup_str(idle_id), .type = wt, .idle = true, .last_seen_ms = f->now_ms};
+        n++;
+    }
+    workers_begin(f->workers, beats, n);
+}
+
+static void
+advance_now(struct fx *f, struct change *c)
+{
+    struct machine_ctx ctx = ctx_of(f);
+    machine_advance(&ctx, f->r, c);
+    apply(f, c);
+}
+
+static void
+test_machine_dead_worker_redispatches(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    char *first = dup_str(field(f, RF_DISPATCH_ID));
+    char *started = dup_str(field(f, RF_PHASE_STARTED_AT));
+    /* d1 stopped heartbeating; d2 is free. */
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, "d2", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    advance_now(f, &c);
+    assert_planned(&c, RF_WORKER_ID, "d2");
+    assert_planned(&c, RF_ATTEMPT, "2");
+    assert_planned(&c, RF_DISPATCH_ID, RID ":designing:2");
+    assert_false(c.set[RF_PHASE_STARTED_AT]); /* the phase goes on */
+    assert_false(has_event(&c, EVENT_PHASE_STARTED));
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.old_dispatch_id, first);
+    assert_string_equal(e.u.event.dispatch_id, RID ":designing:2");
+    assert_int_equal(e.u.event.attempt, 2);
+    assert_int_equal(e.u.event.phase, PHASE_DESIGNING);
+    assert_string_equal(e.u.event.reason, "worker_dead");
+    msg_release(&e);
+    /* The abort for the old one, to d1; the dispatch to d2. */
+    assert_int_equal(c.n_out, 3);
+    struct msg a = MSG_INIT, d = MSG_INIT;
+    decode_out(&c, 0, &a);
+    assert_int_equal(a.kind, MSG_ABORT);
+    assert_string_equal(a.u.abort.dispatch_id, first);
+    assert_string_equal(a.u.abort.worker_id, "d1");
+    decode_out(&c, 1, &d);
+    assert_int_equal(d.kind, MSG_DISPATCH);
+    assert_string_equal(d.u.dispatch.worker_id, "d2");
+    assert_int_equal(d.u.dispatch.attempt, 2);
+    msg_release(&a);
+    msg_release(&d);
+    change_release(&c);
+    assert_string_equal(field(f, RF_PHASE_STARTED_AT), started);
+    free(first);
+    free(started);
+}
+
+static void
+test_machine_dispatch_timeout_unless_picked_up(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    /* d1 is alive but busy with something else: within the timeout, nothing happens. */
+    f->now_ms += 59000;
+    cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    f->now_ms += 2000;
+    cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_planned(&c, RF_WORKER_ID, "d2");
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.reason, "dispatch_timeout");
+    msg_release(&e);
+    change_release(&c);
+    /* d2 shows it: picked up, recorded once; then no timeout however long it runs. */
+    free(dispatch_id);
+    dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    f->now_ms += 1000;
+    cycle_busy(f, "d2", dispatch_id, NULL, WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_planned_int(&c, RF_PICKED_UP_AT, f->now_ms);
+    assert_int_equal(c.n_out, 0);
+    change_release(&c);
+    f->now_ms += 3600000;
+    cycle_busy(f, "d2", dispatch_id, NULL, WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    free(dispatch_id);
+}
+
+static void
+test_machine_no_attempts_left_fails_alone(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.max_attempts = 2;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, "d2", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    advance_now(f, &c); /* attempt 2 on d2 */
+    change_release(&c);
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, "d3", WORKER_DESIGN); /* d2 died too */
+    advance_now(f, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_planned(&c, RF_STATUS, "failed");
+    assert_non_null(strstr(c.value[RF_ERROR], "no attempts left: designing dispatched 2 times"));
+    assert_non_null(strstr(c.value[RF_ERROR], "worker_dead on d2"));
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_FAILED, RID, &e);
+    msg_release(&e);
+    assert_int_equal(count_non_events(&c), 1); /* the abort of attempt 2 */
+    change_release(&c);
+}
+
+static void
+test_machine_lost_dispatch_waits_for_a_free_worker(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.wait_timeout_ms = 30000;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, NULL, WORKER_DESIGN); /* d1 dead, nobody free */
+    struct change c = CHANGE_INIT;
+    advance_now(f, &c);
+    assert_planned_int(&c, RF_WAITING_SINCE, f->now_ms);
+    assert_false(c.set[RF_ATTEMPT]); /* grows only when sent */
+    assert_int_equal(c.n_out, 0);
+    change_release(&c);
+    /* Still nobody after AGENT_WAIT_TIMEOUT: it fails, naming the worker type. */
+    f->now_ms += 30000;
+    cycle_busy(f, NULL, NULL, NULL, WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_non_null(strstr(c.value[RF_ERROR], "s for a free design worker"));
+    change_release(&c);
+}
+
+static void
+test_machine_wait_timeout_for_next_phase(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.wait_timeout_ms = 5000;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    complete_ok(f, design_result, N_OF(design_result));
+    struct change c = CHANGE_INIT;
+    advance_with(f, NULL, WORKER_TRAINING, &c); /* waits */
+    assert_true(c.set[RF_WAITING_SINCE]);
+    change_release(&c);
+    f->now_ms += 4000;
+    cycle_none(f);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    f->now_ms += 1000;
+    cycle_none(f);
+    advance_now(f, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_string_equal(c.value[RF_ERROR],
+                        "waited 5 s for a free training worker (AGENT_WAIT_TIMEOUT)");
+    change_release(&c);
+}
+
 int
 main(void)
 {
@@ -1647,6 +1842,11 @@ main(void)
         T(test_machine_cancel_while_training_aborts_its_dispatch),
         T(test_machine_cancel_pending_has_no_dispatch),
         T(test_machine_cancel_rejected),
+        T(test_machine_dead_worker_redispatches),
+        T(test_machine_dispatch_timeout_unless_picked_up),
+        T(test_machine_no_attempts_left_fails_alone),
+        T(test_machine_lost_dispatch_waits_for_a_free_worker),
+        T(test_machine_wait_timeout_for_next_phase),
     };
 #undef T
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);
