@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
-          libmsgpack-dev libcmocka-dev redis-server git)
+          libmsgpack-dev libcmocka-dev redis-server git jq)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

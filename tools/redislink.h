@@ -44,7 +44,7 @@ enum redislink_type {
 
 struct redislink_reply {
     enum redislink_type type;
-    char *str;   /* REDISLINK_STR: NUL-terminated copy of `len` bytes (may hold NULs); else NULL */
+    char *str; /* REDISLINK_STR: NUL-terminated copy of `len` bytes (may hold NULs); else NULL */
     size_t len;
     int64_t integer;                  /* REDISLINK_INT */
     struct redislink_reply *elements; /* REDISLINK_ARRAY: n_elements replies; else NULL */

@@ -1,294 +1,160 @@
 /* SPDX-License-Identifier: MIT
- * researchctl: the operator's and upstream's command line. It changes state only by publishing
- * to Kafka (the coordinator stays the only writer). This first version has `trigger`; the
- * rest of the CLI (status, show, cancel, workers, events) comes with issue #3. */
-#include <inttypes.h>
-#include <signal.h>
+ * researchctl: the operator's and upstream's command line (trigger, cancel, status, show,
+ * workers, events). It reads state from Redis and changes it only by publishing to Kafka: the
+ * coordinator stays the only writer. Settings come from the coordinator's environment, which
+ * the global options before the command override. This file is main: the global options, the
+ * command table and dispatch; the commands are in ctl_request, ctl_state and ctl_eventlog. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <librdkafka/rdkafka.h>
 
 #include "common/buf.h"
 #include "common/cfg.h"
-#include "common/clock.h"
 #include "common/rc_err.h"
-#include "coordinator/kconf.h"
-#include "proto/msg.h"
+#include "tools/ctl_cmd.h"
+#include "tools/ctl_eventlog.h"
+#include "tools/ctl_request.h"
+#include "tools/ctl_state.h"
 #include "tools/toolopt.h"
 
 extern char **environ;
 
-struct trigger_opts {
-    struct trigger t;
-    bool wait;
-    int64_t timeout_s;
-    char request_id[LIMITS_ID_MAX + 1];
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every command, in the order of --help. */
+static const struct ctl_command *(*const commands[])(void) = {
+    ctl_request_trigger, ctl_request_cancel, ctl_state_status,
+    ctl_state_show,      ctl_state_workers,  ctl_eventlog_command,
 };
 
-static const struct toolopt trigger_table[] = {
-    {"brief", "TEXT", "what to research (required)"},
-    {"model", "M", "model for the design and assessment workers"},
-    {"strategy", "S", "an existing strategy: skip design, start at training"},
-    {"strategy-path", "P", "where that strategy lives"},
-    {"bypass-gates", NULL, "skip both quality gates"},
-    {"force", NULL, "accept even at capacity or with the budget spent"},
-    {"request-id", "ID", "idempotency key (default: generated)"},
-    {"no-wait", NULL, "publish and exit without waiting for the outcome"},
-    {"timeout", "S", "seconds to wait for the outcome (default 30)"},
-    {"help", NULL, "show this help"},
+enum global_opt { G_BROKERS, G_REDIS_URL, G_KEY_PREFIX, G_TOPIC_PREFIX, G_HELP };
+
+static const struct toolopt global_table[] = {
+    [G_BROKERS] = {"brokers", "B", "Kafka bootstrap servers (overrides KAFKA_BROKERS)"},
+    [G_REDIS_URL] = {"redis-url", "URL", "Redis URL (overrides REDIS_URL)"},
+    [G_KEY_PREFIX] = {"key-prefix", "P", "Redis key prefix (overrides REDIS_KEY_PREFIX)"},
+    [G_TOPIC_PREFIX] = {"topic-prefix", "P", "Kafka topic prefix (overrides KAFKA_TOPIC_PREFIX)"},
+    [G_HELP] = {"help", NULL, "show this help"},
 };
-#define N_TRIGGER_OPTS (sizeof(trigger_table) / sizeof(trigger_table[0]))
+
+/* The variable each global option overrides (cfg_load reads them afterwards). */
+static const char *const global_vars[] = {
+    [G_BROKERS] = "KAFKA_BROKERS",
+    [G_REDIS_URL] = "REDIS_URL",
+    [G_KEY_PREFIX] = "REDIS_KEY_PREFIX",
+    [G_TOPIC_PREFIX] = "KAFKA_TOPIC_PREFIX",
+};
 
 static enum rc_rc
-trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
+global_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
 {
-    struct trigger_opts *o = ctx;
-    switch (index) {
-    case 0:
-        o->t.brief = arg;
-        break;
-    case 1:
-        o->t.model = arg;
-        break;
-    case 2:
-        o->t.strategy = arg;
-        break;
-    case 3:
-        o->t.strategy_path = arg;
-        break;
-    case 4:
-        o->t.bypass_gates = true;
-        break;
-    case 5:
-        o->t.force = true;
-        break;
-    case 6:
-        if (!limits_is_id(arg, strlen(arg))) {
-            return rc_err_set(err, RC_EINVAL,
-                              "--request-id: must be 1-128 bytes of [A-Za-z0-9._:-]");
-        }
-        snprintf(o->request_id, sizeof(o->request_id), "%s", arg);
-        break;
-    case 7:
-        o->wait = false;
-        break;
-    case 8:
-        return toolopt_int64(arg, 1, 3600, "--timeout", &o->timeout_s, err);
-    default:
-        toolopt_usage(stdout, "researchctl trigger", "Publish a trigger and wait for its outcome.",
-                      trigger_table, N_TRIGGER_OPTS);
-        exit(RC_EXIT_OK);
+    bool *help = ctx;
+    if (index == G_HELP) {
+        *help = true;
+        return RC_OK;
+    }
+    if (setenv(global_vars[index], arg, 1) != 0) {
+        return rc_err_sys(err, "--%s", global_table[index].name);
     }
     return RC_OK;
-}
-
-/* librdkafka's diagnostics as "researchctl: kafka ...", without its expected warning that a
- * KAFKA_PROP_* meant for consumers is ignored by the producer (and the reverse). */
-static void
-kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level > 4 || (strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored") != NULL)) {
-        return;
-    }
-    fprintf(stderr, "researchctl: kafka %s: %s\n", fac, buf);
-}
-
-static rd_kafka_t *
-kafka_new(rd_kafka_type_t type, const struct cfg_kafka *k, char *why, size_t why_len)
-{
-    rd_kafka_conf_t *conf = NULL;
-    struct rc_err err = RC_ERR_INIT;
-    if (kconf_new(k, NULL, &conf, &err) != RC_OK) {
-        snprintf(why, why_len, "%s", err.msg);
-        return NULL;
-    }
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
-    if (type == RD_KAFKA_CONSUMER) {
-        /* A reader with its own throw-away group that never commits: it joins nothing. */
-        char group[64];
-        snprintf(group, sizeof(group), "researchctl-%ld", (long)getpid());
-        if (rd_kafka_conf_set(conf, "group.id", group, why, why_len) != RD_KAFKA_CONF_OK ||
-            rd_kafka_conf_set(conf, "enable.auto.commit", "false", why, why_len) !=
-                RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    rd_kafka_t *rk = rd_kafka_new(type, conf, why, why_len);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-    }
-    return rk;
-}
-
-/* Assign every partition of `topic` at its current end, so that only what follows is read. */
-static bool
-follow_from_end(rd_kafka_t *rk, const char *topic, char *why, size_t why_len)
-{
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
-    struct rc_err err = RC_ERR_INIT;
-    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
-    bool ok = kconf_add_partitions(rk, topic, KCONF_START_END_NOW, list, 10000, &err) == RC_OK;
-    if (!ok) {
-        snprintf(why, why_len, "%s", err.msg);
-    } else if ((e = rd_kafka_assign(rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(why, why_len, "assign: %s", rd_kafka_err2str(e));
-        ok = false;
-    }
-    rd_kafka_topic_partition_list_destroy(list);
-    return ok;
-}
-
-static void
-print_outcome(const struct event *ev)
-{
-    if (ev->type == EVENT_ACCEPTED) {
-        printf("Research triggered: %s\n", ev->research_id);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "at_capacity") == 0) {
-        printf("Cannot trigger: at capacity (%" PRId64 " active researches, limit is %" PRId64
-               ")\nHint: --force accepts it anyway.\n",
-               ev->active_count, ev->limit);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "budget_exhausted") == 0) {
-        printf("Cannot trigger: daily budget exhausted ($%.2f remaining)\n"
-               "Hint: --force accepts it anyway.\n",
-               ev->remaining);
-    } else {
-        printf("Cannot trigger: %s%s%s\n", ev->reason != NULL ? ev->reason : "rejected",
-               ev->message != NULL ? ": " : "", ev->message != NULL ? ev->message : "");
-    }
-}
-
-static int
-cmd_trigger(const struct cfg *cfg, int argc, char **argv)
-{
-    struct trigger_opts o = {.wait = true, .timeout_s = 30};
-    struct rc_err err = RC_ERR_INIT;
-    if (toolopt_parse(trigger_table, N_TRIGGER_OPTS, argc, argv, trigger_opt, &o, &err) != RC_OK) {
-        fprintf(stderr, "researchctl: %s\n", err.msg);
-        return RC_EXIT_USAGE;
-    }
-    if (o.t.brief == NULL || o.t.brief[0] == '\0') {
-        fprintf(stderr, "researchctl: trigger: --brief is required\n");
-        return RC_EXIT_USAGE;
-    }
-    if (o.request_id[0] == '\0') {
-        snprintf(o.request_id, sizeof(o.request_id), "req-%" PRId64 "-%ld", clock_now_ms(),
-                 (long)getpid());
-    }
-    o.t.request_id = o.request_id;
-    char why[512];
-    rd_kafka_t *consumer = NULL;
-    if (o.wait) {
-        consumer = kafka_new(RD_KAFKA_CONSUMER, &cfg->kafka, why, sizeof(why));
-        if (consumer == NULL ||
-            !follow_from_end(consumer, cfg->kafka.topics[CFG_TOPIC_EVENTS], why, sizeof(why))) {
-            fprintf(stderr, "researchctl: kafka: %s\n", why);
-            return RC_EXIT_UNAVAILABLE;
-        }
-    }
-    rd_kafka_t *producer = kafka_new(RD_KAFKA_PRODUCER, &cfg->kafka, why, sizeof(why));
-    if (producer == NULL) {
-        fprintf(stderr, "researchctl: kafka: %s\n", why);
-        return RC_EXIT_UNAVAILABLE;
-    }
-    struct msg m = MSG_INIT;
-    m.kind = MSG_TRIGGER;
-    m.ts_ms = clock_now_ms();
-    m.u.trigger = o.t;
-    struct buf payload = BUF_INIT;
-    msg_encode(&m, &payload);
-    rd_kafka_resp_err_t e =
-        rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(cfg->kafka.topics[CFG_TOPIC_TRIGGERS]),
-                          RD_KAFKA_V_KEY(o.request_id, strlen(o.request_id)),
-                          RD_KAFKA_V_VALUE(payload.data, payload.len),
-                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-    buf_release(&payload);
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        e = rd_kafka_flush(producer, 10000);
-    }
-    rd_kafka_destroy(producer);
-    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "researchctl: cannot publish the trigger: %s\n", rd_kafka_err2str(e));
-        if (consumer != NULL) {
-            rd_kafka_destroy(consumer);
-        }
-        return RC_EXIT_UNAVAILABLE;
-    }
-    if (!o.wait) {
-        printf("Trigger sent: %s\n", o.request_id);
-        return RC_EXIT_OK;
-    }
-    int status = RC_EXIT_FAILURE;
-    const int64_t deadline = clock_mono_ms() + o.timeout_s * 1000;
-    bool done = false;
-    while (!done && clock_mono_ms() < deadline) {
-        rd_kafka_message_t *km = rd_kafka_consumer_poll(consumer, 200);
-        if (km == NULL) {
-            continue;
-        }
-        struct msg ev = MSG_INIT;
-        if (km->err == 0 &&
-            msg_decode(MSG_TOPIC_EVENTS, km->payload, km->len, &ev, NULL) == RC_OK &&
-            ev.u.event.request_id != NULL && strcmp(ev.u.event.request_id, o.request_id) == 0 &&
-            (ev.u.event.type == EVENT_ACCEPTED || ev.u.event.type == EVENT_REJECTED)) {
-            print_outcome(&ev.u.event);
-            status = ev.u.event.type == EVENT_ACCEPTED ? RC_EXIT_OK : RC_EXIT_FAILURE;
-            done = true;
-        }
-        msg_release(&ev);
-        rd_kafka_message_destroy(km);
-    }
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-    if (!done) {
-        fprintf(stderr,
-                "researchctl: no outcome for %s within %" PRId64
-                " s (is the coordinator running?)\n",
-                o.request_id, o.timeout_s);
-    }
-    return status;
 }
 
 static void
 usage(FILE *out)
 {
-    fprintf(out, "usage: researchctl <command> [options]\n\n"
-                 "Commands:\n"
-                 "  trigger   publish a trigger and wait for its outcome\n\n"
-                 "Connection settings come from the coordinator's environment variables\n"
-                 "(KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, KAFKA_PROP_*, REDIS_URL, ...).\n"
-                 "`researchctl <command> --help` describes a command.\n");
+    fprintf(out, "usage: " CTL_CMD_TOOL " [global options] <command> [options]\n\n"
+                 "The research coordinator's command line: it reads state from Redis and changes\n"
+                 "it only by publishing to Kafka.\n\ncommands:\n");
+    for (size_t i = 0; i < N_OF(commands); i++) {
+        const struct ctl_command *c = commands[i]();
+        fprintf(out, "  %-8s  %s\n", c->name, c->summary);
+    }
+    fprintf(out, "\nglobal options (before the command):\n");
+    for (size_t i = 0; i < N_OF(global_table); i++) {
+        char label[48];
+        snprintf(label, sizeof(label), "--%s%s%s", global_table[i].name,
+                 global_table[i].arg != NULL ? " " : "",
+                 global_table[i].arg != NULL ? global_table[i].arg : "");
+        fprintf(out, "  %-20s  %s\n", label, global_table[i].help);
+    }
+    fprintf(out,
+            "\nOther settings come from the coordinator's environment variables (KAFKA_PROP_*,\n"
+            "REDIS_TIMEOUT_MS, AGENT_WORKER_TIMEOUT, AGENT_DAILY_BUDGET, ...).\n"
+            "`" CTL_CMD_TOOL " <command> --help` describes a command. Exit status: 0 ok, 1 "
+            "refused\nor not found, 64 usage, 69 Kafka or Redis unavailable, 78 bad "
+            "configuration.\n");
+}
+
+/* Parse the command's options into o. RC_EINVAL (a usage error) after printing why. */
+static enum rc_rc
+parse_command(const struct ctl_command *cmd, int argc, char **argv, struct ctl_opts *o)
+{
+    const char *pos[1] = {NULL};
+    size_t n_pos = 0;
+    struct rc_err err = RC_ERR_INIT;
+    enum rc_rc rc = toolopt_parse_pos(cmd->opts, cmd->n_opts, argc, argv, cmd->on_opt, o, pos,
+                                      cmd->takes_id ? 1 : 0, &n_pos, &err);
+    if (rc == RC_OK && !o->help && cmd->takes_id) {
+        rc = n_pos == 0 ? rc_err_set(&err, RC_EINVAL, "missing <research_id>")
+                        : ctl_cmd_id(pos[0], "<research_id>", &o->research_id, &err);
+    }
+    if (rc == RC_OK && !o->help && cmd->check != NULL) {
+        rc = cmd->check(o, &err);
+    }
+    if (rc != RC_OK) {
+        fprintf(stderr, CTL_CMD_TOOL ": %s: %s\n", cmd->name, err.msg);
+    }
+    return rc;
 }
 
 int
 main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? RC_EXIT_USAGE : RC_EXIT_OK;
+    bool help = false;
+    int next = argc;
+    struct rc_err err = RC_ERR_INIT;
+
+    if (toolopt_parse_head(global_table, N_OF(global_table), argc, argv, global_opt, &help, &next,
+                           &err) != RC_OK) {
+        fprintf(stderr, CTL_CMD_TOOL ": %s\n", err.msg);
+        return err.rc == RC_ESYS ? RC_EXIT_FAILURE : RC_EXIT_USAGE;
+    }
+    if (help) {
+        usage(stdout);
+        return RC_EXIT_OK;
+    }
+    if (next >= argc) {
+        usage(stderr);
+        return RC_EXIT_USAGE;
+    }
+    const struct ctl_command *cmd = NULL;
+    for (size_t i = 0; i < N_OF(commands) && cmd == NULL; i++) {
+        cmd = strcmp(commands[i]()->name, argv[next]) == 0 ? commands[i]() : NULL;
+    }
+    if (cmd == NULL) {
+        fprintf(stderr, CTL_CMD_TOOL ": unknown command '%s'\n", argv[next]);
+        usage(stderr);
+        return RC_EXIT_USAGE;
+    }
+    struct ctl_opts o = CTL_OPTS_INIT;
+    if (parse_command(cmd, argc - next, argv + next, &o) != RC_OK) {
+        return RC_EXIT_USAGE;
+    }
+    if (o.help) {
+        toolopt_usage(stdout, cmd->usage, cmd->help, cmd->opts, cmd->n_opts);
+        return RC_EXIT_OK;
     }
     struct cfg cfg = CFG_INIT;
     struct buf problems = BUF_INIT;
-    struct rc_err err = RC_ERR_INIT;
     if (cfg_load(&cfg, environ, &problems, &err) != RC_OK) {
         fprintf(stderr, "%s", problems.data != NULL ? problems.data : "");
-        fprintf(stderr, "researchctl: %s\n", err.msg);
+        fprintf(stderr, CTL_CMD_TOOL ": %s\n", err.msg);
         buf_release(&problems);
         return RC_EXIT_CONFIG;
     }
     buf_release(&problems);
-    int status = RC_EXIT_USAGE;
-    if (strcmp(argv[1], "trigger") == 0) {
-        status = cmd_trigger(&cfg, argc - 1, argv + 1);
-    } else {
-        fprintf(stderr, "researchctl: unknown command '%s'\n", argv[1]);
-        usage(stderr);
-    }
+    int status = cmd->run(&cfg, &o);
     cfg_release(&cfg);
     return status;
 }

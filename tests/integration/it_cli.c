@@ -4,39 +4,21 @@
  * a property librdkafka refuses, usage errors of the tools. One env for the whole group. */
 #include "tests/support/test.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "tests/support/it_env.h"
 
 #define EXIT_WAIT_MS 20000
 
-/* Run `argv` named `name` with `extra_env`, wait for its exit; returns the exit status and
- * the text of its log (caller frees). */
+/* Run `argv` named `name` with `extra_env` to its exit; returns the exit status and its
+ * output (caller frees). */
 static int
 run(struct it_env *env, const char *name, const char *const argv[], const char *const extra_env[],
     char **log)
 {
-    pid_t pid = it_env_spawn(env, name, argv, extra_env);
-    int status = 0;
-    if (it_env_wait_exit(env, pid, EXIT_WAIT_MS, &status) != 0) {
-        it_env_kill(env, pid, SIGKILL);
-        it_fail(env, "%s did not exit", name);
-    }
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.log", it_env_dir(env), name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof(text) - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    *log = strdup(text);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return it_env_run(env, name, argv, extra_env, EXIT_WAIT_MS, log);
 }
 
 static void

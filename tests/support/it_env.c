@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include "common/clock.h"
 #include "common/xalloc.h"
 #include "tests/support/it_env_internal.h"
+#include "tests/support/it_proc.h"
 #include "tests/support/test.h"
 
 #ifndef RC_BIN_DIR
@@ -116,6 +119,63 @@ it_skip(const char *why)
     }
     print_message("SKIP: %s\n", why);
     skip();
+}
+
+/* ---- running a command to completion ------------------------------------------------------ */
+
+/* The text of `path` from byte `from` on (caller frees); "" when it cannot be read. */
+static char *
+read_from(const char *path, long from)
+{
+    struct buf text = BUF_INIT;
+    char chunk[4096];
+    FILE *f = fopen(path, "rb");
+
+    if (f != NULL && fseek(f, from, SEEK_SET) == 0) {
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+            buf_append(&text, chunk, n);
+        }
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+    buf_putc(&text, '\0'); /* so that an empty output is "" rather than NULL */
+    return buf_detach(&text);
+}
+
+int
+it_env_run(struct it_env *env, const char *name, const char *const argv[],
+           const char *const extra_env[], int timeout_ms, char **output)
+{
+    struct buf path = BUF_INIT;
+    struct stat st;
+    int status = 0;
+
+    buf_printf(&path, "%s/%s.log", env->dir, name);
+    long from = stat(path.data, &st) == 0 ? (long)st.st_size : 0; /* a reused name appends */
+    pid_t pid = it_env_spawn(env, name, argv, extra_env);
+    bool exited = it_env_wait_exit(env, pid, timeout_ms, &status) == 0;
+    if (!exited) {
+        it_env_kill(env, pid, SIGKILL);
+        it_env_wait_exit(env, pid, IT_STOP_TIMEOUT_MS, &status);
+    }
+    char *text = read_from(path.data, from);
+    buf_release(&path);
+    if (!exited || !WIFEXITED(status)) {
+        char state[96];
+        it_proc_describe(status, state, sizeof state);
+        it_fail(env, "%s (%s) %s; its output:\n%s", name, argv[0],
+                exited ? state : "did not exit in time", text);
+        free(text);
+        return -1;
+    }
+    if (output != NULL) {
+        *output = text;
+    } else {
+        free(text);
+    }
+    return WEXITSTATUS(status);
 }
 
 /* ---- logs and the temp dir ---------------------------------------------------------------- */

@@ -130,6 +130,14 @@ int it_env_kill(struct it_env *env, pid_t pid, int sig);
  * judged by it_env_stop. */
 int it_env_wait_exit(struct it_env *env, pid_t pid, int timeout_ms, int *status);
 
+/* Run argv to completion as child `name` (started as it_env_spawn starts it, so its output
+ * also lands in DIR/<name>.log), waiting up to timeout_ms for its exit. Returns its exit
+ * status (0-255) and sets *output (may be NULL) to what it wrote to stdout and stderr during
+ * this run, interleaved as written (caller frees; NUL-terminated). Fails the test when it does
+ * not exit in time (it is SIGKILLed first) or dies of a signal, naming it and its output. */
+int it_env_run(struct it_env *env, const char *name, const char *const argv[],
+               const char *const extra_env[], int timeout_ms, char **output);
+
 /* ---- Waiting ------------------------------------------------------------------------------ */
 
 /* Call cond(arg) every 10 ms until it returns true (then true) or timeout_ms passed (then

@@ -1,0 +1,459 @@
+/* SPDX-License-Identifier: MIT
+ * it_ctl: researchctl against the real coordinator, redis-server, the dev broker and stub
+ * workers: status with active researches (text and JSON parsed by jq), idle status with the
+ * last finished research, show, workers with a dead one, events (to the end, filtered, the
+ * last N, followed until SIGTERM), cancel, every --help, and the exit statuses of a usage
+ * error, an unknown research, unreachable Redis and a bad configuration. */
+#include "tests/support/test.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "common/buf.h"
+#include "common/clock.h"
+#include "proto/msg.h"
+#include "tests/support/it_env.h"
+
+#define WAIT_MS 20000
+#define RUN_MS 30000
+
+static const char *const fast[] = {"--duration-ms", "30", NULL};
+static const char *const slow[] = {"--duration-ms", "60000", NULL};
+
+/* Fail (with the children's logs) unless `text` contains `want`. */
+static void
+assert_has(struct it_env *env, const char *text, const char *want)
+{
+    if (strstr(text, want) == NULL) {
+        it_fail(env, "no \"%s\" in:\n%s", want, text);
+    }
+}
+
+static size_t
+count_lines(const char *text)
+{
+    size_t n = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        n += *p == '\n';
+    }
+    return n;
+}
+
+/* Run researchctl with the words given (NULL-terminated) as child `name`; returns its exit
+ * status and its output in *out (caller frees). */
+static int
+ctl(struct it_env *env, const char *name, char **out, const char *const args[])
+{
+    const char *argv[16] = {"researchctl"};
+    size_t n = 1;
+    for (size_t i = 0; args[i] != NULL; i++) {
+        assert_true(n + 1 < sizeof(argv) / sizeof(argv[0]));
+        argv[n++] = args[i];
+    }
+    argv[n] = NULL;
+    return it_env_run(env, name, argv, NULL, RUN_MS, out);
+}
+
+/* Run `researchctl <words> | jq -e <filter>` in a shell: true when jq parsed the output and
+ * the filter held (jq -e exits 0 only for a result that is neither false nor null). */
+static bool
+jq_holds(struct it_env *env, const char *name, const char *words, const char *filter)
+{
+    struct buf script = BUF_INIT;
+    buf_printf(&script, "'%s/researchctl' %s | jq -e '%s'", RC_BIN_DIR, words, filter);
+    const char *const argv[] = {"/bin/sh", "-c", script.data, NULL};
+    char *out = NULL;
+    int status = it_env_run(env, name, argv, NULL, RUN_MS, &out);
+    if (status != 0) {
+        fprintf(stderr, "jq filter %s did not hold (exit %d) on:\n%s\n", filter, status, out);
+    }
+    free(out);
+    buf_release(&script);
+    return status == 0;
+}
+
+static char *
+trigger_ok(struct it_env *env, const struct trigger *t)
+{
+    it_send_trigger(env, t);
+    const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, t->request_id, WAIT_MS);
+    return strdup(ev->research_id);
+}
+
+static void
+test_ctl_status_lists_active_researches(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 1, NULL, slow);
+    it_env_start_workers(env, "training", 1, NULL, slow);
+    it_env_start_workers(env, "backtest", 1, NULL, fast);
+    it_env_start_workers(env, "assessment", 1, NULL, fast);
+    it_env_start_coordinator(env, NULL);
+    struct trigger ta = {.request_id = "req-a", .brief = "momentum"};
+    struct trigger tb = {.request_id = "req-b", .brief = "rsi", .strategy = "rsi_variant_7"};
+    char *a = trigger_ok(env, &ta);
+    char *b = trigger_ok(env, &tb);
+    it_research_wait(env, a, "child_status", "dispatched", WAIT_MS);
+    it_research_wait(env, b, "child_status", "dispatched", WAIT_MS);
+
+    char *out = NULL;
+    const char *const status[] = {"status", NULL};
+    assert_int_equal(ctl(env, "ctl-status", &out, status), 0);
+    assert_has(env, out, "Active researches: 2\n\n");
+    /* Oldest first, each with its phase, strategy and time in phase. */
+    char line[256];
+    snprintf(line, sizeof line, "\n  %s  %-11s  strategy: %-17s  (0m ", a, "designing", "-");
+    assert_has(env, out, line);
+    snprintf(line, sizeof line, "\n  %s  %-11s  strategy: %-17s  (0m ", b, "training",
+             "rsi_variant_7");
+    assert_has(env, out, line);
+    assert_true(strstr(out, a) < strstr(out, b));
+    assert_has(env, out, "\nWorkers: design 1/1, training 1/1, backtest 0/1, assessment 0/1\n");
+    assert_has(env, out, "\nBudget: $20.00 remaining today (limit $20.00)\n");
+    /* live training + backtest workers + AGENT_CONCURRENCY_BUFFER 1 */
+    assert_has(env, out, "\nCapacity: 2/3 researches\n");
+    assert_has(env, out, "\nCoordinator: up 0m ");
+    assert_has(env, out, " s ago (");
+    free(out);
+
+    char filter[1024];
+    snprintf(filter, sizeof filter,
+             ".active | length == 2 and .[0].research_id == \"%s\" and .[0].phase == "
+             "\"designing\" and .[0].strategy_name == null and .[1].phase == \"training\" and "
+             ".[1].strategy_name == \"rsi_variant_7\" and .[1].in_phase_ms >= 0",
+             a);
+    assert_true(jq_holds(env, "jq-active", "status --json", filter));
+    assert_true(jq_holds(env, "jq-figures", "status --json",
+                         ".workers.design == {\"busy\": 1, \"total\": 1} and "
+                         ".workers.backtest == {\"busy\": 0, \"total\": 1} and "
+                         ".capacity == {\"active\": 2, \"limit\": 3, \"limit_source\": "
+                         "\"coordinator\"} and .budget.daily_limit_usd == 20 and "
+                         ".budget.remaining_usd == 20 and .coordinator.alive == true and "
+                         ".last_finished == null"));
+    free(a);
+    free(b);
+}
+
+/* The log of child `name` contains `text`. */
+struct log_probe {
+    struct it_env *env;
+    const char *name;
+    const char *text;
+};
+
+static bool
+log_has(void *arg)
+{
+    const struct log_probe *p = arg;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.log", it_env_dir(p->env), p->name);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return false;
+    }
+    char chunk[4096];
+    bool found = false;
+    while (!found && fgets(chunk, sizeof chunk, f) != NULL) {
+        found = strstr(chunk, p->text) != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+static void
+check_events(struct it_env *env, const char *id)
+{
+    char *out = NULL;
+    const char *const events[] = {"events", NULL};
+    assert_int_equal(ctl(env, "ctl-events", &out, events), 0);
+    char want[256];
+    /* Each event's type (padded to "cancel_rejected") and the start of its keys, in order. */
+    const char *const kinds[][2] = {
+        {"accepted", "request_id=req-done"},    {"phase_started", "phase=designing dispatch_id="},
+        {"phase_started", "phase=training"},    {"gate", "gate=training passed=true"},
+        {"phase_started", "phase=backtesting"}, {"gate", "gate=backtest passed=true"},
+        {"phase_started", "phase=assessing"},   {"completed", "strategy_name="}};
+    const char *prev = out;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        snprintf(want, sizeof want, "Z  %s  %-15s  %s", id, kinds[i][0], kinds[i][1]);
+        const char *at = strstr(out, want);
+        if (at == NULL || at < prev) {
+            it_fail(env, "\"%s\" missing or out of order in:\n%s", want, out);
+        }
+        prev = at;
+    }
+    assert_has(env, out, "attempt=1\n");
+    free(out);
+    /* Delivery is at least once (contract §2): an event may come twice, so count kinds. */
+    char filter[512];
+    snprintf(filter, sizeof filter,
+             ".[0].type == \"accepted\" and .[0].research_id == \"%s\" and .[1].attempt == 1 "
+             "and (map(select(.type == \"phase_started\") | .phase) | unique | length) == 4 and "
+             "(map(select(.type == \"gate\") | .gate) | unique) == [\"backtest\", \"training\"] "
+             "and .[-1].type == \"completed\" and .[-1].verdict == \"promising\" and "
+             ".[-1].gate_rejection_reason == null",
+             id);
+    char words[256];
+    snprintf(words, sizeof words, "events --json --research %s | jq -s . ", id);
+    assert_true(jq_holds(env, "jq-events", words, filter));
+    const char *const last[] = {"events", "--last", "1", NULL};
+    assert_int_equal(ctl(env, "ctl-events-last", &out, last), 0);
+    assert_int_equal(count_lines(out), 1);
+    assert_has(env, out, "  completed  ");
+    free(out);
+}
+
+static void
+test_ctl_idle_status_show_and_events(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 1, NULL, fast);
+    it_env_start_workers(env, "training", 1, NULL, fast);
+    it_env_start_workers(env, "backtest", 1, NULL, fast);
+    it_env_start_workers(env, "assessment", 1, NULL, fast);
+    pid_t coordinator = it_env_start_coordinator(env, NULL);
+    struct trigger t = {.request_id = "req-done", .brief = "momentum on BTC 1h bars"};
+    char *id = trigger_ok(env, &t);
+    it_event_wait(env, EVENT_COMPLETED, id, WAIT_MS);
+
+    char *out = NULL;
+    char want[256];
+    const char *const status[] = {"status", NULL};
+    assert_int_equal(ctl(env, "ctl-idle", &out, status), 0);
+    assert_has(env, out, "Active researches: 0 (idle)\n");
+    snprintf(want, sizeof want, "  Last finished: %s  completed  verdict: promising  (0m ", id);
+    assert_has(env, out, want);
+    free(out);
+
+    const char *const show[] = {"show", id, NULL};
+    assert_int_equal(ctl(env, "ctl-show", &out, show), 0);
+    snprintf(want, sizeof want, "Research %s\n", id);
+    assert_has(env, out, want);
+    /* Sections, and rows of a label padded to 22 columns and a value. */
+    const char *const rows[][3] = {{NULL, "status", "completed"},
+                                   {NULL, "last phase", "assessing"},
+                                   {NULL, "brief", "momentum on BTC 1h bars"},
+                                   {NULL, "request", "req-done"},
+                                   {"Training", "accuracy", "0.62"},
+                                   {"Backtest", NULL, NULL},
+                                   {"Gates", "bypass gates", "no"},
+                                   {NULL, "rejection", "-"},
+                                   {"Outcome", "verdict", "promising"},
+                                   {"Dispatch", NULL, NULL},
+                                   {NULL, "attempt", "1"}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct buf text = BUF_INIT;
+        if (rows[i][0] != NULL) {
+            buf_printf(&text, "\n\n%s\n", rows[i][0]);
+        }
+        if (rows[i][1] != NULL) {
+            buf_printf(&text, "%s  %-22s%s\n", rows[i][0] != NULL ? "" : "\n", rows[i][1],
+                       rows[i][2]);
+        }
+        assert_has(env, out, text.data);
+        buf_release(&text);
+    }
+    free(out);
+    char words[256];
+    snprintf(words, sizeof words, "show %s --json", id);
+    assert_true(jq_holds(env, "jq-show", words,
+                         ".status == \"completed\" and .phase == \"completed\" and "
+                         ".[\"training.accuracy\"] == \"0.62\" and .verdict == \"promising\" and "
+                         ".request_id == \"req-done\""));
+    check_events(env, id);
+
+    /* Following: what is there, then a new research's events, until SIGTERM (exit 0). */
+    const char *const follow[] = {"researchctl", "events", "--follow", NULL};
+    pid_t pid = it_env_spawn(env, "ctl-follow", follow, NULL);
+    snprintf(want, sizeof want, "%s  completed", id);
+    struct log_probe seen = {env, "ctl-follow", want};
+    if (!it_wait_until(log_has, &seen, WAIT_MS)) {
+        it_fail(env, "events --follow did not print \"%s\"", want);
+    }
+    struct trigger t2 = {.request_id = "req-followed", .brief = "followed"};
+    char *id2 = trigger_ok(env, &t2);
+    char want2[256];
+    snprintf(want2, sizeof want2, "%s  accepted         request_id=req-followed", id2);
+    struct log_probe next = {env, "ctl-follow", want2};
+    if (!it_wait_until(log_has, &next, WAIT_MS)) {
+        it_fail(env, "events --follow did not print \"%s\"", want2);
+    }
+    int st = 0;
+    assert_int_equal(it_env_kill(env, pid, SIGTERM), 0);
+    assert_int_equal(it_env_wait_exit(env, pid, 5000, &st), 0);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+
+    /* With the coordinator stopped (lease released), status says it is down. */
+    it_research_wait(env, id2, "phase", "completed", WAIT_MS);
+    assert_int_equal(it_env_kill(env, coordinator, SIGTERM), 0);
+    assert_int_equal(it_env_wait_exit(env, coordinator, 5000, &st), 0);
+    assert_int_equal(ctl(env, "ctl-down", &out, status), 0);
+    assert_has(env, out, "\nCoordinator: down (no leader; last cycle 0m ");
+    free(out);
+    free(id);
+    free(id2);
+}
+
+static void
+test_ctl_workers_lists_every_worker(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 2, NULL, fast);
+    it_env_start_workers(env, "training", 1, NULL, fast);
+    /* A worker that stopped heartbeating a minute ago (no coordinator here removes it). */
+    char old[32];
+    snprintf(old, sizeof old, "%lld", (long long)(clock_now_ms() - 60000));
+    const char *const hset[] = {"HSET",        "rc:worker:old-backtest-1",
+                                "type",        "backtest",
+                                "state",       "busy",
+                                "research_id", "rs_gone",
+                                "dispatch_id", "rs_gone:backtesting:1",
+                                "last_seen",   old};
+    freeReplyObject(it_redis_cmd(env, 12, hset));
+    const char *const zadd[] = {"ZADD", "rc:workers:backtest", old, "old-backtest-1"};
+    freeReplyObject(it_redis_cmd(env, 4, zadd));
+
+    char *out = NULL;
+    const char *const workers[] = {"workers", NULL};
+    assert_int_equal(ctl(env, "ctl-workers", &out, workers), 0);
+    /* Columns: type (10), worker (the longest id), state (7), research, dispatch, age. */
+    const char *const rows[] = {"\ndesign      g1-design-1     idle     -  ",
+                                "\ndesign      g1-design-2     idle     -  ",
+                                "\ntraining    g2-training-1   idle     -  ",
+                                "\nbacktest    old-backtest-1  dead     rs_gone   "
+                                "rs_gone:backtesting:1  1m 0",
+                                "\n\n4 workers: 3 live (0 busy), 1 dead\n"};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        assert_has(env, out, rows[i]);
+    }
+    assert_has(env, out, " s ago\n");
+    free(out);
+    assert_true(jq_holds(env, "jq-workers", "workers --json",
+                         ".workers | length == 4 and (map(select(.state == \"dead\")) | length) "
+                         "== 1 and (map(select(.live)) | length) == 3 and .[3].worker_id == "
+                         "\"old-backtest-1\" and .[3].research_id == \"rs_gone\""));
+}
+
+static void
+test_ctl_cancel_reports_each_outcome(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 1, NULL, slow);
+    it_env_start_coordinator(env, NULL);
+    char *out = NULL;
+    const char *const trig[] = {"trigger", "--brief", "to cancel", "--request-id",
+                                "req-c",   "--json",  NULL};
+    assert_int_equal(ctl(env, "ctl-trigger", &out, trig), 0);
+    assert_has(env, out, "\"type\":\"accepted\"");
+    free(out);
+    const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, "req-c", WAIT_MS);
+    char *id = strdup(ev->research_id);
+    it_research_wait(env, id, "child_status", "dispatched", WAIT_MS);
+
+    char want[256];
+    const char *const cancel[] = {"cancel", id, "--reason", "changed my mind", NULL};
+    assert_int_equal(ctl(env, "ctl-cancel", &out, cancel), 0);
+    snprintf(want, sizeof want, "Research cancelled: %s\n", id);
+    assert_has(env, out, want);
+    free(out);
+    assert_int_equal(ctl(env, "ctl-cancel-again", &out, cancel), 1);
+    snprintf(want, sizeof want, "Cannot cancel %s: already finished\n", id);
+    assert_has(env, out, want);
+    free(out);
+    const char *const unknown[] = {"cancel", "rs_nobody", NULL};
+    assert_int_equal(ctl(env, "ctl-cancel-unknown", &out, unknown), 1);
+    assert_has(env, out, "Cannot cancel rs_nobody: not found\n");
+    free(out);
+    free(id);
+}
+
+static void
+test_ctl_help_and_exit_statuses(void **state)
+{
+    struct it_env *env = *state;
+    char *out = NULL;
+    const char *const help[] = {"--help", NULL};
+    assert_int_equal(ctl(env, "ctl-help", &out, help), 0);
+    const char *const names[] = {"trigger", "cancel", "status", "show", "workers", "events"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "\n  %-8s  ", names[i]);
+        assert_has(env, out, want);
+        const char *const cmd_help[] = {names[i], "--help", NULL};
+        char *text = NULL;
+        assert_int_equal(ctl(env, "ctl-cmd-help", &text, cmd_help), 0);
+        snprintf(want, sizeof want, "usage: researchctl %s", names[i]);
+        assert_has(env, text, want);
+        free(text);
+    }
+    free(out);
+
+    const char *const unknown_cmd[] = {"frobnicate", NULL};
+    assert_int_equal(ctl(env, "ctl-unknown", &out, unknown_cmd), 64);
+    assert_has(env, out, "researchctl: unknown command 'frobnicate'\n");
+    free(out);
+    const char *const bad_opt[] = {"status", "--frob", NULL};
+    assert_int_equal(ctl(env, "ctl-bad-opt", &out, bad_opt), 64);
+    free(out);
+    const char *const no_id[] = {"show", NULL};
+    assert_int_equal(ctl(env, "ctl-no-id", &out, no_id), 64);
+    free(out);
+
+    const char *const show[] = {"show", "rs_x", NULL};
+    assert_int_equal(ctl(env, "ctl-show-unknown", &out, show), 1);
+    assert_string_equal(out, "researchctl: no research rs_x (unknown, or expired after "
+                             "RESEARCH_RETENTION)\n");
+    free(out);
+    const char *const status[] = {"status", NULL};
+    assert_int_equal(ctl(env, "ctl-never", &out, status), 0);
+    assert_has(env, out, "\nCoordinator: never started\n");
+    free(out);
+
+    /* Redis unreachable: exit 69 and one line, from the environment or the global option. */
+    char url[64];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", it_free_port());
+    char url_env[96];
+    snprintf(url_env, sizeof url_env, "REDIS_URL=%s", url);
+    const char *const closed[] = {url_env, NULL};
+    const char *const reads[][3] = {{"researchctl", "status", NULL},
+                                    {"researchctl", "workers", NULL},
+                                    {"researchctl", "show", "rs_x"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *const argv[] = {reads[i][0], reads[i][1], reads[i][2], NULL};
+        assert_int_equal(it_env_run(env, "ctl-no-redis", argv, closed, RUN_MS, &out), 69);
+        assert_int_equal(count_lines(out), 1);
+        assert_has(env, out, "researchctl: redis 127.0.0.1:");
+        free(out);
+    }
+    const char *const by_flag[] = {"--redis-url", url, "status", NULL};
+    assert_int_equal(ctl(env, "ctl-no-redis-flag", &out, by_flag), 69);
+    assert_int_equal(count_lines(out), 1);
+    free(out);
+
+    const char *const argv[] = {"researchctl", "status", NULL};
+    const char *const bad[] = {"AGENT_WORKER_TIMEOUT=soon", NULL};
+    assert_int_equal(it_env_run(env, "ctl-bad-config", argv, bad, RUN_MS, &out), 78);
+    assert_has(env, out, "AGENT_WORKER_TIMEOUT");
+    free(out);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ctl_status_lists_active_researches, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_idle_status_show_and_events, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_workers_lists_every_worker, it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_cancel_reports_each_outcome, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_help_and_exit_statuses, it_setup, it_teardown),
+    };
+    return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
+}
