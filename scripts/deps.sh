@@ -6,7 +6,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
-          libmsgpack-dev libcmocka-dev redis-server git jq)
+          libmsgpack-dev libmicrohttpd-dev libcmocka-dev redis-server git jq prometheus
+          lintian docker-compose systemd dpkg-dev binutils)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

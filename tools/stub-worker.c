@@ -65,6 +65,10 @@ struct worker {
     bool will_fail;                         /* decided when it starts, from --fail-prob */
     char seen[SEEN_MAX][LIMITS_ID_MAX + 1]; /* ring of the last dispatch ids run or refused */
     size_t seen_next;
+    /* A dispatch Redis could not yet confirm (the research check): its message, kept and
+     * checked again once Redis answers, instead of being dropped. */
+    char *pending;
+    size_t pending_len;
 };
 
 struct stub {
@@ -492,9 +496,31 @@ worker_start(struct stub *s, struct worker *w, const struct dispatch *d)
             d->dispatch_id, d->research_id, d->attempt, duration_ms);
 }
 
+/* Forget `w`'s unconfirmed dispatch (all of it when dispatch_id is NULL). */
+static void
+drop_pending(struct worker *w, const char *dispatch_id)
+{
+    if (w->pending == NULL) {
+        return;
+    }
+    if (dispatch_id != NULL) {
+        struct msg m = MSG_INIT;
+        bool same = msg_decode(MSG_TOPIC_DISPATCH, w->pending, w->pending_len, &m, NULL) == RC_OK &&
+                    m.kind == MSG_DISPATCH && strcmp(m.u.dispatch.dispatch_id, dispatch_id) == 0;
+        msg_release(&m);
+        if (!same) {
+            return;
+        }
+    }
+    free(w->pending);
+    w->pending = NULL;
+    w->pending_len = 0;
+}
+
 /* A dispatch addressed to `w`: the contract's checks, in order, then start it. */
 static void
-on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d)
+on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d, const void *raw,
+            size_t raw_len)
 {
     struct rc_err err = RC_ERR_INIT;
     bool current = false;
@@ -513,12 +539,17 @@ on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d)
         return;
     }
     /* The research must still name this dispatch: it may have been retried or aborted while
-     * the message waited. If Redis cannot say, the dispatch is not remembered, so a
-     * redelivery may still run it; else the coordinator re-dispatches after its timeout. */
+     * the message waited. If Redis cannot say, the message is kept and checked again once
+     * Redis answers (retry_pending): dropping it would leave the research waiting for
+     * AGENT_DISPATCH_TIMEOUT. */
     if (research_names(s, d->research_id, d->dispatch_id, &current, &err) != RC_OK) {
         redis_failed(s, &err);
-        fprintf(stderr, TOOL ": %s: dispatch %s not started: research unknown (redis)\n", w->id,
-                d->dispatch_id);
+        if (w->pending == NULL) {
+            verbose(s, "%s: dispatch %s waits for redis to confirm it", w->id, d->dispatch_id);
+            w->pending = xmalloc(raw_len > 0 ? raw_len : 1);
+            memcpy(w->pending, raw, raw_len);
+            w->pending_len = raw_len;
+        }
         return;
     }
     redis_ok(s);
@@ -543,6 +574,7 @@ on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d)
 static void
 on_abort(struct stub *s, struct worker *w, const struct abort_msg *a)
 {
+    drop_pending(w, a->dispatch_id);
     if (w->busy && strcmp(w->dispatch_id, a->dispatch_id) == 0) {
         verbose(s, "%s: aborted %s (%s)", w->id, a->dispatch_id,
                 a->reason != NULL ? a->reason : "no reason");
@@ -587,10 +619,36 @@ on_message(struct stub *s, const rd_kafka_message_t *rkm)
         fprintf(stderr, TOOL ": %s: ignoring dispatch %s for a %s worker\n", w->id,
                 m.u.dispatch.dispatch_id, worker_type_name(m.u.dispatch.worker_type));
     } else {
-        on_dispatch(s, w, &m.u.dispatch);
+        on_dispatch(s, w, &m.u.dispatch, rkm->payload, rkm->len);
     }
 out:
     msg_release(&m);
+}
+
+/* Check again the dispatches Redis could not confirm, once the link may be reopened. */
+static void
+retry_pending(struct stub *s, int64_t now_ms)
+{
+    int64_t retry_at = redislink_retry_at_ms(s->redis);
+    if (retry_at != 0 && now_ms < retry_at) {
+        return;
+    }
+    for (size_t i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->pending == NULL || w->busy || w->dying || w->silent) {
+            continue;
+        }
+        char *raw = w->pending;
+        size_t len = w->pending_len;
+        w->pending = NULL;
+        w->pending_len = 0;
+        struct msg m = MSG_INIT;
+        if (msg_decode(MSG_TOPIC_DISPATCH, raw, len, &m, NULL) == RC_OK && m.kind == MSG_DISPATCH) {
+            on_dispatch(s, w, &m.u.dispatch, raw, len);
+        }
+        msg_release(&m);
+        free(raw);
+    }
 }
 
 /* ---- Results and completions -------------------------------------------------------------- */
@@ -707,6 +765,7 @@ run(struct stub *s)
             flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
         }
         int64_t now_ms = clock_mono_ms();
+        retry_pending(s, now_ms);
         finish_due_work(s, now_ms);
         if (now_ms >= s->next_beat_ms) {
             for (size_t i = 0; i < s->n_workers; i++) {
@@ -793,6 +852,7 @@ stub_release(struct stub *s)
     for (size_t i = 0; s->workers != NULL && i < s->n_workers; i++) {
         free(s->workers[i].hb_key);
         free(s->workers[i].model);
+        free(s->workers[i].pending);
     }
     free(s->workers);
     free(s->workers_key);

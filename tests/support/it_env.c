@@ -380,12 +380,15 @@ start_redis(struct it_env *env, struct rc_err *err)
         return rc_err_set(err, RC_ENOTFOUND,
                           "redis-server not found in PATH or /usr/bin (run scripts/deps.sh)");
     }
-    buf_printf(&sock, "%s/redis.sock", env->dir);
-    env->redis_sock = buf_detach(&sock);
+    if (env->redis_sock == NULL) {
+        buf_printf(&sock, "%s/redis.sock", env->dir);
+        env->redis_sock = buf_detach(&sock);
+    }
+    /* AOF as in the dev stack (a restart keeps the data, contract §7). */
     /* clang-format off */
     const char *const argv[] = {"redis-server", "--port", "0", "--unixsocket", env->redis_sock,
-                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-                                "--dir", env->dir, NULL};
+                                "--unixsocketperm", "700", "--save", "", "--appendonly", "yes",
+                                "--appendfsync", "everysec", "--dir", env->dir, NULL};
     /* clang-format on */
     rc = it_child_spawn(env, "redis", server, argv, NULL, 0, true, &pid, err);
     free(server);
@@ -420,6 +423,28 @@ start_redis(struct it_env *env, struct rc_err *err)
     }
     return rc_err_set(err, RC_EUNAVAIL, "redis-server did not answer PING within %d ms",
                       IT_READY_TIMEOUT_MS);
+}
+
+void
+it_env_restart_redis(struct it_env *env, int down_ms)
+{
+    pid_t pid = it_env_pid(env, "redis");
+    if (pid <= 0 || it_env_kill(env, pid, SIGTERM) != 0) {
+        it_fail(env, "no redis-server to stop");
+    }
+    int status = 0;
+    if (it_env_wait_exit(env, pid, IT_READY_TIMEOUT_MS, &status) != 0) {
+        it_fail(env, "redis-server did not stop on SIGTERM");
+    }
+    if (env->redis != NULL) {
+        redisFree(env->redis);
+        env->redis = NULL;
+    }
+    it_sleep_ms(down_ms); /* the outage itself */
+    struct rc_err err = RC_ERR_INIT;
+    if (start_redis(env, &err) != RC_OK) {
+        it_fail(env, "redis-server did not start again: %s", err.msg);
+    }
 }
 
 static enum rc_rc

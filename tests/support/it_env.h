@@ -138,6 +138,11 @@ int it_env_wait_exit(struct it_env *env, pid_t pid, int timeout_ms, int *status)
 int it_env_run(struct it_env *env, const char *name, const char *const argv[],
                const char *const extra_env[], int timeout_ms, char **output);
 
+/* Stop the env's redis-server (SIGTERM: it writes its AOF), leave it down for down_ms, start
+ * it again on the same socket and dir (AOF on, so the data comes back) and wait for PING. The
+ * env's own link reconnects. Fails the test on any problem. */
+void it_env_restart_redis(struct it_env *env, int down_ms);
+
 /* ---- Waiting ------------------------------------------------------------------------------ */
 
 /* Call cond(arg) every 10 ms until it returns true (then true) or timeout_ms passed (then

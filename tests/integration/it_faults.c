@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: MIT
+ * it_faults: crash safety (contract §7) under injected faults, 50 researches in flight each
+ * time, against the real coordinator, redis-server (AOF on), the dev broker and stub workers:
+ * the coordinator SIGKILLed at 10 random moments; training workers dying with dispatches;
+ * every attempt of one research dying; Redis stopped for 5 s; the brokers down for 5 s; two
+ * coordinators with the leader killed. Each test checks that every research finished once,
+ * that no phase of any research was dispatched twice unless a worker was lost, and prints its
+ * figures ("faults: ..." lines: completed, duplicate events, lost, time to recover). */
+#include "tests/support/test.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "common/clock.h"
+#include "proto/msg.h"
+#include "tests/support/it_env.h"
+
+#define N_RESEARCHES 50
+#define WAIT_MS 20000
+#define RUN_MS 120000 /* for all 50 to finish through the faults */
+
+static const char *const coordinator_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000", NULL};
+static const char *const quick[] = {"--duration-ms", "40-200", "--heartbeat-ms", "300", NULL};
+
+static void
+start_pool(struct it_env *env, int per_type, const char *const training_args[])
+{
+    it_env_start_workers(env, "design", per_type, NULL, quick);
+    it_env_start_workers(env, "training", per_type, NULL, training_args != NULL ? training_args : quick);
+    it_env_start_workers(env, "backtest", per_type, NULL, quick);
+    it_env_start_workers(env, "assessment", per_type, NULL, quick);
+}
+
+/* Send n triggers ("<prefix>-<i>"; with `strategy` they skip design) and wait for each
+ * acceptance; ids[i] gets the research id (caller frees). */
+static void
+trigger_all(struct it_env *env, const char *prefix, size_t n, const char *strategy, char **ids)
+{
+    char request_id[64];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(request_id, sizeof(request_id), "%s-%zu", prefix, i);
+        struct trigger t = {.request_id = request_id, .brief = "fault injection",
+                            .strategy = strategy, .strategy_path = strategy ? "/s.py" : NULL};
+        it_send_trigger(env, &t);
+    }
+    for (size_t i = 0; i < n; i++) {
+        snprintf(request_id, sizeof(request_id), "%s-%zu", prefix, i);
+        const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, request_id, RUN_MS);
+        ids[i] = strdup(ev->research_id);
+    }
+}
+
+struct finished_probe {
+    struct it_env *env;
+    char **ids;
+    size_t n;
+    size_t done; /* out: how many have a final status */
+};
+
+static bool
+is_final(const char *status)
+{
+    return status != NULL && (strcmp(status, "completed") == 0 ||
+                              strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
+}
+
+static bool
+all_finished(void *arg)
+{
+    struct finished_probe *p = arg;
+    p->done = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        char *st = it_research_hget(p->env, p->ids[i], "status");
+        p->done += is_final(st);
+        free(st);
+    }
+    return p->done == p->n;
+}
+
+static size_t
+count_finished(struct it_env *env, char **ids, size_t n)
+{
+    struct finished_probe p = {env, ids, n, 0};
+    (void)all_finished(&p);
+    return p.done;
+}
+
+static void
+wait_all_finished(struct it_env *env, char **ids, size_t n)
+{
+    struct finished_probe p = {env, ids, n, 0};
+    if (!it_wait_until(all_finished, &p, RUN_MS)) {
+        it_fail(env, "only %zu of %zu researches finished", p.done, n);
+    }
+}
+
+struct progress_probe {
+    struct it_env *env;
+    char **ids;
+    size_t n;
+    size_t want;
+};
+
+static bool
+enough_finished(void *arg)
+{
+    const struct progress_probe *p = arg;
+    return count_finished(p->env, p->ids, p->n) >= p->want;
+}
+
+/* Wait until at least `want` of the researches have finished. */
+static void
+wait_some_finished(struct it_env *env, char **ids, size_t n, size_t want)
+{
+    struct progress_probe p = {env, ids, n, want};
+    if (!it_wait_until(enough_finished, &p, RUN_MS)) {
+        it_fail(env, "fewer than %zu researches finished", want);
+    }
+}
+
+/* What the events say about one run. */
+struct figures {
+    size_t completed;      /* researches whose hash says completed */
+    size_t failed;
+    size_t lost;           /* not finished at all */
+    size_t duplicates;     /* events read more than once (same research, type, dispatch_id) */
+    size_t double_phases;  /* phases started twice with different dispatch ids, no redispatch */
+    size_t redispatched;   /* distinct redispatched events */
+};
+
+static bool
+same_event(const struct event *a, const struct event *b)
+{
+    return a->type == b->type && strcmp(a->research_id, b->research_id) == 0 &&
+           (a->dispatch_id == NULL) == (b->dispatch_id == NULL) &&
+           (a->dispatch_id == NULL || strcmp(a->dispatch_id, b->dispatch_id) == 0) &&
+           (a->type != EVENT_GATE || a->gate == b->gate) &&
+           (a->type != EVENT_PHASE_STARTED || a->phase == b->phase);
+}
+
+/* Check every research of `ids` against the events read and the hashes. */
+static struct figures
+judge(struct it_env *env, char **ids, size_t n)
+{
+    struct figures f = {0};
+    struct it_topic *t = it_events(env);
+    it_topic_poll(t, 500);
+    size_t total = it_topic_count(t);
+    const struct event **seen = calloc(total + 1, sizeof(*seen));
+    size_t n_seen = 0;
+    assert_non_null(seen);
+    for (size_t i = 0; i < total; i++) {
+        const struct msg *m = it_topic_msg(t, i)->decoded;
+        if (m == NULL || m->u.event.research_id == NULL) {
+            continue;
+        }
+        const struct event *ev = &m->u.event;
+        bool dup = false;
+        for (size_t j = 0; j < n_seen && !dup; j++) {
+            dup = same_event(seen[j], ev);
+        }
+        if (dup) {
+            f.duplicates++;
+            continue;
+        }
+        seen[n_seen++] = ev;
+        f.redispatched += ev->type == EVENT_REDISPATCHED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *st = it_research_hget(env, ids[i], "status");
+        if (st != NULL && strcmp(st, "completed") == 0) {
+            f.completed++;
+        } else if (st != NULL && strcmp(st, "failed") == 0) {
+            f.failed++;
+        } else {
+            f.lost++;
+        }
+        free(st);
+        /* Each phase entered once: one distinct phase_started per phase. */
+        size_t started[PHASE_COUNT] = {0}, completed = 0;
+        for (size_t j = 0; j < n_seen; j++) {
+            if (strcmp(seen[j]->research_id, ids[i]) != 0) {
+                continue;
+            }
+            if (seen[j]->type == EVENT_PHASE_STARTED) {
+                started[seen[j]->phase]++;
+            }
+            completed += seen[j]->type == EVENT_COMPLETED;
+        }
+        for (size_t p = 0; p < PHASE_COUNT; p++) {
+            f.double_phases += started[p] > 1;
+        }
+        if (completed > 1) {
+            f.double_phases++;
+        }
+    }
+    free(seen);
+    return f;
+}
+
+static void
+print_figures(const char *fault, const struct figures *f, int64_t recover_ms)
+{
+    printf("faults: %s: completed=%zu failed=%zu lost=%zu duplicate_events=%zu "
+           "redispatched=%zu double_phases=%zu recover_ms=%lld\n",
+           fault, f->completed, f->failed, f->lost, f->duplicates, f->redispatched,
+           f->double_phases, (long long)recover_ms);
+    fflush(stdout);
+}
+
+static void
+free_ids(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i]);
+    }
+}
+
+/* ---- the coordinator killed ---- */
+
+static void
+test_faults_coordinator_killed_ten_times(void **state)
+{
+    struct it_env *env = *state;
+    start_pool(env, 3, NULL);
+    pid_t pid = it_env_start_coordinator(env, coordinator_env);
+    char *ids[N_RESEARCHES];
+    trigger_all(env, "kill", N_RESEARCHES, NULL, ids);
+    srand((unsigned)clock_now_ms());
+    int64_t worst_ms = 0;
+    for (int k = 0; k < 10; k++) {
+        it_sleep_ms(100 + rand() % 900); /* a random moment: pacing, not synchronisation */
+        assert_int_equal(it_env_kill(env, pid, SIGKILL), 0);
+        assert_int_equal(it_env_wait_exit(env, pid, WAIT_MS, NULL), 0);
+        int64_t t0 = clock_mono_ms();
+        pid = it_env_start_coordinator(env, coordinator_env); /* waits for its first cycle */
+        int64_t took = clock_mono_ms() - t0;
+        worst_ms = took > worst_ms ? took : worst_ms;
+    }
+    wait_all_finished(env, ids, N_RESEARCHES);
+    struct figures f = judge(env, ids, N_RESEARCHES);
+    print_figures("coordinator SIGKILL x10", &f, worst_ms);
+    assert_int_equal(f.completed, N_RESEARCHES);
+    assert_int_equal(f.double_phases, 0);
+    assert_int_equal(f.redispatched, 0); /* a dispatch its worker still runs is not resent */
+    free_ids(ids, N_RESEARCHES);
+}
+
+/* ---- workers dying ---- */
+
+static void
+test_faults_training_workers_die_holding_dispatches(void **state)
+{
+    struct it_env *env = *state;
+    /* Two training workers that die on their first dispatch (started first, so they are
+     * first in line), two that do not. */
+    const char *const dying[] = {"--duration-ms", "40-200", "--heartbeat-ms", "300",
+                                 "--die-after", "1", NULL};
+    pid_t doomed = it_env_start_workers(env, "training", 2, "a-", dying);
+    start_pool(env, 2, NULL);
+    const char *const timeouts[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000",
+                                    "AGENT_WORKER_TIMEOUT=1.5", NULL};
+    it_env_start_coordinator(env, timeouts);
+    char *ids[N_RESEARCHES];
+    int64_t t0 = clock_mono_ms();
+    trigger_all(env, "die", N_RESEARCHES, NULL, ids);
+    wait_all_finished(env, ids, N_RESEARCHES);
+    struct figures f = judge(env, ids, N_RESEARCHES);
+    print_figures("2 training workers dead", &f, clock_mono_ms() - t0);
+    assert_int_equal(f.completed, N_RESEARCHES);
+    assert_int_equal(f.redispatched, 2);
+    const struct event *ev = it_event_find(env, EVENT_REDISPATCHED, NULL);
+    assert_non_null(ev);
+    assert_string_equal(ev->reason, "worker_dead");
+    assert_int_equal(ev->phase, PHASE_TRAINING);
+    assert_int_equal(ev->attempt, 2);
+    assert_non_null(strstr(ev->old_dispatch_id, ":training:1"));
+    char *redispatches = it_redis_hget(env, "rc:coordinator", "redispatches");
+    assert_string_equal(redispatches, "2");
+    free(redispatches);
+    it_env_kill(env, doomed, SIGKILL); /* its workers are dead already: only the process is left */
+    free_ids(ids, N_RESEARCHES);
+}
+
+static void
+test_faults_every_attempt_dies_fails_alone(void **state)
+{
+    struct it_env *env = *state;
+    /* Design only on workers that die; the other 49 bring a strategy and skip design. */
+    const char *const dying[] = {"--duration-ms", "40-200", "--heartbeat-ms", "300",
+                                 "--die-after", "1", NULL};
+    pid_t dying_pid = it_env_start_workers(env, "design", 2, "a-", dying);
+    it_env_start_workers(env, "training", 2, NULL, quick);
+    it_env_start_workers(env, "backtest", 2, NULL, quick);
+    it_env_start_workers(env, "assessment", 2, NULL, quick);
+    const char *const timeouts[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000",
+                                    "AGENT_WORKER_TIMEOUT=1.5", "AGENT_MAX_ATTEMPTS=2", NULL};
+    it_env_start_coordinator(env, timeouts);
+    char *doomed[1];
+    char *ids[N_RESEARCHES - 1];
+    trigger_all(env, "doomed", 1, NULL, doomed);
+    trigger_all(env, "ok", N_RESEARCHES - 1, "given_strategy", ids);
+    const struct event *ev = it_event_wait(env, EVENT_FAILED, doomed[0], RUN_MS);
+    assert_int_equal(ev->phase, PHASE_DESIGNING);
+    if (strstr(ev->error, "no attempts left: designing dispatched 2 times") == NULL) {
+        it_fail(env, "error: %s", ev->error);
+    }
+    wait_all_finished(env, ids, N_RESEARCHES - 1);
+    struct figures f = judge(env, ids, N_RESEARCHES - 1);
+    print_figures("every attempt dies (49 others)", &f, 0);
+    assert_int_equal(f.completed, N_RESEARCHES - 1);
+    it_env_kill(env, dying_pid, SIGKILL);
+    free_ids(doomed, 1);
+    free_ids(ids, N_RESEARCHES - 1);
+}
+
+/* ---- Redis and Kafka down ---- */
+
+static void
+test_faults_redis_down_five_seconds(void **state)
+{
+    struct it_env *env = *state;
+    start_pool(env, 3, NULL);
+    it_env_start_coordinator(env, coordinator_env);
+    char *ids[N_RESEARCHES];
+    trigger_all(env, "redis", N_RESEARCHES, NULL, ids);
+    wait_some_finished(env, ids, N_RESEARCHES, 5);
+    it_env_restart_redis(env, 5000);
+    int64_t back = clock_mono_ms();
+    size_t before = count_finished(env, ids, N_RESEARCHES);
+    wait_some_finished(env, ids, N_RESEARCHES, before + 1);
+    int64_t recover = clock_mono_ms() - back;
+    wait_all_finished(env, ids, N_RESEARCHES);
+    struct figures f = judge(env, ids, N_RESEARCHES);
+    print_figures("redis stopped 5 s", &f, recover);
+    assert_int_equal(f.completed, N_RESEARCHES);
+    assert_int_equal(f.double_phases, 0);
+    assert_int_equal(f.redispatched, 0); /* workers kept what Redis could not confirm */
+    free_ids(ids, N_RESEARCHES);
+}
+
+static void
+test_faults_brokers_down_five_seconds(void **state)
+{
+    struct it_env *env = *state;
+    start_pool(env, 3, NULL);
+    it_env_start_coordinator(env, coordinator_env);
+    char *ids[N_RESEARCHES];
+    trigger_all(env, "kafka", N_RESEARCHES, NULL, ids);
+    wait_some_finished(env, ids, N_RESEARCHES, 5);
+    pid_t broker = it_env_pid(env, "devbroker");
+    assert_int_equal(kill(broker, SIGUSR1), 0); /* the mock cluster's brokers go down */
+    it_sleep_ms(5000);
+    assert_int_equal(kill(broker, SIGUSR2), 0);
+    int64_t back = clock_mono_ms();
+    size_t before = count_finished(env, ids, N_RESEARCHES);
+    wait_some_finished(env, ids, N_RESEARCHES, before + 1);
+    int64_t recover = clock_mono_ms() - back;
+    wait_all_finished(env, ids, N_RESEARCHES);
+    struct figures f = judge(env, ids, N_RESEARCHES);
+    print_figures("brokers down 5 s", &f, recover);
+    assert_int_equal(f.completed, N_RESEARCHES);
+    assert_int_equal(f.double_phases, 0);
+    assert_int_equal(f.redispatched, 0);
+    free_ids(ids, N_RESEARCHES);
+}
+
+/* ---- two coordinators ---- */
+
+static char *
+current_instance(struct it_env *env)
+{
+    return it_redis_hget(env, "rc:coordinator", "instance");
+}
+
+struct takeover_probe {
+    struct it_env *env;
+    const char *old;
+};
+
+static bool
+taken_over(void *arg)
+{
+    const struct takeover_probe *p = arg;
+    char *now = current_instance(p->env);
+    bool other = now != NULL && strcmp(now, p->old) != 0;
+    free(now);
+    return other;
+}
+
+static void
+test_faults_standby_takes_over_from_a_killed_leader(void **state)
+{
+    struct it_env *env = *state;
+    start_pool(env, 3, NULL);
+    pid_t leader = it_env_start_coordinator(env, coordinator_env);
+    char *first = current_instance(env);
+    assert_non_null(first);
+    const char *const argv[] = {"coordinator", NULL};
+    const char *const standby_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000",
+                                       "AGENT_POLL_INTERVAL=0.1", "LOG_LEVEL=debug", NULL};
+    pid_t standby = it_env_spawn(env, "coordinator-b", argv, standby_env);
+    char *ids[N_RESEARCHES];
+    trigger_all(env, "two", N_RESEARCHES, NULL, ids);
+    wait_some_finished(env, ids, N_RESEARCHES, 10);
+    /* The standby wrote nothing while the leader lived. */
+    char *still = current_instance(env);
+    assert_string_equal(still, first);
+    free(still);
+    assert_int_equal(it_env_kill(env, leader, SIGKILL), 0);
+    int64_t t0 = clock_mono_ms();
+    struct takeover_probe p = {env, first};
+    if (!it_wait_until(taken_over, &p, WAIT_MS)) {
+        it_fail(env, "the standby did not take over");
+    }
+    int64_t recover = clock_mono_ms() - t0;
+    wait_all_finished(env, ids, N_RESEARCHES);
+    struct figures f = judge(env, ids, N_RESEARCHES);
+    print_figures("leader killed, standby leads", &f, recover);
+    assert_int_equal(f.completed, N_RESEARCHES);
+    assert_int_equal(f.double_phases, 0);
+    assert_int_equal(f.redispatched, 0);
+    assert_int_equal(it_env_wait_exit(env, standby, 0, NULL), -1); /* still running */
+    free(first);
+    free_ids(ids, N_RESEARCHES);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_faults_coordinator_killed_ten_times, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_training_workers_die_holding_dispatches,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_every_attempt_dies_fails_alone, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_redis_down_five_seconds, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_brokers_down_five_seconds, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_standby_takes_over_from_a_killed_leader,
+                                        it_setup, it_teardown),
+    };
+    if (getenv("IT_ONLY") != NULL) {
+        cmocka_set_test_filter(getenv("IT_ONLY")); /* e.g. IT_ONLY='*redis*' */
+    }
+    return cmocka_run_group_tests_name("it_faults", tests, NULL, NULL);
+}
