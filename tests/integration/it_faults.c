@@ -429,6 +429,28 @@ test_faults_standby_takes_over_from_a_killed_leader(void **state)
     free_ids(ids, N_RESEARCHES);
 }
 
+/* ---- waiting too long ---- */
+
+static void
+test_faults_wait_timeout_fails_a_research_without_workers(void **state)
+{
+    struct it_env *env = *state;
+    /* No design worker at all: the research waits in pending with waiting_since, then fails
+     * after AGENT_WAIT_TIMEOUT naming the worker type. */
+    const char *const wait1[] = {"AGENT_WAIT_TIMEOUT=1", NULL};
+    it_env_start_coordinator(env, wait1);
+    char *ids[1];
+    trigger_all(env, "lonely", 1, NULL, ids);
+    it_research_wait(env, ids[0], "phase", "pending", WAIT_MS);
+    const struct event *ev = it_event_wait(env, EVENT_FAILED, ids[0], WAIT_MS);
+    assert_int_equal(ev->phase, PHASE_PENDING);
+    assert_string_equal(ev->error, "waited 1 s for a free design worker (AGENT_WAIT_TIMEOUT)");
+    char *last = it_research_hget(env, ids[0], "last_phase");
+    assert_string_equal(last, "pending");
+    free(last);
+    free_ids(ids, 1);
+}
+
 int
 main(void)
 {
@@ -444,6 +466,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_faults_brokers_down_five_seconds, it_setup,
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_faults_standby_takes_over_from_a_killed_leader,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_wait_timeout_fails_a_research_without_workers,
                                         it_setup, it_teardown),
     };
     if (getenv("IT_ONLY") != NULL) {

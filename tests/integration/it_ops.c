@@ -7,12 +7,10 @@
 #include "tests/support/test.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 
 #include "common/clock.h"
 #include "coordinator/budget.h"
@@ -83,30 +81,6 @@ count_aborts(struct it_env *env, enum worker_type wt, const char *dispatch_id)
         n += is_abort_for(it_topic_msg(t, i), &p);
     }
     return n;
-}
-
-/* Run a tool to its end; its exit status, and its output in *out (caller frees). */
-static int
-run_tool(struct it_env *env, const char *name, const char *const argv[], char **out)
-{
-    pid_t pid = it_env_spawn(env, name, argv, NULL);
-    int status = 0;
-    if (it_env_wait_exit(env, pid, WAIT_MS, &status) != 0) {
-        it_env_kill(env, pid, SIGKILL);
-        it_fail(env, "%s did not exit", name);
-    }
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.log", it_env_dir(env), name);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *text = calloc(1, 65536);
-    assert_non_null(text);
-    size_t n = fread(text, 1, 65535, f);
-    text[n] = '\0';
-    fclose(f);
-    *out = text;
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 static void
@@ -337,14 +311,14 @@ test_ops_budget_spent_by_a_design_refuses_the_next_trigger(void **state)
     /* researchctl says it the way an operator reads it; --force is accepted. */
     const char *const refused[] = {"researchctl", "trigger", "--brief", "third", NULL};
     char *out = NULL;
-    assert_int_equal(run_tool(env, "ctl-refused", refused, &out), 1);
+    assert_int_equal(it_env_run(env, "ctl-refused", refused, NULL, WAIT_MS, &out), 1);
     if (strstr(out, "Cannot trigger: daily budget exhausted (-$0.40 remaining)") == NULL ||
         strstr(out, "--force") == NULL) {
         it_fail(env, "researchctl said:\n%s", out);
     }
     free(out);
     const char *const forced[] = {"researchctl", "trigger", "--brief", "forced", "--force", NULL};
-    assert_int_equal(run_tool(env, "ctl-forced", forced, &out), 0);
+    assert_int_equal(it_env_run(env, "ctl-forced", forced, NULL, WAIT_MS, &out), 0);
     const char *line = strstr(out, "Research triggered: ");
     if (line == NULL) {
         it_fail(env, "researchctl said:\n%s", out);
@@ -415,7 +389,7 @@ static void
 test_ops_duplicated_and_stale_completions_change_nothing(void **state)
 {
     struct it_env *env = *state;
-    const char *const slow[] = {"--duration-ms", "1000", NULL};
+    const char *const slow[] = {"--duration-ms", "4000", NULL}; /* still training when checked */
     start_workers(env, slow);
     it_env_start_coordinator(env, NULL);
     char *id = trigger_ok(env, "req-dup", false);
