@@ -404,6 +404,7 @@ static const struct show_row dispatch_rows[] = {
     {"worker", "worker_id", SHOW_TEXT, true},
     {"child status", "child_status", SHOW_TEXT, false},
     {"dispatched", "dispatched_at", SHOW_TIME, false},
+    {"picked up", "picked_up_at", SHOW_TIME, false},
     {"waiting since", "waiting_since", SHOW_TIME, false},
 };
 

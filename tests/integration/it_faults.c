@@ -202,13 +202,14 @@ judge(struct it_env *env, char **ids, size_t n)
     return f;
 }
 
+/* One line of figures; `time_what` says what time_ms measured. */
 static void
-print_figures(const char *fault, const struct figures *f, int64_t recover_ms)
+print_figures(const char *fault, const struct figures *f, const char *time_what, int64_t time_ms)
 {
     printf("faults: %s: completed=%zu failed=%zu lost=%zu duplicate_events=%zu "
-           "redispatched=%zu double_phases=%zu recover_ms=%lld\n",
+           "redispatched=%zu double_phases=%zu %s=%lld ms\n",
            fault, f->completed, f->failed, f->lost, f->duplicates, f->redispatched,
-           f->double_phases, (long long)recover_ms);
+           f->double_phases, time_what, (long long)time_ms);
     fflush(stdout);
 }
 
@@ -243,7 +244,7 @@ test_faults_coordinator_killed_ten_times(void **state)
     }
     wait_all_finished(env, ids, N_RESEARCHES);
     struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("coordinator SIGKILL x10", &f, worst_ms);
+    print_figures("coordinator SIGKILL x10", &f, "slowest restart to first cycle", worst_ms);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0); /* a dispatch its worker still runs is not resent */
@@ -270,7 +271,7 @@ test_faults_training_workers_die_holding_dispatches(void **state)
     trigger_all(env, "die", N_RESEARCHES, NULL, ids);
     wait_all_finished(env, ids, N_RESEARCHES);
     struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("2 training workers dead", &f, clock_mono_ms() - t0);
+    print_figures("2 training workers dead", &f, "whole run", clock_mono_ms() - t0);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.redispatched, 2);
     const struct event *ev = it_event_find(env, EVENT_REDISPATCHED, NULL);
@@ -302,6 +303,7 @@ test_faults_every_attempt_dies_fails_alone(void **state)
     it_env_start_coordinator(env, timeouts);
     char *doomed[1];
     char *ids[N_RESEARCHES - 1];
+    int64_t t0 = clock_mono_ms();
     trigger_all(env, "doomed", 1, NULL, doomed);
     trigger_all(env, "ok", N_RESEARCHES - 1, "given_strategy", ids);
     const struct event *ev = it_event_wait(env, EVENT_FAILED, doomed[0], RUN_MS);
@@ -311,7 +313,7 @@ test_faults_every_attempt_dies_fails_alone(void **state)
     }
     wait_all_finished(env, ids, N_RESEARCHES - 1);
     struct figures f = judge(env, ids, N_RESEARCHES - 1);
-    print_figures("every attempt dies (49 others)", &f, 0);
+    print_figures("every attempt dies (49 others)", &f, "whole run", clock_mono_ms() - t0);
     assert_int_equal(f.completed, N_RESEARCHES - 1);
     it_env_kill(env, dying_pid, SIGKILL);
     free_ids(doomed, 1);
@@ -336,7 +338,7 @@ test_faults_redis_down_five_seconds(void **state)
     int64_t recover = clock_mono_ms() - back;
     wait_all_finished(env, ids, N_RESEARCHES);
     struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("redis stopped 5 s", &f, recover);
+    print_figures("redis stopped 5 s", &f, "back to next finished research", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0); /* workers kept what Redis could not confirm */
@@ -362,7 +364,7 @@ test_faults_brokers_down_five_seconds(void **state)
     int64_t recover = clock_mono_ms() - back;
     wait_all_finished(env, ids, N_RESEARCHES);
     struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("brokers down 5 s", &f, recover);
+    print_figures("brokers down 5 s", &f, "back to next finished research", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0);
@@ -420,7 +422,7 @@ test_faults_standby_takes_over_from_a_killed_leader(void **state)
     int64_t recover = clock_mono_ms() - t0;
     wait_all_finished(env, ids, N_RESEARCHES);
     struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("leader killed, standby leads", &f, recover);
+    print_figures("leader killed, standby leads", &f, "kill to standby's first cycle", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0);
