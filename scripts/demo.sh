@@ -36,7 +36,21 @@ export KAFKA_BROKERS=$(cat "$DIR/bootstrap")
 export REDIS_URL="unix://$DIR/redis.sock"
 export KAFKA_PROP_FETCH_WAIT_MAX_MS=5 # the mock answers empty fetches only after this long
 export AGENT_POLL_INTERVAL=0.5
+export AGENT_DAILY_BUDGET=${AGENT_DAILY_BUDGET:-20}
+# A loopback port nothing answers on, for the metrics endpoint.
+for _ in $(seq 50); do
+    METRICS_PORT=$((20000 + RANDOM % 20000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT") 2>/dev/null || break
+done
+export METRICS_ADDR=127.0.0.1:$METRICS_PORT
 R() { redis-cli -s "$DIR/redis.sock" "$@"; }
+# GET a path of the metrics endpoint with bash alone (no curl needed).
+http_get() {
+    exec 3<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+    printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$1" >&3
+    sed '1,/^\r$/d' <&3
+    exec 3<&-
+}
 
 "$BIN/coordinator" 2>"$DIR/coordinator.log" &
 PIDS+=($!)
@@ -65,6 +79,7 @@ done
 
 declare -A last
 start=$(date +%s)
+shown_status=0
 while :; do
     done_count=0
     for id in "${IDS[@]}"; do
@@ -84,9 +99,31 @@ while :; do
         [[ ${f[0]} =~ ^(completed|failed|cancelled)$ ]] && done_count=$((done_count + 1))
     done
     ((done_count == ${#IDS[@]})) && break
+    # Once, while they run: what an operator sees.
+    if ((shown_status == 0 && $(date +%s) - start >= 3)); then
+        echo
+        echo "demo: \$ researchctl status"
+        "$BIN/researchctl" status | sed 's/^/    /'
+        echo
+        shown_status=1
+    fi
     if (($(date +%s) - start > 120)); then echo "demo: timed out" >&2; exit 1; fi
     sleep 0.2
 done
 echo
-echo "demo: all $N researches finished. rc:coordinator:"
-R HGETALL rc:coordinator | paste - -
+echo "demo: all $N researches finished."
+echo
+echo "demo: \$ researchctl show ${IDS[0]}"
+"$BIN/researchctl" show "${IDS[0]}" | sed 's/^/    /'
+echo
+echo "demo: \$ researchctl status"
+"$BIN/researchctl" status | sed 's/^/    /'
+echo
+echo "demo: \$ researchctl events --research ${IDS[0]}"
+"$BIN/researchctl" events --research "${IDS[0]}" | sed 's/^/    /'
+echo
+echo "demo: \$ curl $METRICS_ADDR/metrics   (an excerpt)"
+http_get /metrics | grep -E '^rc_(researches|research_outcomes_total|triggers_total\{outcome="accepted"|dispatches_total|gate_results_total\{gate="training"|workers_(live|busy)|budget|cycle_duration_seconds_(count|sum)|redis_up|kafka_up|leader)' | sed 's/^/    /'
+echo
+echo "demo: rc:coordinator:"
+R HGETALL rc:coordinator | paste - - | sed 's/^/    /' 
