@@ -82,48 +82,63 @@ machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const cha
     emit_event(out, ctx, &ev);
 }
 
+/* A `rejected` event for the outcome `o` (reason after "rejected:", its figures and their
+ * message); with `remember`, the outcome is also recorded under rc:request:<id>. */
+static void
+reject(const struct machine_ctx *ctx, const char *request_id, const struct machine_outcome *o,
+       bool remember, struct change *out)
+{
+    char message[160] = "";
+    if (o->has_capacity) {
+        capacity_message(o->active_count, o->limit, message, sizeof(message));
+    } else if (o->has_budget) {
+        budget_message(o->remaining, o->daily_limit, message, sizeof(message));
+    }
+    const char *reason = o->value + strlen("rejected:");
+    change_init(out, CHANGE_NOTE, NULL);
+    if (remember) {
+        out->request_id = xstrdup(request_id);
+        out->request_value = xstrdup(o->value);
+        out->has_capacity = o->has_capacity;
+        out->active_count = o->active_count;
+        out->limit = o->limit;
+        out->has_budget = o->has_budget;
+        out->remaining = o->remaining;
+        out->daily_limit = o->daily_limit;
+    }
+    struct event ev = {.type = EVENT_REJECTED,
+                       .request_id = request_id,
+                       .reason = reason,
+                       .message = message[0] != '\0' ? message : reason,
+                       .has_capacity = o->has_capacity,
+                       .active_count = o->active_count,
+                       .limit = o->limit,
+                       .has_budget = o->has_budget,
+                       .remaining = o->remaining,
+                       .daily_limit = o->daily_limit};
+    emit_event(out, ctx, &ev);
+}
+
 void
 machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, int64_t active_count,
                         int64_t limit, struct change *out)
 {
-    char message[160];
-    capacity_message(active_count, limit, message, sizeof(message));
-    change_init(out, CHANGE_NOTE, NULL);
-    out->request_id = xstrdup(request_id);
-    out->request_value = xstrdup("rejected:at_capacity");
-    out->has_capacity = true;
-    out->active_count = active_count;
-    out->limit = limit;
-    struct event ev = {.type = EVENT_REJECTED,
-                       .request_id = request_id,
-                       .reason = "at_capacity",
-                       .message = message,
-                       .has_capacity = true,
-                       .active_count = active_count,
-                       .limit = limit};
-    emit_event(out, ctx, &ev);
+    struct machine_outcome o = {.value = "rejected:at_capacity",
+                                .has_capacity = true,
+                                .active_count = active_count,
+                                .limit = limit};
+    reject(ctx, request_id, &o, true, out);
 }
 
 void
 machine_reject_budget(const struct machine_ctx *ctx, const char *request_id, double remaining,
                       double daily_limit, struct change *out)
 {
-    char message[160];
-    budget_message(remaining, daily_limit, message, sizeof(message));
-    change_init(out, CHANGE_NOTE, NULL);
-    out->request_id = xstrdup(request_id);
-    out->request_value = xstrdup("rejected:budget_exhausted");
-    out->has_budget = true;
-    out->remaining = remaining;
-    out->daily_limit = daily_limit;
-    struct event ev = {.type = EVENT_REJECTED,
-                       .request_id = request_id,
-                       .reason = "budget_exhausted",
-                       .message = message,
-                       .has_budget = true,
-                       .remaining = remaining,
-                       .daily_limit = daily_limit};
-    emit_event(out, ctx, &ev);
+    struct machine_outcome o = {.value = "rejected:budget_exhausted",
+                                .has_budget = true,
+                                .remaining = remaining,
+                                .daily_limit = daily_limit};
+    reject(ctx, request_id, &o, true, out);
 }
 
 void
@@ -140,28 +155,13 @@ void
 machine_repeat(const struct machine_ctx *ctx, const char *request_id,
                const struct machine_outcome *first, struct change *out)
 {
-    change_init(out, CHANGE_NOTE, NULL);
-    struct event ev = {.request_id = request_id};
-    char message[160] = "";
     if (strncmp(first->value, "rejected:", 9) == 0) {
-        ev.type = EVENT_REJECTED;
-        ev.reason = first->value + 9;
-        ev.has_capacity = first->has_capacity;
-        ev.active_count = first->active_count;
-        ev.limit = first->limit;
-        ev.has_budget = first->has_budget;
-        ev.remaining = first->remaining;
-        ev.daily_limit = first->daily_limit;
-        if (first->has_capacity) {
-            capacity_message(first->active_count, first->limit, message, sizeof(message));
-        } else if (first->has_budget) {
-            budget_message(first->remaining, first->daily_limit, message, sizeof(message));
-        }
-        ev.message = message[0] != '\0' ? message : ev.reason;
-    } else {
-        ev.type = EVENT_ACCEPTED;
-        ev.research_id = first->value;
+        reject(ctx, request_id, first, false, out);
+        return;
     }
+    change_init(out, CHANGE_NOTE, NULL);
+    struct event ev = {
+        .type = EVENT_ACCEPTED, .request_id = request_id, .research_id = first->value};
     emit_event(out, ctx, &ev);
 }
 
