@@ -431,6 +431,38 @@ test_faults_standby_takes_over_from_a_killed_leader(void **state)
     free_ids(ids, N_RESEARCHES);
 }
 
+/* ---- a dispatch nobody picks up ---- */
+
+static void
+test_faults_unpicked_dispatch_goes_to_another_worker(void **state)
+{
+    struct it_env *env = *state;
+    /* A "ghost" design worker: a heartbeat that says idle and never changes, as a worker
+     * that lost its Kafka connection would leave. The first design goes to it. */
+    const char *const timeouts[] = {"AGENT_DISPATCH_TIMEOUT=1", "AGENT_WORKER_TIMEOUT=60",
+                                    "AGENT_MAX_CONCURRENT_RESEARCHES=10", NULL};
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+    const char *const beat[] = {"HSET", "rc:worker:ghost-design", "type", "design", "state",
+                                "idle", "dispatch_id", "", "research_id", "", "last_seen", now};
+    freeReplyObject(it_redis_cmd(env, 12, beat));
+    const char *const live[] = {"ZADD", "rc:workers:design", now, "ghost-design"};
+    freeReplyObject(it_redis_cmd(env, 4, live));
+    it_env_start_coordinator(env, timeouts);
+    char *ids[1];
+    trigger_all(env, "ghosted", 1, NULL, ids);
+    const struct dispatch *d = it_dispatch_wait(env, WORKER_DESIGN, ids[0], 1, WAIT_MS);
+    assert_string_equal(d->worker_id, "ghost-design");
+    /* A real pool arrives; the design is sent again to it once the timeout has passed. */
+    start_pool(env, 1, NULL);
+    const struct event *ev = it_event_wait(env, EVENT_REDISPATCHED, ids[0], WAIT_MS);
+    assert_string_equal(ev->reason, "dispatch_timeout");
+    assert_int_equal(ev->phase, PHASE_DESIGNING);
+    assert_int_equal(ev->attempt, 2);
+    it_event_wait(env, EVENT_COMPLETED, ids[0], WAIT_MS);
+    free_ids(ids, 1);
+}
+
 /* ---- waiting too long ---- */
 
 static void
@@ -470,6 +502,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_faults_standby_takes_over_from_a_killed_leader,
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_faults_wait_timeout_fails_a_research_without_workers,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_faults_unpicked_dispatch_goes_to_another_worker,
                                         it_setup, it_teardown),
     };
     if (getenv("IT_ONLY") != NULL) {
