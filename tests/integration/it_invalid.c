@@ -1102,6 +1102,7 @@ test_invalid_stale_completions_change_nothing(void **state)
     const struct dispatch *d = it_dispatch_wait(env, WORKER_DESIGN, id, 1, WAIT_MS);
     it_research_wait(env, id, "dispatch_id", d->dispatch_id, WAIT_MS);
     it_research_wait(env, id, "child_status", "dispatched", WAIT_MS);
+    it_research_wait(env, id, "picked_up_at", NULL, WAIT_MS); /* settled: no write pending */
     redisReply *before = research_all(env, id);
 
     /* Valid envelopes that answer nothing current: an unknown dispatch (completed, then

@@ -366,21 +366,6 @@ test_ops_trigger_sent_twice_makes_one_research(void **state)
     free(id);
 }
 
-struct field_probe {
-    struct it_env *env;
-    const char *research_id;
-    const char *field;
-};
-
-static bool
-field_present(void *arg)
-{
-    const struct field_probe *p = arg;
-    char *v = it_research_hget(p->env, p->research_id, p->field);
-    free(v);
-    return v != NULL;
-}
-
 /* HGETALL of a research as one comparable text. */
 static char *
 research_text(struct it_env *env, const char *id)
@@ -416,8 +401,7 @@ test_ops_duplicated_and_stale_completions_change_nothing(void **state)
     char *training_dispatch = strdup(td->dispatch_id), *training_worker = strdup(td->worker_id);
     it_research_wait(env, id, "child_status", "dispatched", WAIT_MS);
     /* Settled: its training was seen in the worker's heartbeat (picked_up_at written). */
-    struct field_probe fp = {env, id, "picked_up_at"};
-    assert_true(it_wait_until(field_present, &fp, WAIT_MS));
+    it_research_wait(env, id, "picked_up_at", NULL, WAIT_MS);
     char *before = research_text(env, id);
     long long stale_before = counter(env, "stale_completions");
 

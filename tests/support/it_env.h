@@ -166,7 +166,8 @@ char *it_redis_hget(struct it_env *env, const char *key, const char *field);
 /* HGET of <keyprefix>research:<research_id>; caller frees, NULL when absent. */
 char *it_research_hget(struct it_env *env, const char *research_id, const char *field);
 /* Wait until HGET <keyprefix>research:<research_id> `field` equals `value` (e.g. "phase",
- * "completed"); fails the test after timeout_ms, naming the last value seen. */
+ * "completed"), or with `value` NULL until it is present; fails the test after timeout_ms,
+ * naming the last value seen. */
 void it_research_wait(struct it_env *env, const char *research_id, const char *field,
                       const char *value, int timeout_ms);
 /* ZCARD (0 when absent). */

@@ -78,11 +78,12 @@ it_research_wait(struct it_env *env, const char *research_id, const char *field,
 
     for (;;) {
         char *now = it_research_hget(env, research_id, field);
-        bool done = now != NULL && strcmp(now, value) == 0;
+        bool done = now != NULL && (value == NULL || strcmp(now, value) == 0);
         if (done || clock_mono_ms() >= deadline) {
             if (!done) {
                 it_fail(env, "research %s: %s is \"%s\", not \"%s\", after %d ms", research_id,
-                        field, now != NULL ? now : "(absent)", value, timeout_ms);
+                        field, now != NULL ? now : "(absent)", value != NULL ? value : "(any)",
+                        timeout_ms);
             }
             free(now);
             return;
