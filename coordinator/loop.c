@@ -382,10 +382,12 @@ advance_all(struct loop *l, int64_t now_ms)
             continue;
         }
         metrics_note_change(&l->tally, r, c, now_ms);
-        if (c->kind == CHANGE_FINISH) {
-            log_debug("research finished", "research_id=%s status=%s error=\"%s\"",
-                      c->research_id, c->value[RF_STATUS],
-                      c->value[RF_ERROR] != NULL ? c->value[RF_ERROR] : "");
+        if (c->kind == CHANGE_FINISH && c->value[RF_ERROR] != NULL) {
+            /* No attempts left, or waited too long: the operator wants to see it. */
+            log_info("research failed", "research_id=%s phase=%s error=\"%s\"", c->research_id,
+                     research_get(r, RF_PHASE), c->value[RF_ERROR]);
+        } else if (c->kind == CHANGE_FINISH) {
+            log_debug("research completed", "research_id=%s", c->research_id);
         } else if (c->set[RF_DISPATCH_ID] && strcmp(c->value[RF_ATTEMPT], "1") != 0) {
             l->stats.redispatches++;
             log_info("redispatched", "research_id=%s dispatch_id=%s worker_id=%s was=%s",
