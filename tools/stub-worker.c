@@ -7,6 +7,7 @@
  * stubopt.c. */
 #include <librdkafka/rdkafka.h>
 
+#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -41,6 +43,7 @@
 #define START_RETRY_MS 500        /* between start-up attempts while Kafka is not ready */
 #define FLUSH_TIMEOUT_MS 10000    /* how long shutdown waits for unsent completions */
 #define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
+#define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
 
 extern char **environ;
 
@@ -90,6 +93,7 @@ struct stub {
     uint64_t rng;          /* stubsim_rand state */
     int64_t next_beat_ms;  /* monotonic: the next periodic heartbeat of all workers */
     int64_t beat_retry_ms; /* monotonic: no heartbeat attempt before this (Redis down) */
+    FILE *latency;         /* --latency-log, NULL without it */
 };
 
 /* One line on stderr under --verbose only. */
@@ -107,6 +111,21 @@ verbose(const struct stub *s, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+/* --latency-log: one line `<what> <research_id> <phase> <unix us>` (see stubopt.c). Only for
+ * measuring (tools/bench); a real worker has no need of it. Buffered: flushed when the loop
+ * is idle and at exit, so that writing it costs no system call per event under load. */
+static void
+latency_note(const struct stub *s, const char *what, const char *research_id, enum phase phase)
+{
+    struct timespec ts;
+
+    if (s->latency == NULL || clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return;
+    }
+    int64_t us = (int64_t)ts.tv_sec * 1000000 + (int64_t)(ts.tv_nsec / 1000);
+    fprintf(s->latency, "%s %s %s %" PRId64 "\n", what, research_id, phase_name(phase), us);
 }
 
 /* ---- Redis: heartbeats and the research check --------------------------------------------- */
@@ -619,6 +638,7 @@ on_message(struct stub *s, const rd_kafka_message_t *rkm)
         fprintf(stderr, TOOL ": %s: ignoring dispatch %s for a %s worker\n", w->id,
                 m.u.dispatch.dispatch_id, worker_type_name(m.u.dispatch.worker_type));
     } else {
+        latency_note(s, "recv", m.u.dispatch.research_id, m.u.dispatch.phase);
         on_dispatch(s, w, &m.u.dispatch, rkm->payload, rkm->len);
     }
 out:
@@ -680,6 +700,7 @@ publish_completion(struct stub *s, const struct worker *w)
     }
     msg_encode(&m, &wire);
 
+    latency_note(s, "done", w->research_id, worker_type_phase(s->opt.shape.type));
     rd_kafka_resp_err_t kerr;
     for (int tries = 1;; tries++) {
         kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->completions_topic),
@@ -763,6 +784,8 @@ run(struct stub *s)
             on_message(s, rkm);
             rd_kafka_message_destroy(rkm);
             flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
+        } else if (s->latency != NULL) {
+            fflush(s->latency); /* idle: let a reader see the lines so far */
         }
         int64_t now_ms = clock_mono_ms();
         retry_pending(s, now_ms);
@@ -849,6 +872,9 @@ stub_release(struct stub *s)
         rd_kafka_destroy(s->producer);
     }
     redislink_free(s->redis);
+    if (s->latency != NULL && fclose(s->latency) != 0) {
+        fprintf(stderr, TOOL ": --latency-log: %s\n", strerror(errno));
+    }
     for (size_t i = 0; s->workers != NULL && i < s->n_workers; i++) {
         free(s->workers[i].hb_key);
         free(s->workers[i].model);
@@ -919,6 +945,14 @@ main(int argc, char **argv)
     if (install_signals(&err) != RC_OK) {
         fprintf(stderr, TOOL ": %s\n", err.msg);
         goto out;
+    }
+    if (s.opt.latency_log != NULL) {
+        s.latency = fopen(s.opt.latency_log, "a");
+        if (s.latency == NULL) {
+            fprintf(stderr, TOOL ": --latency-log %s: %s\n", s.opt.latency_log, strerror(errno));
+            goto out;
+        }
+        setvbuf(s.latency, NULL, _IOFBF, LATENCY_BUF_BYTES);
     }
     if (kafka_open(&s, &err) != RC_OK) {
         fprintf(stderr, TOOL ": %s\n", err.msg);

@@ -23,6 +23,7 @@ enum opt_index {
     OPT_SEED,
     OPT_HEARTBEAT_MS,
     OPT_VERBOSE,
+    OPT_LATENCY_LOG,
     OPT_HELP,
 };
 
@@ -45,6 +46,9 @@ static const struct toolopt opt_table[] = {
     [OPT_SEED] = {"seed", "S", "PRNG seed, for reproducible runs (default from time and pid)"},
     [OPT_HEARTBEAT_MS] = {"heartbeat-ms", "MS", "heartbeat period, <= 2000 (default 1000)"},
     [OPT_VERBOSE] = {"verbose", NULL, "log each dispatch started, completed or aborted"},
+    [OPT_LATENCY_LOG] = {"latency-log", "PATH",
+                         "append 'recv|done <research_id> <phase> <unix us>' per dispatch "
+                         "received / completion sent (for tools/bench)"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -52,7 +56,12 @@ static const struct toolopt opt_table[] = {
 static const char summary[] =
     "Simulate N workers of one type for the research coordinator (one process, one loop).\n"
     "Configuration comes from the coordinator's environment: KAFKA_BROKERS,\n"
-    "KAFKA_TOPIC_PREFIX, KAFKA_PROP_*, REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT_MS.";
+    "KAFKA_TOPIC_PREFIX, KAFKA_PROP_*, REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT_MS.\n"
+    "--latency-log PATH appends one line per event, <us> being Unix time in microseconds:\n"
+    "  recv <research_id> <phase> <us>  a dispatch addressed to a worker arrived (before the\n"
+    "                                   research check)\n"
+    "  done <research_id> <phase> <us>  right before its completion is produced\n"
+    "Lines are buffered: flushed whenever the loop is idle and at exit.";
 
 struct parse_state {
     struct stubopt opt;
@@ -113,6 +122,9 @@ on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
                              &o->heartbeat_ms, err);
     case OPT_VERBOSE:
         o->verbose = true;
+        return RC_OK;
+    case OPT_LATENCY_LOG:
+        o->latency_log = arg;
         return RC_OK;
     case OPT_HELP:
         o->help = true;

@@ -26,6 +26,7 @@ struct stubopt {
     uint64_t seed;
     int64_t heartbeat_ms; /* --heartbeat-ms */
     bool verbose;         /* --verbose: one line per dispatch started/completed/aborted */
+    const char *latency_log; /* --latency-log: append timing lines here (borrowed), or NULL */
     bool help;            /* --help: nothing else was checked */
 };
 
