@@ -163,3 +163,13 @@ idmap_clear(struct idmap *m)
     m->live = 0;
     m->used = 0;
 }
+
+void
+idmap_each(const struct idmap *m, void (*fn)(const char *key, void *value, void *arg), void *arg)
+{
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->slots[i].key != NULL && m->slots[i].value != NULL) {
+            fn(m->slots[i].key, m->slots[i].value, arg);
+        }
+    }
+}

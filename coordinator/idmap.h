@@ -20,5 +20,9 @@ void *idmap_del(struct idmap *m, const char *key);
 size_t idmap_count(const struct idmap *m);
 /* Remove everything. */
 void idmap_clear(struct idmap *m);
+/* Call fn(key, value, arg) for every entry, in no particular order (the map must not change
+ * meanwhile). */
+void idmap_each(const struct idmap *m, void (*fn)(const char *key, void *value, void *arg),
+                void *arg);
 
 #endif /* RC_IDMAP_H */

@@ -153,6 +153,8 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
                   comp->research_id, comp->dispatch_id, comp->worker_id);
         return;
     }
+    /* Its worker is done with it, whatever its heartbeat says yet. */
+    workers_done(env->workers, comp->worker_id, comp->dispatch_id);
     if (c->cost_usd != 0 && strcmp(c->budget_day, b->day) == 0) {
         b->spent_usd += c->cost_usd;
     }

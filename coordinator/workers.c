@@ -20,6 +20,7 @@ struct workers {
     struct entry *entries; /* parallel to beats */
     struct idmap *by_id;   /* id -> struct entry * (this cycle) */
     struct idmap *last;    /* id -> (ms + 1) as a pointer: when we last dispatched to it */
+    struct idmap *done;    /* id -> owned dispatch id whose completion we applied (see done) */
     /* free candidates per type, sorted by last dispatch, consumed from `next` */
     struct entry **order[WORKER_TYPE_COUNT];
     size_t n_order[WORKER_TYPE_COUNT];
@@ -33,6 +34,7 @@ workers_new(void)
     struct workers *w = xcalloc(1, sizeof(*w));
     w->by_id = idmap_new();
     w->last = idmap_new();
+    w->done = idmap_new();
     return w;
 }
 
@@ -58,6 +60,22 @@ drop_cycle(struct workers *w)
     }
 }
 
+static void
+free_value(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+/* A heartbeat still "busy" with a dispatch whose completion we applied is behind: the worker
+ * said it was done when it published the completion. */
+static bool
+behind(const struct worker_beat *b, const char *done)
+{
+    return !b->idle && b->dispatch_id != NULL && done != NULL && strcmp(b->dispatch_id, done) == 0;
+}
+
 void
 workers_free(struct workers *w)
 {
@@ -67,6 +85,8 @@ workers_free(struct workers *w)
     drop_cycle(w);
     idmap_free(w->by_id);
     idmap_free(w->last);
+    idmap_each(w->done, free_value, NULL);
+    idmap_free(w->done);
     free(w);
 }
 
@@ -77,9 +97,33 @@ workers_begin(struct workers *w, struct worker_beat *beats, size_t n)
     w->beats = beats;
     w->n_beats = n;
     w->entries = xcalloc(n > 0 ? n : 1, sizeof(struct entry));
+    /* Keep a done dispatch only while the worker's heartbeat still shows it. */
+    struct idmap *keep = idmap_new();
     for (size_t i = 0; i < n; i++) {
         w->entries[i].beat = &beats[i];
         idmap_put(w->by_id, beats[i].id, &w->entries[i]);
+        char *done = idmap_del(w->done, beats[i].id);
+        if (behind(&beats[i], done)) {
+            beats[i].idle = true;
+            idmap_put(keep, beats[i].id, done);
+        } else {
+            free(done);
+        }
+    }
+    idmap_each(w->done, free_value, NULL); /* workers no longer live */
+    idmap_free(w->done);
+    w->done = keep;
+}
+
+void
+workers_done(struct workers *w, const char *worker_id, const char *dispatch_id)
+{
+    free(idmap_del(w->done, worker_id));
+    idmap_put(w->done, worker_id, xstrdup(dispatch_id));
+    struct entry *e = idmap_get(w->by_id, worker_id);
+    if (e != NULL && behind(e->beat, dispatch_id)) {
+        e->beat->idle = true;
+        w->sorted[e->beat->type] = false; /* rebuilt with it on the next take */
     }
 }
 
@@ -158,6 +202,7 @@ sort_free(struct workers *w, enum worker_type wt)
         }
     }
     qsort(items, n, sizeof(*items), cmp_item);
+    free(w->order[wt]);
     w->order[wt] = xcalloc(n > 0 ? n : 1, sizeof(struct entry *));
     for (size_t i = 0; i < n; i++) {
         w->order[wt][i] = items[i].e;

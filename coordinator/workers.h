@@ -28,6 +28,10 @@ void workers_free(struct workers *w);
 /* Start a cycle with these heartbeats (takes ownership of `beats` and its strings; they are
  * all live: the store filtered them by AGENT_WORKER_TIMEOUT). */
 void workers_begin(struct workers *w, struct worker_beat *beats, size_t n);
+/* The completion of `dispatch_id` from `worker_id` was applied: the worker finished it. A
+ * heartbeat that still says busy with that very dispatch is taken as idle (it lags the
+ * completion), this cycle and the next ones until the heartbeat moves on. */
+void workers_done(struct workers *w, const char *worker_id, const char *dispatch_id);
 /* An active research holds an unfinished dispatch addressed to `worker_id`: not free. */
 void workers_hold(struct workers *w, const char *worker_id);
 /* Live workers of `wt` this cycle. */

@@ -240,6 +240,36 @@ test_workers_order_skips_busy_and_held(void **state)
 }
 
 static void
+test_workers_done_dispatch_frees_a_lagging_heartbeat(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    /* "a" still says busy with d-other, the dispatch whose completion was just applied. */
+    static const struct beat_spec a_busy[] = {{"a", WORKER_DESIGN, false}};
+    begin(w, a_busy, N_OF(a_busy), 0);
+    workers_done(w, "a", "d-elsewhere"); /* not what it shows: still busy */
+    expect_take(w, WORKER_DESIGN, 1, NULL);
+    workers_done(w, "a", "d-other");
+    assert_int_equal(workers_busy(w, WORKER_DESIGN), 0);
+    expect_take(w, WORKER_DESIGN, 2, "a");
+    /* The next cycle's heartbeat still lags: still free. */
+    begin(w, a_busy, N_OF(a_busy), 3);
+    expect_take(w, WORKER_DESIGN, 3, "a");
+    /* Once the heartbeat moved on (idle, then busy with d-other again = new work of its own),
+     * the old completion no longer speaks for it. */
+    static const struct beat_spec a_idle[] = {{"a", WORKER_DESIGN, true}};
+    begin(w, a_idle, N_OF(a_idle), 4);
+    begin(w, a_busy, N_OF(a_busy), 5);
+    expect_take(w, WORKER_DESIGN, 5, NULL);
+    /* A worker that disappears takes its entry with it. */
+    workers_done(w, "a", "d-other");
+    begin(w, NULL, 0, 6);
+    begin(w, a_busy, N_OF(a_busy), 7);
+    expect_take(w, WORKER_DESIGN, 7, NULL);
+    workers_free(w);
+}
+
+static void
 test_workers_capacity_formula(void **state)
 {
     (void)state;
@@ -291,6 +321,7 @@ main(void)
         cmocka_unit_test(test_workers_least_recently_dispatched_first),
         cmocka_unit_test(test_workers_dispatch_at_zero_ms_is_remembered),
         cmocka_unit_test(test_workers_order_skips_busy_and_held),
+        cmocka_unit_test(test_workers_done_dispatch_frees_a_lagging_heartbeat),
         cmocka_unit_test(test_workers_capacity_formula),
     };
     return cmocka_run_group_tests_name("workers", tests, NULL, NULL);
