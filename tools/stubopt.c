@@ -46,9 +46,7 @@ static const struct toolopt opt_table[] = {
     [OPT_SEED] = {"seed", "S", "PRNG seed, for reproducible runs (default from time and pid)"},
     [OPT_HEARTBEAT_MS] = {"heartbeat-ms", "MS", "heartbeat period, <= 2000 (default 1000)"},
     [OPT_VERBOSE] = {"verbose", NULL, "log each dispatch started, completed or aborted"},
-    [OPT_LATENCY_LOG] = {"latency-log", "PATH",
-                         "append 'recv|done <research_id> <phase> <unix us>' per dispatch "
-                         "received / completion sent (for tools/bench)"},
+    [OPT_LATENCY_LOG] = {"latency-log", "PATH", "append timing lines to PATH (below; tools/bench)"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
 #define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
