@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
           libmsgpack-dev libmicrohttpd-dev libcmocka-dev redis-server git jq prometheus
-          lintian docker-compose systemd dpkg-dev binutils)
+          lintian docker-compose systemd dpkg-dev binutils python3-celery python3-redis)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

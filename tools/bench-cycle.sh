@@ -6,6 +6,9 @@
 # the coordinator with a short AGENT_POLL_INTERVAL, and samples `cycle_ms` from rc:coordinator.
 # Prints one line per N: the first cycle (which marks every research waiting: N writes) and
 # the steady cycles (median, p90, max), and the coordinator's peak RSS.
+# tools/bench measures the same (bench_cycle.c) beside its other figures, and counts the leader
+# leases lost at start: from ~50,000 researches on, loading them and the first cycle outlast
+# the 2.15 s lease of AGENT_POLL_INTERVAL=0.05 (bench then ticks every second instead).
 # Usage: tools/bench-cycle.sh [N ...]   (default: 1000 10000); needs build/bin from the normal build.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -24,10 +24,10 @@ struct stubopt {
     int64_t die_after;          /* --die-after: 0 never, else dies with the K-th dispatch */
     bool has_seed;              /* --seed given */
     uint64_t seed;
-    int64_t heartbeat_ms; /* --heartbeat-ms */
-    bool verbose;         /* --verbose: one line per dispatch started/completed/aborted */
+    int64_t heartbeat_ms;    /* --heartbeat-ms */
+    bool verbose;            /* --verbose: one line per dispatch started/completed/aborted */
     const char *latency_log; /* --latency-log: append timing lines here (borrowed), or NULL */
-    bool help;            /* --help: nothing else was checked */
+    bool help;               /* --help: nothing else was checked */
 };
 
 /* Parse argv with the defaults of --help. RC_EINVAL (a usage error, exit 64) with err->msg
