@@ -37,6 +37,7 @@ change_set(struct change *c, enum research_field f, const char *value)
     char *copy = (value != NULL && value[0] != '\0') ? xstrdup(value) : NULL;
     free(c->value[f]);
     c->set[f] = true;
+    c->any_set = true;
     c->value[f] = copy;
 }
 
@@ -51,16 +52,8 @@ change_set_int(struct change *c, enum research_field f, int64_t v)
 bool
 change_is_empty(const struct change *c)
 {
-    if (c->kind != CHANGE_UPDATE || c->n_out > 0 || c->request_id != NULL ||
-        c->cancel.request_id != NULL || c->cost_usd != 0) {
-        return false;
-    }
-    for (int i = 0; i < RF_COUNT; i++) {
-        if (c->set[i]) {
-            return false;
-        }
-    }
-    return true;
+    return c->kind == CHANGE_UPDATE && c->n_out == 0 && c->request_id == NULL &&
+           c->cancel.request_id == NULL && c->cost_usd == 0 && !c->any_set;
 }
 
 void
@@ -101,6 +94,10 @@ change_apply(const struct change *c, struct research *r)
 void
 change_release(struct change *c)
 {
+    if (c->research_id == NULL && c->request_id == NULL && c->cancel.request_id == NULL &&
+        c->out == NULL && !c->any_set) {
+        return; /* never planned: nothing to free (the common case of a pass) */
+    }
     free(c->research_id);
     for (int i = 0; i < RF_COUNT; i++) {
         free(c->value[i]);

@@ -51,6 +51,7 @@ struct change {
     char *research_id;     /* owned; NULL for CHANGE_NOTE */
     int64_t score;         /* CREATE: created_at ms; FINISH: finished_at ms */
     bool set[RF_COUNT];    /* field touched */
+    bool any_set;          /* some set[] is true */
     char *value[RF_COUNT]; /* owned; NULL with set = clear the field */
     /* The outcome of a trigger, recorded under rc:request:<id> for 24 h (NULL when none). */
     char *request_id;

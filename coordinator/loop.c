@@ -374,13 +374,17 @@ advance_all(struct loop *l, int64_t now_ms)
         if (r == NULL) {
             continue;
         }
-        struct change *c = change_list_add(&l->changes);
-        machine_advance(&ctx, r, c);
-        if (change_is_empty(c)) {
-            change_list_drop_last(&l->changes);
+        /* Planned on the stack: most researches have nothing to do, and machine_advance then
+         * allocates nothing, so there is nothing to release either. */
+        struct change planned = CHANGE_INIT;
+        machine_advance(&ctx, r, &planned);
+        if (change_is_empty(&planned)) {
+            change_release(&planned);
             count_research(l, r);
             continue;
         }
+        struct change *c = change_list_add(&l->changes);
+        *c = planned; /* ownership moves into the list */
         metrics_note_change(&l->tally, r, c, now_ms);
         if (c->kind == CHANGE_FINISH && c->value[RF_ERROR] != NULL) {
             /* No attempts left, or waited too long: the operator wants to see it. */

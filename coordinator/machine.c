@@ -482,8 +482,11 @@ wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum wo
         return;
     }
     const int64_t limit = ctx->cfg->agent.wait_timeout_ms;
+    if (limit <= 0) {
+        return; /* waits forever: nothing to parse, the common case of every pass */
+    }
     const int64_t waited = ctx->now_ms - strtoll(since, NULL, 10);
-    if (limit > 0 && waited >= limit) {
+    if (waited >= limit) {
         char error[160];
         snprintf(error, sizeof(error), "waited %" PRId64 " s for a free %s worker (AGENT_WAIT_TIMEOUT)",
                  waited / 1000, worker_type_name(wt));
