@@ -107,6 +107,12 @@ research_set(struct research *r, enum research_field f, const char *value)
     }
     free(r->f[f]);
     r->f[f] = (value != NULL && value[0] != '\0') ? xstrdup(value) : NULL;
+    if (f == RF_PHASE) {
+        r->phase = PHASE_PENDING;
+        if (r->f[f] != NULL) {
+            (void)phase_parse(r->f[f], &r->phase);
+        }
+    }
 }
 
 const char *
@@ -129,6 +135,7 @@ research_dup(const struct research *r)
     for (int i = 0; i < RF_COUNT; i++) {
         c->f[i] = r->f[i] != NULL ? xstrdup(r->f[i]) : NULL;
     }
+    c->phase = r->phase;
     return c;
 }
 
@@ -147,11 +154,7 @@ research_free(struct research *r)
 enum phase
 research_phase(const struct research *r)
 {
-    enum phase p = PHASE_PENDING;
-    if (r->f[RF_PHASE] != NULL) {
-        (void)phase_parse(r->f[RF_PHASE], &p);
-    }
-    return p;
+    return r->phase;
 }
 
 int64_t

@@ -48,6 +48,7 @@ enum research_field {
 
 struct research {
     char *f[RF_COUNT]; /* owned; NULL = absent (never "") */
+    enum phase phase;  /* f[RF_PHASE] parsed, kept by research_set: read every pass */
 };
 
 /* "research_id", ..., "training.accuracy". */
