@@ -31,6 +31,17 @@ struct outmsg {
     char *outbox_id; /* owned; set by the loop before the store writes the change */
 };
 
+/* The figures a rejected trigger carries (§3), remembered with its outcome so that a repeat
+ * repeats them: at_capacity has the counts, budget_exhausted the money. */
+struct rejection_figures {
+    bool has_capacity;
+    int64_t active_count;
+    int64_t limit;
+    bool has_budget;
+    double remaining; /* USD; may be negative */
+    double daily_limit;
+};
+
 /* A cancel's outcome, remembered under rc:cancel:<request_id> for 24 h so that the same
  * cancel sent again repeats it (§3). Every string owned; NULL for nil. */
 struct cancel_memo {
@@ -55,13 +66,8 @@ struct change {
     char *value[RF_COUNT]; /* owned; NULL with set = clear the field */
     /* The outcome of a trigger, recorded under rc:request:<id> for 24 h (NULL when none). */
     char *request_id;
-    char *request_value; /* "<research_id>" or "rejected:<reason>" */
-    bool has_capacity;   /* figures stored with a rejection */
-    int64_t active_count;
-    int64_t limit;
-    bool has_budget;
-    double remaining;
-    double daily_limit;
+    char *request_value;              /* "<research_id>" or "rejected:<reason>" */
+    struct rejection_figures figures; /* stored with a rejection */
     struct cancel_memo cancel; /* a cancel's outcome to remember (cancel.request_id NULL: none) */
     /* Money charged with this change: added to spent_usd of rc:budget:<budget_day>. */
     double cost_usd;

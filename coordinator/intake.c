@@ -67,21 +67,15 @@ plan_repeat(const struct intake_env *env, const char *request_id, const struct s
             struct change_list *out)
 {
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
-    struct machine_outcome first = {.value = r->value,
-                                    .has_capacity = r->has_capacity,
-                                    .active_count = r->active_count,
-                                    .limit = r->limit,
-                                    .has_budget = r->has_budget,
-                                    .remaining = r->remaining,
-                                    .daily_limit = r->daily_limit};
+    struct machine_outcome first = {.value = r->value, .figures = r->figures};
     machine_repeat(&ctx, request_id, &first, change_list_add(out));
 }
 
 /* What the batch has decided so far, for the inputs after: outcomes of request ids (a
  * repeat within one batch repeats the first) and the day's spend. */
 struct batch {
-    struct idmap *requests;   /* trigger request_id -> struct store_request * (in `outcomes`) */
-    struct idmap *cancels;    /* cancel request_id -> struct cancel_memo * (a copy) */
+    struct idmap *requests; /* trigger request_id -> struct store_request * (in `outcomes`) */
+    struct idmap *cancels;  /* cancel request_id -> struct cancel_memo * (a copy) */
     char day[BUDGET_DAY_LEN + 1];
     double spent_usd; /* today's spend: as stored, plus what this batch charged */
 };
@@ -127,12 +121,7 @@ plan_trigger(const struct intake_env *env, const struct trigger *t,
                   (int)t->force);
     }
     outcome->value = xstrdup(c->request_value);
-    outcome->has_capacity = c->has_capacity;
-    outcome->active_count = c->active_count;
-    outcome->limit = c->limit;
-    outcome->has_budget = c->has_budget;
-    outcome->remaining = c->remaining;
-    outcome->daily_limit = c->daily_limit;
+    outcome->figures = c->figures;
     idmap_put(b->requests, t->request_id, outcome);
 }
 
@@ -216,7 +205,7 @@ struct decoded {
     struct msg *msgs;
     enum rc_rc *rc;
     struct rc_err *why;
-    size_t *slot; /* index among the triggers, or among the cancels */
+    size_t *slot;             /* index among the triggers, or among the cancels */
     const char **request_ids; /* triggers */
     size_t n_triggers;
     const char **cancel_requests; /* cancels: request_id (NULL when none) */
@@ -297,8 +286,8 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
         n_seen = d.n_triggers;
     }
     if (d.n_cancels > 0) {
-        if ((rc = store_get_cancels(env->store, d.cancel_requests, d.cancel_researches,
-                                    d.n_cancels, memos, status, err)) != RC_OK) {
+        if ((rc = store_get_cancels(env->store, d.cancel_requests, d.cancel_researches, d.n_cancels,
+                                    memos, status, err)) != RC_OK) {
             goto out;
         }
         n_memos = d.n_cancels;

@@ -88,34 +88,30 @@ static void
 reject(const struct machine_ctx *ctx, const char *request_id, const struct machine_outcome *o,
        bool remember, struct change *out)
 {
+    const struct rejection_figures *f = &o->figures;
     char message[160] = "";
-    if (o->has_capacity) {
-        capacity_message(o->active_count, o->limit, message, sizeof(message));
-    } else if (o->has_budget) {
-        budget_message(o->remaining, o->daily_limit, message, sizeof(message));
+    if (f->has_capacity) {
+        capacity_message(f->active_count, f->limit, message, sizeof(message));
+    } else if (f->has_budget) {
+        budget_message(f->remaining, f->daily_limit, message, sizeof(message));
     }
     const char *reason = o->value + strlen("rejected:");
     change_init(out, CHANGE_NOTE, NULL);
     if (remember) {
         out->request_id = xstrdup(request_id);
         out->request_value = xstrdup(o->value);
-        out->has_capacity = o->has_capacity;
-        out->active_count = o->active_count;
-        out->limit = o->limit;
-        out->has_budget = o->has_budget;
-        out->remaining = o->remaining;
-        out->daily_limit = o->daily_limit;
+        out->figures = *f;
     }
     struct event ev = {.type = EVENT_REJECTED,
                        .request_id = request_id,
                        .reason = reason,
                        .message = message[0] != '\0' ? message : reason,
-                       .has_capacity = o->has_capacity,
-                       .active_count = o->active_count,
-                       .limit = o->limit,
-                       .has_budget = o->has_budget,
-                       .remaining = o->remaining,
-                       .daily_limit = o->daily_limit};
+                       .has_capacity = f->has_capacity,
+                       .active_count = f->active_count,
+                       .limit = f->limit,
+                       .has_budget = f->has_budget,
+                       .remaining = f->remaining,
+                       .daily_limit = f->daily_limit};
     emit_event(out, ctx, &ev);
 }
 
@@ -123,10 +119,9 @@ void
 machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, int64_t active_count,
                         int64_t limit, struct change *out)
 {
-    struct machine_outcome o = {.value = "rejected:at_capacity",
-                                .has_capacity = true,
-                                .active_count = active_count,
-                                .limit = limit};
+    struct machine_outcome o = {
+        .value = "rejected:at_capacity",
+        .figures = {.has_capacity = true, .active_count = active_count, .limit = limit}};
     reject(ctx, request_id, &o, true, out);
 }
 
@@ -134,10 +129,9 @@ void
 machine_reject_budget(const struct machine_ctx *ctx, const char *request_id, double remaining,
                       double daily_limit, struct change *out)
 {
-    struct machine_outcome o = {.value = "rejected:budget_exhausted",
-                                .has_budget = true,
-                                .remaining = remaining,
-                                .daily_limit = daily_limit};
+    struct machine_outcome o = {
+        .value = "rejected:budget_exhausted",
+        .figures = {.has_budget = true, .remaining = remaining, .daily_limit = daily_limit}};
     reject(ctx, request_id, &o, true, out);
 }
 
@@ -488,8 +482,9 @@ wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum wo
     const int64_t waited = ctx->now_ms - strtoll(since, NULL, 10);
     if (waited >= limit) {
         char error[160];
-        snprintf(error, sizeof(error), "waited %" PRId64 " s for a free %s worker (AGENT_WAIT_TIMEOUT)",
-                 waited / 1000, worker_type_name(wt));
+        snprintf(error, sizeof(error),
+                 "waited %" PRId64 " s for a free %s worker (AGENT_WAIT_TIMEOUT)", waited / 1000,
+                 worker_type_name(wt));
         change_init(out, CHANGE_UPDATE, id);
         fail(ctx, r, error, out);
     }
@@ -514,7 +509,8 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
         return NULL;
     }
     const char *sent = research_get(r, RF_DISPATCHED_AT);
-    if (sent != NULL && ctx->now_ms - strtoll(sent, NULL, 10) > ctx->cfg->agent.dispatch_timeout_ms) {
+    if (sent != NULL &&
+        ctx->now_ms - strtoll(sent, NULL, 10) > ctx->cfg->agent.dispatch_timeout_ms) {
         return "dispatch_timeout";
     }
     return NULL;

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "coordinator/change.h"
+
 struct cancel;
 struct cancel_memo;
 struct cfg;
@@ -40,12 +42,7 @@ void machine_reject_invalid(const struct machine_ctx *ctx, const char *request_i
 /* A trigger's first outcome, as remembered under rc:request:<id>. */
 struct machine_outcome {
     const char *value; /* "<research_id>" or "rejected:<reason>" */
-    bool has_capacity;
-    int64_t active_count;
-    int64_t limit;
-    bool has_budget;
-    double remaining;
-    double daily_limit;
+    struct rejection_figures figures;
 };
 
 /* A trigger whose request_id was seen in the last 24 h: no change, the first outcome's event

@@ -57,7 +57,7 @@ static const char lease_lua[] =
     "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end\n"
     "return 0\n";
 
-#define REQUEST_TTL_S 86400 /* trigger and cancel outcomes are remembered for 24 h (§3) */
+#define REQUEST_TTL_S 86400       /* trigger and cancel outcomes are remembered for 24 h (§3) */
 #define BUDGET_TTL_S (35 * 86400) /* a month of daily spend stays readable */
 
 struct store {
@@ -581,15 +581,15 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
         for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
             const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
             if (strcmp(k, "active_count") == 0) {
-                o->has_capacity = true;
-                o->active_count = strtoll(val, NULL, 10);
+                o->figures.has_capacity = true;
+                o->figures.active_count = strtoll(val, NULL, 10);
             } else if (strcmp(k, "limit") == 0) {
-                o->limit = strtoll(val, NULL, 10);
+                o->figures.limit = strtoll(val, NULL, 10);
             } else if (strcmp(k, "remaining") == 0) {
-                o->has_budget = true;
-                o->remaining = strtod(val, NULL);
+                o->figures.has_budget = true;
+                o->figures.remaining = strtod(val, NULL);
             } else if (strcmp(k, "daily_limit") == 0) {
-                o->daily_limit = strtod(val, NULL);
+                o->figures.daily_limit = strtod(val, NULL);
             }
         }
         freeReplyObject(v);
@@ -633,9 +633,8 @@ parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_mem
 }
 
 enum rc_rc
-store_get_cancels(struct store *s, const char *const *request_ids,
-                  const char *const *research_ids, size_t n, struct cancel_memo *memos,
-                  char **status, struct rc_err *err)
+store_get_cancels(struct store *s, const char *const *request_ids, const char *const *research_ids,
+                  size_t n, struct cancel_memo *memos, char **status, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
@@ -776,23 +775,24 @@ plan_request(const struct change *c, struct ops *o)
     argv_str(&o->args, c->request_value);
     argv_str(&o->args, "EX");
     argv_int(&o->args, REQUEST_TTL_S);
-    if (!c->has_capacity && !c->has_budget) {
+    const struct rejection_figures *f = &c->figures;
+    if (!f->has_capacity && !f->has_budget) {
         return;
     }
-    op(o, "HSET", K_REQUEST_FIGURES, c->has_capacity && c->has_budget ? 8 : 4);
-    if (c->has_capacity) {
+    op(o, "HSET", K_REQUEST_FIGURES, f->has_capacity && f->has_budget ? 8 : 4);
+    if (f->has_capacity) {
         argv_str(&o->args, "active_count");
-        argv_int(&o->args, c->active_count);
+        argv_int(&o->args, f->active_count);
         argv_str(&o->args, "limit");
-        argv_int(&o->args, c->limit);
+        argv_int(&o->args, f->limit);
     }
-    if (c->has_budget) {
+    if (f->has_budget) {
         char text[64];
         argv_str(&o->args, "remaining");
-        snprintf(text, sizeof(text), "%.6f", c->remaining);
+        snprintf(text, sizeof(text), "%.6f", f->remaining);
         argv_str(&o->args, text);
         argv_str(&o->args, "daily_limit");
-        snprintf(text, sizeof(text), "%.6f", c->daily_limit);
+        snprintf(text, sizeof(text), "%.6f", f->daily_limit);
         argv_str(&o->args, text);
     }
     op(o, "EXPIRE", K_REQUEST_FIGURES, 1);
@@ -946,7 +946,8 @@ append_apply(struct store *s, const struct apply_keys *k, struct ops *o)
     argv_str(
         &a, keys_request_figures(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
     argv_str(&a, keys_coordinator(&s->key, s->cfg.key_prefix));
-    argv_str(&a, keys_budget(&s->key, s->cfg.key_prefix, k->budget_day != NULL ? k->budget_day : ""));
+    argv_str(&a,
+             keys_budget(&s->key, s->cfg.key_prefix, k->budget_day != NULL ? k->budget_day : ""));
     argv_str(&a, keys_cancel(&s->key, s->cfg.key_prefix,
                              k->cancel_request_id != NULL ? k->cancel_request_id : ""));
     argv_str(&a, s->instance);

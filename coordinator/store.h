@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
+#include "coordinator/change.h"
 
 struct buf;
 struct cancel_memo;
@@ -41,12 +42,7 @@ struct store_stats {
 /* A remembered trigger outcome (rc:request:<id> and its figures). */
 struct store_request {
     char *value; /* owned; NULL: never seen (or expired) */
-    bool has_capacity;
-    int64_t active_count;
-    int64_t limit;
-    bool has_budget;
-    double remaining;
-    double daily_limit;
+    struct rejection_figures figures;
 };
 
 /* One message waiting in the outbox. */

@@ -501,8 +501,8 @@ test_machine_accept_creates_pending_research(void **state)
     /* the request's outcome is remembered: the research id */
     assert_string_equal(c.request_id, "req-1");
     assert_string_equal(c.request_value, RID);
-    assert_false(c.has_capacity);
-    assert_false(c.has_budget);
+    assert_false(c.figures.has_capacity);
+    assert_false(c.figures.has_budget);
 
     assert_n_out(&c, 1);
     struct msg m = MSG_INIT;
@@ -550,10 +550,10 @@ test_machine_reject_at_capacity(void **state)
     assert_int_equal(count_set(&c), 0); /* no research is touched */
     assert_string_equal(c.request_id, "req-9");
     assert_string_equal(c.request_value, "rejected:at_capacity");
-    assert_true(c.has_capacity);
-    assert_int_equal(c.active_count, 4);
-    assert_int_equal(c.limit, 3);
-    assert_false(c.has_budget);
+    assert_true(c.figures.has_capacity);
+    assert_int_equal(c.figures.active_count, 4);
+    assert_int_equal(c.figures.limit, 3);
+    assert_false(c.figures.has_budget);
 
     assert_n_out(&c, 1);
     struct msg m = MSG_INIT;
@@ -1373,7 +1373,8 @@ test_machine_repeat_gives_the_first_outcome_again(void **state)
     struct change first = CHANGE_INIT, again = CHANGE_INIT;
     machine_reject_capacity(&ctx, "req-9", 4, 3, &first);
     struct machine_outcome seen = {
-        .value = "rejected:at_capacity", .has_capacity = true, .active_count = 4, .limit = 3};
+        .value = "rejected:at_capacity",
+        .figures = {.has_capacity = true, .active_count = 4, .limit = 3}};
     machine_repeat(&ctx, "req-9", &seen, &again);
     assert_int_equal(again.kind, CHANGE_NOTE);
     assert_null(again.request_id); /* nothing is remembered twice */
@@ -1463,7 +1464,7 @@ test_machine_reject_budget_remembers_figures(void **state)
     machine_reject_budget(&ctx, "req-7", -0.125, 20.0, &c);
     assert_int_equal(c.kind, CHANGE_NOTE);
     assert_string_equal(c.request_value, "rejected:budget_exhausted");
-    assert_true(c.has_budget && !c.has_capacity);
+    assert_true(c.figures.has_budget && !c.figures.has_capacity);
     struct msg m = MSG_INIT, r = MSG_INIT;
     find_event(f, &c, EVENT_REJECTED, "req-7", &m);
     assert_string_equal(m.u.event.reason, "budget_exhausted");
@@ -1471,10 +1472,9 @@ test_machine_reject_budget_remembers_figures(void **state)
     assert_true(m.u.event.remaining == -0.125 && m.u.event.daily_limit == 20.0);
     assert_string_equal(m.u.event.message,
                         "daily budget exhausted (-$0.12 remaining, limit $20.00)");
-    struct machine_outcome seen = {.value = "rejected:budget_exhausted",
-                                   .has_budget = true,
-                                   .remaining = -0.125,
-                                   .daily_limit = 20.0};
+    struct machine_outcome seen = {
+        .value = "rejected:budget_exhausted",
+        .figures = {.has_budget = true, .remaining = -0.125, .daily_limit = 20.0}};
     machine_repeat(&ctx, "req-7", &seen, &again);
     find_event(f, &again, EVENT_REJECTED, "req-7", &r);
     assert_string_equal(r.u.event.message, m.u.event.message);
