@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * budget: pricing of results and the UTC day they are charged to. */
+ * budget: pricing of results. */
 #include "coordinator/budget.h"
 
 #include <stdio.h>
@@ -14,28 +14,6 @@
 #define FALLBACK_OUTPUT_PER_M 15.0
 
 void
-budget_day(int64_t now_ms, char out[BUDGET_DAY_LEN + 1])
-{
-    /* Civil date from days since 1970-01-01 (H. Hinnant's algorithm): no time zone, no libc
-     * state. */
-    int64_t days = now_ms >= 0 ? now_ms / 86400000 : (now_ms - 86399999) / 86400000;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
-    if (y < 0 || y > 9999) {
-        y = y < 0 ? 0 : 9999; /* keep the fixed width; such clocks are broken anyway */
-    }
-    snprintf(out, BUDGET_DAY_LEN + 1, "%04u-%02u-%02u", (unsigned)y % 10000u, (unsigned)m % 100u,
-             (unsigned)d % 100u);
-}
-
-void
 budget_price(const struct cfg_agent *a, const char *model, double *input_per_m,
              double *output_per_m)
 {
@@ -44,7 +22,8 @@ budget_price(const struct cfg_agent *a, const char *model, double *input_per_m,
     for (size_t i = 0; i < a->n_prices; i++) {
         const struct cfg_price *p = &a->prices[i];
         size_t len = strlen(p->model);
-        if (model != NULL && strncmp(model, p->model, len) == 0 && (best == NULL || len > best_len)) {
+        if (model != NULL && strncmp(model, p->model, len) == 0 &&
+            (best == NULL || len > best_len)) {
             best = p;
             best_len = len;
         }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
- * budget: what a phase result costs and which UTC day it is charged to (contract §5). Pure:
- * the day's spend is read and written by the store, the check is made by intake. */
+ * budget: what a phase result costs (contract §5). Pure: the day's spend is read and written
+ * by the store (the day from clock_utc_day), the check is made by intake. */
 #ifndef RC_BUDGET_H
 #define RC_BUDGET_H
 
@@ -11,11 +11,6 @@
 struct cfg_agent;
 struct cfg_price;
 struct kv;
-
-#define BUDGET_DAY_LEN 10 /* "YYYY-MM-DD" */
-
-/* The UTC day of `now_ms` as "YYYY-MM-DD" (the suffix of rc:budget:<day>). */
-void budget_day(int64_t now_ms, char out[BUDGET_DAY_LEN + 1]);
 
 /* The price of `model`: the table entry with the longest prefix of it; an unknown or absent
  * model is priced as claude-sonnet-4-5 (its table entry, else 3/15). */

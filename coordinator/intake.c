@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "coordinator/budget.h"
@@ -76,7 +77,7 @@ plan_repeat(const struct intake_env *env, const char *request_id, const struct s
 struct batch {
     struct idmap *requests; /* trigger request_id -> struct store_request * (in `outcomes`) */
     struct idmap *cancels;  /* cancel request_id -> struct cancel_memo * (a copy) */
-    char day[BUDGET_DAY_LEN + 1];
+    char day[11];
     double spent_usd; /* today's spend: as stored, plus what this batch charged */
 };
 
@@ -277,7 +278,7 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
     size_t n_seen = 0, n_memos = 0;
     enum rc_rc rc = RC_OK;
 
-    budget_day(env->now_ms, b.day);
+    clock_utc_day(env->now_ms, b.day);
     if (d.n_triggers > 0) {
         if ((rc = store_get_requests(env->store, d.request_ids, d.n_triggers, b.day, seen,
                                      &b.spent_usd, err)) != RC_OK) {

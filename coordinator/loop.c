@@ -424,11 +424,11 @@ write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic
     stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
                                    l->cfg->agent.concurrency_buffer);
     l->gauges.capacity_limit = stats.limit;
-    budget_day(now, stats.budget_day);
+    clock_utc_day(now, stats.budget_day);
     stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
-    enum rc_rc rc = store_apply(l->store, l->changes.items, l->changes.n, &stats,
-                                l->cfg->agent.retention_s, results, &l->gauges.budget_spent_usd,
-                                err);
+    enum rc_rc rc =
+        store_apply(l->store, l->changes.items, l->changes.n, &stats, l->cfg->agent.retention_s,
+                    results, &l->gauges.budget_spent_usd, err);
     if (rc_rc_is_retryable(rc)) {
         redis_failed(l, err, stop);
         return false;

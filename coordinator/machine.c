@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/xalloc.h"
 #include "coordinator/budget.h"
 #include "coordinator/change.h"
@@ -277,7 +278,7 @@ charge(const struct machine_ctx *ctx, const struct research *r, const struct com
     budget_format((before != NULL ? strtod(before, NULL) : 0.0) + cost, total, sizeof(total));
     change_set(out, RF_COST_USD, total);
     out->cost_usd = cost;
-    budget_day(ctx->now_ms, out->budget_day);
+    clock_utc_day(ctx->now_ms, out->budget_day);
 }
 
 enum machine_verdict

@@ -33,7 +33,8 @@ start_workers(struct it_env *env, const char *const training_args[])
 static char *
 trigger_ok(struct it_env *env, const char *request_id, bool force)
 {
-    struct trigger t = {.request_id = request_id, .brief = "momentum on BTC 1h bars", .force = force};
+    struct trigger t = {
+        .request_id = request_id, .brief = "momentum on BTC 1h bars", .force = force};
     it_send_trigger(env, &t);
     const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, request_id, WAIT_MS);
     assert_non_null(ev->research_id);
@@ -173,8 +174,8 @@ test_ops_cancel_one_while_it_trains(void **state)
 
     /* B's worker got the abort, addressed to it, naming B's dispatch. */
     struct abort_probe p = {b_dispatch};
-    const struct it_msg *am = it_topic_wait(it_dispatches(env, WORKER_TRAINING), is_abort_for, &p,
-                                            WAIT_MS);
+    const struct it_msg *am =
+        it_topic_wait(it_dispatches(env, WORKER_TRAINING), is_abort_for, &p, WAIT_MS);
     assert_non_null(am);
     assert_string_equal(am->key, b_worker);
     assert_string_equal(am->decoded->u.abort.worker_id, b_worker);
@@ -194,7 +195,7 @@ test_ops_cancel_one_while_it_trains(void **state)
                 event_index(env, EVENT_CANCELLED, b, PHASE_PENDING));
     assert_int_equal(it_event_count(env, EVENT_COMPLETED, b), 0);
     assert_int_equal(it_event_count(env, EVENT_PHASE_STARTED, b), 2); /* design, training */
-    assert_field(env, b, "status", "cancelled"); /* nothing moved it since */
+    assert_field(env, b, "status", "cancelled");                      /* nothing moved it since */
     assert_true(it_redis_zcard(env, "rc:active") == 0);
 
     /* The same cancel again repeats its outcome (no second abort); other cancels are refused
@@ -251,8 +252,8 @@ test_ops_cancel_waiting_research_has_no_abort(void **state)
 static char *
 today_budget_key(void)
 {
-    char day[BUDGET_DAY_LEN + 1];
-    budget_day(clock_now_ms(), day);
+    char day[11];
+    clock_utc_day(clock_now_ms(), day);
     char *key = malloc(64);
     assert_non_null(key);
     snprintf(key, 64, "rc:budget:%s", day);
@@ -407,17 +408,25 @@ test_ops_duplicated_and_stale_completions_change_nothing(void **state)
 
     const struct kv design[] = {{"strategy_name", value_str("other_name")}};
     const struct kv training[] = {{"accuracy", value_float(0.01)}, {"final_loss", value_float(9)}};
-    struct completion dup = {.dispatch_id = design_dispatch, .research_id = id,
-                             .worker_id = design_worker, .ok = true, .result = design,
+    struct completion dup = {.dispatch_id = design_dispatch,
+                             .research_id = id,
+                             .worker_id = design_worker,
+                             .ok = true,
+                             .result = design,
                              .n_result = 1};
-    struct completion wrong_worker = {.dispatch_id = training_dispatch, .research_id = id,
-                                      .worker_id = "g9-training-7", .ok = true,
-                                      .result = training, .n_result = 2};
-    struct completion wrong_dispatch = {.dispatch_id = "rs_x:training:9", .research_id = id,
-                                        .worker_id = training_worker, .ok = false,
+    struct completion wrong_worker = {.dispatch_id = training_dispatch,
+                                      .research_id = id,
+                                      .worker_id = "g9-training-7",
+                                      .ok = true,
+                                      .result = training,
+                                      .n_result = 2};
+    struct completion wrong_dispatch = {.dispatch_id = "rs_x:training:9",
+                                        .research_id = id,
+                                        .worker_id = training_worker,
+                                        .ok = false,
                                         .error = "late"};
-    struct completion unknown = {.dispatch_id = "d-1", .research_id = "rs_unknown",
-                                 .worker_id = "w-1", .ok = false};
+    struct completion unknown = {
+        .dispatch_id = "d-1", .research_id = "rs_unknown", .worker_id = "w-1", .ok = false};
     it_send_completion(env, &dup);
     it_send_completion(env, &wrong_worker);
     it_send_completion(env, &wrong_dispatch);
@@ -457,8 +466,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_ops_cancel_one_while_it_trains, it_setup,
-                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ops_cancel_one_while_it_trains, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_ops_cancel_waiting_research_has_no_abort, it_setup,
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_ops_budget_spent_by_a_design_refuses_the_next_trigger,

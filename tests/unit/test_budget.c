@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * test_budget: pricing of design and assessment results (cost_usd wins, tokens priced by the
- * longest matching model prefix, unknown models as sonnet), the UTC day, the exhausted check. */
+ * longest matching model prefix, unknown models as sonnet), the exhausted check. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,8 +113,8 @@ static void
 test_budget_bad_price_table_is_a_config_error(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "acme", "acme=1", "=1/2", "acme=1/x", "acme=-1/2", "a b=1/2",
-                         "acme=1/2,", "acme=1/2,,b=1/2"};
+    const char *bad[] = {"",          "acme",    "acme=1",    "=1/2",           "acme=1/x",
+                         "acme=-1/2", "a b=1/2", "acme=1/2,", "acme=1/2,,b=1/2"};
     for (size_t i = 0; i < N_OF(bad); i++) {
         if (bad[i][0] == '\0') {
             continue; /* empty means unset: the default */
@@ -131,23 +131,6 @@ test_budget_bad_price_table_is_a_config_error(void **state)
         buf_release(&entry);
         buf_release(&problems);
     }
-}
-
-static void
-test_budget_day_is_utc(void **state)
-{
-    (void)state;
-    char day[BUDGET_DAY_LEN + 1];
-    budget_day(0, day);
-    assert_string_equal(day, "1970-01-01");
-    budget_day(1700000000000LL, day); /* 2023-11-14T22:13:20Z */
-    assert_string_equal(day, "2023-11-14");
-    budget_day(951782400000LL - 1, day); /* the last ms of 2000-02-28 */
-    assert_string_equal(day, "2000-02-28");
-    budget_day(951782400000LL + 86400000LL, day); /* leap day's successor */
-    assert_string_equal(day, "2000-03-01");
-    budget_day(1798761599999LL, day);
-    assert_string_equal(day, "2026-12-31");
 }
 
 static void
@@ -185,7 +168,6 @@ main(void)
         cmocka_unit_test(test_budget_nothing_to_charge),
         cmocka_unit_test(test_budget_longest_prefix_wins),
         cmocka_unit_test(test_budget_bad_price_table_is_a_config_error),
-        cmocka_unit_test(test_budget_day_is_utc),
         cmocka_unit_test(test_budget_exhausted_only_with_a_limit),
         cmocka_unit_test(test_budget_format_round_trips),
     };
