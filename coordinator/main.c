@@ -9,19 +9,11 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/stopsig.h"
 #include "coordinator/httpd.h"
 #include "coordinator/loop.h"
 
 extern char **environ;
-
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
 
 static void
 usage(FILE *out)
@@ -68,13 +60,11 @@ main(int argc, char **argv)
     }
     log_set_level(cfg.log_level);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (stopsig_install(&err) != RC_OK) {
+        fprintf(stderr, "coordinator: %s\n", err.msg);
+        cfg_release(&cfg);
+        return RC_EXIT_FAILURE;
+    }
 
     log_info("starting",
              "version=%s kafka=%s group=%s topic_prefix=%s redis_key_prefix=%s "
@@ -95,7 +85,7 @@ main(int argc, char **argv)
         }
     }
     if (rc == RC_OK) {
-        rc = loop_run(loop, &stop_requested, &err);
+        rc = loop_run(loop, stopsig_flag(), &err);
     }
     httpd_stop(httpd);
     if (rc != RC_OK) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/clock.h"
 #include "common/rc_err.h"
 #include "common/xalloc.h"
@@ -570,7 +571,7 @@ main(int argc, char **argv)
     run.res.poll_interval = opt.poll_interval;
     run.res.fetch_wait_ms = opt.fetch_wait_ms;
 
-    enum rc_rc rc = bench_proc_install_signals(&err);
+    enum rc_rc rc = stopsig_install(&err);
     if (rc == RC_OK) {
         rc = run_stages(&run, &stage, &err);
     }

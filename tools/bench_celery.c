@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
 #include "proto/phase.h"
@@ -115,7 +116,7 @@ read_line(struct peer *p, int64_t timeout_ms, char **out, struct rc_err *err)
                               LINE_MAX_BYTES);
         }
         int64_t left = deadline - clock_mono_ms();
-        if (left <= 0 || bench_proc_stopping()) {
+        if (left <= 0 || stopsig_requested()) {
             return rc_err_set(err, RC_EUNAVAIL,
                               "celery client: no answer within %" PRId64 " ms (logs in %s)",
                               timeout_ms, p->opts->dir);
@@ -291,12 +292,12 @@ redis_start(struct peer *p, struct rc_err *err)
     struct stat sb;
 
     while (rc == RC_OK && stat(p->sock, &sb) != 0) {
-        if (clock_mono_ms() >= deadline || bench_proc_stopping() ||
+        if (clock_mono_ms() >= deadline || stopsig_requested() ||
             !bench_procs_running(p->bp, p->redis)) {
             return rc_err_set(err, RC_EUNAVAIL, "celery's redis-server not ready (logs in %s)",
                               p->opts->dir);
         }
-        bench_proc_sleep_ms(10);
+        stopsig_nap_ms(10);
     }
     return rc;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
 #include "coordinator/keys.h"
@@ -151,7 +152,7 @@ sample(struct bench_stack *st, int64_t samples, int64_t t0_ms, struct bench_cycl
     int64_t budget_end = INT64_MAX;
     keys_coordinator(&key, bench_stack_key_prefix(st));
     while ((int64_t)steady.n < samples && clock_mono_ms() < budget_end) {
-        if (bench_proc_stopping()) {
+        if (stopsig_requested()) {
             rc = rc_err_set(err, RC_EUNAVAIL, "interrupted");
             break;
         }
@@ -181,7 +182,7 @@ sample(struct bench_stack *st, int64_t samples, int64_t t0_ms, struct bench_cycl
             }
             n_seen++;
         }
-        bench_proc_sleep_ms(SAMPLE_POLL_MS);
+        stopsig_nap_ms(SAMPLE_POLL_MS);
     }
     out->samples = (int64_t)steady.n;
     out->median_ms = bench_samples_pct(&steady, 50);

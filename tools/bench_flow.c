@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
 #include "coordinator/keys.h"
@@ -59,7 +60,7 @@ wait_finished(struct bench_stack *st, int64_t target, int64_t timeout_ms, int64_
         if (rc != RC_OK || n >= target) {
             return rc;
         }
-        if (bench_proc_stopping()) {
+        if (stopsig_requested()) {
             return rc_err_set(err, RC_EUNAVAIL, "interrupted");
         }
         if (clock_mono_ms() >= deadline) {
@@ -68,7 +69,7 @@ wait_finished(struct bench_stack *st, int64_t target, int64_t timeout_ms, int64_
                               " ms",
                               n, target, timeout_ms);
         }
-        bench_proc_sleep_ms(poll_ms);
+        stopsig_nap_ms(poll_ms);
     }
 }
 
@@ -328,15 +329,15 @@ measure_idle(struct bench_stack *st, int64_t idle_s, struct bench_idle *out, str
     int64_t before = 0;
     int64_t after = 0;
 
-    bench_proc_sleep_ms(SETTLE_MS);
+    stopsig_nap_ms(SETTLE_MS);
     int64_t t0 = clock_mono_us();
     enum rc_rc rc = bench_proc_cpu_us(pid, &before, err);
     int64_t end_ms = clock_mono_ms() + idle_s * 1000;
     while (rc == RC_OK && clock_mono_ms() < end_ms) {
-        if (bench_proc_stopping()) {
+        if (stopsig_requested()) {
             return rc_err_set(err, RC_EUNAVAIL, "interrupted");
         }
-        bench_proc_sleep_ms(100);
+        stopsig_nap_ms(100);
     }
     if (rc == RC_OK) {
         rc = bench_proc_cpu_us(pid, &after, err);

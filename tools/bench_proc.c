@@ -23,9 +23,6 @@
 
 extern char **environ;
 
-/* The only mutable global: set by the SIGINT/SIGTERM handler. */
-static volatile sig_atomic_t stop_requested;
-
 struct child {
     pid_t pid;
     bool reaped;
@@ -37,47 +34,6 @@ struct bench_procs {
     size_t n;
     size_t cap;
 };
-
-static void
-on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-enum rc_rc
-bench_proc_install_signals(struct rc_err *err)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop_signal;
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
-        return rc_err_sys(err, "sigaction");
-    }
-    sa.sa_handler = SIG_IGN; /* a child that closes its pipe must not kill the driver */
-    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
-        return rc_err_sys(err, "sigaction");
-    }
-    return RC_OK;
-}
-
-bool
-bench_proc_stopping(void)
-{
-    return stop_requested != 0;
-}
-
-void
-bench_proc_sleep_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-    if (ms > 0) {
-        nanosleep(&ts, NULL); /* EINTR: a signal, which the caller looks at */
-    }
-}
 
 int64_t
 bench_proc_now_us(void)
@@ -286,6 +242,15 @@ exit_code(int status)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* Between looks at a child that is stopping: not cut short by a stop request (we are
+ * stopping it because of one). */
+static void
+pause_5ms(void)
+{
+    struct timespec ts = {0, 5 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 enum rc_rc
 bench_procs_wait(struct bench_procs *bp, pid_t pid, int timeout_ms, int *code, struct rc_err *err)
 {
@@ -299,7 +264,7 @@ bench_procs_wait(struct bench_procs *bp, pid_t pid, int timeout_ms, int *code, s
         if (clock_mono_ms() >= deadline) {
             return rc_err_set(err, RC_EUNAVAIL, "pid %ld still runs", (long)pid);
         }
-        bench_proc_sleep_ms(5);
+        pause_5ms();
     }
     *code = exit_code(c->status);
     return RC_OK;
@@ -318,7 +283,7 @@ bench_procs_stop(struct bench_procs *bp, pid_t pid, int timeout_ms, struct rc_er
         kill(pid, SIGTERM);
         int64_t deadline = clock_mono_ms() + timeout_ms;
         while (!reap(c) && clock_mono_ms() < deadline) {
-            bench_proc_sleep_ms(5);
+            pause_5ms();
         }
         if (!c->reaped) {
             kill(pid, SIGKILL);

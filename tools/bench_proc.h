@@ -23,13 +23,6 @@ struct bench_spawn {
     bool pipes;              /* stdin and stdout are pipes to the driver */
 };
 
-/* Install the SIGINT/SIGTERM handler that sets the stop flag, and ignore SIGPIPE. */
-enum rc_rc bench_proc_install_signals(struct rc_err *err);
-/* True once SIGINT or SIGTERM arrived: every wait of the driver gives up (RC_EUNAVAIL). */
-bool bench_proc_stopping(void);
-/* Sleep `ms` (returns early on a signal). */
-void bench_proc_sleep_ms(int64_t ms);
-
 struct bench_procs *bench_procs_new(void);
 /* Stop every child still running (bench_procs_stop, in reverse order of start) and free. NULL
  * is a no-op. */

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
@@ -120,7 +121,7 @@ wait_ready(struct bench_stack *st, pid_t pid, const char *what, bool (*ready)(st
     int64_t deadline = clock_mono_ms() + timeout_ms;
 
     while (!ready(st)) {
-        if (bench_proc_stopping()) {
+        if (stopsig_requested()) {
             return rc_err_set(err, RC_EUNAVAIL, "interrupted");
         }
         if (pid > 0 && !bench_procs_running(st->bp, pid)) {
@@ -131,7 +132,7 @@ wait_ready(struct bench_stack *st, pid_t pid, const char *what, bool (*ready)(st
             return rc_err_set(err, RC_EUNAVAIL, "%s not ready within %" PRId64 " ms (logs in %s)",
                               what, timeout_ms, st->dir);
         }
-        bench_proc_sleep_ms(POLL_MS);
+        stopsig_nap_ms(POLL_MS);
     }
     return RC_OK;
 }
@@ -559,7 +560,7 @@ bench_stack_perf_start(struct bench_stack *st, const char *path, struct rc_err *
     const char *argv[] = {"/usr/bin/perf", "record", "-g", "-o", path, "-p", pid, NULL};
     enum rc_rc rc = spawn(st, argv, "perf.log", &st->perf, err);
     if (rc == RC_OK) {
-        bench_proc_sleep_ms(500); /* perf attaches to every thread */
+        stopsig_nap_ms(500); /* perf attaches to every thread */
     }
     return rc;
 }
@@ -653,7 +654,7 @@ bench_stack_trigger(struct bench_stack *st, const char *request_id, int64_t *pro
                                 wire.len, request_id, strlen(request_id), NULL) == 0
                    ? RD_KAFKA_RESP_ERR_NO_ERROR
                    : rd_kafka_last_error();
-        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || bench_proc_stopping()) {
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopsig_requested()) {
             break;
         }
         rd_kafka_poll(st->producer, 10); /* let deliveries drain the local queue */

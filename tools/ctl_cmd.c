@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * ctl_cmd: helpers shared by researchctl's commands. The stop flag is the one mutable global
- * (STYLE §11), set only by the signal handler. */
+ * ctl_cmd: helpers shared by researchctl's commands. */
 #include "tools/ctl_cmd.h"
 
 #include <errno.h>
@@ -10,40 +9,6 @@
 #include <time.h>
 
 #include "common/buf.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void
-on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-void
-ctl_cmd_catch_stop(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
-bool
-ctl_cmd_stopped(void)
-{
-    return stop_requested != 0;
-}
-
-void
-ctl_cmd_nap_ms(int64_t ms)
-{
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 int
 ctl_cmd_exit_status(enum rc_rc rc)

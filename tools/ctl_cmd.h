@@ -74,10 +74,4 @@ void ctl_cmd_emit(struct buf *b);
  * borrows arg). RC_EINVAL naming `what` otherwise. */
 enum rc_rc ctl_cmd_id(const char *arg, const char *what, const char **out, struct rc_err *err);
 
-/* From now on SIGINT and SIGTERM only ask to stop (ctl_cmd_stopped becomes true). */
-void ctl_cmd_catch_stop(void);
-bool ctl_cmd_stopped(void);
-/* Sleep up to ms, cut short by a stop request. */
-void ctl_cmd_nap_ms(int64_t ms);
-
 #endif /* RC_CTL_CMD_H */

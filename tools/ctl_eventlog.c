@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
@@ -100,7 +101,7 @@ events_catch_up(struct ctl_events *e, const struct ctl_opts *o, struct rc_err *e
     enum rc_rc rc = RC_OK;
     int64_t stall_at = clock_mono_ms() + CATCH_UP_STALL_MS;
 
-    while (!ctl_cmd_stopped() && !ctl_events_caught_up(e)) {
+    while (!stopsig_requested() && !ctl_events_caught_up(e)) {
         struct ctl_event_msg m;
         struct rc_err why = RC_ERR_INIT;
         enum rc_rc r = ctl_events_next(e, POLL_MS, &m, &why);
@@ -150,13 +151,13 @@ run_events(const struct cfg *cfg, struct ctl_opts *o)
     struct rc_err err = RC_ERR_INIT;
     struct buf b = BUF_INIT;
 
-    ctl_cmd_catch_stop();
+    (void)stopsig_install(NULL);
     /* With a filter the last N matches may lie anywhere: read everything, keep the last N. */
     enum rc_rc rc = ctl_events_open(&cfg->kafka, o->research_id != NULL ? 0 : o->last_n, &e, &err);
     if (rc == RC_OK) {
         rc = events_catch_up(e, o, &err);
     }
-    while (rc == RC_OK && o->follow && !ctl_cmd_stopped()) {
+    while (rc == RC_OK && o->follow && !stopsig_requested()) {
         struct ctl_event_msg m;
         struct rc_err why = RC_ERR_INIT;
         enum rc_rc r = ctl_events_next(e, POLL_MS, &m, &why);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "common/buf.h"
+#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "tools/ctl_cmd.h"
@@ -95,8 +96,8 @@ status_once(const struct cfg *cfg, const struct ctl_source *src, bool json, stru
 static void
 watch(const struct cfg *cfg, const struct ctl_source *src, const struct ctl_opts *o, struct buf *b)
 {
-    ctl_cmd_catch_stop();
-    while (!ctl_cmd_stopped()) {
+    (void)stopsig_install(NULL);
+    while (!stopsig_requested()) {
         if (!o->json) {
             char now[CTL_FMT_MAX];
             ctl_fmt_utc(clock_now_ms(), now);
@@ -108,8 +109,8 @@ watch(const struct cfg *cfg, const struct ctl_source *src, const struct ctl_opts
             *b = frame;
         }
         ctl_cmd_emit(b); /* one write per frame: no flicker */
-        ctl_cmd_nap_ms((int64_t)(o->interval_s * 1000));
-        if (ctl_cmd_stopped()) {
+        stopsig_nap_ms((int64_t)(o->interval_s * 1000));
+        if (stopsig_requested()) {
             break;
         }
         struct rc_err err = RC_ERR_INIT;

@@ -23,6 +23,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/stopsig.h"
 #include "common/rc_err.h"
 #include "common/xalloc.h"
 #include "coordinator/keys.h"
@@ -46,9 +47,6 @@
 #define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
 
 extern char **environ;
-
-/* The only mutable global: set by the SIGINT/SIGTERM handler, read by the loop. */
-static volatile sig_atomic_t stop_requested;
 
 /* ---- State -------------------------------------------------------------------------------- */
 
@@ -429,14 +427,14 @@ assign_dispatch_partitions(struct stub *s, struct rc_err *err)
 }
 
 /* Retry the assignment until it succeeds, a permanent error, or a stop request (RC_OK with
- * stop_requested set). The topic is the coordinator's to create, so a worker started first
+ * stopsig_requested()). The topic is the coordinator's to create, so a worker started first
  * waits for it; the wait is logged once. */
 static enum rc_rc
 start_consuming(struct stub *s, struct rc_err *err)
 {
     bool logged = false;
 
-    while (!stop_requested && !s->kafka_fatal) {
+    while (!stopsig_requested() && !s->kafka_fatal) {
         enum rc_rc rc = assign_dispatch_partitions(s, err);
         if (rc != RC_EUNAVAIL) {
             return rc;
@@ -777,7 +775,7 @@ run(struct stub *s)
     s->next_beat_ms = clock_mono_ms() + s->opt.heartbeat_ms;
     flush_heartbeats(s, clock_mono_ms());
 
-    while (!stop_requested && !s->kafka_fatal) {
+    while (!stopsig_requested() && !s->kafka_fatal) {
         rd_kafka_message_t *rkm =
             rd_kafka_consumer_poll(s->consumer, loop_wait_ms(s, clock_mono_ms()));
         if (rkm != NULL) {
@@ -802,33 +800,6 @@ run(struct stub *s)
 }
 
 /* ---- Start and stop ----------------------------------------------------------------------- */
-
-static void
-on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static enum rc_rc
-install_signals(struct rc_err *err)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof(sa));
-    sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_stop_signal;
-    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
-        return rc_err_sys(err, "sigaction");
-    }
-    /* A Redis server that closes the link must not kill us with SIGPIPE (hiredis writes with
-     * write(2)): the write fails with EPIPE instead and the link is reopened. */
-    sa.sa_handler = SIG_IGN;
-    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
-        return rc_err_sys(err, "sigaction");
-    }
-    return RC_OK;
-}
 
 /* Build the workers, their ids "<prefix><type>-<i>" and heartbeat keys. RC_EINVAL when an id
  * breaks the contract's id rules (a bad --id-prefix). */
@@ -942,7 +913,7 @@ main(int argc, char **argv)
         status = RC_EXIT_USAGE;
         goto out;
     }
-    if (install_signals(&err) != RC_OK) {
+    if (stopsig_install(&err) != RC_OK) {
         fprintf(stderr, TOOL ": %s\n", err.msg);
         goto out;
     }
