@@ -22,10 +22,10 @@
 
 static const char *const fast[] = {"--duration-ms", "30", NULL};
 
-/* GET `path` from 127.0.0.1:port (HTTP/1.0, so the server closes). Returns the status code
+/* `method` `path` on 127.0.0.1:port (HTTP/1.0, so the server closes). Returns the status code
  * (0 when nothing answered) and the body in *body (caller frees). */
 static int
-http_get(int port, const char *path, char **body)
+http_request(int port, const char *method, const char *path, char **body)
 {
     *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -37,7 +37,8 @@ http_get(int port, const char *path, char **body)
         return 0;
     }
     char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method,
+                     path);
     assert_int_equal(write(fd, req, (size_t)n), n);
     size_t cap = 1 << 20, len = 0;
     char *resp = calloc(1, cap);
@@ -56,6 +57,12 @@ http_get(int port, const char *path, char **body)
     *body = strdup(start != NULL ? start + 4 : "");
     free(resp);
     return status;
+}
+
+static int
+http_get(int port, const char *path, char **body)
+{
+    return http_request(port, "GET", path, body);
 }
 
 /* The value of the sample line "<series> <value>" in a scrape, or -1 when absent. */
@@ -119,6 +126,8 @@ test_metrics_scrape_agrees_with_the_run(void **state)
     assert_string_equal(body, "ready: leading\n");
     free(body);
     assert_int_equal(http_get(port, "/nope", &body), 404);
+    free(body);
+    assert_int_equal(http_request(port, "POST", "/metrics", &body), 405);
     free(body);
 
     /* Two researches to completion (one bypassing the gates), a trigger repeated, one invalid

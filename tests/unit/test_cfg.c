@@ -300,6 +300,14 @@ static const struct bad_case bad_cases[] = {
     {"AGENT_DAILY_BUDGET=infinity", "AGENT_DAILY_BUDGET"},
     {"RESEARCH_RETENTION=0", "RESEARCH_RETENTION"},
     {"RESEARCH_RETENTION=1.5", "RESEARCH_RETENTION"},
+    {"AGENT_MODEL_PRICES=opus", "AGENT_MODEL_PRICES"},
+    {"AGENT_MODEL_PRICES=opus=1/-2", "AGENT_MODEL_PRICES"},
+    {"METRICS_ADDR=localhost", "METRICS_ADDR"},
+    {"METRICS_ADDR=:9464", "METRICS_ADDR"},
+    {"METRICS_ADDR=127.0.0.1:0", "METRICS_ADDR"},
+    {"METRICS_ADDR=127.0.0.1:65536", "METRICS_ADDR"},
+    {"METRICS_ADDR=[::1:9464", "METRICS_ADDR"},
+    {"METRICS_ADDR=a b:9464", "METRICS_ADDR"},
     {"TRAINING_GATE_MIN_ACCURACY=x", "TRAINING_GATE_MIN_ACCURACY"},
     {"TRAINING_GATE_MAX_LOSS=0.8.1", "TRAINING_GATE_MAX_LOSS"},
     {"TRAINING_GATE_MIN_LOSS_DECREASE=--0.5", "TRAINING_GATE_MIN_LOSS_DECREASE"},
@@ -729,6 +737,30 @@ test_cfg_redis_url_rejected_forms(void **state)
 }
 
 static void
+test_cfg_metrics_addr_forms(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"METRICS_ADDR=127.0.0.1:9464", "METRICS_ADDR=[::1]:9464",
+                                       "METRICS_ADDR=metrics.local:1"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char *envp[] = {(char *)(uintptr_t)good[i], NULL};
+        struct cfg c = CFG_INIT;
+        struct rc_err err = RC_ERR_INIT;
+        if (cfg_load(&c, envp, NULL, &err) != RC_OK) {
+            fail_msg("%s refused: %s", good[i], err.msg);
+        }
+        assert_string_equal(c.metrics_addr, strchr(good[i], '=') + 1);
+        cfg_release(&c);
+    }
+    /* Unset: off. */
+    struct cfg c = CFG_INIT;
+    struct rc_err err = RC_ERR_INIT;
+    assert_int_equal(cfg_load(&c, NULL, NULL, &err), RC_OK);
+    assert_null(c.metrics_addr);
+    cfg_release(&c);
+}
+
+static void
 test_cfg_topic_suffixes(void **state)
 {
     (void)state;
@@ -762,6 +794,7 @@ main(void)
         cmocka_unit_test(test_cfg_print_lists_every_variable_in_order),
         cmocka_unit_test(test_cfg_usage_lists_every_variable),
         cmocka_unit_test(test_cfg_redis_url_accepted_forms),
+        cmocka_unit_test(test_cfg_metrics_addr_forms),
         cmocka_unit_test(test_cfg_redis_url_rejected_forms),
         cmocka_unit_test(test_cfg_topic_suffixes),
     };
