@@ -251,13 +251,29 @@ queue_sample(void *arg)
 {
     struct queue_probe *q = arg;
     int training = 0, completed = 0;
+    /* The three researches read in one script, so the count is of one instant: read one by
+     * one, a training that ends between two reads and the next one that starts would both be
+     * counted. */
+    static const char lua[] =
+        "local r = {} for i, k in ipairs(KEYS) do "
+        "r[2 * i - 1] = redis.call('HGET', k, 'phase') "
+        "r[2 * i] = redis.call('HGET', k, 'child_status') end return r";
+    char keys[3][256];
+    for (int i = 0; i < 3; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "%sresearch:%s", it_env_key_prefix(q->env), q->ids[i]);
+    }
+    const char *const eval[] = {"EVAL", lua, "3", keys[0], keys[1], keys[2]};
+    redisReply *now = it_redis_cmd(q->env, 6, eval);
+    assert_true(now != NULL && now->type == REDIS_REPLY_ARRAY && now->elements == 6);
+    for (int i = 0; i < 3; i++) {
+        const redisReply *ph = now->element[2 * i], *ch = now->element[2 * i + 1];
+        training += ph->type == REDIS_REPLY_STRING && strcmp(ph->str, "training") == 0 &&
+                    ch->type == REDIS_REPLY_STRING && strcmp(ch->str, "dispatched") == 0;
+    }
+    freeReplyObject(now);
     for (int i = 0; i < 3; i++) {
         char *phase = it_research_hget(q->env, q->ids[i], "phase");
         char *child = it_research_hget(q->env, q->ids[i], "child_status");
-        if (phase != NULL && strcmp(phase, "training") == 0 && child != NULL &&
-            strcmp(child, "dispatched") == 0) {
-            training++;
-        }
         if (phase != NULL && strcmp(phase, "designing") == 0 && child != NULL &&
             strcmp(child, "completed") == 0) {
             char *since = it_research_hget(q->env, q->ids[i], "waiting_since");
