@@ -25,13 +25,19 @@
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
 #include "coordinator/store.h"
+#include "coordinator/waitq.h"
 #include "coordinator/workers.h"
+#include "proto/limits.h"
 
 #define BATCH_MAX 2000 /* inputs planned and written together */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define KAFKA_SETUP_TIMEOUT_MS 10000
 #define SHUTDOWN_FLUSH_MS 3000
+/* Between full sweeps the heartbeats are read again at most this often, and only while some
+ * research waits for a type of worker none of which is known free: the coordinator's own
+ * record (its dispatches and the completions it applied) says who is busy in between. */
+#define BEATS_REFRESH_MS 100
 
 /* One dependency's outage: logged when it starts and when it ends, never per retry. */
 struct outage {
@@ -48,6 +54,7 @@ struct loop {
     struct consumer *consumer; /* only while leading */
     struct registry *reg;
     struct workers *workers;
+    struct waitq *waiting; /* researches waiting for a worker, by type, oldest first */
     struct idgen ids;
     char instance[160];
     int64_t started_at_ms;
@@ -56,6 +63,8 @@ struct loop {
     bool mirror_ok;           /* the registry mirrors Redis */
     struct store_stats stats; /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
+    bool sweep_due;          /* the next pass looks at every research (a tick, a reload) */
+    int64_t beats_read_mono; /* when the heartbeats were last read (0: never) */
     double last_cycle_ms;
     struct input *inputs; /* read, effect not yet written: kept until it is */
     size_t n_inputs;
@@ -84,6 +93,7 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
     idgen_init(&l->ids);
     l->reg = registry_new();
     l->workers = workers_new();
+    l->waiting = waitq_new();
     l->metrics = metrics_new();
     enum rc_rc rc = store_new(&l->store, &cfg->redis, l->instance, err);
     if (rc == RC_OK) {
@@ -126,6 +136,7 @@ loop_free(struct loop *l)
     store_free(l->store);
     registry_free(l->reg);
     workers_free(l->workers);
+    waitq_free(l->waiting);
     metrics_free(l->metrics);
     drop_inputs(l);
     free(l->inputs);
@@ -274,6 +285,7 @@ ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
             return rc;
         }
         l->mirror_ok = true;
+        l->sweep_due = true; /* holds and queues are rebuilt from what was loaded */
         log_info("loaded active researches", "active=%zu", registry_count(l->reg));
     }
     outage_over(&l->redis);
@@ -348,44 +360,20 @@ settle_deliveries(struct loop *l)
     free(ids);
 }
 
-/* Count an active research (as it stands after this pass) into the gauges. */
+/* Advance one research and log what it does. Queues it for a worker when it still wants one. */
 static void
-count_research(struct loop *l, const struct research *r)
+advance_one(struct loop *l, const struct machine_ctx *ctx, struct research *r)
 {
-    l->gauges.researches[research_phase(r)]++;
-    l->gauges.waiting += research_get(r, RF_WAITING_SINCE) != NULL;
-}
-
-/* Plan the advance of every active research, oldest first. */
-static void
-advance_all(struct loop *l, int64_t now_ms)
-{
-    memset(l->gauges.researches, 0, sizeof(l->gauges.researches));
-    l->gauges.waiting = 0;
-    for (size_t i = 0; i < registry_len(l->reg); i++) {
-        const struct research *r = registry_at(l->reg, i);
-        if (r != NULL && machine_holds_worker(r)) {
-            workers_hold(l->workers, research_get(r, RF_WORKER_ID));
-        }
-    }
-    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
-    for (size_t i = 0; i < registry_len(l->reg); i++) {
-        const struct research *r = registry_at(l->reg, i);
-        if (r == NULL) {
-            continue;
-        }
-        /* Planned on the stack: most researches have nothing to do, and machine_advance then
-         * allocates nothing, so there is nothing to release either. */
-        struct change planned = CHANGE_INIT;
-        machine_advance(&ctx, r, &planned);
-        if (change_is_empty(&planned)) {
-            change_release(&planned);
-            count_research(l, r);
-            continue;
-        }
+    /* Planned on the stack: most researches have nothing to do, and machine_advance then
+     * allocates nothing, so there is nothing to release either. */
+    struct change planned = CHANGE_INIT;
+    machine_advance(ctx, r, &planned);
+    if (change_is_empty(&planned)) {
+        change_release(&planned);
+    } else {
         struct change *c = change_list_add(&l->changes);
         *c = planned; /* ownership moves into the list */
-        metrics_note_change(&l->tally, r, c, now_ms);
+        metrics_note_change(&l->tally, r, c, ctx->now_ms);
         if (c->kind == CHANGE_FINISH && c->value[RF_ERROR] != NULL) {
             /* No attempts left, or waited too long: the operator wants to see it. */
             log_info("research failed", "research_id=%s phase=%s error=\"%s\"", c->research_id,
@@ -402,24 +390,102 @@ advance_all(struct loop *l, int64_t now_ms)
                       c->research_id, c->value[RF_PHASE], c->value[RF_DISPATCH_ID],
                       c->value[RF_WORKER_ID]);
         }
-        registry_apply(l->reg, c); /* a finished one leaves a gap, closed below */
-        if (c->kind != CHANGE_FINISH) {
-            count_research(l, r);
+        const bool finished = c->kind == CHANGE_FINISH;
+        registry_apply(l->reg, c); /* a finished one leaves a gap, closed by the caller */
+        if (finished) {
+            return;
+        }
+    }
+    enum worker_type wt;
+    if (machine_wants_worker(r, &wt)) {
+        waitq_push(l->waiting, wt, research_int(r, RF_CREATED_AT), research_get(r, RF_RESEARCH_ID));
+    }
+}
+
+/* The full sweep (contract §1: every cycle looks at every active research, oldest first):
+ * timeouts, lost dispatches, and every hold and queue recomputed from the researches. */
+static void
+advance_all(struct loop *l, int64_t now_ms)
+{
+    workers_release_all(l->workers);
+    waitq_clear(l->waiting);
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        const struct research *r = registry_at(l->reg, i);
+        if (r != NULL && machine_holds_worker(r)) {
+            workers_hold(l->workers, research_get(r, RF_WORKER_ID));
+        }
+    }
+    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        struct research *r = registry_at(l->reg, i);
+        if (r != NULL) {
+            advance_one(l, &ctx, r);
         }
     }
     registry_compact(l->reg);
+}
+
+static int
+cmp_slot(const void *a, const void *b)
+{
+    const struct research *x = *(struct research *const *)a, *y = *(struct research *const *)b;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+/* Between full sweeps: advance only what this pass's inputs touched (changes from `first` on)
+ * and, for each worker type with free workers, as many of the oldest researches waiting for
+ * one; all of them oldest first, so a free worker still goes to the oldest. */
+static void
+advance_changed(struct loop *l, size_t first, int64_t now_ms)
+{
+    size_t n = 0, cap = 0;
+    struct research **todo = NULL;
+    for (size_t i = first; i < l->changes.n; i++) {
+        const struct change *c = &l->changes.items[i];
+        struct research *r = c->research_id != NULL ? registry_find(l->reg, c->research_id) : NULL;
+        if (r != NULL) {
+            todo = xgrow(todo, &cap, n + 1, sizeof(*todo));
+            todo[n++] = r;
+        }
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        size_t want = workers_free_count(l->workers, (enum worker_type)t);
+        char id[LIMITS_ID_MAX + 1];
+        while (want > 0 && waitq_pop(l->waiting, (enum worker_type)t, id, sizeof(id))) {
+            struct research *r = registry_find(l->reg, id);
+            enum worker_type wt;
+            if (r != NULL && machine_wants_worker(r, &wt) && wt == (enum worker_type)t) {
+                todo = xgrow(todo, &cap, n + 1, sizeof(*todo));
+                todo[n++] = r;
+                want--;
+            }
+        }
+    }
+    registry_compact(l->reg); /* intake may have finished some: slots are age ranks again */
+    qsort(todo, n, sizeof(*todo), cmp_slot);
+    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && todo[i] == todo[i - 1]) {
+            continue; /* touched twice, or touched and queued */
+        }
+        advance_one(l, &ctx, todo[i]);
+    }
+    registry_compact(l->reg);
+    free(todo);
 }
 
 /* Write the pass's changes and figures in one round trip. results[i] tells how change i
  * fared. False when nothing may be published: Redis is unreachable (the pass is planned
  * again later) or this instance lost the lease. */
 static bool
-write_pass(struct loop *l, int64_t now, enum rc_rc *results, volatile sig_atomic_t *stop,
-           struct rc_err *err)
+write_pass(struct loop *l, int64_t now, bool sweep, enum rc_rc *results,
+           volatile sig_atomic_t *stop, struct rc_err *err)
 {
     struct store_stats stats = l->stats;
     stats.active = (int64_t)registry_count(l->reg);
-    stats.last_cycle_at_ms = now;
+    /* A cycle (contract: every active research looked at) is a sweep pass; the passes between
+     * sweeps leave last_cycle_at and cycle_ms alone. */
+    stats.last_cycle_at_ms = sweep ? now : 0;
     stats.cycle_ms = l->last_cycle_ms;
     stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
                                    l->cfg->agent.concurrency_buffer);
@@ -472,6 +538,7 @@ finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
     change_list_reset(&l->changes);
     metrics_commit(l->metrics, &l->tally);
     memset(&l->tally, 0, sizeof(l->tally));
+    registry_figures(l->reg, l->gauges.researches, &l->gauges.waiting);
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         l->gauges.workers_live[t] = (int64_t)workers_live(l->workers, (enum worker_type)t);
         l->gauges.workers_busy[t] = (int64_t)workers_busy(l->workers, (enum worker_type)t);
@@ -483,21 +550,50 @@ finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
     l->stats.started_at_ms = l->started_at_ms;
 }
 
-/* One pass: heartbeats, inputs, advance, one write, publish, commit. Failures are handled
- * here (logged, backed off, the pass planned again later). */
+/* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
+ * a research waits for a type of worker none of which is known free (one may have turned free
+ * without a completion, or joined), and not more often than BEATS_REFRESH_MS. */
+static bool
+starved(const struct loop *l)
+{
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        if (waitq_len(l->waiting, (enum worker_type)t) > 0 &&
+            workers_free_count(l->workers, (enum worker_type)t) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool
+beats_due(const struct loop *l, bool sweep)
+{
+    if (sweep || l->beats_read_mono == 0) {
+        return true;
+    }
+    return clock_mono_ms() - l->beats_read_mono >= BEATS_REFRESH_MS && starved(l);
+}
+
+/* One pass: heartbeats when due, inputs, advance, one write, publish, commit. A sweep pass
+ * advances every research; the others what the inputs touched and what free workers can
+ * take. Failures are handled here (logged, backed off, the pass planned again later). */
 static void
 iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
 {
     const int64_t t0 = clock_mono_us();
     const int64_t now = clock_now_ms();
-    struct worker_beat *beats = NULL;
-    size_t n_beats = 0;
-    if (store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats, err) !=
-        RC_OK) {
-        redis_failed(l, err, stop);
-        return;
+    const bool sweep = l->sweep_due;
+    if (beats_due(l, sweep)) {
+        struct worker_beat *beats = NULL;
+        size_t n_beats = 0;
+        if (store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats,
+                               err) != RC_OK) {
+            redis_failed(l, err, stop);
+            return;
+        }
+        workers_begin(l->workers, beats, n_beats);
+        l->beats_read_mono = clock_mono_ms();
     }
-    workers_begin(l->workers, beats, n_beats);
 
     struct intake_env env = {.cfg = l->cfg,
                              .store = l->store,
@@ -514,13 +610,20 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         redis_failed(l, err, stop);
         return;
     }
-    advance_all(l, now);
+    if (sweep) {
+        advance_all(l, now);
+    } else {
+        advance_changed(l, 0, now);
+    }
     number_messages(l);
     enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
-    if (write_pass(l, now, results, stop, err)) {
+    if (write_pass(l, now, sweep, results, stop, err)) {
         finish_pass(l, now, results);
-        l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
-        metrics_observe_cycle(l->metrics, l->last_cycle_ms / 1000.0);
+        l->sweep_due = l->sweep_due && !sweep; /* a reload during the pass asks for another */
+        if (sweep) {
+            l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
+            metrics_observe_cycle(l->metrics, l->last_cycle_ms / 1000.0);
+        }
     } else {
         l->stats = before; /* the increments are counted again when the inputs are */
         memset(&l->tally, 0, sizeof(l->tally));
@@ -584,14 +687,21 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         }
         if (tick) {
             l->next_tick_mono_ms = now + interval;
+            l->sweep_due = true;
         }
-        int64_t wait_ms = l->next_tick_mono_ms - clock_mono_ms();
+        /* Sleep until an input, the tick, or (while researches wait for workers none of which
+         * is free) the next heartbeat read; not at all when a sweep is due. */
+        now = clock_mono_ms();
+        int64_t wait_ms = l->sweep_due ? 0 : l->next_tick_mono_ms - now;
+        if (wait_ms > 0 && starved(l)) {
+            int64_t beats_at = l->beats_read_mono + BEATS_REFRESH_MS;
+            wait_ms = beats_at - now < wait_ms ? beats_at - now : wait_ms;
+        }
         enum rc_rc rc = gather(l, wait_ms > 0 ? wait_ms : 0, err);
         if (rc != RC_OK) {
             return rc;
         }
-        tick = clock_mono_ms() >= l->next_tick_mono_ms;
-        if (l->n_inputs > 0 || tick) {
+        if (l->n_inputs > 0 || l->sweep_due || beats_due(l, false)) {
             iterate(l, stop, err);
         }
     }

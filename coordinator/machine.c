@@ -349,6 +349,31 @@ next_phase(const struct research *r)
     }
 }
 
+bool
+machine_wants_worker(const struct research *r, enum worker_type *wt)
+{
+    if (!research_is(r, RF_STATUS, "running")) {
+        return false;
+    }
+    if (machine_holds_worker(r)) {
+        /* Its dispatch was lost and no other worker was free: it waits to be sent again. */
+        if (research_get(r, RF_WAITING_SINCE) == NULL) {
+            return false;
+        }
+        *wt = phase_worker_type(research_phase(r));
+        return true;
+    }
+    if (research_phase(r) != PHASE_PENDING && !research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED)) {
+        return false;
+    }
+    enum phase next = next_phase(r);
+    if (next == PHASE_COMPLETED) {
+        return false;
+    }
+    *wt = phase_worker_type(next);
+    return true;
+}
+
 /* A phase result map rebuilt from the stored `<type>.*` fields; n = 0 when none is stored. */
 static size_t
 stored_result(const struct research *r, enum worker_type wt, struct kv *map)

@@ -83,5 +83,8 @@ void machine_cancel_repeat(const struct machine_ctx *ctx, const struct cancel_me
 
 /* True when `r` holds a dispatch that is not finished (its worker is not free). */
 bool machine_holds_worker(const struct research *r);
+/* True when `r` can move only once a worker of *wt is free: its next phase is ready to be
+ * dispatched, or its lost dispatch to be sent again. *wt written only when true. */
+bool machine_wants_worker(const struct research *r, enum worker_type *wt);
 
 #endif /* RC_MACHINE_H */

@@ -81,7 +81,7 @@ producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *
     /* Defaults a user of Kafka expects from a system of record: acks from all in-sync
      * replicas and no reordering on retry. A small linger batches a cycle's messages. */
     static const char *const defaults[] = {
-        "enable.idempotence", "true", "linger.ms", "2", NULL,
+        "enable.idempotence", "true", "linger.ms", "0.5", NULL,
     };
     rd_kafka_conf_t *conf = NULL;
     enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);

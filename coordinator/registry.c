@@ -16,8 +16,20 @@ struct registry {
     size_t len;
     size_t cap;
     size_t count; /* non-NULL items */
+    size_t gaps;  /* NULL items, closed by registry_compact */
     struct idmap *by_id;
+    /* what the metrics show, kept as researches come, change and go */
+    int64_t by_phase[PHASE_COUNT];
+    int64_t waiting;
 };
+
+/* Count `r` in (sign 1) or out (sign -1) of the figures. */
+static void
+tally(struct registry *reg, const struct research *r, int sign)
+{
+    reg->by_phase[research_phase(r)] += sign;
+    reg->waiting += sign * (research_get(r, RF_WAITING_SINCE) != NULL);
+}
 
 struct registry *
 registry_new(void)
@@ -35,7 +47,10 @@ registry_clear(struct registry *reg)
     }
     reg->len = 0;
     reg->count = 0;
+    reg->gaps = 0;
     idmap_clear(reg->by_id);
+    memset(reg->by_phase, 0, sizeof(reg->by_phase));
+    reg->waiting = 0;
 }
 
 void
@@ -76,8 +91,12 @@ registry_add(struct registry *reg, struct research *r)
     memmove(&reg->items[pos + 1], &reg->items[pos], (reg->len - pos) * sizeof(*reg->items));
     reg->items[pos] = r;
     reg->len++;
+    for (size_t i = pos; i < reg->len; i++) {
+        reg->items[i]->slot = i;
+    }
     reg->count++;
     idmap_put(reg->by_id, id, r);
+    tally(reg, r, 1);
 }
 
 struct research *
@@ -93,12 +112,10 @@ registry_remove(struct registry *reg, const char *id)
     if (r == NULL) {
         return;
     }
-    for (size_t i = 0; i < reg->len; i++) {
-        if (reg->items[i] == r) {
-            reg->items[i] = NULL;
-            break;
-        }
-    }
+    RC_ASSERT(r->slot < reg->len && reg->items[r->slot] == r);
+    reg->items[r->slot] = NULL;
+    reg->gaps++;
+    tally(reg, r, -1);
     research_free(r);
     reg->count--;
 }
@@ -124,13 +141,25 @@ registry_at(const struct registry *reg, size_t i)
 void
 registry_compact(struct registry *reg)
 {
+    if (reg->gaps == 0) {
+        return;
+    }
     size_t j = 0;
     for (size_t i = 0; i < reg->len; i++) {
         if (reg->items[i] != NULL) {
+            reg->items[i]->slot = j;
             reg->items[j++] = reg->items[i];
         }
     }
     reg->len = j;
+    reg->gaps = 0;
+}
+
+void
+registry_figures(const struct registry *reg, int64_t by_phase[PHASE_COUNT], int64_t *waiting)
+{
+    memcpy(by_phase, reg->by_phase, sizeof(reg->by_phase));
+    *waiting = reg->waiting;
 }
 
 void
@@ -148,7 +177,9 @@ registry_apply(struct registry *reg, const struct change *c)
     } else {
         struct research *r = registry_find(reg, c->research_id);
         if (r != NULL) {
+            tally(reg, r, -1);
             change_apply(c, r);
+            tally(reg, r, 1);
         }
     }
 }

@@ -6,6 +6,9 @@
 #define RC_REGISTRY_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "proto/phase.h"
 
 struct change;
 struct research;
@@ -28,8 +31,10 @@ size_t registry_count(const struct registry *reg);
  * registry_compact(). Adding during a walk appends at the end or re-sorts, so walk first. */
 size_t registry_len(const struct registry *reg);
 struct research *registry_at(const struct registry *reg, size_t i);
-/* Close the gaps left by removals. */
+/* Close the gaps left by removals (nothing to do when there are none). */
 void registry_compact(struct registry *reg);
+/* The active researches by phase, and how many wait for a worker (waiting_since set). */
+void registry_figures(const struct registry *reg, int64_t by_phase[PHASE_COUNT], int64_t *waiting);
 /* Mirror a planned change: a created research is added, a finished one removed, an update's
  * fields applied. Adding compacts: do not call with CHANGE_CREATE during a walk. */
 void registry_apply(struct registry *reg, const struct change *c);

@@ -49,6 +49,7 @@ enum research_field {
 struct research {
     char *f[RF_COUNT]; /* owned; NULL = absent (never "") */
     enum phase phase;  /* f[RF_PHASE] parsed, kept by research_set: read every pass */
+    size_t slot;       /* its index in the registry's age order, kept by the registry */
 };
 
 /* "research_id", ..., "training.accuracy". */

@@ -26,25 +26,35 @@
 #include "coordinator/workers.h"
 
 /* The one write path. KEYS[1] is rc:leader and ARGV[1] this instance: nothing is written by
- * an instance that does not hold the lease. Then ARGV[2..] is a list of operations, each
- * "<command> <key index> <argc> <args...>", run in order; the last one's reply is returned.
- * Scripts are atomic, so a research, its set membership, its request outcome and its outbox
- * messages change together. */
+ * an instance that does not hold the lease. Then ARGV[2..] holds groups, one per change (and
+ * one for the pass's figures): "<n ops> <key base>", then its ops, each "<command> <key index>
+ * <argc> <args...>" with its key at KEYS[base + index]. A group's ops run in order until one
+ * fails; the reply has one element per group: the error, or its last op's reply. Scripts are
+ * atomic, so a research, its set membership, its request outcome and its outbox messages
+ * change together, and a pass costs one script call per APPLY_GROUPS_MAX changes. */
 static const char apply_lua[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
+    "local out = {}\n"
     "local i = 2\n"
     "local n = #ARGV\n"
-    "local res = 1\n"
     "while i <= n do\n"
-    "  local op = ARGV[i]\n"
-    "  local key = KEYS[tonumber(ARGV[i + 1])]\n"
-    "  local argc = tonumber(ARGV[i + 2])\n"
-    "  local args = {}\n"
-    "  for j = 1, argc do args[j] = ARGV[i + 2 + j] end\n"
-    "  res = redis.call(op, key, unpack(args))\n"
-    "  i = i + 3 + argc\n"
+    "  local nops = tonumber(ARGV[i])\n"
+    "  local base = tonumber(ARGV[i + 1])\n"
+    "  i = i + 2\n"
+    "  local res = 1\n"
+    "  for _ = 1, nops do\n"
+    "    local argc = tonumber(ARGV[i + 2])\n"
+    "    if type(res) ~= 'table' or not res.err then\n"
+    "      res = redis.pcall(ARGV[i], KEYS[base + tonumber(ARGV[i + 1])],\n"
+    "                        unpack(ARGV, i + 3, i + 2 + argc))\n"
+    "    end\n"
+    "    i = i + 3 + argc\n"
+    "  end\n"
+    "  out[#out + 1] = res\n"
     "end\n"
-    "return res\n";
+    "return out\n";
+
+#define APPLY_GROUPS_MAX 256 /* changes per script call: bounds how long Redis is held */
 
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
@@ -67,27 +77,39 @@ struct store {
     char apply_sha[41];
     char lease_sha[41];
     struct buf key; /* scratch for key building */
+    struct buf cmd; /* scratch: the command being queued */
 };
 
-/* A command's arguments, copied, with explicit lengths. */
+/* A command being built, already in the Redis protocol: each argument as "$<len>\r\n<bytes>\r\n"
+ * in one buffer. Sent with the "*<n>" header in front (redisAppendFormattedCommand): no copy
+ * per argument, no formatting by hiredis. */
 struct argv {
-    char **v;
-    size_t *len;
+    struct buf b;
     size_t n;
-    size_t cap;
-    size_t cap_len;
 };
+
+/* "<prefix><v>\r\n" for a non-negative v, without printf. */
+static void
+put_count(struct buf *b, char prefix, size_t v)
+{
+    char text[24];
+    size_t i = sizeof(text);
+    text[--i] = '\n';
+    text[--i] = '\r';
+    do {
+        text[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    text[--i] = prefix;
+    buf_append(b, text + i, sizeof(text) - i);
+}
 
 static void
 argv_add(struct argv *a, const void *data, size_t len)
 {
-    a->v = xgrow(a->v, &a->cap, a->n + 1, sizeof(*a->v));
-    a->len = xgrow(a->len, &a->cap_len, a->n + 1, sizeof(*a->len));
-    char *copy = xmalloc(len + 1);
-    memcpy(copy, data, len);
-    copy[len] = '\0';
-    a->v[a->n] = copy;
-    a->len[a->n] = len;
+    put_count(&a->b, '$', len);
+    buf_append(&a->b, data, len);
+    buf_append(&a->b, "\r\n", 2);
     a->n++;
 }
 
@@ -101,25 +123,29 @@ static void
 argv_int(struct argv *a, int64_t v)
 {
     char text[32];
-    snprintf(text, sizeof(text), "%" PRId64, v);
-    argv_str(a, text);
+    int len = snprintf(text, sizeof(text), "%" PRId64, v);
+    argv_add(a, text, (size_t)len);
+}
+
+/* Append every argument of `from` to `a`. */
+static void
+argv_cat(struct argv *a, const struct argv *from)
+{
+    buf_append(&a->b, from->b.data, from->b.len);
+    a->n += from->n;
 }
 
 static void
 argv_reset(struct argv *a)
 {
-    for (size_t i = 0; i < a->n; i++) {
-        free(a->v[i]);
-    }
+    buf_reset(&a->b);
     a->n = 0;
 }
 
 static void
 argv_release(struct argv *a)
 {
-    argv_reset(a);
-    free(a->v);
-    free(a->len);
+    buf_release(&a->b);
     *a = (struct argv){0};
 }
 
@@ -166,26 +192,24 @@ reply_error(struct store *s, const redisReply *r, struct rc_err *err)
     return rc_err_set(err, RC_EBACKEND, "redis: %s", r->str);
 }
 
-/* hiredis takes `const char **`: a view of the arguments with that type. */
-static const char **
-argv_view(const struct argv *a)
+/* Queue a command on the pipeline. */
+static void
+append(struct store *s, struct argv *a)
 {
-    const char **v = xcalloc(a->n > 0 ? a->n : 1, sizeof(*v));
-    for (size_t i = 0; i < a->n; i++) {
-        v[i] = a->v[i];
-    }
-    return v;
+    buf_reset(&s->cmd);
+    put_count(&s->cmd, '*', a->n);
+    buf_append(&s->cmd, a->b.data, a->b.len);
+    redisAppendFormattedCommand(s->ctx, s->cmd.data, s->cmd.len);
+    argv_reset(a);
 }
 
 /* Send one command and read its reply (for connection set-up). */
 static enum rc_rc
 command(struct store *s, struct argv *a, redisReply **out, struct rc_err *err)
 {
-    const char **view = argv_view(a);
-    redisReply *r = redisCommandArgv(s->ctx, (int)a->n, view, a->len);
-    free(view);
-    argv_reset(a);
-    if (r == NULL) {
+    append(s, a);
+    redisReply *r = NULL;
+    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || r == NULL) {
         return io_error(s, err);
     }
     if (r->type == REDIS_REPLY_ERROR) {
@@ -299,18 +323,10 @@ store_free(struct store *s)
     disconnect(s);
     free(s->instance);
     buf_release(&s->key);
+    buf_release(&s->cmd);
     free(s);
 }
 
-/* Queue a command on the pipeline. */
-static void
-append(struct store *s, struct argv *a)
-{
-    const char **view = argv_view(a);
-    redisAppendCommandArgv(s->ctx, (int)a->n, view, a->len);
-    free(view);
-    argv_reset(a);
-}
 
 /* Read the next pipelined reply. RC_EUNAVAIL on I/O error (link dropped). */
 static enum rc_rc
@@ -703,14 +719,16 @@ enum {
     K_COUNT = K_CANCEL
 };
 
-/* An operation of the apply script: "<cmd> <key index> <argc>", then the args. */
+/* The operations of one group of the apply script: "<cmd> <key index> <argc>", then the args. */
 struct ops {
-    struct argv args; /* the ops part of ARGV */
+    struct argv args;
+    size_t n;
 };
 
 static void
 op(struct ops *o, const char *cmd, int key, size_t argc)
 {
+    o->n++;
     argv_str(&o->args, cmd);
     argv_int(&o->args, key);
     argv_int(&o->args, (int64_t)argc);
@@ -928,35 +946,63 @@ struct apply_keys {
     const char *budget_day;
 };
 
-/* EVALSHA apply with the keys `k` names. */
+/* One script call being built: its keys and its groups. */
+struct apply_call {
+    struct argv keys;
+    struct argv groups;
+    size_t n_groups;
+};
+
+/* Add a group: the keys `k` names, then the ops of `o` (which is emptied). */
 static void
-append_apply(struct store *s, const struct apply_keys *k, struct ops *o)
+add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, struct ops *o)
 {
     const char *research_id = k->research_id, *request_id = k->request_id;
+    const char *prefix = s->cfg.key_prefix;
+    struct argv *a = &call->keys;
+    /* In K_* order, so that KEYS[base + K_x] is the group's key x. */
+    argv_str(a, keys_leader(&s->key, prefix));
+    argv_str(a, keys_research(&s->key, prefix, research_id != NULL ? research_id : ""));
+    argv_str(a, keys_active(&s->key, prefix));
+    argv_str(a, keys_finished(&s->key, prefix));
+    argv_str(a, keys_outbox(&s->key, prefix));
+    argv_str(a, keys_request(&s->key, prefix, request_id != NULL ? request_id : ""));
+    argv_str(a, keys_request_figures(&s->key, prefix, request_id != NULL ? request_id : ""));
+    argv_str(a, keys_coordinator(&s->key, prefix));
+    argv_str(a, keys_budget(&s->key, prefix, k->budget_day != NULL ? k->budget_day : ""));
+    argv_str(a, keys_cancel(&s->key, prefix,
+                            k->cancel_request_id != NULL ? k->cancel_request_id : ""));
+    argv_int(&call->groups, (int64_t)o->n);
+    argv_int(&call->groups, (int64_t)(call->n_groups * K_COUNT));
+    argv_cat(&call->groups, &o->args);
+    argv_reset(&o->args);
+    o->n = 0;
+    call->n_groups++;
+}
+
+/* Queue EVALSHA apply with the call's groups, and empty it. */
+static void
+send_call(struct store *s, struct apply_call *call)
+{
     struct argv a = {0};
     argv_str(&a, "EVALSHA");
     argv_str(&a, s->apply_sha);
-    argv_int(&a, K_COUNT);
-    argv_str(&a, keys_leader(&s->key, s->cfg.key_prefix));
-    argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_id != NULL ? research_id : ""));
-    argv_str(&a, keys_active(&s->key, s->cfg.key_prefix));
-    argv_str(&a, keys_finished(&s->key, s->cfg.key_prefix));
-    argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
-    argv_str(&a, keys_request(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
-    argv_str(
-        &a, keys_request_figures(&s->key, s->cfg.key_prefix, request_id != NULL ? request_id : ""));
-    argv_str(&a, keys_coordinator(&s->key, s->cfg.key_prefix));
-    argv_str(&a,
-             keys_budget(&s->key, s->cfg.key_prefix, k->budget_day != NULL ? k->budget_day : ""));
-    argv_str(&a, keys_cancel(&s->key, s->cfg.key_prefix,
-                             k->cancel_request_id != NULL ? k->cancel_request_id : ""));
+    argv_int(&a, (int64_t)(call->n_groups * K_COUNT));
+    argv_cat(&a, &call->keys);
     argv_str(&a, s->instance);
-    for (size_t i = 0; i < o->args.n; i++) {
-        argv_add(&a, o->args.v[i], o->args.len[i]);
-    }
-    argv_reset(&o->args);
+    argv_cat(&a, &call->groups);
     append(s, &a);
     argv_release(&a);
+    argv_reset(&call->keys);
+    argv_reset(&call->groups);
+    call->n_groups = 0;
+}
+
+/* The reply to one group: RC_OK, or the error it met (in *err). */
+static enum rc_rc
+group_result(struct store *s, const redisReply *r, struct rc_err *err)
+{
+    return r->type == REDIS_REPLY_ERROR ? reply_error(s, r, err) : RC_OK;
 }
 
 enum rc_rc
@@ -968,47 +1014,65 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     if (rc != RC_OK) {
         return rc;
     }
-    struct ops o = {{0}};
-    for (size_t i = 0; i < n; i++) {
-        const struct change *c = &changes[i];
-        plan_change(c, retention_s, &o);
-        struct apply_keys k = {.research_id = c->research_id,
-                               .request_id = c->request_id,
-                               .cancel_request_id = c->cancel.request_id,
-                               .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
-        append_apply(s, &k, &o);
-    }
-    if (stats != NULL) {
-        plan_stats(stats, s->instance, &o);
-        struct apply_keys k = {.budget_day = stats->budget_day};
-        append_apply(s, &k, &o);
+    const size_t n_groups = n + (stats != NULL ? 1 : 0);
+    struct ops o = {.args = {.b = BUF_INIT, .n = 0}, .n = 0};
+    struct apply_call call = {{BUF_INIT, 0}, {BUF_INIT, 0}, 0};
+    size_t n_calls = 0;
+    for (size_t i = 0; i < n_groups; i++) {
+        if (i < n) {
+            const struct change *c = &changes[i];
+            plan_change(c, retention_s, &o);
+            struct apply_keys k = {.research_id = c->research_id,
+                                   .request_id = c->request_id,
+                                   .cancel_request_id = c->cancel.request_id,
+                                   .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
+            add_group(s, &call, &k, &o);
+        } else {
+            plan_stats(stats, s->instance, &o);
+            struct apply_keys k = {.budget_day = stats->budget_day};
+            add_group(s, &call, &k, &o);
+        }
+        if (call.n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
+            send_call(s, &call);
+            n_calls++;
+        }
     }
     argv_release(&o.args);
+    argv_release(&call.keys);
+    argv_release(&call.groups);
+    /* One reply per call: an array with one element per group, or one error for them all
+     * (FENCED: not the leader; NOSCRIPT; ...). */
     bool first_error = true;
-    for (size_t i = 0; i < n + (stats != NULL ? 1 : 0); i++) {
+    size_t g = 0;
+    for (size_t k = 0; k < n_calls; k++) {
         redisReply *r = NULL;
         if ((rc = next_reply(s, &r, err)) != RC_OK) {
             return rc;
         }
-        enum rc_rc one = RC_OK;
-        if (r->type == REDIS_REPLY_ERROR) {
+        const size_t in_call = n_groups - g < APPLY_GROUPS_MAX ? n_groups - g : APPLY_GROUPS_MAX;
+        for (size_t j = 0; j < in_call; j++, g++) {
+            const redisReply *e = r;
+            if (r->type == REDIS_REPLY_ARRAY) {
+                e = j < r->elements ? r->element[j] : NULL;
+            }
             struct rc_err why = RC_ERR_INIT;
-            one = reply_error(s, r, &why);
+            enum rc_rc one = e != NULL ? group_result(s, e, &why)
+                                       : rc_err_set(&why, RC_EBACKEND, "redis: short reply");
             if (one == RC_EUNAVAIL) {
                 freeReplyObject(r); /* the link may be gone: read no further */
                 return rc_err_set(err, one, "%s", why.msg);
             }
-            if (first_error) {
+            if (one != RC_OK && first_error) {
                 rc_err_set(err, one, "%s", why.msg);
                 first_error = false;
             }
-        }
-        if (i < n) {
-            results[i] = one;
-        } else if (one != RC_OK) {
-            rc = one;
-        } else if (spent_usd != NULL && r->type == REDIS_REPLY_STRING) {
-            *spent_usd = strtod(r->str, NULL);
+            if (g < n) {
+                results[g] = one;
+            } else if (one != RC_OK) {
+                rc = one;
+            } else if (spent_usd != NULL && e->type == REDIS_REPLY_STRING) {
+                *spent_usd = strtod(e->str, NULL);
+            }
         }
         freeReplyObject(r);
     }

@@ -21,6 +21,9 @@ struct workers {
     struct idmap *by_id;   /* id -> struct entry * (this cycle) */
     struct idmap *last;    /* id -> (ms + 1) as a pointer: when we last dispatched to it */
     struct idmap *done;    /* id -> owned dispatch id whose completion we applied (see done) */
+    /* id -> non-NULL: held by an active research. Kept across heartbeat reads: a take holds,
+     * a completion releases, and the full sweep recomputes it from the researches. */
+    struct idmap *held;
     /* free candidates per type, sorted by last dispatch, consumed from `next` */
     struct entry **order[WORKER_TYPE_COUNT];
     size_t n_order[WORKER_TYPE_COUNT];
@@ -35,6 +38,7 @@ workers_new(void)
     w->by_id = idmap_new();
     w->last = idmap_new();
     w->done = idmap_new();
+    w->held = idmap_new();
     return w;
 }
 
@@ -87,6 +91,7 @@ workers_free(struct workers *w)
     idmap_free(w->last);
     idmap_each(w->done, free_value, NULL);
     idmap_free(w->done);
+    idmap_free(w->held);
     free(w);
 }
 
@@ -101,6 +106,7 @@ workers_begin(struct workers *w, struct worker_beat *beats, size_t n)
     struct idmap *keep = idmap_new();
     for (size_t i = 0; i < n; i++) {
         w->entries[i].beat = &beats[i];
+        w->entries[i].held = idmap_get(w->held, beats[i].id) != NULL;
         idmap_put(w->by_id, beats[i].id, &w->entries[i]);
         char *done = idmap_del(w->done, beats[i].id);
         if (behind(&beats[i], done)) {
@@ -120,20 +126,52 @@ workers_done(struct workers *w, const char *worker_id, const char *dispatch_id)
 {
     free(idmap_del(w->done, worker_id));
     idmap_put(w->done, worker_id, xstrdup(dispatch_id));
+    (void)idmap_del(w->held, worker_id); /* the research that held it has its completion */
     struct entry *e = idmap_get(w->by_id, worker_id);
-    if (e != NULL && behind(e->beat, dispatch_id)) {
+    if (e == NULL) {
+        return;
+    }
+    e->held = false;
+    if (behind(e->beat, dispatch_id)) {
         e->beat->idle = true;
-        w->sorted[e->beat->type] = false; /* rebuilt with it on the next take */
+    }
+    w->sorted[e->beat->type] = false; /* rebuilt with it on the next take */
+}
+
+void
+workers_release_all(struct workers *w)
+{
+    idmap_clear(w->held);
+    for (size_t i = 0; i < w->n_beats; i++) {
+        w->entries[i].held = false;
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        w->sorted[t] = false;
     }
 }
 
 void
 workers_hold(struct workers *w, const char *worker_id)
 {
+    if (worker_id == NULL) {
+        return;
+    }
+    idmap_put(w->held, worker_id, w); /* any non-NULL value */
     struct entry *e = idmap_get(w->by_id, worker_id);
     if (e != NULL) {
         e->held = true;
     }
+}
+
+size_t
+workers_free_count(const struct workers *w, enum worker_type wt)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < w->n_beats; i++) {
+        const struct entry *e = &w->entries[i];
+        n += e->beat->type == wt && e->beat->idle && !e->held;
+    }
+    return n;
 }
 
 size_t
@@ -225,6 +263,7 @@ workers_take(struct workers *w, enum worker_type wt, int64_t now_ms)
             continue;
         }
         e->held = true;
+        idmap_put(w->held, e->beat->id, w);
         idmap_put(w->last, e->beat->id, (void *)(intptr_t)(now_ms + 1));
         return e->beat->id;
     }

@@ -25,15 +25,22 @@ struct workers;
 struct workers *workers_new(void);
 void workers_free(struct workers *w);
 
-/* Start a cycle with these heartbeats (takes ownership of `beats` and its strings; they are
- * all live: the store filtered them by AGENT_WORKER_TIMEOUT). */
+/* Take in a fresh read of the heartbeats (takes ownership of `beats` and its strings; they
+ * are all live: the store filtered them by AGENT_WORKER_TIMEOUT). Holds and completions seen
+ * before carry over: between reads, the coordinator's own record says who is busy. */
 void workers_begin(struct workers *w, struct worker_beat *beats, size_t n);
-/* The completion of `dispatch_id` from `worker_id` was applied: the worker finished it. A
- * heartbeat that still says busy with that very dispatch is taken as idle (it lags the
- * completion), this cycle and the next ones until the heartbeat moves on. */
+/* The completion of `dispatch_id` from `worker_id` was applied: the worker finished it and no
+ * research holds it any more. A heartbeat that still says busy with that very dispatch is
+ * taken as idle (it lags the completion), until a read shows the heartbeat moved on. */
 void workers_done(struct workers *w, const char *worker_id, const char *dispatch_id);
-/* An active research holds an unfinished dispatch addressed to `worker_id`: not free. */
+/* An active research holds an unfinished dispatch addressed to `worker_id`: not free until
+ * its completion, or until the holds are recomputed. */
 void workers_hold(struct workers *w, const char *worker_id);
+/* Forget every hold, before recomputing them all from the active researches (the full sweep:
+ * it also catches holds ended by a cancel or a redispatch, which release nothing at once). */
+void workers_release_all(struct workers *w);
+/* Free workers of `wt`: live, heartbeat idle, not held. */
+size_t workers_free_count(const struct workers *w, enum worker_type wt);
 /* Live workers of `wt` this cycle. */
 size_t workers_live(const struct workers *w, enum worker_type wt);
 /* Live workers of `wt` whose heartbeat says busy. */

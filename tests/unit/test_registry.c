@@ -204,6 +204,63 @@ test_registry_apply_create_update_finish(void **state)
     registry_free(reg);
 }
 
+static void
+assert_slots(const struct registry *reg)
+{
+    for (size_t i = 0; i < registry_len(reg); i++) {
+        const struct research *r = registry_at(reg, i);
+        if (r != NULL) {
+            assert_int_equal(r->slot, i);
+        }
+    }
+}
+
+/* Each research knows its slot (what removal and the pass's age sort use), through inserts
+ * in the middle and compaction; the figures by phase and waiting follow every change. */
+static void
+test_registry_slots_and_figures(void **state)
+{
+    (void)state;
+    struct registry *reg = registry_new();
+    registry_add(reg, make("rs_c", "300"));
+    registry_add(reg, make("rs_a", "100"));
+    registry_add(reg, make("rs_b", "200"));
+    assert_slots(reg);
+    int64_t by_phase[PHASE_COUNT], waiting = -1;
+    registry_figures(reg, by_phase, &waiting);
+    assert_int_equal(by_phase[PHASE_PENDING], 3);
+    assert_int_equal(waiting, 0);
+
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_UPDATE, "rs_b");
+    change_set(&c, RF_PHASE, "training");
+    change_set_int(&c, RF_WAITING_SINCE, 5);
+    registry_apply(reg, &c);
+    change_release(&c);
+    registry_figures(reg, by_phase, &waiting);
+    assert_int_equal(by_phase[PHASE_PENDING], 2);
+    assert_int_equal(by_phase[PHASE_TRAINING], 1);
+    assert_int_equal(waiting, 1);
+
+    registry_remove(reg, "rs_a");
+    assert_null(registry_at(reg, 0));
+    registry_compact(reg);
+    assert_order(reg, "rs_b rs_c");
+    assert_slots(reg);
+    registry_remove(reg, "rs_b");
+    registry_figures(reg, by_phase, &waiting);
+    assert_int_equal(by_phase[PHASE_TRAINING], 0);
+    assert_int_equal(by_phase[PHASE_PENDING], 1);
+    assert_int_equal(waiting, 0);
+    registry_add(reg, make("rs_0", "50")); /* compacts, then goes first */
+    assert_order(reg, "rs_0 rs_c");
+    assert_slots(reg);
+    registry_clear(reg);
+    registry_figures(reg, by_phase, &waiting);
+    assert_int_equal(by_phase[PHASE_PENDING], 0);
+    registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -212,6 +269,7 @@ main(void)
         cmocka_unit_test(test_registry_find_and_replace),
         cmocka_unit_test(test_registry_remove_during_walk),
         cmocka_unit_test(test_registry_apply_create_update_finish),
+        cmocka_unit_test(test_registry_slots_and_figures),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

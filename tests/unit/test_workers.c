@@ -30,9 +30,9 @@ dup_str(const char *s)
     return c;
 }
 
-/* Start a cycle with these heartbeats (the array and strings are handed over). */
+/* A fresh read of these heartbeats (the array and strings are handed over); holds carry over. */
 static void
-begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
+reread(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
 {
     struct worker_beat *beats = n > 0 ? calloc(n, sizeof(*beats)) : NULL;
     for (size_t i = 0; i < n; i++) {
@@ -43,6 +43,14 @@ begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
         beats[i].last_seen_ms = now_ms;
     }
     workers_begin(w, beats, n);
+}
+
+/* A full sweep's start: a fresh read, and every hold forgotten (the sweep recomputes them). */
+static void
+begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
+{
+    reread(w, spec, n, now_ms);
+    workers_release_all(w);
 }
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -269,6 +277,36 @@ test_workers_done_dispatch_frees_a_lagging_heartbeat(void **state)
     workers_free(w);
 }
 
+/* Between sweeps the coordinator's record says who is busy: a hold survives a heartbeat read
+ * that still says idle, and only the completion (or the next sweep) releases it. */
+static void
+test_workers_holds_carry_over_reads(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    static const struct beat_spec idle[] = {
+        {"a", WORKER_TRAINING, true},
+        {"b", WORKER_TRAINING, true},
+    };
+    begin(w, idle, N_OF(idle), 0);
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
+    expect_take(w, WORKER_TRAINING, 1, "a");
+    workers_hold(w, "b");
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    reread(w, idle, N_OF(idle), 2); /* heartbeats lag: both still say idle */
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    expect_take(w, WORKER_TRAINING, 2, NULL);
+    workers_done(w, "a", "a-1"); /* a's completion */
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 1);
+    expect_take(w, WORKER_TRAINING, 3, "a");
+    workers_hold(w, "gone"); /* not live: no effect on the figures */
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    begin(w, idle, N_OF(idle), 4); /* the sweep recomputes: nobody holds them now */
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
+    assert_int_equal(workers_free_count(w, WORKER_DESIGN), 0);
+    workers_free(w);
+}
+
 static void
 test_workers_capacity_formula(void **state)
 {
@@ -316,6 +354,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workers_free_is_live_idle_and_not_held),
         cmocka_unit_test(test_workers_hold_after_take_counts),
+        cmocka_unit_test(test_workers_holds_carry_over_reads),
         cmocka_unit_test(test_workers_live_busy_find),
         cmocka_unit_test(test_workers_ties_by_id),
         cmocka_unit_test(test_workers_least_recently_dispatched_first),
