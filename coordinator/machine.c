@@ -463,10 +463,9 @@ send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
     change_set_int(out, RF_DISPATCHED_AT, ctx->now_ms);
     change_set(out, RF_PICKED_UP_AT, NULL);
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
-    struct research *view = research_dup(r);
-    change_apply(out, view);
-    emit_dispatch(ctx, view, next, dispatch_id, worker, attempt, out);
-    research_free(view);
+    /* The message reads only fields this change leaves alone (the brief, the strategy, the
+     * stored results): `r` as it stands will do, no copy with the change applied. */
+    emit_dispatch(ctx, r, next, dispatch_id, worker, attempt, out);
 }
 
 /* An `abort` of `r`'s current dispatch, to the worker it was addressed to. */

@@ -70,6 +70,27 @@ static const char lease_lua[] =
 #define REQUEST_TTL_S 86400       /* trigger and cancel outcomes are remembered for 24 h (§3) */
 #define BUDGET_TTL_S (35 * 86400) /* a month of daily spend stays readable */
 
+/* A command being built, already in the Redis protocol: each argument as "$<len>\r\n<bytes>\r\n"
+ * in one buffer. Sent with the "*<n>" header in front (redisAppendFormattedCommand): no copy
+ * per argument, no formatting by hiredis. */
+struct argv {
+    struct buf b;
+    size_t n;
+};
+
+/* The operations of one group of the apply script: "<cmd> <key index> <argc>", then the args. */
+struct ops {
+    struct argv args;
+    size_t n;
+};
+
+/* One script call being built: its keys and its groups. */
+struct apply_call {
+    struct argv keys;
+    struct argv groups;
+    size_t n_groups;
+};
+
 struct store {
     struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
     char *instance;
@@ -78,15 +99,12 @@ struct store {
     char lease_sha[41];
     struct buf key; /* scratch for key building */
     struct buf cmd; /* scratch: the command being queued */
+    /* scratch of store_apply, kept between passes so that their buffers grow once */
+    struct ops ops;
+    struct apply_call call;
+    struct argv cmd_args;
 };
 
-/* A command being built, already in the Redis protocol: each argument as "$<len>\r\n<bytes>\r\n"
- * in one buffer. Sent with the "*<n>" header in front (redisAppendFormattedCommand): no copy
- * per argument, no formatting by hiredis. */
-struct argv {
-    struct buf b;
-    size_t n;
-};
 
 /* "<prefix><v>\r\n" for a non-negative v, without printf. */
 static void
@@ -324,6 +342,10 @@ store_free(struct store *s)
     free(s->instance);
     buf_release(&s->key);
     buf_release(&s->cmd);
+    argv_release(&s->ops.args);
+    argv_release(&s->call.keys);
+    argv_release(&s->call.groups);
+    argv_release(&s->cmd_args);
     free(s);
 }
 
@@ -719,11 +741,6 @@ enum {
     K_COUNT = K_CANCEL
 };
 
-/* The operations of one group of the apply script: "<cmd> <key index> <argc>", then the args. */
-struct ops {
-    struct argv args;
-    size_t n;
-};
 
 static void
 op(struct ops *o, const char *cmd, int key, size_t argc)
@@ -946,12 +963,6 @@ struct apply_keys {
     const char *budget_day;
 };
 
-/* One script call being built: its keys and its groups. */
-struct apply_call {
-    struct argv keys;
-    struct argv groups;
-    size_t n_groups;
-};
 
 /* Add a group: the keys `k` names, then the ops of `o` (which is emptied). */
 static void
@@ -984,15 +995,14 @@ add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, 
 static void
 send_call(struct store *s, struct apply_call *call)
 {
-    struct argv a = {0};
-    argv_str(&a, "EVALSHA");
-    argv_str(&a, s->apply_sha);
-    argv_int(&a, (int64_t)(call->n_groups * K_COUNT));
-    argv_cat(&a, &call->keys);
-    argv_str(&a, s->instance);
-    argv_cat(&a, &call->groups);
-    append(s, &a);
-    argv_release(&a);
+    struct argv *a = &s->cmd_args;
+    argv_str(a, "EVALSHA");
+    argv_str(a, s->apply_sha);
+    argv_int(a, (int64_t)(call->n_groups * K_COUNT));
+    argv_cat(a, &call->keys);
+    argv_str(a, s->instance);
+    argv_cat(a, &call->groups);
+    append(s, a); /* resets it */
     argv_reset(&call->keys);
     argv_reset(&call->groups);
     call->n_groups = 0;
@@ -1015,31 +1025,28 @@ store_apply(struct store *s, const struct change *changes, size_t n,
         return rc;
     }
     const size_t n_groups = n + (stats != NULL ? 1 : 0);
-    struct ops o = {.args = {.b = BUF_INIT, .n = 0}, .n = 0};
-    struct apply_call call = {{BUF_INIT, 0}, {BUF_INIT, 0}, 0};
+    struct ops *o = &s->ops;
+    struct apply_call *call = &s->call;
     size_t n_calls = 0;
     for (size_t i = 0; i < n_groups; i++) {
         if (i < n) {
             const struct change *c = &changes[i];
-            plan_change(c, retention_s, &o);
+            plan_change(c, retention_s, o);
             struct apply_keys k = {.research_id = c->research_id,
                                    .request_id = c->request_id,
                                    .cancel_request_id = c->cancel.request_id,
                                    .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
-            add_group(s, &call, &k, &o);
+            add_group(s, call, &k, o);
         } else {
-            plan_stats(stats, s->instance, &o);
+            plan_stats(stats, s->instance, o);
             struct apply_keys k = {.budget_day = stats->budget_day};
-            add_group(s, &call, &k, &o);
+            add_group(s, call, &k, o);
         }
-        if (call.n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
-            send_call(s, &call);
+        if (call->n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
+            send_call(s, call);
             n_calls++;
         }
     }
-    argv_release(&o.args);
-    argv_release(&call.keys);
-    argv_release(&call.groups);
     /* One reply per call: an array with one element per group, or one error for them all
      * (FENCED: not the leader; NOSCRIPT; ...). */
     bool first_error = true;
