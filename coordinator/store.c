@@ -875,17 +875,20 @@ plan_cancel_memo(const struct change *c, struct ops *o)
     argv_int(&o->args, REQUEST_TTL_S);
 }
 
-/* The messages the change causes, into the outbox with it. */
+/* The messages the change causes, into the outbox with it: one HSET for them all. */
 static void
 plan_outbox(const struct change *c, struct ops *o)
 {
+    if (c->n_out == 0) {
+        return;
+    }
     struct buf frame = BUF_INIT;
+    op(o, "HSET", K_OUTBOX, 2 * c->n_out);
     for (size_t i = 0; i < c->n_out; i++) {
         const struct outmsg *m = &c->out[i];
         RC_ASSERT(m->outbox_id != NULL);
         buf_reset(&frame);
         store_outbox_frame((int)m->topic, m->key, m->key_len, m->payload, m->len, &frame);
-        op(o, "HSET", K_OUTBOX, 2);
         argv_str(&o->args, m->outbox_id);
         argv_add(&o->args, frame.data, frame.len);
     }
