@@ -34,10 +34,15 @@
 #define BACKOFF_MAX_MS 5000
 #define KAFKA_SETUP_TIMEOUT_MS 10000
 #define SHUTDOWN_FLUSH_MS 3000
-/* Between full sweeps the heartbeats are read again at most this often, and only while some
+/* Between sweeps the heartbeats are read again at most this often, and only while some
  * research waits for a type of worker none of which is known free: the coordinator's own
- * record (its dispatches and the completions it applied) says who is busy in between. */
+ * record (its dispatches and the completions it applied) says who is busy in between. A
+ * worker that joins is seen at once (each pass lists the live ids, one cheap round trip). */
 #define BEATS_REFRESH_MS 100
+/* Researches a sweep advances per pass: a sweep over more is spread over back-to-back passes,
+ * so that no pass (its memory, its write, the inputs waiting behind it) grows with the
+ * number of active researches. */
+#define SWEEP_SLICE 10000
 
 /* One dependency's outage: logged when it starts and when it ends, never per retry. */
 struct outage {
@@ -63,7 +68,9 @@ struct loop {
     bool mirror_ok;           /* the registry mirrors Redis */
     struct store_stats stats; /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
-    bool sweep_due;          /* the next pass looks at every research (a tick, a reload) */
+    bool sweep_due;          /* a sweep is due or under way (a tick, a reload) */
+    bool sweeping;           /* under way: holds and queues were reset at its start */
+    double sweep_ms;         /* time its passes took so far */
     int64_t beats_read_mono; /* when the heartbeats were last read (0: never) */
     double last_cycle_ms;
     struct input *inputs; /* read, effect not yet written: kept until it is */
@@ -185,6 +192,7 @@ static void
 redis_failed(struct loop *l, const struct rc_err *err, volatile sig_atomic_t *stop)
 {
     l->mirror_ok = false;
+    l->sweeping = false; /* the reload starts a new one */
     change_list_reset(&l->changes);
     metrics_set_up(l->metrics, false, !l->kafka.down, l->leading);
     outage_failed(&l->redis, err, stop);
@@ -199,6 +207,7 @@ lose_lead(struct loop *l)
     l->leading = false;
     metrics_set_up(l->metrics, !l->redis.down, !l->kafka.down, false);
     l->mirror_ok = false;
+    l->sweeping = false;
     consumer_free(l->consumer);
     l->consumer = NULL;
     drop_inputs(l);
@@ -286,6 +295,7 @@ ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
         }
         l->mirror_ok = true;
         l->sweep_due = true; /* holds and queues are rebuilt from what was loaded */
+        l->sweeping = false;
         log_info("loaded active researches", "active=%zu", registry_count(l->reg));
     }
     outage_over(&l->redis);
@@ -403,9 +413,10 @@ advance_one(struct loop *l, const struct machine_ctx *ctx, struct research *r)
 }
 
 /* The full sweep (contract §1: every cycle looks at every active research, oldest first):
- * timeouts, lost dispatches, and every hold and queue recomputed from the researches. */
+ * timeouts, lost dispatches, and every hold and queue recomputed from the researches. Up to
+ * SWEEP_SLICE researches per pass; true once the last one was advanced. */
 static void
-advance_all(struct loop *l, int64_t now_ms)
+sweep_begin(struct loop *l)
 {
     workers_release_all(l->workers);
     waitq_clear(l->waiting);
@@ -415,14 +426,25 @@ advance_all(struct loop *l, int64_t now_ms)
             workers_hold(l->workers, research_get(r, RF_WORKER_ID));
         }
     }
+    registry_sweep_start(l->reg);
+    l->sweeping = true;
+    l->sweep_ms = 0;
+}
+
+static bool
+advance_sweep(struct loop *l, int64_t now_ms)
+{
     struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
-    for (size_t i = 0; i < registry_len(l->reg); i++) {
-        struct research *r = registry_at(l->reg, i);
+    bool done = false;
+    for (size_t k = 0; k < SWEEP_SLICE && !done; k++) {
+        struct research *r = registry_sweep_next(l->reg);
         if (r != NULL) {
             advance_one(l, &ctx, r);
         }
+        done = r == NULL;
     }
     registry_compact(l->reg);
+    return done;
 }
 
 static int
@@ -432,9 +454,9 @@ cmp_slot(const void *a, const void *b)
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-/* Between full sweeps: advance only what this pass's inputs touched (changes from `first` on)
- * and, for each worker type with free workers, as many of the oldest researches waiting for
- * one; all of them oldest first, so a free worker still goes to the oldest. */
+/* Every pass: advance what this pass's inputs touched (changes from `first` on) and, for each
+ * worker type with free workers, as many of the oldest researches waiting for one; all of
+ * them oldest first, so a free worker still goes to the oldest. */
 static void
 advance_changed(struct loop *l, size_t first, int64_t now_ms)
 {
@@ -478,14 +500,14 @@ advance_changed(struct loop *l, size_t first, int64_t now_ms)
  * fared. False when nothing may be published: Redis is unreachable (the pass is planned
  * again later) or this instance lost the lease. */
 static bool
-write_pass(struct loop *l, int64_t now, bool sweep, enum rc_rc *results,
+write_pass(struct loop *l, int64_t now, bool cycle_done, enum rc_rc *results,
            volatile sig_atomic_t *stop, struct rc_err *err)
 {
     struct store_stats stats = l->stats;
     stats.active = (int64_t)registry_count(l->reg);
-    /* A cycle (contract: every active research looked at) is a sweep pass; the passes between
-     * sweeps leave last_cycle_at and cycle_ms alone. */
-    stats.last_cycle_at_ms = sweep ? now : 0;
+    /* A cycle (contract: every active research looked at) ends with the pass that completes a
+     * sweep; the other passes leave last_cycle_at and cycle_ms alone. */
+    stats.last_cycle_at_ms = cycle_done ? now : 0;
     stats.cycle_ms = l->last_cycle_ms;
     stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
                                    l->cfg->agent.concurrency_buffer);
@@ -574,16 +596,30 @@ beats_due(const struct loop *l, bool sweep)
     return clock_mono_ms() - l->beats_read_mono >= BEATS_REFRESH_MS && starved(l);
 }
 
-/* One pass: heartbeats when due, inputs, advance, one write, publish, commit. A sweep pass
- * advances every research; the others what the inputs touched and what free workers can
- * take. Failures are handled here (logged, backed off, the pass planned again later). */
+static bool
+known_worker(const void *arg, const char *id)
+{
+    return workers_find(arg, id) != NULL;
+}
+
+/* One pass: heartbeats when due, inputs, advance, one write, publish, commit. Every pass
+ * advances what its inputs touched and what free workers can take; while a sweep is due, it
+ * also advances the sweep's next slice. Failures are handled here (logged, backed off, the
+ * pass planned again later). */
 static void
 iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
 {
     const int64_t t0 = clock_mono_us();
     const int64_t now = clock_now_ms();
     const bool sweep = l->sweep_due;
-    if (beats_due(l, sweep)) {
+    bool read_beats = beats_due(l, sweep && !l->sweeping);
+    if (!read_beats && store_find_new_workers(l->store, now, l->cfg->agent.worker_timeout_ms,
+                                              known_worker, l->workers, &read_beats,
+                                              err) != RC_OK) {
+        redis_failed(l, err, stop);
+        return;
+    }
+    if (read_beats) {
         struct worker_beat *beats = NULL;
         size_t n_beats = 0;
         if (store_read_workers(l->store, now, l->cfg->agent.worker_timeout_ms, &beats, &n_beats,
@@ -610,18 +646,22 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         redis_failed(l, err, stop);
         return;
     }
-    if (sweep) {
-        advance_all(l, now);
-    } else {
-        advance_changed(l, 0, now);
+    if (sweep && !l->sweeping) {
+        sweep_begin(l);
     }
+    advance_changed(l, 0, now);
+    const bool swept = sweep && advance_sweep(l, now);
     number_messages(l);
     enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
-    if (write_pass(l, now, sweep, results, stop, err)) {
+    if (write_pass(l, now, swept, results, stop, err)) {
         finish_pass(l, now, results);
-        l->sweep_due = l->sweep_due && !sweep; /* a reload during the pass asks for another */
         if (sweep) {
-            l->last_cycle_ms = (double)(clock_mono_us() - t0) / 1000.0;
+            l->sweep_ms += (double)(clock_mono_us() - t0) / 1000.0;
+        }
+        if (swept) {
+            l->sweeping = false;
+            l->sweep_due = false;
+            l->last_cycle_ms = l->sweep_ms;
             metrics_observe_cycle(l->metrics, l->last_cycle_ms / 1000.0);
         }
     } else {

@@ -17,6 +17,7 @@ struct registry {
     size_t cap;
     size_t count; /* non-NULL items */
     size_t gaps;  /* NULL items, closed by registry_compact */
+    size_t sweep; /* the sweep's cursor: the next slot it visits */
     struct idmap *by_id;
     /* what the metrics show, kept as researches come, change and go */
     int64_t by_phase[PHASE_COUNT];
@@ -48,6 +49,7 @@ registry_clear(struct registry *reg)
     reg->len = 0;
     reg->count = 0;
     reg->gaps = 0;
+    reg->sweep = 0;
     idmap_clear(reg->by_id);
     memset(reg->by_phase, 0, sizeof(reg->by_phase));
     reg->waiting = 0;
@@ -91,6 +93,9 @@ registry_add(struct registry *reg, struct research *r)
     memmove(&reg->items[pos + 1], &reg->items[pos], (reg->len - pos) * sizeof(*reg->items));
     reg->items[pos] = r;
     reg->len++;
+    if (pos < reg->sweep) {
+        reg->sweep++; /* the cursor stays on the same research */
+    }
     for (size_t i = pos; i < reg->len; i++) {
         reg->items[i]->slot = i;
     }
@@ -144,15 +149,37 @@ registry_compact(struct registry *reg)
     if (reg->gaps == 0) {
         return;
     }
-    size_t j = 0;
+    size_t j = 0, sweep = reg->sweep;
     for (size_t i = 0; i < reg->len; i++) {
+        if (i == reg->sweep) {
+            sweep = j;
+        }
         if (reg->items[i] != NULL) {
             reg->items[i]->slot = j;
             reg->items[j++] = reg->items[i];
         }
     }
+    reg->sweep = reg->sweep >= reg->len ? j : sweep;
     reg->len = j;
     reg->gaps = 0;
+}
+
+void
+registry_sweep_start(struct registry *reg)
+{
+    reg->sweep = 0;
+}
+
+struct research *
+registry_sweep_next(struct registry *reg)
+{
+    while (reg->sweep < reg->len) {
+        struct research *r = reg->items[reg->sweep++];
+        if (r != NULL) {
+            return r;
+        }
+    }
+    return NULL;
 }
 
 void

@@ -33,6 +33,11 @@ size_t registry_len(const struct registry *reg);
 struct research *registry_at(const struct registry *reg, size_t i);
 /* Close the gaps left by removals (nothing to do when there are none). */
 void registry_compact(struct registry *reg);
+/* A sweep over every research in age order, in as many steps as the caller likes: a cursor
+ * that survives adds and compaction (a research added before the cursor is not visited). */
+void registry_sweep_start(struct registry *reg);
+/* The next research of the sweep, or NULL when it is over. */
+struct research *registry_sweep_next(struct registry *reg);
 /* The active researches by phase, and how many wait for a worker (waiting_since set). */
 void registry_figures(const struct registry *reg, int64_t by_phase[PHASE_COUNT], int64_t *waiting);
 /* Mirror a planned change: a created research is added, a finished one removed, an update's

@@ -563,6 +563,43 @@ out:
     return rc;
 }
 
+enum rc_rc
+store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
+                       bool (*known)(const void *arg, const char *id), const void *arg,
+                       bool *any_new, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct argv a = {0};
+    char min[40];
+    snprintf(min, sizeof(min), "(%" PRId64, now_ms - timeout_ms);
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        argv_str(&a, "ZRANGEBYSCORE");
+        argv_str(&a, keys_workers(&s->key, s->cfg.key_prefix, (enum worker_type)t));
+        argv_str(&a, min);
+        argv_str(&a, "+inf");
+        append(s, &a);
+    }
+    argv_release(&a);
+    bool found = false;
+    for (int t = 0; t < WORKER_TYPE_COUNT && rc == RC_OK; t++) {
+        redisReply *list = NULL;
+        if ((rc = next_reply(s, &list, err)) != RC_OK) {
+            break;
+        }
+        for (size_t i = 0; i < list_len(list) && !found; i++) {
+            found = list->element[i]->type == REDIS_REPLY_STRING && !known(arg, list->element[i]->str);
+        }
+        freeReplyObject(list);
+    }
+    if (rc == RC_OK) {
+        *any_new = found;
+    }
+    return rc;
+}
+
 /* Read the reply of HGET <budget> spent_usd. */
 static enum rc_rc
 read_spent(struct store *s, double *spent_usd, struct rc_err *err)
@@ -1030,7 +1067,8 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     const size_t n_groups = n + (stats != NULL ? 1 : 0);
     struct ops *o = &s->ops;
     struct apply_call *call = &s->call;
-    size_t n_calls = 0;
+    bool first_error = true;
+    size_t g = 0; /* the first group whose reply is not read yet */
     for (size_t i = 0; i < n_groups; i++) {
         if (i < n) {
             const struct change *c = &changes[i];
@@ -1045,22 +1083,19 @@ store_apply(struct store *s, const struct change *changes, size_t n,
             struct apply_keys k = {.budget_day = stats->budget_day};
             add_group(s, call, &k, o);
         }
-        if (call->n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
-            send_call(s, call);
-            n_calls++;
+        if (call->n_groups < APPLY_GROUPS_MAX && i + 1 < n_groups) {
+            continue;
         }
-    }
-    /* One reply per call: an array with one element per group, or one error for them all
-     * (FENCED: not the leader; NOSCRIPT; ...). */
-    bool first_error = true;
-    size_t g = 0;
-    for (size_t k = 0; k < n_calls; k++) {
+        /* Send the call and read its reply before building the next: a big pass (the first
+         * sweep over 100,000 researches) never holds all its commands in memory at once. */
+        send_call(s, call);
         redisReply *r = NULL;
         if ((rc = next_reply(s, &r, err)) != RC_OK) {
             return rc;
         }
-        const size_t in_call = n_groups - g < APPLY_GROUPS_MAX ? n_groups - g : APPLY_GROUPS_MAX;
-        for (size_t j = 0; j < in_call; j++, g++) {
+        /* An array with one element per group, or one error for them all (FENCED: not the
+         * leader; NOSCRIPT; ...). */
+        for (size_t j = 0; g <= i; j++, g++) {
             const redisReply *e = r;
             if (r->type == REDIS_REPLY_ARRAY) {
                 e = j < r->elements ? r->element[j] : NULL;

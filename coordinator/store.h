@@ -66,6 +66,12 @@ enum rc_rc store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc
 /* Replace `reg`'s content with every research in rc:active (one pipelined pass). */
 enum rc_rc store_load_active(struct store *s, struct registry *reg, struct rc_err *err);
 
+/* Whether some worker live at `now_ms` (in rc:workers:<type>) is one `known` does not know:
+ * a worker that just joined. One pipelined round trip; *any_new written on RC_OK only. */
+enum rc_rc store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
+                                  bool (*known)(const void *arg, const char *id), const void *arg,
+                                  bool *any_new, struct rc_err *err);
+
 /* The live heartbeats of every worker type at `now_ms` (last_seen within `timeout_ms`),
  * removing stale members from rc:workers:<type>. On RC_OK *beats (caller owns, e.g. hands it to
  * workers_begin) and *n are written. Two pipelined round trips. */

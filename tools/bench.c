@@ -64,6 +64,7 @@ struct options {
     const char *bin_dir;
     const char *perf;
     bool quick;
+    bool workers_given;
     bool no_celery;
     bool keep;
     bool help;
@@ -92,7 +93,7 @@ enum opt_index {
 
 static const struct toolopt opt_table[] = {
     [OPT_N] = {"n", "N[,N...]", "researches per throughput run (default 1000,10000)"},
-    [OPT_WORKERS] = {"workers", "W", "stub workers per type (default 8)"},
+    [OPT_WORKERS] = {"workers", "W", "stub workers per type (default 128)"},
     [OPT_PARTITIONS] = {"partitions", "P", "partitions of each topic (default 3)"},
     [OPT_LOWLOAD] = {"lowload", "K", "researches run one at a time for latencies (default 200)"},
     [OPT_CYCLE] = {"cycle", "N[,N...]",
@@ -103,12 +104,12 @@ static const struct toolopt opt_table[] = {
     [OPT_POLL] = {"poll-interval", "S",
                   "AGENT_POLL_INTERVAL of the runs (default 2, the contract's)"},
     [OPT_FETCH_WAIT] = {"fetch-wait-ms", "MS",
-                        "KAFKA_PROP_FETCH_WAIT_MAX_MS of every Kafka client (default 5)"},
+                        "KAFKA_PROP_FETCH_WAIT_MAX_MS of every Kafka client (default 1)"},
     [OPT_CELERY_N] = {"celery-n", "N[,N...]", "chains per Celery throughput run (default: --n)"},
     [OPT_NO_CELERY] = {"no-celery", NULL, "skip the Celery peer"},
     [OPT_PYTHON] = {"python", "PATH", "python with python3-celery (default /usr/bin/python3)"},
     [OPT_QUICK] = {"quick", NULL,
-                   "smoke test: --n 50 --lowload 20 --cycle 1000 --cycle-samples 10 "
+                   "smoke test: --n 50 --workers 8 --lowload 20 --cycle 1000 --cycle-samples 10 "
                    "--idle-seconds 2 --celery-n 20"},
     [OPT_JSON] = {"json", "PATH", "also write every figure as JSON to PATH"},
     [OPT_BIN_DIR] = {"bin-dir", "DIR", "coordinator, devbroker, stub-worker (default: bench's)"},
@@ -168,6 +169,7 @@ on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
     case OPT_N:
         return parse_list(arg, MAX_N, "--n", &o->n, err);
     case OPT_WORKERS:
+        o->workers_given = true;
         return toolopt_int64(arg, 1, 1000, "--workers", &o->workers, err);
     case OPT_PARTITIONS:
         return toolopt_int64(arg, 1, 256, "--partitions", &o->partitions, err);
@@ -254,6 +256,9 @@ apply_defaults(struct options *o)
     }
     if (!o->cycle_samples_given) {
         o->cycle_samples = o->quick ? 10 : 60;
+    }
+    if (!o->workers_given && o->quick) {
+        o->workers = 8;
     }
     if (!o->idle_given) {
         o->idle_s = o->quick ? 2 : 10;
@@ -538,10 +543,10 @@ write_json(const char *path, const struct bench_results *res, struct rc_err *err
 int
 main(int argc, char **argv)
 {
-    struct options opt = {.workers = 8,
+    struct options opt = {.workers = 128,
                           .partitions = 3,
                           .poll_interval = "2",
-                          .fetch_wait_ms = "5",
+                          .fetch_wait_ms = "1",
                           .python = "/usr/bin/python3"};
     struct rc_err err = RC_ERR_INIT;
     struct run run = {.opt = &opt};
