@@ -91,6 +91,58 @@ change_apply(const struct change *c, struct research *r)
     }
 }
 
+bool
+change_merge(struct change *dst, struct change *src)
+{
+    const bool same = dst->research_id != NULL && src->research_id != NULL &&
+                      strcmp(dst->research_id, src->research_id) == 0;
+    if (!same || dst->kind == CHANGE_FINISH || src->kind == CHANGE_CREATE ||
+        (dst->request_id != NULL && src->request_id != NULL) ||
+        (dst->cancel.request_id != NULL && src->cancel.request_id != NULL) ||
+        (dst->cost_usd != 0 && src->cost_usd != 0 &&
+         strcmp(dst->budget_day, src->budget_day) != 0)) {
+        return false;
+    }
+    if (src->kind == CHANGE_FINISH) {
+        dst->kind = CHANGE_FINISH; /* a CREATE finished at once: ZREM of a non-member is fine */
+        dst->score = src->score;
+    }
+    for (int i = 0; i < RF_COUNT; i++) {
+        if (src->set[i]) {
+            free(dst->value[i]);
+            dst->value[i] = src->value[i];
+            src->value[i] = NULL;
+            dst->set[i] = true;
+            dst->any_set = true;
+        }
+    }
+    if (src->request_id != NULL) {
+        dst->request_id = src->request_id;
+        dst->request_value = src->request_value;
+        dst->figures = src->figures;
+        src->request_id = NULL;
+        src->request_value = NULL;
+    }
+    if (src->cancel.request_id != NULL) {
+        dst->cancel = src->cancel;
+        src->cancel = (struct cancel_memo){0};
+    }
+    if (src->cost_usd != 0) {
+        memcpy(dst->budget_day, src->budget_day, sizeof(dst->budget_day));
+        dst->cost_usd += src->cost_usd;
+    }
+    for (size_t i = 0; i < src->n_out; i++) {
+        dst->out = xgrow(dst->out, &dst->cap_out, dst->n_out + 1, sizeof(*dst->out));
+        dst->out[dst->n_out++] = src->out[i];
+    }
+    free(src->out);
+    src->out = NULL;
+    src->n_out = 0;
+    src->cap_out = 0;
+    change_release(src);
+    return true;
+}
+
 void
 change_release(struct change *c)
 {

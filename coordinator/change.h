@@ -96,6 +96,12 @@ void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, si
                      const void *data, size_t len);
 /* Apply the field writes to `r` (the mirror). */
 void change_apply(const struct change *c, struct research *r);
+/* Fold `src`, a later change of the same research, into `dst`, so that the store writes one
+ * change where it would write two: src's field writes win, its messages follow dst's, its
+ * money adds, its FINISH carries over. False (nothing done) when they cannot be one: another
+ * research, dst finished, src creates, or both remember a request or charge different days.
+ * On true `src` is released. */
+bool change_merge(struct change *dst, struct change *src);
 /* Free everything; back at CHANGE_INIT. */
 void change_release(struct change *c);
 

@@ -18,6 +18,7 @@
 #include "coordinator/change.h"
 #include "coordinator/consumer.h"
 #include "coordinator/idgen.h"
+#include "coordinator/idmap.h"
 #include "coordinator/intake.h"
 #include "coordinator/machine.h"
 #include "coordinator/metrics.h"
@@ -60,6 +61,7 @@ struct loop {
     struct registry *reg;
     struct workers *workers;
     struct waitq *waiting; /* researches waiting for a worker, by type, oldest first */
+    struct idmap *merge_index; /* research id -> index + 1 of its change (merge_changes) */
     struct idgen ids;
     char instance[160];
     int64_t started_at_ms;
@@ -101,6 +103,7 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
     l->reg = registry_new();
     l->workers = workers_new();
     l->waiting = waitq_new();
+    l->merge_index = idmap_new();
     l->metrics = metrics_new();
     enum rc_rc rc = store_new(&l->store, &cfg->redis, l->instance, err);
     if (rc == RC_OK) {
@@ -144,6 +147,7 @@ loop_free(struct loop *l)
     registry_free(l->reg);
     workers_free(l->workers);
     waitq_free(l->waiting);
+    idmap_free(l->merge_index);
     metrics_free(l->metrics);
     drop_inputs(l);
     free(l->inputs);
@@ -308,6 +312,35 @@ ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
         }
     }
     return rc;
+}
+
+/* One change per research per pass: a research's completion (intake) and its next dispatch
+ * (advance) are planned as two changes; written as one, Redis runs half the commands. */
+static void
+merge_changes(struct loop *l)
+{
+    if (l->changes.n < 2) {
+        return;
+    }
+    idmap_clear(l->merge_index);
+    size_t kept = 0;
+    for (size_t i = 0; i < l->changes.n; i++) {
+        struct change *c = &l->changes.items[i];
+        if (c->research_id != NULL) {
+            /* Stored as index + 1, so that index 0 is not NULL. */
+            uintptr_t at = (uintptr_t)idmap_get(l->merge_index, c->research_id);
+            if (at != 0 && change_merge(&l->changes.items[at - 1], c)) {
+                continue;
+            }
+            idmap_put(l->merge_index, c->research_id, (void *)(uintptr_t)(kept + 1));
+        }
+        if (kept != i) {
+            l->changes.items[kept] = *c;
+            *c = (struct change)CHANGE_INIT;
+        }
+        kept++;
+    }
+    l->changes.n = kept;
 }
 
 /* Give every change's messages an outbox id. */
@@ -651,6 +684,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     }
     advance_changed(l, 0, now);
     const bool swept = sweep && advance_sweep(l, now);
+    merge_changes(l);
     number_messages(l);
     enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
     if (write_pass(l, now, swept, results, stop, err)) {
