@@ -91,6 +91,21 @@ struct apply_call {
     size_t n_groups;
 };
 
+/* Key indexes of the apply script (KEYS[i]). */
+enum {
+    K_LEADER = 1,
+    K_RESEARCH,
+    K_ACTIVE,
+    K_FINISHED,
+    K_OUTBOX,
+    K_REQUEST,
+    K_REQUEST_FIGURES,
+    K_COORDINATOR,
+    K_BUDGET,
+    K_CANCEL,
+    K_COUNT = K_CANCEL
+};
+
 struct store {
     struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
     char *instance;
@@ -103,6 +118,7 @@ struct store {
     struct ops ops;
     struct apply_call call;
     struct argv cmd_args;
+    struct buf fixed_keys[K_COUNT + 1]; /* by K_*: each key of a group that names nothing */
 };
 
 
@@ -346,6 +362,9 @@ store_free(struct store *s)
     argv_release(&s->call.keys);
     argv_release(&s->call.groups);
     argv_release(&s->cmd_args);
+    for (int i = 0; i <= K_COUNT; i++) {
+        buf_release(&s->fixed_keys[i]);
+    }
     free(s);
 }
 
@@ -763,20 +782,6 @@ store_request_release(struct store_request *r)
     *r = (struct store_request){0};
 }
 
-/* Key indexes of the apply script (KEYS[i]). */
-enum {
-    K_LEADER = 1,
-    K_RESEARCH,
-    K_ACTIVE,
-    K_FINISHED,
-    K_OUTBOX,
-    K_REQUEST,
-    K_REQUEST_FIGURES,
-    K_COORDINATOR,
-    K_BUDGET,
-    K_CANCEL,
-    K_COUNT = K_CANCEL
-};
 
 
 static void
@@ -1004,25 +1009,84 @@ struct apply_keys {
 };
 
 
+/* Key `i` (K_*) of a group that names `k`, into s->key. */
+static const struct buf *
+group_key(struct store *s, int i, const struct apply_keys *k)
+{
+    const char *prefix = s->cfg.key_prefix;
+    const char *request_id = k->request_id != NULL ? k->request_id : "";
+    switch (i) {
+    case K_LEADER:
+        keys_leader(&s->key, prefix);
+        break;
+    case K_RESEARCH:
+        keys_research(&s->key, prefix, k->research_id != NULL ? k->research_id : "");
+        break;
+    case K_ACTIVE:
+        keys_active(&s->key, prefix);
+        break;
+    case K_FINISHED:
+        keys_finished(&s->key, prefix);
+        break;
+    case K_OUTBOX:
+        keys_outbox(&s->key, prefix);
+        break;
+    case K_REQUEST:
+        keys_request(&s->key, prefix, request_id);
+        break;
+    case K_REQUEST_FIGURES:
+        keys_request_figures(&s->key, prefix, request_id);
+        break;
+    case K_COORDINATOR:
+        keys_coordinator(&s->key, prefix);
+        break;
+    case K_BUDGET:
+        keys_budget(&s->key, prefix, k->budget_day != NULL ? k->budget_day : "");
+        break;
+    default:
+        keys_cancel(&s->key, prefix, k->cancel_request_id != NULL ? k->cancel_request_id : "");
+        break;
+    }
+    return &s->key;
+}
+
+/* Whether key `i` of a group depends on what the group names. */
+static bool
+key_varies(int i, const struct apply_keys *k)
+{
+    switch (i) {
+    case K_RESEARCH:
+        return k->research_id != NULL;
+    case K_REQUEST:
+    case K_REQUEST_FIGURES:
+        return k->request_id != NULL;
+    case K_BUDGET:
+        return k->budget_day != NULL;
+    case K_CANCEL:
+        return k->cancel_request_id != NULL;
+    default:
+        return false;
+    }
+}
+
 /* Add a group: the keys `k` names, then the ops of `o` (which is emptied). */
 static void
 add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, struct ops *o)
 {
-    const char *research_id = k->research_id, *request_id = k->request_id;
-    const char *prefix = s->cfg.key_prefix;
-    struct argv *a = &call->keys;
+    if (s->fixed_keys[K_LEADER].data == NULL) {
+        /* Every key as it is for a group that names nothing (most groups name only their
+         * research): built once, then copied. */
+        const struct apply_keys none = {0};
+        for (int i = K_LEADER; i <= K_COUNT; i++) {
+            const struct buf *key = group_key(s, i, &none);
+            buf_append(&s->fixed_keys[i], key->data, key->len);
+        }
+    }
     /* In K_* order, so that KEYS[base + K_x] is the group's key x. */
-    argv_str(a, keys_leader(&s->key, prefix));
-    argv_str(a, keys_research(&s->key, prefix, research_id != NULL ? research_id : ""));
-    argv_str(a, keys_active(&s->key, prefix));
-    argv_str(a, keys_finished(&s->key, prefix));
-    argv_str(a, keys_outbox(&s->key, prefix));
-    argv_str(a, keys_request(&s->key, prefix, request_id != NULL ? request_id : ""));
-    argv_str(a, keys_request_figures(&s->key, prefix, request_id != NULL ? request_id : ""));
-    argv_str(a, keys_coordinator(&s->key, prefix));
-    argv_str(a, keys_budget(&s->key, prefix, k->budget_day != NULL ? k->budget_day : ""));
-    argv_str(a, keys_cancel(&s->key, prefix,
-                            k->cancel_request_id != NULL ? k->cancel_request_id : ""));
+    for (int i = K_LEADER; i <= K_COUNT; i++) {
+        const struct buf *key = key_varies(i, k) ? group_key(s, i, k) : &s->fixed_keys[i];
+        argv_add(&call->keys, key->data, key->len);
+    }
     argv_int(&call->groups, (int64_t)o->n);
     argv_int(&call->groups, (int64_t)(call->n_groups * K_COUNT));
     argv_cat(&call->groups, &o->args);
