@@ -517,7 +517,9 @@ advance_changed(struct loop *l, size_t first, int64_t now_ms)
         }
     }
     registry_compact(l->reg); /* intake may have finished some: slots are age ranks again */
-    qsort(todo, n, sizeof(*todo), cmp_slot);
+    if (n > 1) {
+        qsort(todo, n, sizeof(*todo), cmp_slot); /* qsort's pointer must not be NULL */
+    }
     struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && todo[i] == todo[i - 1]) {

@@ -364,3 +364,44 @@ redislink_hget(struct redislink *rl, const char *key, const char *field, char **
     freeReplyObject(reply);
     return rc;
 }
+
+enum rc_rc
+redislink_hget_equal(struct redislink *rl, const char *const *keys, const char *field,
+                     const char *const *want, size_t n, bool *same, struct rc_err *err)
+{
+    if (n == 0) {
+        return RC_OK;
+    }
+    /* The pipeline's commands, words and replies: three allocations per call, not per key. */
+    struct redislink_cmd *cmds = xcalloc(n, sizeof(*cmds));
+    const char **words = xcalloc(3 * n, sizeof(*words));
+    redisReply **replies = xcalloc(n, sizeof(*replies));
+
+    for (size_t i = 0; i < n; i++) {
+        words[3 * i] = "HGET";
+        words[3 * i + 1] = keys[i];
+        words[3 * i + 2] = field;
+        cmds[i] = (struct redislink_cmd){3, &words[3 * i]};
+    }
+    enum rc_rc rc = exchange(rl, cmds, n, replies, err);
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        if (replies[i]->type != REDIS_REPLY_STRING && replies[i]->type != REDIS_REPLY_NIL) {
+            rc = rc_err_set(err, RC_EBACKEND, "redis %s: HGET %s: unexpected reply type %d",
+                            where(rl), keys[i], replies[i]->type);
+        }
+    }
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        const redisReply *r = replies[i];
+        same[i] = r->type == REDIS_REPLY_STRING && r->len == strlen(want[i]) &&
+                  memcmp(r->str, want[i], r->len) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (replies[i] != NULL) {
+            freeReplyObject(replies[i]);
+        }
+    }
+    free(replies);
+    free(words);
+    free(cmds);
+    return rc;
+}

@@ -5,6 +5,7 @@
 #ifndef RC_REDISLINK_H
 #define RC_REDISLINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +66,12 @@ void redislink_replies_free(struct redislink_reply *replies, size_t n);
  * field is absent. Errors as redislink_run. */
 enum rc_rc redislink_hget(struct redislink *rl, const char *key, const char *field, char **out,
                           struct rc_err *err);
+/* For each i < n: whether field `field` of hash keys[i] exists and equals want[i], asked as n
+ * HGETs in one pipeline (one round trip, however large n is). On RC_OK same[i] is the answer
+ * for keys[i]; same is written only on success. Errors as redislink_run, and RC_EBACKEND for a
+ * reply that is neither a string nor nil (keys[i] is not a hash). All arrays hold n items. */
+enum rc_rc redislink_hget_equal(struct redislink *rl, const char *const *keys, const char *field,
+                                const char *const *want, size_t n, bool *same, struct rc_err *err);
 /* The monotonic time (clock_mono_ms) before which a closed link will not try to reconnect;
  * 0 while the link is open or may be reopened now. */
 int64_t redislink_retry_at_ms(const struct redislink *rl);

@@ -45,6 +45,7 @@
 #define FLUSH_TIMEOUT_MS 10000    /* how long shutdown waits for unsent completions */
 #define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
 #define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
+#define TURN_MAX_MESSAGES 1000    /* messages one loop turn takes from Kafka */
 
 extern char **environ;
 
@@ -72,6 +73,29 @@ struct worker {
     size_t pending_len;
 };
 
+/* A dispatch that waits, within one loop turn, for its research check (contract §2). */
+struct check {
+    struct worker *w; /* whom it is addressed to */
+    struct msg m;     /* the decoded dispatch (owned) */
+    const char *raw;  /* its message: the Kafka payload (borrowed for the turn) or `owned` */
+    size_t raw_len;
+    char *owned;    /* a message kept from an earlier turn (w->pending, taken back), or NULL */
+    struct buf key; /* <prefix>research:<research_id>, its buffer reused from turn to turn */
+    bool current;   /* the answer: the research still names this dispatch */
+};
+
+/* What one loop turn holds: allocated once (workers_init) and reused from turn to turn. */
+struct turn {
+    rd_kafka_message_t *rkms[TURN_MAX_MESSAGES]; /* taken from Kafka, destroyed at its end */
+    size_t n_rkms;
+    struct check *checks; /* cap: one per message, plus one kept dispatch per worker */
+    size_t n_checks;
+    size_t cap_checks;
+    const char **keys; /* research_check's arguments, cap_checks each */
+    const char **want;
+    bool *same;
+};
+
 struct stub {
     struct cfg cfg;
     struct stubopt opt;
@@ -88,6 +112,14 @@ struct stub {
     bool ready;              /* the ready line was printed */
     struct worker *workers;
     size_t n_workers;
+    char *id_stem;      /* "<prefix><type>-": every worker id is this and its number */
+    size_t id_stem_len; /* strlen(id_stem) */
+    struct turn turn;
+    struct redislink_cmd *beat_cmds; /* flush_heartbeats' pipeline, sized for every worker */
+    const char **beat_words;
+    struct buf wire; /* publish_completion's encoding and result strings, reused */
+    struct buf name;
+    struct buf path;
     uint64_t rng;          /* stubsim_rand state */
     int64_t next_beat_ms;  /* monotonic: the next periodic heartbeat of all workers */
     int64_t beat_retry_ms; /* monotonic: no heartbeat attempt before this (Redis down) */
@@ -153,8 +185,10 @@ redis_ok(struct stub *s)
  *        research_id <id|""> last_seen <ms>
  *   ZADD <prefix>workers:<type> <ms> <id>
  *
- * with the same <ms> (Unix time) in both, all workers in one MULTI/EXEC sent as one pipeline.
- * A silent worker never beats. On failure the beats stay due and are retried after a pause. */
+ * with the same <ms> (Unix time) in both, all workers in one MULTI/EXEC sent as one pipeline:
+ * one round trip however many workers changed state. Their ZADDs are one command with a
+ * score and member per worker, which Redis applies exactly as one ZADD each. A silent worker
+ * never beats. On failure the beats stay due and are retried after a pause. */
 static void
 flush_heartbeats(struct stub *s, int64_t now_ms)
 {
@@ -171,11 +205,16 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
     const char *type = worker_type_name(s->opt.shape.type);
     const char *multi[] = {"MULTI"};
     const char *exec[] = {"EXEC"};
-    /* Per worker: HSET (12 words) and ZADD (4 words); MULTI and EXEC around them all. */
-    struct redislink_cmd *cmds = xcalloc(2 * n_due + 2, sizeof(*cmds));
-    const char **words = xcalloc(16 * n_due, sizeof(*words));
+    /* MULTI, an HSET (12 words) per worker, the ZADD (2 words, then 2 per worker), EXEC. The
+     * arrays are sized for every worker (workers_init): the HSETs' words first, then ZADD's. */
+    struct redislink_cmd *cmds = s->beat_cmds;
     size_t c = 0;
-    const char **w_at = words;
+    const char **w_at = s->beat_words;
+    const char **zadd = s->beat_words + 12 * s->n_workers;
+    size_t zadd_argc = 0;
+
+    zadd[zadd_argc++] = "ZADD";
+    zadd[zadd_argc++] = s->workers_key;
 
     cmds[c++] = (struct redislink_cmd){1, multi};
     for (size_t i = 0; i < s->n_workers; i++) {
@@ -193,14 +232,13 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
             "last_seen",   last_seen,
         };
         /* clang-format on */
-        const char *zadd[] = {"ZADD", s->workers_key, last_seen, w->id};
         memcpy(w_at, hset, sizeof(hset));
         cmds[c++] = (struct redislink_cmd){12, w_at};
         w_at += 12;
-        memcpy(w_at, zadd, sizeof(zadd));
-        cmds[c++] = (struct redislink_cmd){4, w_at};
-        w_at += 4;
+        zadd[zadd_argc++] = last_seen;
+        zadd[zadd_argc++] = w->id;
     }
+    cmds[c++] = (struct redislink_cmd){zadd_argc, zadd};
     cmds[c++] = (struct redislink_cmd){1, exec};
 
     struct rc_err err = RC_ERR_INIT;
@@ -223,26 +261,27 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
         int64_t retry = redislink_retry_at_ms(s->redis);
         s->beat_retry_ms = retry > now_ms + 100 ? retry : now_ms + 100;
     }
-    free(words);
-    free(cmds);
 }
 
-/* Whether <prefix>research:<research_id> still names `dispatch_id` (contract §2): a dispatch
- * may have been retried or aborted while its message waited. *out written on RC_OK only. */
+/* Whether the research of each check still names its dispatch (contract §2): a dispatch may
+ * have been retried or aborted while its message waited. `<prefix>research:<id>`'s dispatch_id
+ * is read for all of them in one pipeline: one round trip for the whole turn. checks[i].current
+ * is written on RC_OK only. */
 static enum rc_rc
-research_names(struct stub *s, const char *research_id, const char *dispatch_id, bool *out,
-               struct rc_err *err)
+research_check(struct stub *s, struct check *checks, size_t n, struct rc_err *err)
 {
-    struct buf key = BUF_INIT;
-    char *current = NULL;
+    struct turn *t = &s->turn;
 
-    keys_research(&key, s->cfg.redis.key_prefix, research_id);
-    enum rc_rc rc = redislink_hget(s->redis, key.data, "dispatch_id", &current, err);
-    if (rc == RC_OK) {
-        *out = current != NULL && strcmp(current, dispatch_id) == 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct dispatch *d = &checks[i].m.u.dispatch;
+        t->keys[i] = keys_research(&checks[i].key, s->cfg.redis.key_prefix, d->research_id);
+        t->want[i] = d->dispatch_id;
     }
-    free(current);
-    buf_release(&key);
+    enum rc_rc rc =
+        redislink_hget_equal(s->redis, t->keys, "dispatch_id", t->want, n, t->same, err);
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        checks[i].current = t->same[i];
+    }
     return rc;
 }
 
@@ -369,7 +408,11 @@ kafka_open(struct stub *s, struct rc_err *err)
     buf_printf(&group, "%s%s", s->opt.id_prefix, worker_type_name(s->opt.shape.type));
     /* clang-format off */
     const char *const producer_defaults[] = {
-        "linger.ms", "1", /* a completion goes out at once; we send few */
+        /* A turn's completions are produced back to back and leave in few requests. Measured
+         * with tools/bench: a lone completion waits ~1 ms with "0.2" as with "1" (librdkafka
+         * takes fractions but seems to wait in whole ms); "0" sends it ~1 ms sooner but makes
+         * more, smaller requests under load (devbroker CPU +30%). */
+        "linger.ms", "0.2",
         NULL,
     };
     const char *const consumer_defaults[] = {
@@ -454,15 +497,28 @@ start_consuming(struct stub *s, struct rc_err *err)
 
 /* ---- Work --------------------------------------------------------------------------------- */
 
+/* Our worker named `worker_id`, or NULL when it is not one of ours. Every worker of the type
+ * reads every message of the type, so this runs for each message: the ids are
+ * "<prefix><type>-<n>" (workers_init), and the worker is found from its number rather than by
+ * comparing the id with all W of them. */
 static struct worker *
 worker_find(struct stub *s, const char *worker_id)
 {
-    for (size_t i = 0; i < s->n_workers; i++) {
-        if (strcmp(s->workers[i].id, worker_id) == 0) {
-            return &s->workers[i];
-        }
+    if (strncmp(worker_id, s->id_stem, s->id_stem_len) != 0) {
+        return NULL;
     }
-    return NULL;
+    const char *digits = worker_id + s->id_stem_len;
+    if (*digits < '1' || *digits > '9') {
+        return NULL; /* no number, or a leading zero: not a name workers_init gives */
+    }
+    size_t n = 0;
+    for (const char *p = digits; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || n > s->n_workers) {
+            return NULL;
+        }
+        n = n * 10 + (size_t)(*p - '0');
+    }
+    return n <= s->n_workers ? &s->workers[n - 1] : NULL;
 }
 
 static bool
@@ -534,18 +590,17 @@ drop_pending(struct worker *w, const char *dispatch_id)
     w->pending_len = 0;
 }
 
-/* A dispatch addressed to `w`: the contract's checks, in order, then start it. */
-static void
-on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d, const void *raw,
-            size_t raw_len)
+/* The contract's checks that need no Redis, in order: false when `d` is not to run on `w`.
+ * Made when the message arrives, so that Redis is not asked about a dispatch refused anyway,
+ * and again just before it starts (start_checked): an earlier dispatch of the same turn may
+ * have made `w` busy, or been this very dispatch delivered twice. */
+static bool
+dispatch_is_runnable(struct stub *s, struct worker *w, const struct dispatch *d)
 {
-    struct rc_err err = RC_ERR_INIT;
-    bool current = false;
-
-    /* Delivery is at least once: a dispatch already run (or refused) is ignored. */
+    /* Delivery is at least once: a dispatch already run (or refused, or aborted) is ignored. */
     if (worker_has_seen(w, d->dispatch_id)) {
-        verbose(s, "%s: dispatch %s again, ignored", w->id, d->dispatch_id);
-        return;
+        verbose(s, "%s: dispatch %s seen before, ignored", w->id, d->dispatch_id);
+        return false;
     }
     /* The coordinator addresses only workers it believes free; should one arrive anyway, the
      * running dispatch wins. */
@@ -553,38 +608,31 @@ on_dispatch(struct stub *s, struct worker *w, const struct dispatch *d, const vo
         fprintf(stderr, TOOL ": %s: busy with %s, ignoring dispatch %s\n", w->id, w->dispatch_id,
                 d->dispatch_id);
         worker_remember(w, d->dispatch_id);
+        return false;
+    }
+    return true;
+}
+
+/* A dispatch addressed to `w`, in message `m` (taken: left at MSG_INIT) read from `rkm`. It
+ * waits for the research check, which the loop makes once for all the dispatches of the turn
+ * (start_checked). */
+static void
+on_dispatch(struct stub *s, struct worker *w, struct msg *m, const rd_kafka_message_t *rkm)
+{
+    struct turn *t = &s->turn;
+
+    if (!dispatch_is_runnable(s, w, &m->u.dispatch)) {
         return;
     }
-    /* The research must still name this dispatch: it may have been retried or aborted while
-     * the message waited. If Redis cannot say, the message is kept and checked again once
-     * Redis answers (retry_pending): dropping it would leave the research waiting for
-     * AGENT_DISPATCH_TIMEOUT. */
-    if (research_names(s, d->research_id, d->dispatch_id, &current, &err) != RC_OK) {
-        redis_failed(s, &err);
-        if (w->pending == NULL) {
-            verbose(s, "%s: dispatch %s waits for redis to confirm it", w->id, d->dispatch_id);
-            w->pending = xmalloc(raw_len > 0 ? raw_len : 1);
-            memcpy(w->pending, raw, raw_len);
-            w->pending_len = raw_len;
-        }
-        return;
-    }
-    redis_ok(s);
-    worker_remember(w, d->dispatch_id);
-    if (!current) {
-        verbose(s, "%s: dispatch %s is no longer research %s's, ignored", w->id, d->dispatch_id,
-                d->research_id);
-        return;
-    }
-    worker_start(s, w, d);
-    w->n_accepted++;
-    if (s->opt.die_after > 0 && w->n_accepted >= s->opt.die_after) {
-        /* --die-after: the worker crashes mid-work. It shows the dispatch picked up (one
-         * "busy" heartbeat), then falls silent for good and never completes it; its last
-         * heartbeat ages until the coordinator declares it dead and sends the work on. */
-        w->dying = true;
-        verbose(s, "%s: dies with %s (--die-after)", w->id, d->dispatch_id);
-    }
+    RC_ASSERT(t->n_checks < t->cap_checks); /* one per message, one kept per worker */
+    struct check *c = &t->checks[t->n_checks++];
+    c->w = w;
+    c->m = *m;
+    *m = (struct msg)MSG_INIT;
+    c->raw = rkm->payload;
+    c->raw_len = rkm->len;
+    c->owned = NULL;
+    c->current = false;
 }
 
 /* An abort addressed to `w`: stop its dispatch at once, with no completion. */
@@ -598,7 +646,8 @@ on_abort(struct stub *s, struct worker *w, const struct abort_msg *a)
         worker_set_idle(w);
         return;
     }
-    /* Not running it: make sure that dispatch never starts, should it still arrive. */
+    /* Not running it: make sure that dispatch never starts, should it still arrive or wait
+     * for its research check in this turn. */
     if (!worker_has_seen(w, a->dispatch_id)) {
         worker_remember(w, a->dispatch_id);
     }
@@ -637,17 +686,21 @@ on_message(struct stub *s, const rd_kafka_message_t *rkm)
                 m.u.dispatch.dispatch_id, worker_type_name(m.u.dispatch.worker_type));
     } else {
         latency_note(s, "recv", m.u.dispatch.research_id, m.u.dispatch.phase);
-        on_dispatch(s, w, &m.u.dispatch, rkm->payload, rkm->len);
+        on_dispatch(s, w, &m, rkm);
     }
 out:
     msg_release(&m);
 }
 
-/* Check again the dispatches Redis could not confirm, once the link may be reopened. */
+/* The dispatches Redis could not confirm in an earlier turn are checked again with this
+ * turn's, once the link may be reopened. Called before the turn's messages are acted on, so
+ * that the older dispatches come first. */
 static void
-retry_pending(struct stub *s, int64_t now_ms)
+queue_pending(struct stub *s, int64_t now_ms)
 {
+    struct turn *t = &s->turn;
     int64_t retry_at = redislink_retry_at_ms(s->redis);
+
     if (retry_at != 0 && now_ms < retry_at) {
         return;
     }
@@ -656,16 +709,89 @@ retry_pending(struct stub *s, int64_t now_ms)
         if (w->pending == NULL || w->busy || w->dying || w->silent) {
             continue;
         }
-        char *raw = w->pending;
-        size_t len = w->pending_len;
+        RC_ASSERT(t->n_checks < t->cap_checks);
+        struct check *c = &t->checks[t->n_checks];
+        c->m = (struct msg)MSG_INIT;
+        if (msg_decode(MSG_TOPIC_DISPATCH, w->pending, w->pending_len, &c->m, NULL) != RC_OK ||
+            c->m.kind != MSG_DISPATCH) {
+            msg_release(&c->m); /* cannot happen: it was decoded when it arrived */
+            drop_pending(w, NULL);
+            continue;
+        }
+        c->w = w;
+        c->owned = w->pending; /* the worker's copy moves to the check */
+        c->raw = c->owned;
+        c->raw_len = w->pending_len;
+        c->current = false;
         w->pending = NULL;
         w->pending_len = 0;
-        struct msg m = MSG_INIT;
-        if (msg_decode(MSG_TOPIC_DISPATCH, raw, len, &m, NULL) == RC_OK && m.kind == MSG_DISPATCH) {
-            on_dispatch(s, w, &m.u.dispatch, raw, len);
+        t->n_checks++;
+    }
+}
+
+/* Keep the dispatch of `c`, which Redis could not confirm, as its worker's `pending` (one per
+ * worker, the first kept) to be checked again later: dropping it would leave the research
+ * waiting for AGENT_DISPATCH_TIMEOUT. */
+static void
+keep_pending(struct stub *s, struct check *c)
+{
+    struct worker *w = c->w;
+
+    if (w->pending != NULL) {
+        return;
+    }
+    verbose(s, "%s: dispatch %s waits for redis to confirm it", w->id, c->m.u.dispatch.dispatch_id);
+    if (c->owned != NULL) {
+        w->pending = c->owned;
+        c->owned = NULL;
+    } else {
+        w->pending = xmalloc(c->raw_len > 0 ? c->raw_len : 1);
+        memcpy(w->pending, c->raw, c->raw_len);
+    }
+    w->pending_len = c->raw_len;
+}
+
+/* The turn's dispatches, in the order they arrived: ask Redis whether each is still its
+ * research's (one round trip for all), then start those that are. If Redis cannot say, each is
+ * kept and checked again in a later turn (keep_pending, queue_pending). */
+static void
+start_checked(struct stub *s)
+{
+    struct turn *t = &s->turn;
+    struct rc_err err = RC_ERR_INIT;
+
+    if (t->n_checks == 0) {
+        return;
+    }
+    if (research_check(s, t->checks, t->n_checks, &err) != RC_OK) {
+        redis_failed(s, &err);
+        for (size_t i = 0; i < t->n_checks; i++) {
+            keep_pending(s, &t->checks[i]);
         }
-        msg_release(&m);
-        free(raw);
+        return;
+    }
+    redis_ok(s);
+    for (size_t i = 0; i < t->n_checks; i++) {
+        struct worker *w = t->checks[i].w;
+        const struct dispatch *d = &t->checks[i].m.u.dispatch;
+        if (w->dying || w->silent || !dispatch_is_runnable(s, w, d)) {
+            continue;
+        }
+        worker_remember(w, d->dispatch_id);
+        if (!t->checks[i].current) {
+            verbose(s, "%s: dispatch %s is no longer research %s's, ignored", w->id, d->dispatch_id,
+                    d->research_id);
+            continue;
+        }
+        worker_start(s, w, d);
+        w->n_accepted++;
+        if (s->opt.die_after > 0 && w->n_accepted >= s->opt.die_after) {
+            /* --die-after: the worker crashes mid-work. It shows the dispatch picked up (one
+             * "busy" heartbeat), then falls silent for good and never completes it; its last
+             * heartbeat ages until the coordinator declares it dead and sends the work on. */
+            w->dying = true;
+            verbose(s, "%s: dies with %s (--die-after)", w->id, d->dispatch_id);
+        }
     }
 }
 
@@ -678,10 +804,11 @@ static void
 publish_completion(struct stub *s, const struct worker *w)
 {
     struct kv result[STUBSIM_RESULT_MAX];
-    struct buf name = BUF_INIT;
-    struct buf path = BUF_INIT;
-    struct buf wire = BUF_INIT;
     struct msg m = MSG_INIT;
+
+    buf_reset(&s->name);
+    buf_reset(&s->path);
+    buf_reset(&s->wire);
 
     m.kind = MSG_COMPLETION;
     m.ts_ms = clock_now_ms();
@@ -693,17 +820,17 @@ publish_completion(struct stub *s, const struct worker *w)
         m.u.completion.error = "stub failure";
     } else {
         m.u.completion.n_result =
-            stubsim_result(&s->opt.shape, w->research_id, w->model, result, &name, &path);
+            stubsim_result(&s->opt.shape, w->research_id, w->model, result, &s->name, &s->path);
         m.u.completion.result = result;
     }
-    msg_encode(&m, &wire);
+    msg_encode(&m, &s->wire);
 
     latency_note(s, "done", w->research_id, worker_type_phase(s->opt.shape.type));
     rd_kafka_resp_err_t kerr;
     for (int tries = 1;; tries++) {
         kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->completions_topic),
                                  RD_KAFKA_V_KEY(w->research_id, strlen(w->research_id)),
-                                 RD_KAFKA_V_VALUE(wire.data, wire.len),
+                                 RD_KAFKA_V_VALUE(s->wire.data, s->wire.len),
                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 50) {
             break;
@@ -714,12 +841,10 @@ publish_completion(struct stub *s, const struct worker *w)
         fprintf(stderr, TOOL ": %s: cannot publish the completion of %s: %s\n", w->id,
                 w->dispatch_id, rd_kafka_err2str(kerr));
     }
-    buf_release(&wire);
-    buf_release(&path);
-    buf_release(&name);
 }
 
-/* Complete every dispatch whose time has come. */
+/* Complete every dispatch whose time has come. The completions are produced back to back, so
+ * the producer sends them in one batch (linger.ms). */
 static void
 finish_due_work(struct stub *s, int64_t now_ms)
 {
@@ -735,6 +860,44 @@ finish_due_work(struct stub *s, int64_t now_ms)
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
+
+/* Take one turn's messages: wait (at most wait_ms) for the first, then every one already
+ * there, without waiting, up to TURN_MAX_MESSAGES. Under load a turn so holds many dispatches,
+ * which share its Redis round trips. Returns how many were taken. */
+static size_t
+take_messages(struct stub *s, int wait_ms)
+{
+    struct turn *t = &s->turn;
+    rd_kafka_message_t *rkm = rd_kafka_consumer_poll(s->consumer, wait_ms);
+
+    while (rkm != NULL) {
+        t->rkms[t->n_rkms++] = rkm;
+        if (t->n_rkms == TURN_MAX_MESSAGES) {
+            break;
+        }
+        rkm = rd_kafka_consumer_poll(s->consumer, 0);
+    }
+    return t->n_rkms;
+}
+
+/* End a turn: free its messages and its checks (a dispatch still unconfirmed was copied to its
+ * worker's `pending`); the buffers stay for the next turn. */
+static void
+turn_end(struct stub *s)
+{
+    struct turn *t = &s->turn;
+
+    for (size_t i = 0; i < t->n_checks; i++) {
+        msg_release(&t->checks[i].m);
+        free(t->checks[i].owned);
+        t->checks[i].owned = NULL;
+    }
+    t->n_checks = 0;
+    for (size_t i = 0; i < t->n_rkms; i++) {
+        rd_kafka_message_destroy(t->rkms[i]);
+    }
+    t->n_rkms = 0;
+}
 
 /* How long the loop may sleep in rd_kafka_consumer_poll: until the next timer (the periodic
  * heartbeat, a dispatch's completion, a pending heartbeat's retry), at most LOOP_MAX_WAIT_MS. */
@@ -763,9 +926,14 @@ loop_wait_ms(const struct stub *s, int64_t now_ms)
     return (int)(wait > LOOP_MAX_WAIT_MS ? LOOP_MAX_WAIT_MS : wait);
 }
 
-/* One thread, one loop, all workers: wait for a message or the next timer, act on it, then
- * write the heartbeats that became due. Nothing blocks except that wait and Redis calls
- * (bounded by REDIS_TIMEOUT_MS). */
+/* One thread, one loop, all workers. Each turn takes the messages that are there (waiting for
+ * the first until the next timer), acts on them together, completes the work that is due and
+ * writes the heartbeats that became due. However many dispatches a turn holds, it costs at most
+ * three Redis round trips: the research checks of all of them; the "busy" beats of those that
+ * started, written before any of that work can end (a worker heartbeats whenever its state
+ * changes, and the coordinator sees the dispatch picked up); then the "idle" beats of the work
+ * that ended, after its completions were produced. Nothing blocks except the wait and Redis
+ * calls (bounded by REDIS_TIMEOUT_MS). */
 static void
 run(struct stub *s)
 {
@@ -776,17 +944,16 @@ run(struct stub *s)
     flush_heartbeats(s, clock_mono_ms());
 
     while (!stopsig_requested() && !s->kafka_fatal) {
-        rd_kafka_message_t *rkm =
-            rd_kafka_consumer_poll(s->consumer, loop_wait_ms(s, clock_mono_ms()));
-        if (rkm != NULL) {
-            on_message(s, rkm);
-            rd_kafka_message_destroy(rkm);
-            flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
-        } else if (s->latency != NULL) {
+        if (take_messages(s, loop_wait_ms(s, clock_mono_ms())) == 0 && s->latency != NULL) {
             fflush(s->latency); /* idle: let a reader see the lines so far */
         }
+        queue_pending(s, clock_mono_ms());
+        for (size_t i = 0; i < s->turn.n_rkms; i++) {
+            on_message(s, s->turn.rkms[i]);
+        }
+        start_checked(s);
+        flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
         int64_t now_ms = clock_mono_ms();
-        retry_pending(s, now_ms);
         finish_due_work(s, now_ms);
         if (now_ms >= s->next_beat_ms) {
             for (size_t i = 0; i < s->n_workers; i++) {
@@ -795,14 +962,16 @@ run(struct stub *s)
             s->next_beat_ms = now_ms + s->opt.heartbeat_ms;
         }
         flush_heartbeats(s, now_ms);
+        turn_end(s);
         rd_kafka_poll(s->producer, 0); /* delivery reports and the producer's errors */
     }
 }
 
 /* ---- Start and stop ----------------------------------------------------------------------- */
 
-/* Build the workers, their ids "<prefix><type>-<i>" and heartbeat keys. RC_EINVAL when an id
- * breaks the contract's id rules (a bad --id-prefix). */
+/* Build the workers, their ids "<prefix><type>-<i>" (i from 1) and heartbeat keys, and what
+ * the loop needs for that many workers. RC_EINVAL when an id breaks the contract's id rules (a
+ * bad --id-prefix). */
 static enum rc_rc
 workers_init(struct stub *s, struct rc_err *err)
 {
@@ -812,10 +981,13 @@ workers_init(struct stub *s, struct rc_err *err)
 
     s->n_workers = (size_t)s->opt.count;
     s->workers = xcalloc(s->n_workers, sizeof(*s->workers));
-    for (size_t i = 0; i < s->n_workers && rc == RC_OK; i++) {
+    buf_printf(&text, "%s%s-", s->opt.id_prefix, type);
+    s->id_stem_len = text.len;
+    s->id_stem = buf_detach(&text);
+    for (size_t i = 0; i < s->n_workers; i++) {
         struct worker *w = &s->workers[i];
         buf_reset(&text);
-        buf_printf(&text, "%s%s-%zu", s->opt.id_prefix, type, i + 1);
+        buf_printf(&text, "%s%zu", s->id_stem, i + 1);
         if (!limits_is_id(text.data, text.len)) {
             rc = rc_err_set(err, RC_EINVAL,
                             "--id-prefix: worker id '%s' is not 1-128 bytes of [A-Za-z0-9._:-]",
@@ -829,12 +1001,25 @@ workers_init(struct stub *s, struct rc_err *err)
     keys_workers(&text, s->cfg.redis.key_prefix, s->opt.shape.type);
     s->workers_key = buf_detach(&text);
     buf_release(&text);
+
+    /* A turn checks at most one dispatch per message and one kept dispatch per worker; a
+     * heartbeat pipeline holds MULTI, an HSET (12 words) per worker, a ZADD (2 + 2 per worker)
+     * and EXEC. */
+    struct turn *t = &s->turn;
+    t->cap_checks = TURN_MAX_MESSAGES + s->n_workers;
+    t->checks = xcalloc(t->cap_checks, sizeof(*t->checks));
+    t->keys = xcalloc(t->cap_checks, sizeof(*t->keys));
+    t->want = xcalloc(t->cap_checks, sizeof(*t->want));
+    t->same = xcalloc(t->cap_checks, sizeof(*t->same));
+    s->beat_cmds = xcalloc(s->n_workers + 3, sizeof(*s->beat_cmds));
+    s->beat_words = xcalloc(14 * s->n_workers + 2, sizeof(*s->beat_words));
     return rc;
 }
 
 static void
 stub_release(struct stub *s)
 {
+    turn_end(s); /* its messages go back before the consumer closes */
     if (s->consumer != NULL) {
         rd_kafka_consumer_close(s->consumer);
         rd_kafka_destroy(s->consumer);
@@ -853,6 +1038,19 @@ stub_release(struct stub *s)
     }
     free(s->workers);
     free(s->workers_key);
+    free(s->id_stem);
+    for (size_t i = 0; i < s->turn.cap_checks; i++) {
+        buf_release(&s->turn.checks[i].key);
+    }
+    free(s->turn.checks);
+    free(s->turn.keys);
+    free(s->turn.want);
+    free(s->turn.same);
+    free(s->beat_cmds);
+    free(s->beat_words);
+    buf_release(&s->wire);
+    buf_release(&s->name);
+    buf_release(&s->path);
     cfg_release(&s->cfg);
 }
 
