@@ -1131,8 +1131,7 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     const size_t n_groups = n + (stats != NULL ? 1 : 0);
     struct ops *o = &s->ops;
     struct apply_call *call = &s->call;
-    bool first_error = true;
-    size_t g = 0; /* the first group whose reply is not read yet */
+    size_t n_calls = 0;
     for (size_t i = 0; i < n_groups; i++) {
         if (i < n) {
             const struct change *c = &changes[i];
@@ -1147,19 +1146,23 @@ store_apply(struct store *s, const struct change *changes, size_t n,
             struct apply_keys k = {.budget_day = stats->budget_day};
             add_group(s, call, &k, o);
         }
-        if (call->n_groups < APPLY_GROUPS_MAX && i + 1 < n_groups) {
-            continue;
+        if (call->n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
+            send_call(s, call);
+            n_calls++;
         }
-        /* Send the call and read its reply before building the next: a big pass (the first
-         * sweep over 100,000 researches) never holds all its commands in memory at once. */
-        send_call(s, call);
+    }
+    /* One reply per call, in one round trip for all of them (a pass holds at most a sweep
+     * slice and a batch of inputs, so its commands stay a few MB): an array with one element
+     * per group, or one error for them all (FENCED: not the leader; NOSCRIPT; ...). */
+    bool first_error = true;
+    size_t g = 0;
+    for (size_t k = 0; k < n_calls; k++) {
         redisReply *r = NULL;
         if ((rc = next_reply(s, &r, err)) != RC_OK) {
             return rc;
         }
-        /* An array with one element per group, or one error for them all (FENCED: not the
-         * leader; NOSCRIPT; ...). */
-        for (size_t j = 0; g <= i; j++, g++) {
+        const size_t in_call = n_groups - g < APPLY_GROUPS_MAX ? n_groups - g : APPLY_GROUPS_MAX;
+        for (size_t j = 0; j < in_call; j++, g++) {
             const redisReply *e = r;
             if (r->type == REDIS_REPLY_ARRAY) {
                 e = j < r->elements ? r->element[j] : NULL;

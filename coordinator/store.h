@@ -94,8 +94,9 @@ enum rc_rc store_get_cancels(struct store *s, const char *const *request_ids,
                              char **status, struct rc_err *err);
 void store_request_release(struct store_request *r);
 
-/* Write `n` changes, each atomically (one fenced script with its outbox messages, whose
- * outbox_id must be set), and `stats`, in one pipelined round trip; *spent_usd (may be NULL)
+/* Write `n` changes, each atomically with its outbox messages (whose outbox_id must be set),
+ * and `stats`: one fenced script call per 256 of them, all in one pipelined round trip;
+ * *spent_usd (may be NULL)
  * gets the day's spend read back with the stats. results[i] is RC_OK,
  * RC_ECONFLICT (this instance is not the leader: nothing written) or RC_EBACKEND (a script
  * failed; err has the first message). Returns RC_EUNAVAIL when Redis is unreachable: then
