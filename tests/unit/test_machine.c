@@ -1802,12 +1802,54 @@ test_machine_wait_timeout_for_next_phase(void **state)
     change_release(&c);
 }
 
+/* Which researches a free worker could move, and of which type: what the loop queues. */
+static void
+test_machine_wants_worker_by_state(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *status, *phase, *child, *strategy, *gate, *worker, *waiting;
+        bool wants;
+        enum worker_type wt;
+    } cases[] = {
+        {"running", "pending", NULL, NULL, NULL, NULL, NULL, true, WORKER_DESIGN},
+        {"running", "pending", NULL, "s", NULL, NULL, NULL, true, WORKER_TRAINING},
+        {"running", "designing", "completed", "s", NULL, NULL, NULL, true, WORKER_TRAINING},
+        {"running", "training", "completed", "s", NULL, NULL, NULL, true, WORKER_BACKTEST},
+        {"running", "training", "completed", "s", "low", NULL, NULL, true, WORKER_ASSESSMENT},
+        {"running", "backtesting", "completed", "s", NULL, NULL, NULL, true, WORKER_ASSESSMENT},
+        {"running", "assessing", "completed", "s", NULL, NULL, NULL, false, WORKER_DESIGN},
+        {"running", "training", "dispatched", "s", NULL, "w", NULL, false, WORKER_DESIGN},
+        /* its dispatch was lost and no worker was free: the same phase, again */
+        {"running", "training", "dispatched", "s", NULL, "w", "5", true, WORKER_TRAINING},
+        {"completed", "completed", "completed", "s", NULL, NULL, NULL, false, WORKER_DESIGN},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct research *r = research_new();
+        research_set(r, RF_RESEARCH_ID, "rs_1");
+        research_set(r, RF_STATUS, cases[i].status);
+        research_set(r, RF_PHASE, cases[i].phase);
+        research_set(r, RF_CHILD_STATUS, cases[i].child);
+        research_set(r, RF_STRATEGY_NAME, cases[i].strategy);
+        research_set(r, RF_GATE_REJECTION_REASON, cases[i].gate);
+        research_set(r, RF_WORKER_ID, cases[i].worker);
+        research_set(r, RF_WAITING_SINCE, cases[i].waiting);
+        enum worker_type wt = WORKER_TYPE_COUNT;
+        bool wants = machine_wants_worker(r, &wt);
+        research_free(r);
+        if (wants != cases[i].wants || (wants && wt != cases[i].wt)) {
+            fail_msg("case %zu: wants %d type %d", i, (int)wants, (int)wt);
+        }
+    }
+}
+
 int
 main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_machine_accept_creates_pending_research),
+        T(test_machine_wants_worker_by_state),
         T(test_machine_accept_keeps_trigger_options),
         T(test_machine_reject_at_capacity),
         T(test_machine_reject_invalid_is_not_remembered),

@@ -261,6 +261,34 @@ test_registry_slots_and_figures(void **state)
     registry_free(reg);
 }
 
+/* The sweep's cursor visits every research once, in age order, across steps, though
+ * researches come and go between them. */
+static void
+test_registry_sweep_cursor_survives_changes(void **state)
+{
+    (void)state;
+    struct registry *reg = registry_new();
+    registry_add(reg, make("rs_b", "200"));
+    registry_add(reg, make("rs_c", "300"));
+    registry_add(reg, make("rs_d", "400"));
+    registry_add(reg, make("rs_e", "500"));
+    registry_sweep_start(reg);
+    assert_string_equal(research_get(registry_sweep_next(reg), RF_RESEARCH_ID), "rs_b");
+    assert_string_equal(research_get(registry_sweep_next(reg), RF_RESEARCH_ID), "rs_c");
+    registry_remove(reg, "rs_b");          /* behind the cursor */
+    registry_remove(reg, "rs_d");          /* ahead: skipped */
+    registry_add(reg, make("rs_a", "100")); /* compacts, lands behind: not visited */
+    registry_add(reg, make("rs_f", "600")); /* ahead: visited */
+    assert_string_equal(research_get(registry_sweep_next(reg), RF_RESEARCH_ID), "rs_e");
+    registry_compact(reg);
+    assert_string_equal(research_get(registry_sweep_next(reg), RF_RESEARCH_ID), "rs_f");
+    assert_null(registry_sweep_next(reg));
+    assert_null(registry_sweep_next(reg));
+    registry_sweep_start(reg);
+    assert_string_equal(research_get(registry_sweep_next(reg), RF_RESEARCH_ID), "rs_a");
+    registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -270,6 +298,7 @@ main(void)
         cmocka_unit_test(test_registry_remove_during_walk),
         cmocka_unit_test(test_registry_apply_create_update_finish),
         cmocka_unit_test(test_registry_slots_and_figures),
+        cmocka_unit_test(test_registry_sweep_cursor_survives_changes),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }
