@@ -487,15 +487,15 @@ cmp_slot(const void *a, const void *b)
     return x->slot < y->slot ? -1 : x->slot > y->slot;
 }
 
-/* Every pass: advance what this pass's inputs touched (changes from `first` on) and, for each
- * worker type with free workers, as many of the oldest researches waiting for one; all of
- * them oldest first, so a free worker still goes to the oldest. */
+/* Every pass: advance what this pass's inputs touched (the changes planned so far) and, for
+ * each worker type with free workers, as many of the oldest researches waiting for one; all
+ * of them oldest first, so a free worker still goes to the oldest. */
 static void
-advance_changed(struct loop *l, size_t first, int64_t now_ms)
+advance_changed(struct loop *l, int64_t now_ms)
 {
     size_t n = 0, cap = 0;
     struct research **todo = NULL;
-    for (size_t i = first; i < l->changes.n; i++) {
+    for (size_t i = 0; i < l->changes.n; i++) {
         const struct change *c = &l->changes.items[i];
         struct research *r = c->research_id != NULL ? registry_find(l->reg, c->research_id) : NULL;
         if (r != NULL) {
@@ -684,7 +684,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     if (sweep && !l->sweeping) {
         sweep_begin(l);
     }
-    advance_changed(l, 0, now);
+    advance_changed(l, now);
     const bool swept = sweep && advance_sweep(l, now);
     merge_changes(l);
     number_messages(l);
