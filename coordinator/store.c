@@ -588,30 +588,19 @@ store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
                        bool *any_new, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
-    if (rc != RC_OK) {
-        return rc;
+    redisReply *lists[WORKER_TYPE_COUNT] = {0};
+    if (rc == RC_OK) {
+        rc = list_live_workers(s, now_ms - timeout_ms, lists, err);
     }
-    struct argv a = {0};
-    char min[40];
-    snprintf(min, sizeof(min), "(%" PRId64, now_ms - timeout_ms);
-    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        argv_str(&a, "ZRANGEBYSCORE");
-        argv_str(&a, keys_workers(&s->key, s->cfg.key_prefix, (enum worker_type)t));
-        argv_str(&a, min);
-        argv_str(&a, "+inf");
-        append(s, &a);
-    }
-    argv_release(&a);
     bool found = false;
-    for (int t = 0; t < WORKER_TYPE_COUNT && rc == RC_OK; t++) {
-        redisReply *list = NULL;
-        if ((rc = next_reply(s, &list, err)) != RC_OK) {
-            break;
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        for (size_t i = 0; rc == RC_OK && i < list_len(lists[t]) && !found; i++) {
+            const redisReply *id = lists[t]->element[i];
+            found = id->type == REDIS_REPLY_STRING && !known(arg, id->str);
         }
-        for (size_t i = 0; i < list_len(list) && !found; i++) {
-            found = list->element[i]->type == REDIS_REPLY_STRING && !known(arg, list->element[i]->str);
+        if (lists[t] != NULL) {
+            freeReplyObject(lists[t]);
         }
-        freeReplyObject(list);
     }
     if (rc == RC_OK) {
         *any_new = found;

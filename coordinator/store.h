@@ -67,7 +67,8 @@ enum rc_rc store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc
 enum rc_rc store_load_active(struct store *s, struct registry *reg, struct rc_err *err);
 
 /* Whether some worker live at `now_ms` (in rc:workers:<type>) is one `known` does not know:
- * a worker that just joined. One pipelined round trip; *any_new written on RC_OK only. */
+ * a worker that just joined (stale members are dropped on the way, as store_read_workers
+ * does). One pipelined round trip; *any_new written on RC_OK only. */
 enum rc_rc store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
                                   bool (*known)(const void *arg, const char *id), const void *arg,
                                   bool *any_new, struct rc_err *err);
