@@ -13,6 +13,19 @@
 #include "common/xalloc.h"
 #include "coordinator/metrics.h"
 
+/* So that no client can starve /healthz (whose failing gets the coordinator restarted): one
+ * address holds at most 16 connections (a scraper or a probe needs one or two), so 32 greedy
+ * clients fit under the total of 512; a connection idle for 3 s is dropped (a request of ours
+ * is answered in well under a millisecond, and Prometheus reconnects when its keep-alive
+ * connection was closed), so connections opened and left silent are held 3 s at most.
+ * Requests are a line and a few headers: 8 KiB per connection (MHD's default is 32 KiB)
+ * bounds the worst case, every connection taken, to 4 MiB. 512 descriptors, with Kafka's and
+ * Redis's, stay under even the default soft limit of 1024 open files. */
+#define HTTPD_CONNECTIONS_MAX 512u
+#define HTTPD_CONNECTIONS_PER_IP_MAX 16u
+#define HTTPD_IDLE_TIMEOUT_S 3u
+#define HTTPD_CONNECTION_MEMORY_BYTES ((size_t)8 * 1024)
+
 struct httpd {
     struct MHD_Daemon *daemon;
     struct metrics *metrics;
@@ -98,13 +111,17 @@ httpd_start(struct httpd **out, const char *addr, struct metrics *m, struct rc_e
     }
     struct httpd *h = xcalloc(1, sizeof(*h));
     h->metrics = m;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    /* epoll (or poll), never select: select cannot watch a descriptor above 1023, and the
+     * coordinator's Kafka and Redis sockets may push ours past it. */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (res->ai_family == AF_INET6) {
         flags |= MHD_USE_IPv6;
     }
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, serve, h, MHD_OPTION_SOCK_ADDR,
-                                 res->ai_addr, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, serve, h, MHD_OPTION_SOCK_ADDR, res->ai_addr,
+        MHD_OPTION_CONNECTION_LIMIT, HTTPD_CONNECTIONS_MAX, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        HTTPD_CONNECTIONS_PER_IP_MAX, MHD_OPTION_CONNECTION_TIMEOUT, HTTPD_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTPD_CONNECTION_MEMORY_BYTES, MHD_OPTION_END);
     freeaddrinfo(res);
     if (h->daemon == NULL) {
         free(h);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "tools/ctl_fmt.h"
 
 int
 ctl_cmd_exit_status(enum rc_rc rc)
@@ -27,10 +28,21 @@ ctl_cmd_exit_status(enum rc_rc rc)
     }
 }
 
+void
+ctl_cmd_say(const char *msg)
+{
+    struct buf b = BUF_INIT;
+    buf_puts(&b, CTL_CMD_TOOL ": ");
+    ctl_fmt_text(&b, msg);
+    buf_putc(&b, '\n');
+    fputs(b.data, stderr);
+    buf_release(&b);
+}
+
 int
 ctl_cmd_fail(enum rc_rc rc, const struct rc_err *err)
 {
-    fprintf(stderr, CTL_CMD_TOOL ": %s\n", err->msg);
+    ctl_cmd_say(err->msg);
     return ctl_cmd_exit_status(rc);
 }
 

@@ -66,7 +66,10 @@ struct ctl_command {
 /* The exit status for an error: RC_EUNAVAIL, RC_EBACKEND and RC_ESYS 69 (Kafka or Redis not
  * usable), RC_EINVAL 78 (configuration), others 1. */
 int ctl_cmd_exit_status(enum rc_rc rc);
-/* Print "researchctl: <err->msg>" on stderr and return ctl_cmd_exit_status(rc). */
+/* Print "researchctl: <msg>" on stderr as one line, control characters escaped (ctl_fmt_text):
+ * a message may quote what Redis, Kafka or an event carried. */
+void ctl_cmd_say(const char *msg);
+/* ctl_cmd_say(err->msg) and return ctl_cmd_exit_status(rc). */
 int ctl_cmd_fail(enum rc_rc rc, const struct rc_err *err);
 /* Write b to stdout, flush, and empty b. */
 void ctl_cmd_emit(struct buf *b);

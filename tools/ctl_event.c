@@ -169,8 +169,9 @@ ctl_event_line(int64_t ts_ms, const struct event *ev, struct buf *out)
     size_t n = ctl_event_fields(ev, fields);
 
     ctl_fmt_utc(ts_ms, at);
-    buf_printf(out, "%s  %s  %-*s", at, ev->research_id != NULL ? ev->research_id : "-", TYPE_WIDTH,
-               event_type_name(ev->type));
+    buf_printf(out, "%s  ", at);
+    ctl_fmt_text(out, ev->research_id); /* every string of the event is escaped: see ctl_fmt.h */
+    buf_printf(out, "  %-*s", TYPE_WIDTH, event_type_name(ev->type));
     for (size_t i = 0; i < n; i++) {
         buf_printf(out, "%s%s=", i == 0 ? "  " : " ", fields[i].key);
         switch (fields[i].kind) {

@@ -110,7 +110,7 @@ events_catch_up(struct ctl_events *e, const struct ctl_opts *o, struct rc_err *e
             goto out;
         }
         if (r == RC_EPROTO) {
-            fprintf(stderr, CTL_CMD_TOOL ": %s\n", why.msg);
+            ctl_cmd_say(why.msg);
         }
         if (r == RC_OK) {
             stall_at = clock_mono_ms() + CATCH_UP_STALL_MS;
@@ -164,7 +164,7 @@ run_events(const struct cfg *cfg, struct ctl_opts *o)
         if (r == RC_EUNAVAIL) {
             rc = rc_err_set(&err, r, "%s", why.msg);
         } else if (r == RC_EPROTO) {
-            fprintf(stderr, CTL_CMD_TOOL ": %s\n", why.msg);
+            ctl_cmd_say(why.msg);
         } else if (r == RC_OK) {
             if (render_event(o, &m, &b)) {
                 ctl_cmd_emit(&b);

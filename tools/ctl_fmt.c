@@ -77,6 +77,87 @@ ctl_fmt_when(int64_t unix_ms, int64_t now_ms, struct buf *out)
     buf_printf(out, "%s (%s ago)", at, ago);
 }
 
+/* How many bytes of s[0..left) (left >= 1) form a character that may reach a terminal as it
+ * is: a printable ASCII byte or a valid UTF-8 sequence other than a C1 control; 0 when the
+ * byte at s must be escaped. */
+static size_t
+printable_len(const char *s, size_t left)
+{
+    unsigned char c = (unsigned char)s[0];
+    if (c < 0x80) {
+        return c >= 0x20 && c != 0x7f ? 1 : 0;
+    }
+    size_t n = ctl_json_utf8_len(s, left);
+    /* U+0080..U+009F are 0xC2 0x80..0x9F; some terminals act on them (U+009B is CSI). */
+    if (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) {
+        return 0;
+    }
+    return n;
+}
+
+/* Append s[0..len) escaped as the header says; `quoted` (inside ctl_fmt_value's quotes) also
+ * escapes '"' and '\\'. Runs of printable text are appended whole. */
+static void
+escape(struct buf *out, const char *s, size_t len, bool quoted)
+{
+    size_t run = 0; /* start of the printable run not yet appended */
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = printable_len(s + i, len - i);
+        if (n > 0 && !(quoted && (c == '"' || c == '\\'))) {
+            i += n;
+            continue;
+        }
+        buf_append(out, s + run, i - run);
+        if (n > 0) {
+            buf_putc(out, '\\');
+            buf_putc(out, (char)c);
+        } else if (c == '\n') {
+            buf_puts(out, "\\n");
+        } else if (c == '\r') {
+            buf_puts(out, "\\r");
+        } else if (c == '\t') {
+            buf_puts(out, "\\t");
+        } else {
+            buf_printf(out, "\\x%02x", (unsigned)c);
+        }
+        i++;
+        run = i;
+    }
+    buf_append(out, s + run, i - run);
+}
+
+void
+ctl_fmt_text(struct buf *out, const char *s)
+{
+    if (s == NULL) {
+        buf_putc(out, '-');
+        return;
+    }
+    escape(out, s, strlen(s), false);
+}
+
+size_t
+ctl_fmt_text_len(const char *s)
+{
+    struct buf b = BUF_INIT;
+    ctl_fmt_text(&b, s);
+    size_t n = b.len;
+    buf_release(&b);
+    return n;
+}
+
+void
+ctl_fmt_cell(struct buf *out, const char *s, size_t width)
+{
+    size_t start = out->len;
+    ctl_fmt_text(out, s);
+    for (size_t n = out->len - start; n < width; n++) {
+        buf_putc(out, ' ');
+    }
+}
+
 void
 ctl_fmt_value(struct buf *out, const char *s)
 {
@@ -84,16 +165,20 @@ ctl_fmt_value(struct buf *out, const char *s)
         buf_putc(out, '-');
         return;
     }
-    bool plain = s[0] != '\0' && strcmp(s, "-") != 0;
-    for (const char *p = s; plain && *p != '\0'; p++) {
-        unsigned char c = (unsigned char)*p;
-        plain = c > ' ' && c != '"' && c != '\\' && c != '=' && c != 0x7f;
+    size_t len = strlen(s);
+    bool plain = len > 0 && strcmp(s, "-") != 0;
+    for (size_t i = 0; plain && i < len;) {
+        size_t n = printable_len(s + i, len - i);
+        plain = n > 0 && strchr(" \"\\=", s[i]) == NULL;
+        i += n;
     }
     if (plain) {
-        buf_puts(out, s);
-    } else {
-        ctl_json_quote(out, s, strlen(s));
+        buf_append(out, s, len);
+        return;
     }
+    buf_putc(out, '"');
+    escape(out, s, len, true);
+    buf_putc(out, '"');
 }
 
 bool

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * ctl_fmt: how researchctl writes figures for people: durations ("2m 15s", "2h 03m"), ages
- * ("0.4 s", then durations), money ("$3.42", "-$0.12"), UTC times, and values in key=value
- * lines (quoted when they would not read back). Pure functions, no I/O. */
+ * ("0.4 s", then durations), money ("$3.42", "-$0.12"), UTC times, values in key=value
+ * lines (quoted when they would not read back), and any text for a terminal, control
+ * characters escaped. Pure functions, no I/O. */
 #ifndef RC_CTL_FMT_H
 #define RC_CTL_FMT_H
 
@@ -28,10 +29,25 @@ void ctl_fmt_utc(int64_t unix_ms, char out[CTL_FMT_MAX]);
 /* A time and how long before `now_ms` it was: "2026-11-23T10:00:00.123Z (2m 15s ago)". */
 void ctl_fmt_when(int64_t unix_ms, int64_t now_ms, struct buf *out);
 
+/* Every string that researchctl prints for people and did not write itself (what a worker,
+ * the coordinator or anyone with access to Redis or Kafka wrote: a brief, an error, an id, a
+ * field name) goes through ctl_fmt_text, ctl_fmt_cell or ctl_fmt_value, so that it cannot
+ * move the cursor, recolour, retitle or clear an operator's terminal, nor forge output lines.
+ * Valid UTF-8 is written as is; \n \r \t as these two characters; every other control
+ * character (below 0x20, DEL, the C1 controls U+0080..U+009F) and every byte that is not
+ * part of valid UTF-8 as \xNN (lower-case hex, each byte of a C1 control on its own). */
+
+/* Append s escaped as above; NULL is written as -. */
+void ctl_fmt_text(struct buf *out, const char *s);
+/* How many bytes ctl_fmt_text writes for s (1 for NULL): the width of s in a column. */
+size_t ctl_fmt_text_len(const char *s);
+/* ctl_fmt_text, then spaces up to `width` bytes: a left-aligned column (not cut when longer). */
+void ctl_fmt_cell(struct buf *out, const char *s, size_t width);
+
 /* Append s as a value of a key=value line: as is when it is a plain word, else in double
- * quotes with \" \\ and control characters escaped (as JSON does). Plain: not empty, not "-"
- * (which stands for nil), and free of spaces, quotes, backslashes, '=' and control
- * characters. NULL (nil) is written as -. */
+ * quotes with \" and \\ escaped and the rest as ctl_fmt_text escapes it. Plain: not empty,
+ * not "-" (which stands for nil), free of spaces, quotes, backslashes and '=', and unchanged
+ * by ctl_fmt_text. NULL (nil) is written as -. */
 void ctl_fmt_value(struct buf *out, const char *s);
 
 /* Parse a whole decimal integer ("1700000000000"), or a number in %g form that holds an

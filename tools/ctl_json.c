@@ -118,12 +118,10 @@ ctl_json_key(struct ctl_json *j, const char *key)
     j->after_key = true;
 }
 
-/* The length of the valid UTF-8 sequence at p (left bytes available), or 0 when there is none:
- * a stray continuation byte, a truncated sequence, an overlong form, a surrogate, or a code
- * point above U+10FFFF. */
-static size_t
-utf8_len(const unsigned char *p, size_t left)
+size_t
+ctl_json_utf8_len(const char *s, size_t left)
 {
+    const unsigned char *p = (const unsigned char *)s;
     unsigned char c = p[0];
     size_t len = 0;
     unsigned char lo = 0x80;
@@ -198,7 +196,7 @@ ctl_json_quote(struct buf *out, const char *s, size_t len)
             buf_printf(out, "\\u%04x", (unsigned)c);
             i++;
         } else {
-            size_t n = utf8_len(p + i, len - i);
+            size_t n = ctl_json_utf8_len(s + i, len - i);
             if (n == 0) {
                 buf_puts(out, "\\ufffd"); /* keep the output valid UTF-8 */
                 i++;

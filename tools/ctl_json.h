@@ -50,5 +50,9 @@ void ctl_json_kbool(struct ctl_json *j, const char *key, bool v);
 
 /* Append s[0..len) to `out` as a JSON string with its quotes (the escaping used above). */
 void ctl_json_quote(struct buf *out, const char *s, size_t len);
+/* The length of the valid UTF-8 sequence at s (left >= 1 bytes available), or 0 when there is
+ * none: a stray continuation byte, a truncated sequence, an overlong form, a surrogate, or a
+ * code point above U+10FFFF. An ASCII byte, control characters included, is 1. */
+size_t ctl_json_utf8_len(const char *s, size_t left);
 
 #endif /* RC_CTL_JSON_H */

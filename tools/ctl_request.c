@@ -172,8 +172,17 @@ say_trigger(const struct event *ev)
                "Hint: --force accepts it anyway.\n",
                money);
     } else {
-        printf("Cannot trigger: %s%s%s\n", ev->reason != NULL ? ev->reason : "rejected",
-               ev->message != NULL ? ": " : "", ev->message != NULL ? ev->message : "");
+        /* Words from the event: escaped, as everything read is (ctl_fmt.h). */
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "Cannot trigger: ");
+        ctl_fmt_text(&b, ev->reason != NULL ? ev->reason : "rejected");
+        if (ev->message != NULL) {
+            buf_puts(&b, ": ");
+            ctl_fmt_text(&b, ev->message);
+        }
+        buf_putc(&b, '\n');
+        ctl_cmd_emit(&b);
+        buf_release(&b);
     }
 }
 
@@ -259,7 +268,12 @@ say_cancel(const struct event *ev)
     } else if (ev->reason != NULL && strcmp(ev->reason, "not_cancellable") == 0) {
         printf("Cannot cancel %s: already finished\n", id);
     } else {
-        printf("Cannot cancel %s: %s\n", id, ev->reason != NULL ? ev->reason : "rejected");
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "Cannot cancel %s: ", id);
+        ctl_fmt_text(&b, ev->reason != NULL ? ev->reason : "rejected");
+        buf_putc(&b, '\n');
+        ctl_cmd_emit(&b);
+        buf_release(&b);
     }
 }
 

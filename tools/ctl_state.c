@@ -115,7 +115,9 @@ watch(const struct cfg *cfg, const struct ctl_source *src, const struct ctl_opts
         }
         struct rc_err err = RC_ERR_INIT;
         if (status_once(cfg, src, o->json, b, &err) != RC_OK) {
-            buf_printf(b, CTL_CMD_TOOL ": %s (retrying)\n", err.msg); /* shown in place */
+            buf_puts(b, CTL_CMD_TOOL ": "); /* shown in place */
+            ctl_fmt_text(b, err.msg);
+            buf_puts(b, " (retrying)\n");
         }
     }
 }

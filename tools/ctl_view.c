@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT
  * ctl_view: researchctl's output for status, workers and show. The text shapes are what an
  * operator reads (and the integration tests match); the JSON shapes are documented in the
- * header and in `researchctl <command> --help`. */
+ * header and in `researchctl <command> --help`. Every string read from Redis reaches the text
+ * through ctl_fmt_text, ctl_fmt_cell or ctl_fmt_value (control characters escaped), never
+ * through a %s. */
 #include "tools/ctl_view.h"
 
 #include <stdbool.h>
@@ -15,19 +17,15 @@
 #include "tools/ctl_read.h"
 
 #define PHASE_WIDTH 11    /* "backtesting" */
+#define STATE_WIDTH 7     /* the workers column: "unknown" */
 #define STRATEGY_WIDTH 17 /* the status column, wider when a name is */
 #define LABEL_WIDTH 22    /* show: "directional_accuracy" and a margin */
 
-static const char *
-or_dash(const char *s)
-{
-    return s != NULL ? s : "-";
-}
-
+/* The wider of `width` and s as ctl_fmt_text writes it. */
 static size_t
 max_len(size_t width, const char *s)
 {
-    size_t n = s != NULL ? strlen(s) : 1;
+    size_t n = ctl_fmt_text_len(s);
     return n > width ? n : width;
 }
 
@@ -47,9 +45,13 @@ status_active(const struct ctl_status *st, struct buf *out)
         const struct ctl_active *a = &st->active[i];
         char in_phase[CTL_FMT_MAX];
         ctl_fmt_duration(a->in_phase_ms, in_phase);
-        buf_printf(out, "  %-*s  %-*s  strategy: %-*s  (%s%s)\n", (int)id_w, a->research_id,
-                   PHASE_WIDTH, a->has_hash ? or_dash(a->phase) : "(gone)", (int)strat_w,
-                   or_dash(a->strategy_name), in_phase,
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, a->research_id, id_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, a->has_hash ? a->phase : "(gone)", PHASE_WIDTH);
+        buf_puts(out, "  strategy: ");
+        ctl_fmt_cell(out, a->strategy_name, strat_w);
+        buf_printf(out, "  (%s%s)\n", in_phase,
                    a->waiting_since_ms > 0 ? ", waiting for a worker" : "");
     }
 }
@@ -65,7 +67,10 @@ status_idle(const struct ctl_status *st, struct buf *out)
     const struct ctl_finished *l = &st->last;
     char ago[CTL_FMT_MAX];
     ctl_fmt_duration(st->now_ms - l->finished_at_ms, ago);
-    buf_printf(out, "  Last finished: %s  %s", l->research_id, or_dash(l->status));
+    buf_puts(out, "  Last finished: ");
+    ctl_fmt_text(out, l->research_id);
+    buf_puts(out, "  ");
+    ctl_fmt_text(out, l->status);
     if (l->verdict != NULL) {
         buf_puts(out, "  verdict: ");
         ctl_fmt_value(out, l->verdict);
@@ -75,7 +80,8 @@ status_idle(const struct ctl_status *st, struct buf *out)
         ctl_fmt_value(out, l->error);
     }
     if (l->last_phase != NULL && (l->status == NULL || strcmp(l->status, "completed") != 0)) {
-        buf_printf(out, "  in: %s", l->last_phase);
+        buf_puts(out, "  in: ");
+        ctl_fmt_text(out, l->last_phase);
     }
     buf_printf(out, "  (%s ago)\n", ago);
 }
@@ -309,15 +315,21 @@ ctl_view_workers_text(const struct ctl_workers *w, struct buf *out)
         n_live += w->v[i].live;
         n_busy += w->v[i].busy;
     }
-    buf_printf(out, "%-10s  %-*s  %-7s  %-*s  %-*s  %s\n", "TYPE", (int)id_w, "WORKER", "STATE",
-               (int)rs_w, "RESEARCH", (int)ds_w, "DISPATCH", "HEARTBEAT");
+    buf_printf(out, "%-10s  %-*s  %-*s  %-*s  %-*s  %s\n", "TYPE", (int)id_w, "WORKER", STATE_WIDTH,
+               "STATE", (int)rs_w, "RESEARCH", (int)ds_w, "DISPATCH", "HEARTBEAT");
     for (size_t i = 0; i < w->n; i++) {
         const struct ctl_worker *k = &w->v[i];
         char age[CTL_FMT_MAX];
         ctl_fmt_age(k->age_ms, age);
-        buf_printf(out, "%-10s  %-*s  %-7s  %-*s  %-*s  %s ago\n", worker_type_name(k->type),
-                   (int)id_w, k->worker_id, worker_state(k), (int)rs_w, or_dash(k->research_id),
-                   (int)ds_w, or_dash(k->dispatch_id), age);
+        buf_printf(out, "%-10s  ", worker_type_name(k->type));
+        ctl_fmt_cell(out, k->worker_id, id_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, worker_state(k), STATE_WIDTH);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, k->research_id, rs_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, k->dispatch_id, ds_w);
+        buf_printf(out, "  %s ago\n", age);
     }
     buf_printf(out, "\n%zu workers: %zu live (%zu busy), %zu dead\n", w->n, n_live, n_busy,
                w->n - n_live);
@@ -420,6 +432,16 @@ static const struct show_section tail_sections[] = {
 static const char *const phase_titles[WORKER_TYPE_COUNT] = {"Design", "Training", "Backtest",
                                                             "Assessment"};
 
+/* A line of show: the label padded to its column, then the value (NULL: -). */
+static void
+show_line(const char *label, const char *value, struct buf *out)
+{
+    buf_puts(out, "  ");
+    ctl_fmt_cell(out, label, LABEL_WIDTH);
+    ctl_fmt_text(out, value);
+    buf_putc(out, '\n');
+}
+
 static void
 show_row(const struct show_row *row, const char *v, int64_t now_ms, struct buf *out)
 {
@@ -427,22 +449,23 @@ show_row(const struct show_row *row, const char *v, int64_t now_ms, struct buf *
     int64_t ms = 0;
     double usd = 0;
 
-    buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
-    if (v == NULL) {
-        buf_puts(out, "-\n");
-        return;
-    }
-    if (row->kind == SHOW_TIME && ctl_fmt_parse_int(v, &ms) && ms > 0) {
+    if (v != NULL && row->kind == SHOW_TIME && ctl_fmt_parse_int(v, &ms) && ms > 0) {
+        buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
         ctl_fmt_when(ms, now_ms, out);
-    } else if (row->kind == SHOW_MONEY && ctl_fmt_parse_num(v, &usd)) {
+        buf_putc(out, '\n');
+    } else if (v != NULL && row->kind == SHOW_MONEY && ctl_fmt_parse_num(v, &usd)) {
+        /* strtod skips leading white space, "\n" too: v is still escaped. */
+        buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
         ctl_fmt_money(usd, text);
-        buf_printf(out, "%s (%s USD)", text, v);
-    } else if (row->kind == SHOW_BOOL && (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)) {
-        buf_puts(out, v[0] == '1' ? "yes" : "no");
+        buf_printf(out, "%s (", text);
+        ctl_fmt_text(out, v);
+        buf_puts(out, " USD)\n");
+    } else if (v != NULL && row->kind == SHOW_BOOL &&
+               (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)) {
+        show_line(row->label, v[0] == '1' ? "yes" : "no", out);
     } else {
-        buf_puts(out, v);
+        show_line(row->label, v, out);
     }
-    buf_putc(out, '\n');
 }
 
 static void
@@ -494,15 +517,16 @@ show_phase(const struct ctl_research *r, enum worker_type wt, struct buf *out)
             buf_printf(out, "\n%s\n", phase_titles[wt]);
             any = true;
         }
-        buf_printf(out, "  %-*s%s\n", LABEL_WIDTH, r->names[i] + plen + 1, r->values[i]);
+        show_line(r->names[i] + plen + 1, r->values[i], out);
     }
 }
 
 void
 ctl_view_research_text(const struct ctl_research *r, int64_t now_ms, struct buf *out)
 {
-    const char *id = ctl_research_get(r, "research_id");
-    buf_printf(out, "Research %s\n", or_dash(id));
+    buf_puts(out, "Research ");
+    ctl_fmt_text(out, ctl_research_get(r, "research_id"));
+    buf_putc(out, '\n');
     show_rows(r, header_rows, N_OF(header_rows), now_ms, out);
     if (r->ttl_ms >= 0) {
         char left[CTL_FMT_MAX];
@@ -525,7 +549,7 @@ ctl_view_research_text(const struct ctl_research *r, int64_t now_ms, struct buf 
             buf_puts(out, "\nOther fields\n");
             other = true;
         }
-        buf_printf(out, "  %-*s%s\n", LABEL_WIDTH, r->names[i], r->values[i]);
+        show_line(r->names[i], r->values[i], out);
     }
 }
 

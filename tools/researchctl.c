@@ -32,7 +32,7 @@ enum global_opt { G_BROKERS, G_REDIS_URL, G_KEY_PREFIX, G_TOPIC_PREFIX, G_HELP }
 
 static const struct toolopt global_table[] = {
     [G_BROKERS] = {"brokers", "B", "Kafka bootstrap servers (overrides KAFKA_BROKERS)"},
-    [G_REDIS_URL] = {"redis-url", "URL", "Redis URL (overrides REDIS_URL)"},
+    [G_REDIS_URL] = {"redis-url", "URL", "Redis URL without a password (overrides REDIS_URL)"},
     [G_KEY_PREFIX] = {"key-prefix", "P", "Redis key prefix (overrides REDIS_KEY_PREFIX)"},
     [G_TOPIC_PREFIX] = {"topic-prefix", "P", "Kafka topic prefix (overrides KAFKA_TOPIC_PREFIX)"},
     [G_HELP] = {"help", NULL, "show this help"},
@@ -46,13 +46,22 @@ static const char *const global_vars[] = {
     [G_TOPIC_PREFIX] = "KAFKA_TOPIC_PREFIX",
 };
 
+/* What the global options say beyond the variables they set. */
+struct globals {
+    bool help;
+    bool redis_url_given; /* --redis-url: REDIS_URL came from argv */
+};
+
 static enum rc_rc
 global_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
 {
-    bool *help = ctx;
+    struct globals *g = ctx;
     if (index == G_HELP) {
-        *help = true;
+        g->help = true;
         return RC_OK;
+    }
+    if (index == G_REDIS_URL) {
+        g->redis_url_given = true;
     }
     if (setenv(global_vars[index], arg, 1) != 0) {
         return rc_err_sys(err, "--%s", global_table[index].name);
@@ -111,16 +120,16 @@ parse_command(const struct ctl_command *cmd, int argc, char **argv, struct ctl_o
 int
 main(int argc, char **argv)
 {
-    bool help = false;
+    struct globals g = {false, false};
     int next = argc;
     struct rc_err err = RC_ERR_INIT;
 
-    if (toolopt_parse_head(global_table, N_OF(global_table), argc, argv, global_opt, &help, &next,
+    if (toolopt_parse_head(global_table, N_OF(global_table), argc, argv, global_opt, &g, &next,
                            &err) != RC_OK) {
         fprintf(stderr, CTL_CMD_TOOL ": %s\n", err.msg);
         return err.rc == RC_ESYS ? RC_EXIT_FAILURE : RC_EXIT_USAGE;
     }
-    if (help) {
+    if (g.help) {
         usage(stdout);
         return RC_EXIT_OK;
     }
@@ -154,6 +163,15 @@ main(int argc, char **argv)
         return RC_EXIT_CONFIG;
     }
     buf_release(&problems);
+    /* Every user of the host can read argv (ps, /proc/<pid>/cmdline), the environment only
+     * its owner: a password in --redis-url is refused before anything connects. */
+    if (g.redis_url_given && cfg.redis.password != NULL) {
+        fputs(CTL_CMD_TOOL ": --redis-url must not hold a password (other users see it in ps): "
+                           "put the URL in the REDIS_URL environment variable instead\n",
+              stderr);
+        cfg_release(&cfg);
+        return RC_EXIT_USAGE;
+    }
     int status = cmd->run(&cfg, &o);
     cfg_release(&cfg);
     return status;

@@ -38,7 +38,8 @@ verify research-coordinator.service
 verify research-stub-worker@training.service
 
 # What the deployment relies on (README, deploy/README.md): the user, the restart policy
-# (no restart on 78, a bad configuration), the stop timeout and the hardening.
+# (no restart on 78, a bad configuration), the stop timeout, the hardening and the resource
+# limits (no core dump: it would hold the environment's secrets).
 unit=$units/research-coordinator.service
 for line in Type=exec User=research-coordinator Group=research-coordinator \
     ExecStart=/usr/bin/coordinator \
@@ -50,7 +51,8 @@ for line in Type=exec User=research-coordinator Group=research-coordinator \
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX" RestrictNamespaces=yes \
     RestrictRealtime=yes RestrictSUIDSGID=yes LockPersonality=yes MemoryDenyWriteExecute=yes \
     SystemCallArchitectures=native SystemCallFilter=@system-service CapabilityBoundingSet= \
-    UMask=0077 LimitNOFILE=65536 WantedBy=multi-user.target; do
+    UMask=0077 LimitNOFILE=65536 LimitCORE=0 MemoryMax=2G TasksMax=64 \
+    WantedBy=multi-user.target; do
     has_line "$unit" "$line"
 done
 grep -qE '^RestartSec=[1-9]' "$unit" || fail "no RestartSec"

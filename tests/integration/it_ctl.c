@@ -3,15 +3,22 @@
  * workers: status with active researches (text and JSON parsed by jq), idle status with the
  * last finished research, show, workers with a dead one, events (to the end, filtered, the
  * last N, followed until SIGTERM), cancel, every --help, and the exit statuses of a usage
- * error, an unknown research, unreachable Redis and a bad configuration. */
+ * error, an unknown research, unreachable Redis and a bad configuration; text that workers or
+ * upstream wrote is printed with its control characters escaped; a password in --redis-url
+ * is refused. */
 #include "tests/support/test.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/buf.h"
 #include "common/clock.h"
@@ -442,6 +449,121 @@ test_ctl_help_and_exit_statuses(void **state)
     free(out);
 }
 
+/* Fail unless text holds no control character but the newlines ending its lines. */
+static void
+assert_no_raw_controls(struct it_env *env, const char *text)
+{
+    for (const char *p = text; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 0x20 && c != '\n') || c == 0x7f) {
+            it_fail(env, "raw control byte 0x%02x at offset %td of the output", c, p - text);
+        }
+    }
+}
+
+static void
+test_ctl_text_escapes_control_characters(void **state)
+{
+    struct it_env *env = *state;
+    /* A research and a worker as a careless (or hostile) writer left them. */
+    const char *const hset[] = {"HSET",  "rc:research:rs_esc",   "research_id", "rs_esc",
+                                "brief", "\x1b[31mred\x1b[0m\n", "status",      "running",
+                                "error", "\x1b]0;owned\x07"};
+    freeReplyObject(it_redis_cmd(env, 10, hset));
+    char now[32];
+    snprintf(now, sizeof now, "%lld", (long long)clock_now_ms());
+    const char *const beat[] = {
+        "HSET", "rc:worker:evil\x1b[2J", "type", "design", "state", "idle\r", "last_seen", now};
+    freeReplyObject(it_redis_cmd(env, 8, beat));
+    const char *const zadd[] = {"ZADD", "rc:workers:design", now, "evil\x1b[2J"};
+    freeReplyObject(it_redis_cmd(env, 4, zadd));
+
+    char *out = NULL;
+    const char *const show[] = {"show", "rs_esc", NULL};
+    assert_int_equal(ctl(env, "ctl-show-esc", &out, show), 0);
+    assert_no_raw_controls(env, out);
+    assert_has(env, out, "\n  brief                 \\x1b[31mred\\x1b[0m\\n\n");
+    assert_has(env, out, "\n  error                 \\x1b]0;owned\\x07\n");
+    free(out);
+    /* JSON stays JSON, and says what is stored. */
+    assert_true(jq_holds(env, "jq-show-esc", "show rs_esc --json",
+                         ".brief == \"\\u001b[31mred\\u001b[0m\\n\""));
+
+    const char *const workers[] = {"workers", NULL};
+    assert_int_equal(ctl(env, "ctl-workers-esc", &out, workers), 0);
+    assert_no_raw_controls(env, out);
+    assert_has(env, out, "\ndesign      evil\\x1b[2J  idle\\r   -  ");
+    free(out);
+}
+
+/* A listening TCP socket on 127.0.0.1 that nothing accepts from; *port is its port. */
+static int
+listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void
+test_ctl_refuses_a_password_in_argv(void **state)
+{
+    struct it_env *env = *state;
+    /* Redis and Kafka both point at a socket of ours: any connection researchctl made would
+     * wait there to be accepted. */
+    int port = 0;
+    int fd = listener(&port);
+    char at[64];
+    snprintf(at, sizeof at, "127.0.0.1:%d", port);
+    const char *const credentials[] = {":hunter2", "admin:hunter2"};
+    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+        char url[128];
+        snprintf(url, sizeof url, "redis://%s@%s/0", credentials[i], at);
+        const char *const status[] = {"--redis-url", url, "status", NULL};
+        const char *const trigger[] = {"--brokers", at,      "--redis-url", url, "trigger",
+                                       "--brief",   "never", "--no-wait",   NULL};
+        const char *const *const runs[] = {status, trigger};
+        for (size_t r = 0; r < 2; r++) {
+            char *out = NULL;
+            assert_int_equal(ctl(env, "ctl-password", &out, runs[r]), 64);
+            assert_string_equal(out, "researchctl: --redis-url must not hold a password (other "
+                                     "users see it in ps): put the URL in the REDIS_URL "
+                                     "environment variable instead\n");
+            free(out);
+        }
+    }
+    int c = accept(fd, NULL, NULL);
+    if (c >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        it_fail(env, "researchctl connected somewhere after refusing (accept: %d, %s)", c,
+                strerror(errno));
+    }
+    close(fd);
+
+    /* The same URL in the environment is used: here Redis is down, so exit 69 saying so. */
+    char env_url[128];
+    snprintf(env_url, sizeof env_url, "REDIS_URL=redis://:hunter2@127.0.0.1:%d/0", it_free_port());
+    const char *const with_password[] = {env_url, NULL};
+    const char *const argv[] = {"researchctl", "status", NULL};
+    char *out = NULL;
+    assert_int_equal(it_env_run(env, "ctl-env-password", argv, with_password, RUN_MS, &out), 69);
+    assert_int_equal(count_lines(out), 1);
+    assert_has(env, out, "researchctl: redis 127.0.0.1:");
+    assert_null(strstr(out, "hunter2"));
+    free(out);
+    /* A URL without a password is fine in argv. */
+    const char *const no_password[] = {"--redis-url", it_env_redis_url(env), "status", NULL};
+    assert_int_equal(ctl(env, "ctl-no-password", &out, no_password), 0);
+    assert_has(env, out, "\nCoordinator: never started\n");
+    free(out);
+}
+
 int
 main(void)
 {
@@ -454,6 +576,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ctl_cancel_reports_each_outcome, it_setup,
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_help_and_exit_statuses, it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_text_escapes_control_characters, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_refuses_a_password_in_argv, it_setup, it_teardown),
     };
     return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
 }

@@ -2,19 +2,24 @@
  * it_metrics: the operator's HTTP endpoint (METRICS_ADDR) during a real run: /metrics agrees
  * with what happened (researches completed, triggers by outcome, gates, dispatches, invalid
  * inputs, workers, leadership) and passes `promtool check metrics`; /healthz and /readyz
- * answer; an address that cannot be served is a configuration error. */
+ * answer, also while one client holds many idle connections; an address that cannot be served
+ * is a configuration error. */
 #include "tests/support/test.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 
@@ -22,24 +27,49 @@
 
 static const char *const fast[] = {"--duration-ms", "30", NULL};
 
-/* `method` `path` on 127.0.0.1:port (HTTP/1.0, so the server closes). Returns the status code
- * (0 when nothing answered) and the body in *body (caller frees). */
+/* A TCP socket bound to the IPv4 address `from` (Linux routes all of 127/8 to loopback, so
+ * 127.0.0.2 is a second client as the server sees it) and connected to 127.0.0.1:port, with
+ * reads and writes that give up after timeout_ms. -1 when the connection is refused. */
 static int
-http_request(int port, const char *method, const char *path, char **body)
+connect_from(const char *from, int port, int timeout_ms)
 {
-    *body = NULL;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(fd >= 0);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000};
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)), 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    assert_int_equal(inet_pton(AF_INET, from, &src.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* `method` `path` on 127.0.0.1:port from the address `from` (HTTP/1.0, so the server closes),
+ * giving up on a read or write that waits longer than timeout_ms. Returns the status code (0
+ * when nothing answered in time) and the body in *body (caller frees). */
+static int
+http_request_from(const char *from, int port, const char *method, const char *path, int timeout_ms,
+                  char **body)
+{
+    *body = NULL;
+    int fd = connect_from(from, port, timeout_ms);
+    if (fd < 0) {
         return 0;
     }
     char req[256];
     int n = snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method,
                      path);
-    assert_int_equal(write(fd, req, (size_t)n), n);
+    /* A server that closed on us is "nothing answered", not a SIGPIPE. */
+    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        close(fd);
+        return 0;
+    }
     size_t cap = 1 << 20, len = 0;
     char *resp = calloc(1, cap);
     assert_non_null(resp);
@@ -57,6 +87,12 @@ http_request(int port, const char *method, const char *path, char **body)
     *body = strdup(start != NULL ? start + 4 : "");
     free(resp);
     return status;
+}
+
+static int
+http_request(int port, const char *method, const char *path, char **body)
+{
+    return http_request_from("127.0.0.1", port, method, path, WAIT_MS, body);
 }
 
 static int
@@ -196,6 +232,127 @@ test_metrics_scrape_agrees_with_the_run(void **state)
     free(idb);
 }
 
+#define IDLE_CLIENTS 100
+#define IDLE_PER_IP_MAX 16 /* the server's per-IP connection limit */
+#define PROMPT_MS 2000     /* "promptly": far below the idle timeout of the old settings, 10 s */
+#define IDLE_DROP_MS 8000  /* the server's idle timeout (3 s) and a margin, below the old 10 s */
+
+/* Every fd of fds[n] (-1: already seen closed) that the server has closed is closed here and
+ * set to -1. Returns how many are still open. */
+static size_t
+reap_closed(int *fds, size_t n)
+{
+    struct pollfd p[IDLE_CLIENTS];
+    size_t open_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    }
+    if (poll(p, n, 0) < 0) {
+        return n;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] < 0) {
+            continue;
+        }
+        char c;
+        /* Readable with nothing sent by us: the server's FIN (0) or reset (-1). */
+        if ((p[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && read(fds[i], &c, 1) <= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        } else {
+            open_n++;
+        }
+    }
+    return open_n;
+}
+
+static void
+close_all(int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+}
+
+struct idle_probe {
+    int *fds;
+    size_t n;
+    size_t max_open; /* the condition: at most this many still open */
+    size_t open_n;   /* how many were, last time */
+};
+
+static bool
+at_most_open(void *arg)
+{
+    struct idle_probe *p = arg;
+    p->open_n = reap_closed(p->fds, p->n);
+    return p->open_n <= p->max_open;
+}
+
+static void
+test_metrics_idle_connections_do_not_starve_healthz(void **state)
+{
+    struct it_env *env = *state;
+    int port = it_free_port();
+    assert_true(port > 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "METRICS_ADDR=127.0.0.1:%d", port);
+    const char *const extra[] = {addr, NULL};
+    it_env_start_coordinator(env, extra);
+
+    /* One client (127.0.0.2) opens many connections and sends nothing. */
+    int fds[IDLE_CLIENTS];
+    for (size_t i = 0; i < IDLE_CLIENTS; i++) {
+        fds[i] = connect_from("127.0.0.2", port, WAIT_MS);
+        if (fds[i] < 0) {
+            close_all(fds, i);
+            it_fail(env, "idle connection %zu from 127.0.0.2 refused: %s", i, strerror(errno));
+        }
+    }
+
+    /* Another client is served at once, while the idle ones are still held. */
+    char *body = NULL;
+    int64_t t0 = clock_mono_ms();
+    int status = http_request_from("127.0.0.1", port, "GET", "/healthz", PROMPT_MS, &body);
+    int64_t took_ms = clock_mono_ms() - t0;
+    if (status != 200 || took_ms > PROMPT_MS) {
+        close_all(fds, IDLE_CLIENTS);
+        it_fail(env, "GET /healthz beside %d idle connections: status %d after %lld ms",
+                IDLE_CLIENTS, status, (long long)took_ms);
+    }
+    bool ok = strcmp(body, "ok\n") == 0;
+    free(body);
+    if (!ok) {
+        close_all(fds, IDLE_CLIENTS);
+        it_fail(env, "GET /healthz beside idle connections did not say ok");
+    }
+
+    /* The server keeps no more than its per-IP limit of them, and closed the others at once;
+     * those it keeps were held all through the probe (only the idle timeout drops them). */
+    struct idle_probe p = {fds, IDLE_CLIENTS, IDLE_PER_IP_MAX, IDLE_CLIENTS};
+    if (!it_wait_until(at_most_open, &p, PROMPT_MS) || p.open_n == 0) {
+        close_all(fds, IDLE_CLIENTS);
+        it_fail(env, "%zu idle connections from one address open, want 1..%d", p.open_n,
+                IDLE_PER_IP_MAX);
+    }
+
+    /* The server's idle timeout drops them; then the idle client is served again too. */
+    p.max_open = 0;
+    if (!it_wait_until(at_most_open, &p, IDLE_DROP_MS)) {
+        close_all(fds, IDLE_CLIENTS);
+        it_fail(env, "%zu idle connections still open after %d ms", p.open_n, IDLE_DROP_MS);
+    }
+    status = http_request_from("127.0.0.2", port, "GET", "/healthz", PROMPT_MS, &body);
+    if (status != 200) {
+        it_fail(env, "GET /healthz from 127.0.0.2, its idle connections dropped: status %d",
+                status);
+    }
+    free(body);
+}
+
 static void
 test_metrics_unservable_address_is_a_config_error(void **state)
 {
@@ -230,6 +387,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_scrape_agrees_with_the_run, it_setup,
                                         it_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_idle_connections_do_not_starve_healthz,
+                                        it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_unservable_address_is_a_config_error,
                                         it_setup, it_teardown),
     };

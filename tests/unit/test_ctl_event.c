@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of ctl_event: each type's keys (contract §4), the readable line (padding,
- * quoting, nil) and the JSON object. */
+ * quoting, nil, control characters escaped) and the JSON object. */
 #include "tests/support/test.h"
 
 #include <string.h>
@@ -95,6 +95,54 @@ test_ctl_event_line_is_readable(void **state)
     }
 }
 
+/* Text in an event is whatever its producer wrote: the line shows it escaped, the JSON object
+ * as JSON escapes it. */
+static void
+test_ctl_event_escapes_control_characters(void **state)
+{
+    (void)state;
+    const struct {
+        struct event ev;
+        const char *line;
+        const char *json_part;
+    } cases[] = {
+        {{.type = EVENT_FAILED,
+          .research_id = "rs_1",
+          .phase = PHASE_TRAINING,
+          .error = "\x1b[31mboom\x1b[0m\n"},
+         "2026-11-23T10:00:00.123Z  rs_1  failed           phase=training "
+         "error=\"\\x1b[31mboom\\x1b[0m\\n\"",
+         "\"error\":\"\\u001b[31mboom\\u001b[0m\\n\""},
+        {{.type = EVENT_COMPLETED,
+          .research_id = "rs_\x1b[2J",
+          .strategy_name = "s\rforged line",
+          .verdict = "ok\x7f"},
+         "2026-11-23T10:00:00.123Z  rs_\\x1b[2J  completed        "
+         "strategy_name=\"s\\rforged line\" verdict=\"ok\\x7f\" gate_rejection_reason=-",
+         "\"research_id\":\"rs_\\u001b[2J\",\"strategy_name\":\"s\\rforged line\""},
+        {{.type = EVENT_REJECTED,
+          .request_id = "req-1",
+          .reason = "at_capacity",
+          .message = "tab\there \xc2\x9bK"},
+         "2026-11-23T10:00:00.123Z  -  rejected         request_id=req-1 reason=at_capacity "
+         "message=\"tab\\there \\xc2\\x9bK\"",
+         "\"message\":\"tab\\there "},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = BUF_INIT;
+        ctl_event_line(TS, &cases[i].ev, &b);
+        if (strcmp(b.data, cases[i].line) != 0) {
+            fail_msg("case %zu:\n got %s\nwant %s", i, b.data, cases[i].line);
+        }
+        buf_reset(&b);
+        ctl_event_json(TS, &cases[i].ev, &b);
+        if (strstr(b.data, cases[i].json_part) == NULL) {
+            fail_msg("case %zu: no %s in %s", i, cases[i].json_part, b.data);
+        }
+        buf_release(&b);
+    }
+}
+
 static void
 test_ctl_event_json_is_typed(void **state)
 {
@@ -131,6 +179,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctl_event_fields_follow_the_contract),
         cmocka_unit_test(test_ctl_event_line_is_readable),
+        cmocka_unit_test(test_ctl_event_escapes_control_characters),
         cmocka_unit_test(test_ctl_event_json_is_typed),
     };
     return cmocka_run_group_tests_name("ctl_event", tests, NULL, NULL);

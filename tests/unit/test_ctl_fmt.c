@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of ctl_fmt: durations, ages, money (signs and rounding), UTC times, key=value
- * quoting and the number parsers. */
+ * quoting, the escaping of text for a terminal and the number parsers. */
 #include "tests/support/test.h"
 
 #include <math.h>
@@ -101,6 +101,11 @@ test_ctl_fmt_values_quoted_when_needed(void **state)
         {"a=b", "\"a=b\""},
         {"say \"x\"", "\"say \\\"x\\\"\""},
         {"line\nbreak", "\"line\\nbreak\""},
+        {"\x1b[31mred", "\"\\x1b[31mred\""},
+        {"del\x7f", "\"del\\x7f\""},
+        {"csi\xc2\x9b", "\"csi\\xc2\\x9b\""},
+        {"bad\xff", "\"bad\\xff\""},
+        {"tab\there", "\"tab\\there\""},
         {NULL, "-"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -108,6 +113,72 @@ test_ctl_fmt_values_quoted_when_needed(void **state)
         ctl_fmt_value(&b, cases[i].in);
         if (strcmp(b.data, cases[i].want) != 0) {
             fail_msg("case %zu: got %s, want %s", i, b.data, cases[i].want);
+        }
+        buf_release(&b);
+    }
+}
+
+static void
+test_ctl_fmt_text_escapes_control_characters(void **state)
+{
+    (void)state;
+    const struct {
+        const char *in;
+        const char *want;
+    } cases[] = {
+        {"plain words, \"quotes\" and \\", "plain words, \"quotes\" and \\"},
+        {"\x1b[31mred\x1b[0m\n", "\\x1b[31mred\\x1b[0m\\n"},
+        {"a\tb\rc\nd", "a\\tb\\rc\\nd"},
+        {"\x01\x07\x08\x1f", "\\x01\\x07\\x08\\x1f"},
+        {"del\x7f", "del\\x7f"},
+        {"title\x1b]0;pwned\x07", "title\\x1b]0;pwned\\x07"},
+        /* Valid UTF-8 as is: é, €, an emoji, U+00A0 (the first code point after C1). */
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0",
+         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xc2\xa0"},
+        /* C1 controls (CSI is U+009B: CSI K erases the line), each byte on its own. */
+        {"\xc2\x9bK \xc2\x80", "\\xc2\\x9bK \\xc2\\x80"},
+        /* Not UTF-8: a stray byte (CSI in Latin-1), a truncated sequence, an overlong '/'. */
+        {"\x9bK", "\\x9bK"},
+        {"trunc\xe2\x82", "trunc\\xe2\\x82"},
+        {"overlong\xc0\xaf", "overlong\\xc0\\xaf"},
+        {"", ""},
+        {NULL, "-"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = BUF_INIT;
+        ctl_fmt_text(&b, cases[i].in);
+        if (strcmp(b.data, cases[i].want) != 0) {
+            fail_msg("case %zu: got %s, want %s", i, b.data, cases[i].want);
+        }
+        if (ctl_fmt_text_len(cases[i].in) != b.len) {
+            fail_msg("case %zu: ctl_fmt_text_len %zu, wrote %zu", i, ctl_fmt_text_len(cases[i].in),
+                     b.len);
+        }
+        buf_release(&b);
+    }
+}
+
+static void
+test_ctl_fmt_cells_pad_the_escaped_text(void **state)
+{
+    (void)state;
+    const struct {
+        const char *in;
+        size_t width;
+        const char *want;
+    } cases[] = {
+        {"ab", 5, "ab   "},
+        {"a\nb", 5, "a\\nb "},
+        {"\x1b\x1b", 5, "\\x1b\\x1b"}, /* longer than the column: not cut */
+        {NULL, 3, "-  "},
+        {"", 2, "  "},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct buf b = BUF_INIT;
+        buf_putc(&b, '|');
+        ctl_fmt_cell(&b, cases[i].in, cases[i].width);
+        if (strcmp(b.data + 1, cases[i].want) != 0) {
+            fail_msg("case %zu: got \"%s\", want \"%s\"", i, b.data + 1, cases[i].want);
         }
         buf_release(&b);
     }
@@ -147,6 +218,8 @@ main(void)
         cmocka_unit_test(test_ctl_fmt_money),
         cmocka_unit_test(test_ctl_fmt_times),
         cmocka_unit_test(test_ctl_fmt_values_quoted_when_needed),
+        cmocka_unit_test(test_ctl_fmt_text_escapes_control_characters),
+        cmocka_unit_test(test_ctl_fmt_cells_pad_the_escaped_text),
         cmocka_unit_test(test_ctl_fmt_parses_numbers),
     };
     return cmocka_run_group_tests_name("ctl_fmt", tests, NULL, NULL);

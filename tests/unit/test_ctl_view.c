@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of ctl_view: the exact text of status (busy, idle, coordinator up, down, never
- * started; budget with and without a limit), the workers table, show's sections, and the
- * JSON shapes. */
+ * started; budget with and without a limit), the workers table, show's sections, the
+ * escaping of control characters in what was read, and the JSON shapes. */
 #include "tests/support/test.h"
 
 #include <stdlib.h>
@@ -236,6 +236,114 @@ test_ctl_view_research_sections(void **state)
     buf_release(&b);
 }
 
+/* Fail unless text holds no control character but the newlines ending its lines. */
+static void
+assert_no_raw_controls(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        if ((*p < 0x20 && *p != '\n') || *p == 0x7f ||
+            (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0)) {
+            fail_msg("raw control byte 0x%02x at offset %td of:\n%s", *p, (const char *)p - text,
+                     text);
+        }
+    }
+}
+
+static void
+test_ctl_view_text_escapes_what_it_read(void **state)
+{
+    (void)state;
+    /* status: the escaped text is what the columns are measured by. */
+    struct ctl_status st = CTL_STATUS_INIT;
+    struct buf b = BUF_INIT;
+    busy_status(&st);
+    free(st.active[0].strategy_name);
+    st.active[0].strategy_name = xstrdup("\x1b[2Jwiped_screen_x");
+    free(st.active[1].phase);
+    st.active[1].phase = xstrdup("design\ning");
+    ctl_view_status_text(&st, &b);
+    assert_no_raw_controls(b.data);
+    const char *const status_parts[] = {
+        "  rs_01HA  training     strategy: \\x1b[2Jwiped_screen_x  (2m 15s)\n",
+        "  rs_01HB  design\\ning  strategy: -                      (0m 30s)\n",
+    };
+    for (size_t i = 0; i < sizeof(status_parts) / sizeof(status_parts[0]); i++) {
+        if (strstr(b.data, status_parts[i]) == NULL) {
+            fail_msg("no %s in %s", status_parts[i], b.data);
+        }
+    }
+    ctl_status_release(&st);
+    buf_reset(&b);
+
+    st = (struct ctl_status)CTL_STATUS_INIT;
+    st.now_ms = T;
+    st.has_last = true;
+    st.last.research_id = xstrdup("rs_old");
+    st.last.finished_at_ms = T - 2000;
+    st.last.status = xstrdup("failed\r");
+    st.last.last_phase = xstrdup("training\x07");
+    st.last.error = xstrdup("bad\x1b]0;owned\x07");
+    ctl_view_status_text(&st, &b);
+    assert_no_raw_controls(b.data);
+    assert_non_null(strstr(b.data, "  Last finished: rs_old  failed\\r  error: "
+                                   "\"bad\\x1b]0;owned\\x07\"  in: training\\x07  (0m 02s ago)\n"));
+    ctl_status_release(&st);
+    buf_reset(&b);
+
+    /* workers: ids, state and what they hold, as a heartbeat hash says. */
+    struct ctl_workers w = {T, xcalloc(1, sizeof(struct ctl_worker)), 1};
+    w.v[0] = (struct ctl_worker){.type = WORKER_DESIGN,
+                                 .worker_id = xstrdup("d\x1b[1A"),
+                                 .age_ms = 800,
+                                 .state = xstrdup("busy\t"),
+                                 .research_id = xstrdup("rs_1\n"),
+                                 .dispatch_id = xstrdup("\x7f"),
+                                 .live = true,
+                                 .busy = true};
+    ctl_view_workers_text(&w, &b);
+    assert_no_raw_controls(b.data);
+    assert_string_equal(b.data, "TYPE        WORKER    STATE    RESEARCH  DISPATCH  HEARTBEAT\n"
+                                "design      d\\x1b[1A  busy\\t   rs_1\\n    \\x7f      0.8 s ago\n"
+                                "\n"
+                                "1 workers: 1 live (1 busy), 0 dead\n");
+    ctl_workers_release(&w);
+    buf_reset(&b);
+
+    /* show: every row, a phase's fields, the other fields, names too. */
+    const char *const fields[][2] = {
+        {"brief", "\x1b[31mred\x1b[0m\n"}, {"cost_usd", "\n0.5"},
+        {"error", "line one\nline two"},   {"research_id", "rs_1"},
+        {"training.acc\x1b", "\r0.62"},    {"x\x1b[8m", "\t"},
+    };
+    size_t n = sizeof(fields) / sizeof(fields[0]);
+    struct ctl_research r = {xcalloc(n, sizeof(char *)), xcalloc(n, sizeof(char *)), n, -1};
+    for (size_t i = 0; i < n; i++) {
+        r.names[i] = xstrdup(fields[i][0]);
+        r.values[i] = xstrdup(fields[i][1]);
+    }
+    ctl_view_research_text(&r, T, &b);
+    assert_no_raw_controls(b.data);
+    const char *const show_parts[] = {
+        "\n  brief                 \\x1b[31mred\\x1b[0m\\n\n",
+        "\n  cost                  $0.50 (\\n0.5 USD)\n",
+        "\n  error                 line one\\nline two\n",
+        "\nTraining\n  acc\\x1b               \\r0.62\n",
+        "\nOther fields\n  x\\x1b[8m              \\t\n",
+    };
+    for (size_t i = 0; i < sizeof(show_parts) / sizeof(show_parts[0]); i++) {
+        if (strstr(b.data, show_parts[i]) == NULL) {
+            fail_msg("no %s in %s", show_parts[i], b.data);
+        }
+    }
+    /* JSON keeps the value as stored, escaped as JSON escapes it. */
+    buf_reset(&b);
+    ctl_view_research_json(&r, &b);
+    assert_no_raw_controls(b.data);
+    assert_non_null(strstr(b.data, "\"brief\":\"\\u001b[31mred\\u001b[0m\\n\""));
+    ctl_research_release(&r);
+    buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -245,6 +353,7 @@ main(void)
         cmocka_unit_test(test_ctl_view_status_json_shape),
         cmocka_unit_test(test_ctl_view_workers_table),
         cmocka_unit_test(test_ctl_view_research_sections),
+        cmocka_unit_test(test_ctl_view_text_escapes_what_it_read),
     };
     return cmocka_run_group_tests_name("ctl_view", tests, NULL, NULL);
 }
