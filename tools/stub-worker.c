@@ -46,10 +46,30 @@
 #define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
 #define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
 #define TURN_MAX_MESSAGES 1000    /* messages one loop turn takes from Kafka */
+#define RESEND_PAUSE_MS 1000 /* between a completion's failed delivery and producing it again */
+#define CHECK_RETRY_MS 200   /* after a failed research check, before kept ones are asked again */
 
 extern char **environ;
 
 /* ---- State -------------------------------------------------------------------------------- */
+
+struct worker;
+
+/* A completion handed to the producer that Kafka has not yet acknowledged (no delivery report
+ * without error served yet). While it exists its worker's heartbeat still names its dispatch
+ * (worker_shown). Owned by its worker's `unacked` list; while `queued`, librdkafka also holds a
+ * borrowed pointer to it (the message's opaque) and to `wire` (produced without a copy), so it
+ * is freed only by its successful delivery report or after the producer is destroyed. */
+struct unacked {
+    struct unacked *next; /* the worker's next older one */
+    struct worker *w;
+    char dispatch_id[LIMITS_ID_MAX + 1];
+    char research_id[LIMITS_ID_MAX + 1];
+    char *wire; /* the encoded completion (owned), produced again when its delivery fails */
+    size_t wire_len;
+    bool queued;      /* in the producer's queue; false: waits to be produced (again) */
+    int64_t n_failed; /* failed deliveries or produce calls, to log only the first */
+};
 
 /* One simulated worker. It is idle (`busy` false, ids empty) or runs one dispatch. */
 struct worker {
@@ -71,6 +91,15 @@ struct worker {
      * checked again once Redis answers, instead of being dropped. */
     char *pending;
     size_t pending_len;
+    struct unacked *unacked; /* its completions Kafka has not acknowledged, newest first */
+};
+
+/* What the research check of a dispatch found. */
+enum check_answer {
+    CHECK_UNKNOWN = 0, /* not (yet) answered: Redis down or failing */
+    CHECK_CURRENT,     /* the research still names this dispatch: run it */
+    CHECK_STALE,       /* it does not (retried, aborted, finished, or no such research) */
+    CHECK_UNREADABLE,  /* the research key holds another type than a hash: never confirmable */
 };
 
 /* A dispatch that waits, within one loop turn, for its research check (contract §2). */
@@ -81,7 +110,7 @@ struct check {
     size_t raw_len;
     char *owned;    /* a message kept from an earlier turn (w->pending, taken back), or NULL */
     struct buf key; /* <prefix>research:<research_id>, its buffer reused from turn to turn */
-    bool current;   /* the answer: the research still names this dispatch */
+    enum check_answer answer;
 };
 
 /* What one loop turn holds: allocated once (workers_init) and reused from turn to turn. */
@@ -117,13 +146,17 @@ struct stub {
     struct turn turn;
     struct redislink_cmd *beat_cmds; /* flush_heartbeats' pipeline, sized for every worker */
     const char **beat_words;
-    struct buf wire; /* publish_completion's encoding and result strings, reused */
-    struct buf name;
+    struct buf name; /* publish_completion's result strings, reused */
     struct buf path;
-    uint64_t rng;          /* stubsim_rand state */
-    int64_t next_beat_ms;  /* monotonic: the next periodic heartbeat of all workers */
-    int64_t beat_retry_ms; /* monotonic: no heartbeat attempt before this (Redis down) */
-    FILE *latency;         /* --latency-log, NULL without it */
+    size_t n_queued;        /* completions in the producer's queue (unacked and queued) */
+    int64_t produced_ms;    /* monotonic: when a completion was last handed to the producer */
+    size_t n_resend;        /* unacked completions waiting to be produced again */
+    int64_t resend_at_ms;   /* monotonic: not before this */
+    uint64_t rng;           /* stubsim_rand state */
+    int64_t next_beat_ms;   /* monotonic: the next periodic heartbeat of all workers */
+    int64_t beat_retry_ms;  /* monotonic: no heartbeat attempt before this (Redis down) */
+    int64_t check_retry_ms; /* monotonic: kept dispatches are not checked again before this */
+    FILE *latency;          /* --latency-log, NULL without it */
 };
 
 /* One line on stderr under --verbose only. */
@@ -179,16 +212,88 @@ redis_ok(struct stub *s)
     }
 }
 
+/* What `w`'s heartbeat says: its state ("busy" or "idle") and the ids it names. Busy with
+ * the dispatch it runs; else, while Kafka has not acknowledged the completion of one it ran,
+ * still busy with that one (the newest): "completion first, then idle" (contract §7). A worker
+ * that showed idle as soon as it had handed its completion to the producer would, during a
+ * Kafka outage, stop naming a picked-up dispatch whose completion cannot yet be applied, and
+ * the coordinator would send it again as lost. Internally the worker is free at once (`busy`
+ * false): the next dispatch, which the coordinator sends once it applied the completion, may
+ * arrive before the delivery report, and then the heartbeat names that one. */
+static const char *
+worker_shown(const struct worker *w, const char **dispatch_id, const char **research_id)
+{
+    if (w->busy) {
+        *dispatch_id = w->dispatch_id;
+        *research_id = w->research_id;
+        return "busy";
+    }
+    if (w->unacked != NULL) {
+        *dispatch_id = w->unacked->dispatch_id;
+        *research_id = w->unacked->research_id;
+        return "busy";
+    }
+    *dispatch_id = "";
+    *research_id = "";
+    return "idle";
+}
+
+/* After the heartbeat pipeline got an error reply: the workers whose heartbeat key holds
+ * another type than a hash (someone wrote it), found with one TYPE each in one round trip.
+ * Such a worker can never heartbeat (its HSET fails inside the EXEC, whose other commands
+ * still apply), so it is dead from now on, with an error line: left due, it would make every
+ * later flush fail and be retried every 100 ms, and a --die-after worker among the others,
+ * whose "busy" beat was in fact written, would never fall silent. Returns how many were found;
+ * 0 also when the TYPEs cannot be had (the error was not one key's: OOM, NOPERM, ...). */
+static size_t
+silence_unbeatable(struct stub *s)
+{
+    struct redislink_cmd *cmds = s->beat_cmds; /* n_workers + 3 of them: enough for n_due */
+    const char **words = s->beat_words;        /* 14 * n_workers + 2: enough for 2 * n_due */
+    struct worker **due = xcalloc(s->n_workers, sizeof(*due));
+    struct redislink_reply *replies = NULL;
+    size_t n_due = 0;
+    size_t n_found = 0;
+
+    for (size_t i = 0; i < s->n_workers; i++) {
+        struct worker *w = &s->workers[i];
+        if (w->beat_due && !w->silent) {
+            words[2 * n_due] = "TYPE";
+            words[2 * n_due + 1] = w->hb_key;
+            cmds[n_due] = (struct redislink_cmd){2, &words[2 * n_due]};
+            due[n_due++] = w;
+        }
+    }
+    if (n_due > 0 && redislink_query(s->redis, cmds, n_due, &replies, NULL) == RC_OK) {
+        for (size_t i = 0; i < n_due; i++) {
+            const struct redislink_reply *r = &replies[i];
+            if (r->type == REDISLINK_STR && strcmp(r->str, "hash") != 0 &&
+                strcmp(r->str, "none") != 0) {
+                fprintf(stderr,
+                        TOOL ": %s: %s holds a %s, not a hash: it cannot heartbeat and is "
+                             "dead from now on\n",
+                        due[i]->id, due[i]->hb_key, r->str);
+                due[i]->silent = true;
+                n_found++;
+            }
+        }
+        redislink_replies_free(replies, n_due);
+    }
+    free(due);
+    return n_found;
+}
+
 /* Write the heartbeat of every worker whose beat is due, exactly as the contract says (§5):
  *
  *   HSET <prefix>worker:<id> type <type> state idle|busy dispatch_id <id|"">
  *        research_id <id|""> last_seen <ms>
  *   ZADD <prefix>workers:<type> <ms> <id>
  *
- * with the same <ms> (Unix time) in both, all workers in one MULTI/EXEC sent as one pipeline:
- * one round trip however many workers changed state. Their ZADDs are one command with a
- * score and member per worker, which Redis applies exactly as one ZADD each. A silent worker
- * never beats. On failure the beats stay due and are retried after a pause. */
+ * with the same <ms> (Unix time, shifted by --clock-skew-ms) in both, all workers in one
+ * MULTI/EXEC sent as one pipeline: one round trip however many workers changed state. Their
+ * ZADDs are one command with a score and member per worker, which Redis applies exactly as one
+ * ZADD each. What a worker shows is worker_shown's. A silent worker never beats. On failure
+ * the beats stay due and are retried after a pause. */
 static void
 flush_heartbeats(struct stub *s, int64_t now_ms)
 {
@@ -200,8 +305,10 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
         return;
     }
 
+    /* --clock-skew-ms: this host's clock is that far off; the contract's clock rule (§5) is
+     * about exactly this, so both the field and the score carry the skewed time. */
     char last_seen[24];
-    snprintf(last_seen, sizeof(last_seen), "%" PRId64, clock_now_ms());
+    snprintf(last_seen, sizeof(last_seen), "%" PRId64, clock_now_ms() + s->opt.clock_skew_ms);
     const char *type = worker_type_name(s->opt.shape.type);
     const char *multi[] = {"MULTI"};
     const char *exec[] = {"EXEC"};
@@ -222,13 +329,16 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
         if (!w->beat_due || w->silent) {
             continue;
         }
+        const char *dispatch_id = NULL;
+        const char *research_id = NULL;
+        const char *state = worker_shown(w, &dispatch_id, &research_id);
         /* clang-format off */
         const char *hset[] = {
             "HSET",        w->hb_key,
             "type",        type,
-            "state",       w->busy ? "busy" : "idle",
-            "dispatch_id", w->dispatch_id,
-            "research_id", w->research_id,
+            "state",       state,
+            "dispatch_id", dispatch_id,
+            "research_id", research_id,
             "last_seen",   last_seen,
         };
         /* clang-format on */
@@ -257,6 +367,9 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
         }
     } else {
         redis_failed(s, &err);
+        if (err.rc == RC_EBACKEND && silence_unbeatable(s) > 0) {
+            return; /* the others' beats go out again at once */
+        }
         /* The link paces reconnects itself; the 100 ms floor also paces an error reply. */
         int64_t retry = redislink_retry_at_ms(s->redis);
         s->beat_retry_ms = retry > now_ms + 100 ? retry : now_ms + 100;
@@ -265,8 +378,8 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
 
 /* Whether the research of each check still names its dispatch (contract §2): a dispatch may
  * have been retried or aborted while its message waited. `<prefix>research:<id>`'s dispatch_id
- * is read for all of them in one pipeline: one round trip for the whole turn. checks[i].current
- * is written on RC_OK only. */
+ * is read for all of them in one pipeline: one round trip for the whole turn. checks[i].answer
+ * is written on RC_OK only. RC_EBACKEND: Redis answered one of them with an error. */
 static enum rc_rc
 research_check(struct stub *s, struct check *checks, size_t n, struct rc_err *err)
 {
@@ -280,9 +393,64 @@ research_check(struct stub *s, struct check *checks, size_t n, struct rc_err *er
     enum rc_rc rc =
         redislink_hget_equal(s->redis, t->keys, "dispatch_id", t->want, n, t->same, err);
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
-        checks[i].current = t->same[i];
+        checks[i].answer = t->same[i] ? CHECK_CURRENT : CHECK_STALE;
     }
     return rc;
+}
+
+/* Whether `key` holds a value of another type than a hash (TYPE answers neither "hash" nor
+ * "none"); false also when Redis cannot say. */
+static bool
+key_is_not_hash(struct stub *s, const char *key)
+{
+    const char *argv[] = {"TYPE", key};
+    const struct redislink_cmd cmd = {2, argv};
+    struct redislink_reply *reply = NULL;
+
+    if (redislink_query(s->redis, &cmd, 1, &reply, NULL) != RC_OK) {
+        return false;
+    }
+    bool other = reply->type == REDISLINK_STR && strcmp(reply->str, "hash") != 0 &&
+                 strcmp(reply->str, "none") != 0;
+    redislink_replies_free(reply, 1);
+    return other;
+}
+
+/* The turn's research check got an error reply: find whose, asking each check alone (one round
+ * trip each, only in this case). A check whose research key holds another type than a hash
+ * can never be confirmed: it is answered CHECK_UNREADABLE, and refused. Left unanswered it
+ * would be kept and asked again with every later turn's dispatches, failing all their checks
+ * too, for ever: one corrupt key would stop every worker of the process. An error that is not
+ * one key's (LOADING, NOPERM, MASTERDOWN, ...) leaves its checks unanswered, to be kept and
+ * asked again later. Returns the first failure left (others' checks are answered meanwhile),
+ * or RC_OK when every check got an answer. */
+static enum rc_rc
+research_check_each(struct stub *s, struct rc_err *err)
+{
+    struct turn *t = &s->turn;
+    enum rc_rc first = RC_OK;
+
+    for (size_t i = 0; i < t->n_checks; i++) {
+        struct check *c = &t->checks[i];
+        struct rc_err one = RC_ERR_INIT;
+        enum rc_rc rc = research_check(s, c, 1, &one);
+        if (rc == RC_EBACKEND && key_is_not_hash(s, c->key.data)) {
+            c->answer = CHECK_UNREADABLE;
+            fprintf(stderr, TOOL ": %s: refusing dispatch %s: its research check failed: %s\n",
+                    c->w->id, c->m.u.dispatch.dispatch_id, one.msg);
+            continue;
+        }
+        if (rc != RC_OK && first == RC_OK) {
+            first = rc;
+            if (err != NULL) {
+                *err = one;
+            }
+        }
+        if (rc == RC_EUNAVAIL) {
+            break; /* an outage: the rest stay unanswered */
+        }
+    }
+    return first;
 }
 
 /* ---- Kafka -------------------------------------------------------------------------------- */
@@ -345,19 +513,60 @@ kafka_error_cb(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
     kafka_report(s, kerr, reason);
 }
 
-/* The fate of each completion. librdkafka has already retried for message.timeout.ms. */
+/* Unlink `u` from its worker's list and free it. Its worker's heartbeat is due when what it
+ * shows changes (it names the next older unacknowledged completion, or shows idle). */
+static void
+unacked_drop(struct unacked *u)
+{
+    struct worker *w = u->w;
+    struct unacked **at = &w->unacked;
+
+    while (*at != u) {
+        RC_ASSERT(*at != NULL); /* every entry is on its worker's list until dropped */
+        at = &(*at)->next;
+    }
+    *at = u->next;
+    if (!w->busy && at == &w->unacked) {
+        w->beat_due = true; /* "then idle", at once (contract §7) */
+    }
+    free(u->wire);
+    free(u);
+}
+
+/* The fate of each completion, served by our poll calls; the message's opaque is its unacked
+ * entry. Delivered: Kafka has it, the worker may stop naming its dispatch. Not delivered
+ * (librdkafka has already retried for message.timeout.ms): the coordinator has not got it and
+ * the research waits for it, so it is produced again (resend_completions) after a pause; its
+ * dispatch stays named meanwhile. */
 static void
 dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 {
     struct stub *s = opaque;
+    struct unacked *u = rkm->_private;
 
     (void)rk;
-    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, TOOL ": completion for research %.*s not delivered: %s\n",
-                (int)rkm->key_len, (const char *)rkm->key, rd_kafka_err2str(rkm->err));
-    } else {
-        s->kafka_last_err = 0; /* Kafka works again: log the next problem */
+    if (u == NULL) {
+        return; /* not one of ours: every completion carries its entry */
     }
+    u->queued = false;
+    s->n_queued--;
+    if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (u->n_failed++ == 0) {
+            fprintf(stderr,
+                    TOOL ": %s: completion of %s (research %s) not delivered: %s; "
+                         "producing it again\n",
+                    u->w->id, u->dispatch_id, u->research_id, rd_kafka_err2str(rkm->err));
+        }
+        s->n_resend++;
+        s->resend_at_ms = clock_mono_ms() + RESEND_PAUSE_MS;
+        return;
+    }
+    s->kafka_last_err = 0; /* Kafka works again: log the next problem */
+    if (u->n_failed > 0) {
+        fprintf(stderr, TOOL ": %s: completion of %s delivered after %" PRId64 " failures\n",
+                u->w->id, u->dispatch_id, u->n_failed);
+    }
+    unacked_drop(u);
 }
 
 /* A producer or consumer: brokers, our `defaults`, then every KAFKA_PROP_* (which win), with
@@ -453,7 +662,10 @@ kafka_open(struct stub *s, struct rc_err *err)
  * the workers see only dispatches sent from now on. The caller writes the first heartbeats
  * only after this succeeds: a worker that looks live has never missed a dispatch. (Assigning
  * RD_KAFKA_OFFSET_END instead would resolve the end later, in the background, and could skip
- * a dispatch sent in between.) RC_EUNAVAIL while the cluster or the topic is not ready. */
+ * a dispatch sent in between.) So a process restarted with the same worker ids (its former one
+ * killed mid-dispatch, say) never reads, nor runs, a dispatch sent to its former process: its
+ * workers start idle, and the coordinator sends that work on as lost (§7). RC_EUNAVAIL while
+ * the cluster or the topic is not ready. */
 static enum rc_rc
 assign_dispatch_partitions(struct stub *s, struct rc_err *err)
 {
@@ -632,7 +844,7 @@ on_dispatch(struct stub *s, struct worker *w, struct msg *m, const rd_kafka_mess
     c->raw = rkm->payload;
     c->raw_len = rkm->len;
     c->owned = NULL;
-    c->current = false;
+    c->answer = CHECK_UNKNOWN;
 }
 
 /* An abort addressed to `w`: stop its dispatch at once, with no completion. */
@@ -693,15 +905,15 @@ out:
 }
 
 /* The dispatches Redis could not confirm in an earlier turn are checked again with this
- * turn's, once the link may be reopened. Called before the turn's messages are acted on, so
- * that the older dispatches come first. */
+ * turn's, once the link may be reopened and CHECK_RETRY_MS have passed since that failure.
+ * Called before the turn's messages are acted on, so that the older dispatches come first. */
 static void
 queue_pending(struct stub *s, int64_t now_ms)
 {
     struct turn *t = &s->turn;
     int64_t retry_at = redislink_retry_at_ms(s->redis);
 
-    if (retry_at != 0 && now_ms < retry_at) {
+    if ((retry_at != 0 && now_ms < retry_at) || now_ms < s->check_retry_ms) {
         return;
     }
     for (size_t i = 0; i < s->n_workers; i++) {
@@ -722,7 +934,7 @@ queue_pending(struct stub *s, int64_t now_ms)
         c->owned = w->pending; /* the worker's copy moves to the check */
         c->raw = c->owned;
         c->raw_len = w->pending_len;
-        c->current = false;
+        c->answer = CHECK_UNKNOWN;
         w->pending = NULL;
         w->pending_len = 0;
         t->n_checks++;
@@ -752,8 +964,9 @@ keep_pending(struct stub *s, struct check *c)
 }
 
 /* The turn's dispatches, in the order they arrived: ask Redis whether each is still its
- * research's (one round trip for all), then start those that are. If Redis cannot say, each is
- * kept and checked again in a later turn (keep_pending, queue_pending). */
+ * research's (one round trip for all; one each when Redis answers with an error, to find
+ * whose: research_check_each), then start those that are. A dispatch Redis cannot say about
+ * is kept and checked again in a later turn (keep_pending, queue_pending). */
 static void
 start_checked(struct stub *s)
 {
@@ -763,25 +976,36 @@ start_checked(struct stub *s)
     if (t->n_checks == 0) {
         return;
     }
-    if (research_check(s, t->checks, t->n_checks, &err) != RC_OK) {
-        redis_failed(s, &err);
-        for (size_t i = 0; i < t->n_checks; i++) {
-            keep_pending(s, &t->checks[i]);
-        }
-        return;
+    enum rc_rc rc = research_check(s, t->checks, t->n_checks, &err);
+    if (rc == RC_EBACKEND) {
+        rc = research_check_each(s, &err);
     }
-    redis_ok(s);
+    if (rc == RC_OK) {
+        redis_ok(s);
+    } else {
+        /* Paced here too: after an error reply the link may stay open, and queue_pending
+         * would ask again at every turn. */
+        redis_failed(s, &err);
+        s->check_retry_ms = clock_mono_ms() + CHECK_RETRY_MS;
+    }
     for (size_t i = 0; i < t->n_checks; i++) {
-        struct worker *w = t->checks[i].w;
-        const struct dispatch *d = &t->checks[i].m.u.dispatch;
+        struct check *c = &t->checks[i];
+        struct worker *w = c->w;
+        const struct dispatch *d = &c->m.u.dispatch;
+        if (c->answer == CHECK_UNKNOWN) {
+            keep_pending(s, c);
+            continue;
+        }
         if (w->dying || w->silent || !dispatch_is_runnable(s, w, d)) {
             continue;
         }
         worker_remember(w, d->dispatch_id);
-        if (!t->checks[i].current) {
+        if (c->answer == CHECK_STALE) {
             verbose(s, "%s: dispatch %s is no longer research %s's, ignored", w->id, d->dispatch_id,
                     d->research_id);
-            continue;
+        }
+        if (c->answer != CHECK_CURRENT) {
+            continue; /* CHECK_UNREADABLE was logged when found */
         }
         worker_start(s, w, d);
         w->n_accepted++;
@@ -797,18 +1021,60 @@ start_checked(struct stub *s)
 
 /* ---- Results and completions -------------------------------------------------------------- */
 
-/* Publish `w`'s completion to research.completions, keyed by research_id so one research's
- * messages stay in order (§2). The producer retries by itself; what it finally cannot
- * deliver is reported by dr_msg_cb. */
+/* Hand `u` to the producer, keyed by research_id so one research's messages stay in order
+ * (§2), without a copy: `u` keeps the bytes until its delivery report. The producer retries by
+ * itself; what it finally cannot deliver comes back through dr_msg_cb. A produce call that
+ * fails (the local queue full, say) leaves `u` to be produced again after a pause. */
 static void
-publish_completion(struct stub *s, const struct worker *w)
+unacked_produce(struct stub *s, struct unacked *u)
+{
+    rd_kafka_resp_err_t kerr = rd_kafka_producev(
+        s->producer, RD_KAFKA_V_TOPIC(s->completions_topic),
+        RD_KAFKA_V_KEY(u->research_id, strlen(u->research_id)),
+        RD_KAFKA_V_VALUE(u->wire, u->wire_len), RD_KAFKA_V_OPAQUE(u), RD_KAFKA_V_END);
+    if (kerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        u->queued = true;
+        s->n_queued++;
+        s->produced_ms = clock_mono_ms();
+        return;
+    }
+    if (u->n_failed++ == 0) {
+        fprintf(stderr, TOOL ": %s: cannot publish the completion of %s yet: %s\n", u->w->id,
+                u->dispatch_id, rd_kafka_err2str(kerr));
+    }
+    s->n_resend++;
+    s->resend_at_ms = clock_mono_ms() + RESEND_PAUSE_MS;
+}
+
+/* Produce again every completion whose delivery or produce call failed, once the pause since
+ * the last failure is over (`force`: at once, at shutdown). */
+static void
+resend_completions(struct stub *s, int64_t now_ms, bool force)
+{
+    if (s->n_resend == 0 || (!force && now_ms < s->resend_at_ms)) {
+        return;
+    }
+    s->n_resend = 0; /* unacked_produce counts again those that fail again */
+    for (size_t i = 0; i < s->n_workers; i++) {
+        for (struct unacked *u = s->workers[i].unacked; u != NULL; u = u->next) {
+            if (!u->queued) {
+                unacked_produce(s, u);
+            }
+        }
+    }
+}
+
+/* Publish `w`'s completion to research.completions and remember it as unacknowledged: the
+ * heartbeat names its dispatch until Kafka has it (worker_shown). */
+static void
+publish_completion(struct stub *s, struct worker *w)
 {
     struct kv result[STUBSIM_RESULT_MAX];
     struct msg m = MSG_INIT;
+    struct buf wire = BUF_INIT;
 
     buf_reset(&s->name);
     buf_reset(&s->path);
-    buf_reset(&s->wire);
 
     m.kind = MSG_COMPLETION;
     m.ts_ms = clock_now_ms();
@@ -823,24 +1089,19 @@ publish_completion(struct stub *s, const struct worker *w)
             stubsim_result(&s->opt.shape, w->research_id, w->model, result, &s->name, &s->path);
         m.u.completion.result = result;
     }
-    msg_encode(&m, &s->wire);
+    msg_encode(&m, &wire);
+
+    struct unacked *u = xcalloc(1, sizeof(*u));
+    u->w = w;
+    memcpy(u->dispatch_id, w->dispatch_id, sizeof(u->dispatch_id));
+    memcpy(u->research_id, w->research_id, sizeof(u->research_id));
+    u->wire_len = wire.len;
+    u->wire = buf_detach(&wire);
+    u->next = w->unacked;
+    w->unacked = u;
 
     latency_note(s, "done", w->research_id, worker_type_phase(s->opt.shape.type));
-    rd_kafka_resp_err_t kerr;
-    for (int tries = 1;; tries++) {
-        kerr = rd_kafka_producev(s->producer, RD_KAFKA_V_TOPIC(s->completions_topic),
-                                 RD_KAFKA_V_KEY(w->research_id, strlen(w->research_id)),
-                                 RD_KAFKA_V_VALUE(s->wire.data, s->wire.len),
-                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL || tries == 50) {
-            break;
-        }
-        rd_kafka_poll(s->producer, 100); /* the local queue is full: let deliveries drain it */
-    }
-    if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, TOOL ": %s: cannot publish the completion of %s: %s\n", w->id,
-                w->dispatch_id, rd_kafka_err2str(kerr));
-    }
+    unacked_produce(s, u);
 }
 
 /* Complete every dispatch whose time has come. The completions are produced back to back, so
@@ -900,7 +1161,8 @@ turn_end(struct stub *s)
 }
 
 /* How long the loop may sleep in rd_kafka_consumer_poll: until the next timer (the periodic
- * heartbeat, a dispatch's completion, a pending heartbeat's retry), at most LOOP_MAX_WAIT_MS. */
+ * heartbeat, a dispatch's completion, a pending heartbeat's retry, a completion to produce
+ * again, a delivery report to look for), at most LOOP_MAX_WAIT_MS. */
 static int
 loop_wait_ms(const struct stub *s, int64_t now_ms)
 {
@@ -921,6 +1183,19 @@ loop_wait_ms(const struct stub *s, int64_t now_ms)
         int64_t retry = s->beat_retry_ms > now_ms ? s->beat_retry_ms : now_ms;
         deadline = retry < deadline ? retry : deadline;
     }
+    /* Delivery reports are served by rd_kafka_poll after the wait, and a worker shows idle
+     * only once its completion's report is in. While completions are in flight the loop looks
+     * again after as long as they have been awaited (1, 2, 4, 8 ms, ... after the last
+     * produce): a prompt report (about 1 ms) is served within about its own delay instead of
+     * after up to LOOP_MAX_WAIT_MS, and one that takes long (Kafka down) costs a few wakeups. */
+    if (s->n_queued > 0) {
+        int64_t age = now_ms - s->produced_ms;
+        int64_t look = now_ms + (age < 1 ? 1 : age);
+        deadline = look < deadline ? look : deadline;
+    }
+    if (s->n_resend > 0 && s->resend_at_ms < deadline) {
+        deadline = s->resend_at_ms;
+    }
     int64_t wait = deadline - now_ms;
     wait = wait < 0 ? 0 : wait;
     return (int)(wait > LOOP_MAX_WAIT_MS ? LOOP_MAX_WAIT_MS : wait);
@@ -931,9 +1206,10 @@ loop_wait_ms(const struct stub *s, int64_t now_ms)
  * writes the heartbeats that became due. However many dispatches a turn holds, it costs at most
  * three Redis round trips: the research checks of all of them; the "busy" beats of those that
  * started, written before any of that work can end (a worker heartbeats whenever its state
- * changes, and the coordinator sees the dispatch picked up); then the "idle" beats of the work
- * that ended, after its completions were produced. Nothing blocks except the wait and Redis
- * calls (bounded by REDIS_TIMEOUT_MS). */
+ * changes, and the coordinator sees the dispatch picked up); then the beats of the workers
+ * whose completion Kafka acknowledged ("idle", served just before: completion first, then
+ * idle) and the periodic ones. Nothing blocks except the wait and Redis calls (bounded by
+ * REDIS_TIMEOUT_MS). */
 static void
 run(struct stub *s)
 {
@@ -955,6 +1231,8 @@ run(struct stub *s)
         flush_heartbeats(s, clock_mono_ms()); /* "busy" shows before the work ends */
         int64_t now_ms = clock_mono_ms();
         finish_due_work(s, now_ms);
+        rd_kafka_poll(s->producer, 0); /* delivery reports and the producer's errors */
+        resend_completions(s, now_ms, false);
         if (now_ms >= s->next_beat_ms) {
             for (size_t i = 0; i < s->n_workers; i++) {
                 s->workers[i].beat_due = true;
@@ -963,7 +1241,6 @@ run(struct stub *s)
         }
         flush_heartbeats(s, now_ms);
         turn_end(s);
-        rd_kafka_poll(s->producer, 0); /* delivery reports and the producer's errors */
     }
 }
 
@@ -1031,10 +1308,16 @@ stub_release(struct stub *s)
     if (s->latency != NULL && fclose(s->latency) != 0) {
         fprintf(stderr, TOOL ": --latency-log: %s\n", strerror(errno));
     }
+    /* After the producer: librdkafka held pointers to the unacked completions until then. */
     for (size_t i = 0; s->workers != NULL && i < s->n_workers; i++) {
         free(s->workers[i].hb_key);
         free(s->workers[i].model);
         free(s->workers[i].pending);
+        for (struct unacked *u = s->workers[i].unacked, *next = NULL; u != NULL; u = next) {
+            next = u->next;
+            free(u->wire);
+            free(u);
+        }
     }
     free(s->workers);
     free(s->workers_key);
@@ -1048,7 +1331,6 @@ stub_release(struct stub *s)
     free(s->turn.same);
     free(s->beat_cmds);
     free(s->beat_words);
-    buf_release(&s->wire);
     buf_release(&s->name);
     buf_release(&s->path);
     cfg_release(&s->cfg);
@@ -1137,10 +1419,12 @@ main(int argc, char **argv)
     if (s.kafka_fatal) {
         goto out;
     }
-    /* Stop cleanly: hand every completion to Kafka. The heartbeats are left to expire. */
-    if (rd_kafka_flush(s.producer, FLUSH_TIMEOUT_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, TOOL ": %d completions not delivered at exit\n",
-                rd_kafka_outq_len(s.producer));
+    /* Stop cleanly: hand every completion to Kafka, also those waiting to be produced again.
+     * The heartbeats are left to expire. */
+    resend_completions(&s, clock_mono_ms(), true);
+    rd_kafka_flush(s.producer, FLUSH_TIMEOUT_MS);
+    if (s.n_queued + s.n_resend > 0) {
+        fprintf(stderr, TOOL ": %zu completions not delivered at exit\n", s.n_queued + s.n_resend);
     }
     status = RC_EXIT_OK;
 out:

@@ -22,6 +22,7 @@ enum opt_index {
     OPT_DIE_AFTER,
     OPT_SEED,
     OPT_HEARTBEAT_MS,
+    OPT_CLOCK_SKEW_MS,
     OPT_VERBOSE,
     OPT_LATENCY_LOG,
     OPT_HELP,
@@ -45,6 +46,9 @@ static const struct toolopt opt_table[] = {
                        "each worker dies on its K-th dispatch: one busy heartbeat, then silence"},
     [OPT_SEED] = {"seed", "S", "PRNG seed, for reproducible runs (default from time and pid)"},
     [OPT_HEARTBEAT_MS] = {"heartbeat-ms", "MS", "heartbeat period, <= 2000 (default 1000)"},
+    [OPT_CLOCK_SKEW_MS] = {"clock-skew-ms", "N",
+                           "act as if this host's clock were N ms off (N < 0: behind): every "
+                           "last_seen written is now + N (default 0)"},
     [OPT_VERBOSE] = {"verbose", NULL, "log each dispatch started, completed or aborted"},
     [OPT_LATENCY_LOG] = {"latency-log", "PATH", "append timing lines to PATH (below; tools/bench)"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
@@ -55,6 +59,12 @@ static const char summary[] =
     "Simulate N workers of one type for the research coordinator (one process, one loop).\n"
     "Configuration comes from the coordinator's environment: KAFKA_BROKERS,\n"
     "KAFKA_TOPIC_PREFIX, KAFKA_PROP_*, REDIS_URL, REDIS_KEY_PREFIX, REDIS_TIMEOUT_MS.\n"
+    "A worker that finishes a dispatch publishes its completion and is free for the next one\n"
+    "at once, but its heartbeat keeps showing it busy with the finished dispatch until Kafka\n"
+    "has acknowledged the completion (contract §7: completion first, then idle); a completion\n"
+    "whose delivery fails is produced again. Workers read their dispatch topic from its end\n"
+    "as of start-up: a worker restarted with the same ids (after a crash, say) starts idle\n"
+    "and never runs again a dispatch sent to its former process.\n"
     "--latency-log PATH appends one line per event, <us> being Unix time in microseconds:\n"
     "  recv <research_id> <phase> <us>  a dispatch addressed to a worker arrived (before the\n"
     "                                   research check)\n"
@@ -118,6 +128,11 @@ on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
     case OPT_HEARTBEAT_MS:
         return toolopt_int64(arg, MIN_HEARTBEAT_MS, STUBOPT_MAX_HEARTBEAT_MS, "--heartbeat-ms",
                              &o->heartbeat_ms, err);
+    case OPT_CLOCK_SKEW_MS:
+        /* For tests of the contract's clock rule (§5): a worker up to 30 s behind the
+         * coordinator must never be declared dead, one too far ahead is not a worker. */
+        return toolopt_int64(arg, -STUBOPT_MAX_CLOCK_SKEW_MS, STUBOPT_MAX_CLOCK_SKEW_MS,
+                             "--clock-skew-ms", &o->clock_skew_ms, err);
     case OPT_VERBOSE:
         o->verbose = true;
         return RC_OK;

@@ -12,7 +12,8 @@
 #include "tools/stubsim.h"
 
 #define STUBOPT_MAX_WORKERS 1000
-#define STUBOPT_MAX_HEARTBEAT_MS 2000 /* the contract: a heartbeat at least every 2 s */
+#define STUBOPT_MAX_HEARTBEAT_MS 2000      /* the contract: a heartbeat at least every 2 s */
+#define STUBOPT_MAX_CLOCK_SKEW_MS 86400000 /* --clock-skew-ms: one day either way */
 
 struct stubopt {
     struct stubsim_shape shape; /* --type, --fail-gate, --bad-result, --cost-usd, --tokens */
@@ -25,6 +26,7 @@ struct stubopt {
     bool has_seed;              /* --seed given */
     uint64_t seed;
     int64_t heartbeat_ms;    /* --heartbeat-ms */
+    int64_t clock_skew_ms;   /* --clock-skew-ms: added to every last_seen written (may be < 0) */
     bool verbose;            /* --verbose: one line per dispatch started/completed/aborted */
     const char *latency_log; /* --latency-log: append timing lines here (borrowed), or NULL */
     bool help;               /* --help: nothing else was checked */
