@@ -64,11 +64,14 @@ static const struct var vars[] = {
     {"KAFKA_TOPIC_PREFIX", VAR_TOPIC_PREFIX, 0, AT(kafka.topic_prefix), "research.", 0, 0,
      "prefix of every topic name"},
     {"REDIS_URL", VAR_REDIS_URL, VAR_SECRET, AT(redis.url), "redis://127.0.0.1:6379/0", 0, 0,
-     "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"},
+     "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], or "
+     "redis+sentinel://[[user]:password@]host:port[,host:port...]/<master>[/db]"},
     {"REDIS_KEY_PREFIX", VAR_KEY_PREFIX, 0, AT(redis.key_prefix), "rc:", 0, 0,
      "prefix of every Redis key"},
     {"REDIS_TIMEOUT_MS", VAR_INT, VAR_MIN | VAR_MAX, AT(redis.timeout_ms), "2000", 1, 600000,
      "Redis connect and command timeout, milliseconds"},
+    {"REDIS_WAIT_REPLICAS", VAR_INT, VAR_MIN | VAR_MAX, AT(redis.wait_replicas), "0", 0, 16,
+     "replicas each write must reach before its inputs are committed (0 = do not wait)"},
     {"AGENT_POLL_INTERVAL", VAR_SECONDS_MS, GT0 | VAR_MAX, AT(agent.poll_interval_ms), "2", 0, 3600,
      "longest time between cycles, seconds (fractions allowed)"},
     {"AGENT_MAX_CONCURRENT_RESEARCHES", VAR_INT, VAR_MIN, AT(agent.max_concurrent), "0", 0, 0,
@@ -273,7 +276,9 @@ redact_url(struct buf *out, const char *url)
 
 /* ---- Redis URL: exported by cfg.h, and the main reason this file is long ---- */
 
-#define REDIS_URL_RULE "must be redis://[:password@]host[:port][/db] or unix:///path[?db=N]"
+#define REDIS_URL_RULE                                                                             \
+    "must be redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or "                  \
+    "redis+sentinel://[[user]:password@]host:port[,host:port...]/<master name>[/db]"
 
 /* Decimal digits only (no sign, no spaces), value <= max. */
 static bool
@@ -310,9 +315,9 @@ hex_value(char c)
     return -1;
 }
 
-/* Percent-decode s[0..n) into a new string (NULL when empty), as URLs encode passwords. */
+/* Percent-decode s[0..n) into a new string (NULL when empty), as URLs encode credentials. */
 static enum rc_rc
-decode_password(const char *s, size_t n, char **out, struct rc_err *err)
+decode_part(const char *what, const char *s, size_t n, char **out, struct rc_err *err)
 {
     struct buf b = BUF_INIT;
 
@@ -325,8 +330,8 @@ decode_password(const char *s, size_t n, char **out, struct rc_err *err)
         int lo = i + 2 < n ? hex_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
             buf_release(&b);
-            return rc_err_set(err, RC_EINVAL,
-                              "password has a bad %%-escape (write a literal %% as %%25)");
+            return rc_err_set(err, RC_EINVAL, "%s has a bad %%-escape (write a literal %% as %%25)",
+                              what);
         }
         buf_putc(&b, (char)(hi * 16 + lo));
         i += 2;
@@ -347,32 +352,37 @@ is_host_char(char c, bool bracketed)
     return isalnum((unsigned char)c) || c == '.' || c == '-' || c == '_';
 }
 
-/* After "redis://": [[user]:password@]host[:port][/db] */
+/* "[[user]:password@]" before `*s` (the last '@' ends them, so a password may hold '@'):
+ * into r->user and r->password; *s moves past them. */
 static enum rc_rc
-parse_tcp(const char *s, struct cfg_redis *r, struct rc_err *err)
+parse_credentials(const char **s, struct cfg_redis *r, struct rc_err *err)
 {
-    const char *at = strrchr(s, '@');
-
-    if (at != NULL) {
-        const char *colon = memchr(s, ':', (size_t)(at - s));
-        if (colon == NULL) {
-            return rc_err_set(err, RC_EINVAL,
-                              "credentials must be :password@ or user:password@ (" REDIS_URL_RULE
-                              ")");
-        }
-        enum rc_rc rc = decode_password(colon + 1, (size_t)(at - colon - 1), &r->password, err);
-        if (rc != RC_OK) {
-            return rc;
-        }
-        s = at + 1;
+    const char *at = strrchr(*s, '@');
+    if (at == NULL) {
+        return RC_OK;
     }
+    const char *colon = memchr(*s, ':', (size_t)(at - *s));
+    if (colon == NULL) {
+        return rc_err_set(err, RC_EINVAL,
+                          "credentials must be :password@ or user:password@ (" REDIS_URL_RULE ")");
+    }
+    enum rc_rc rc = decode_part("user", *s, (size_t)(colon - *s), &r->user, err);
+    if (rc == RC_OK) {
+        rc = decode_part("password", colon + 1, (size_t)(at - colon - 1), &r->password, err);
+    }
+    *s = at + 1;
+    return rc;
+}
 
-    size_t hostport_len = strcspn(s, "/");
-    const char *end = s + hostport_len;
+/* "host[:port]" in s[0..n) (IPv6 as "[addr]:port"); the port defaults to 6379. */
+static enum rc_rc
+parse_hostport(const char *s, size_t n, struct cfg_hostport *out, struct rc_err *err)
+{
+    const char *end = s + n;
     const char *host = s;
     const char *host_end;
     const char *port = NULL;
-    bool bracketed = s[0] == '[';
+    bool bracketed = n > 0 && s[0] == '[';
 
     if (bracketed) {
         host = s + 1;
@@ -382,7 +392,7 @@ parse_tcp(const char *s, struct cfg_redis *r, struct rc_err *err)
         }
         port = host_end + 1 != end ? host_end + 2 : NULL;
     } else {
-        host_end = memchr(host, ':', hostport_len);
+        host_end = memchr(host, ':', n);
         if (host_end != NULL) {
             port = host_end + 1;
         } else {
@@ -398,19 +408,109 @@ parse_tcp(const char *s, struct cfg_redis *r, struct rc_err *err)
                               isprint((unsigned char)*p) ? *p : '?');
         }
     }
-
     int64_t port_v = 6379;
     if (port != NULL && (!parse_digits(port, (size_t)(end - port), 65535, &port_v) || port_v < 1)) {
         return rc_err_set(err, RC_EINVAL, "port must be an integer 1..65535");
     }
+    out->host = xstrndup(host, (size_t)(host_end - host));
+    out->port = (int)port_v;
+    return RC_OK;
+}
 
+/* After "redis://": [[user]:password@]host[:port][/db] */
+static enum rc_rc
+parse_tcp(const char *s, struct cfg_redis *r, struct rc_err *err)
+{
+    enum rc_rc rc = parse_credentials(&s, r, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    size_t hostport_len = strcspn(s, "/");
+    const char *end = s + hostport_len;
     int64_t db = 0;
     if (*end == '/' && end[1] != '\0' && !parse_digits(end + 1, strlen(end + 1), INT_MAX, &db)) {
         return rc_err_set(err, RC_EINVAL, "db must be an integer 0..%d after the '/'", INT_MAX);
     }
+    struct cfg_hostport hp = {0};
+    if ((rc = parse_hostport(s, hostport_len, &hp, err)) != RC_OK) {
+        return rc;
+    }
+    r->host = hp.host;
+    r->port = hp.port;
+    r->db = (int)db;
+    return RC_OK;
+}
 
-    r->host = xstrndup(host, (size_t)(host_end - host));
-    r->port = (int)port_v;
+/* A Sentinel master name: what redis-sentinel accepts in its config, no spaces or controls. */
+static bool
+valid_master_name(const char *s, size_t n)
+{
+    if (n == 0 || n > 256) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && strchr("._-:", s[i]) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* After "redis+sentinel://": [[user]:password@]host:port[,host:port...]/<master name>[/db]. The
+ * credentials are the data nodes' (a Sentinel is asked without them, and with them only when
+ * it requires AUTH). */
+static enum rc_rc
+parse_sentinel(const char *s, struct cfg_redis *r, struct rc_err *err)
+{
+    enum rc_rc rc = parse_credentials(&s, r, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    const char *slash = strchr(s, '/');
+    if (slash == NULL || slash[1] == '\0') {
+        return rc_err_set(err, RC_EINVAL, "the Sentinel URL needs /<master name> (" REDIS_URL_RULE
+                                          ")");
+    }
+    const char *name = slash + 1;
+    size_t name_len = strcspn(name, "/");
+    if (!valid_master_name(name, name_len)) {
+        return rc_err_set(err, RC_EINVAL,
+                          "master name must be 1..256 bytes of [A-Za-z0-9._:-] (" REDIS_URL_RULE ")");
+    }
+    int64_t db = 0;
+    const char *db_text = name + name_len;
+    if (*db_text == '/' && db_text[1] != '\0' &&
+        !parse_digits(db_text + 1, strlen(db_text + 1), INT_MAX, &db)) {
+        return rc_err_set(err, RC_EINVAL, "db must be an integer 0..%d after the master name",
+                          INT_MAX);
+    }
+    struct cfg_hostport list[CFG_SENTINELS_MAX];
+    size_t n = 0;
+    if (slash == s) {
+        rc = rc_err_set(err, RC_EINVAL, "no Sentinel host:port (" REDIS_URL_RULE ")");
+    }
+    for (const char *p = s; rc == RC_OK && p <= slash;) {
+        size_t len = strcspn(p, ",/");
+        if (n == CFG_SENTINELS_MAX) {
+            rc = rc_err_set(err, RC_EINVAL, "at most %d Sentinels", CFG_SENTINELS_MAX);
+        } else if ((rc = parse_hostport(p, len, &list[n], err)) == RC_OK) {
+            n++;
+        }
+        if (p[len] != ',') {
+            break;
+        }
+        p += len + 1; /* a piece after every comma, so "a,/m" is refused */
+    }
+    if (rc != RC_OK) {
+        for (size_t i = 0; i < n; i++) {
+            free(list[i].host);
+        }
+        return rc;
+    }
+    r->sentinels = xcalloc(n, sizeof(*r->sentinels));
+    memcpy(r->sentinels, list, n * sizeof(*list));
+    r->n_sentinels = n;
+    r->master_name = xstrndup(name, name_len);
     r->db = (int)db;
     return RC_OK;
 }
@@ -450,6 +550,21 @@ parse_unix(const char *s, struct cfg_redis *r, struct rc_err *err)
     return RC_OK;
 }
 
+/* The fields a URL sets, freed. */
+static void
+release_url_fields(struct cfg_redis *r)
+{
+    free(r->host);
+    free(r->unix_path);
+    free(r->user);
+    free(r->password);
+    for (size_t i = 0; i < r->n_sentinels; i++) {
+        free(r->sentinels[i].host);
+    }
+    free(r->sentinels);
+    free(r->master_name);
+}
+
 enum rc_rc
 cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err)
 {
@@ -461,6 +576,8 @@ cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err)
     }
     if (has_prefix_ci(url, "redis://")) {
         rc = parse_tcp(url + strlen("redis://"), &r, err);
+    } else if (has_prefix_ci(url, "redis+sentinel://")) {
+        rc = parse_sentinel(url + strlen("redis+sentinel://"), &r, err);
     } else if (has_prefix_ci(url, "unix://")) {
         rc = parse_unix(url + strlen("unix://"), &r, err);
     } else if (has_prefix_ci(url, "rediss://")) {
@@ -469,17 +586,55 @@ cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err)
         rc = rc_err_set(err, RC_EINVAL, REDIS_URL_RULE);
     }
     if (rc != RC_OK) {
-        free(r.host);
-        free(r.unix_path);
-        free(r.password);
+        release_url_fields(&r);
         return rc;
     }
     out->host = r.host;
     out->port = r.port;
     out->unix_path = r.unix_path;
+    out->user = r.user;
     out->password = r.password;
     out->db = r.db;
+    out->sentinels = r.sentinels;
+    out->n_sentinels = r.n_sentinels;
+    out->master_name = r.master_name;
     return RC_OK;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+    return s != NULL ? xstrdup(s) : NULL;
+}
+
+void
+cfg_redis_copy(struct cfg_redis *dst, const struct cfg_redis *src)
+{
+    *dst = *src;
+    dst->url = dup_or_null(src->url);
+    dst->key_prefix = dup_or_null(src->key_prefix);
+    dst->host = dup_or_null(src->host);
+    dst->unix_path = dup_or_null(src->unix_path);
+    dst->user = dup_or_null(src->user);
+    dst->password = dup_or_null(src->password);
+    dst->master_name = dup_or_null(src->master_name);
+    dst->sentinels = NULL;
+    if (src->n_sentinels > 0) {
+        dst->sentinels = xcalloc(src->n_sentinels, sizeof(*dst->sentinels));
+        for (size_t i = 0; i < src->n_sentinels; i++) {
+            dst->sentinels[i].host = xstrdup(src->sentinels[i].host);
+            dst->sentinels[i].port = src->sentinels[i].port;
+        }
+    }
+}
+
+void
+cfg_redis_release(struct cfg_redis *r)
+{
+    release_url_fields(r);
+    free(r->url);
+    free(r->key_prefix);
+    *r = (struct cfg_redis){0};
 }
 
 /* ---- one variable ---- */
@@ -942,11 +1097,7 @@ cfg_release(struct cfg *cfg)
     }
     free(cfg->kafka.prop_names);
     free(cfg->kafka.prop_values);
-    free(cfg->redis.url);
-    free(cfg->redis.key_prefix);
-    free(cfg->redis.host);
-    free(cfg->redis.unix_path);
-    free(cfg->redis.password);
+    cfg_redis_release(&cfg->redis);
     free(cfg->agent.model_prices);
     free(cfg->metrics_addr);
     for (size_t i = 0; i < cfg->agent.n_prices; i++) {

@@ -37,15 +37,29 @@ struct cfg_kafka {
     char **prop_values;
 };
 
+/* A TCP address. */
+struct cfg_hostport {
+    char *host;
+    int port;
+};
+
+#define CFG_SENTINELS_MAX 16
+
 struct cfg_redis {
     char *url;        /* REDIS_URL as given (printed redacted) */
     char *key_prefix; /* REDIS_KEY_PREFIX */
-    char *host;       /* NULL for a unix socket */
+    char *host;       /* NULL for a unix socket or Sentinels */
     int port;
     char *unix_path;  /* NULL for TCP */
+    char *user;       /* NULL: Redis's default user (AUTH password) */
     char *password;   /* NULL when none: secret */
     int db;
+    /* redis+sentinel://: ask these for the primary of `master_name` (host and unix_path NULL) */
+    struct cfg_hostport *sentinels;
+    size_t n_sentinels;
+    char *master_name;
     int64_t timeout_ms; /* connect and command timeout (REDIS_TIMEOUT_MS, ours) */
+    int64_t wait_replicas; /* REDIS_WAIT_REPLICAS (ours): replicas a write must reach first */
 };
 
 /* A model's price (USD per million tokens), matched by name prefix (AGENT_MODEL_PRICES). */
@@ -106,9 +120,16 @@ void cfg_release(struct cfg *cfg);
 void cfg_print(const struct cfg *cfg, FILE *out);
 /* Print the table: name, default and help of every variable. */
 void cfg_usage(FILE *out);
-/* Parse a Redis URL (redis://[:password@]host:port/db or unix:///path[?db=N]) into `out`'s
- * host/port/unix_path/password/db fields. RC_EINVAL with the rule in err otherwise. */
+/* Parse a Redis URL (contract §8: redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
+ * or redis+sentinel://[[user]:password@]host:port[,host:port...]/<master name>[/db]) into
+ * `out`'s host/port/unix_path/user/password/db/sentinels/master_name fields (each NULL or 0
+ * when the URL has none; release them with cfg_redis_release). RC_EINVAL with the rule in
+ * err otherwise; then `out` is untouched. */
 enum rc_rc cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err);
+/* A deep copy of `src` (every string duplicated); release with cfg_redis_release. */
+void cfg_redis_copy(struct cfg_redis *dst, const struct cfg_redis *src);
+/* Free every string of `r` and zero it. */
+void cfg_redis_release(struct cfg_redis *r);
 /* The topic suffix of `topic` ("triggers", "dispatch.design", ...). */
 const char *cfg_topic_suffix(enum cfg_topic topic);
 

@@ -78,7 +78,15 @@ change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t key_
     struct buf b = BUF_INIT;
     msg_encode(m, &b);
     change_emit_raw(c, topic, key, key_len, b.data, b.len);
+    c->out[c->n_out - 1].dispatch = m->kind == MSG_DISPATCH;
     buf_release(&b);
+}
+
+void
+change_add_input(struct change *c, size_t index)
+{
+    c->inputs = xrealloc(c->inputs, (c->n_inputs + 1) * sizeof(*c->inputs));
+    c->inputs[c->n_inputs++] = index;
 }
 
 void
@@ -88,6 +96,9 @@ change_apply(const struct change *c, struct research *r)
         if (c->set[i]) {
             research_set(r, (enum research_field)i, c->value[i]);
         }
+    }
+    if (c->set[RF_DISPATCH_ID]) {
+        r->acked_at_ms = 0; /* a new dispatch: not acknowledged by Kafka yet */
     }
 }
 
@@ -102,6 +113,13 @@ change_merge(struct change *dst, struct change *src)
         (dst->cost_usd != 0 && src->cost_usd != 0 &&
          strcmp(dst->budget_day, src->budget_day) != 0)) {
         return false;
+    }
+    if (src->hash == CHANGE_HASH_KEEP || (src->hash == CHANGE_HASH_RECREATE &&
+                                          dst->hash == CHANGE_HASH_WRITE)) {
+        dst->hash = src->hash;
+    }
+    for (size_t i = 0; i < src->n_inputs; i++) {
+        change_add_input(dst, src->inputs[i]);
     }
     if (src->kind == CHANGE_FINISH) {
         dst->kind = CHANGE_FINISH; /* a CREATE finished at once: ZREM of a non-member is fine */
@@ -147,7 +165,7 @@ void
 change_release(struct change *c)
 {
     if (c->research_id == NULL && c->request_id == NULL && c->cancel.request_id == NULL &&
-        c->out == NULL && !c->any_set) {
+        c->out == NULL && !c->any_set && c->inputs == NULL) {
         return; /* never planned: nothing to free (the common case of a pass) */
     }
     free(c->research_id);
@@ -163,6 +181,7 @@ change_release(struct change *c)
         free(c->out[i].outbox_id);
     }
     free(c->out);
+    free(c->inputs);
     *c = (struct change)CHANGE_INIT;
 }
 

@@ -29,6 +29,7 @@ struct outmsg {
     char *payload; /* owned MessagePack bytes */
     size_t len;
     char *outbox_id; /* owned; set by the loop before the store writes the change */
+    bool dispatch;   /* a dispatch: its research's pick-up timeout counts from Kafka's ack */
 };
 
 /* The figures a rejected trigger carries (§3), remembered with its outcome so that a repeat
@@ -57,8 +58,16 @@ void cancel_memo_set(struct cancel_memo *m, const char *request_id, const char *
                      const char *research_id, const char *phase, const char *dispatch_id);
 void cancel_memo_release(struct cancel_memo *m);
 
+/* What the write does with the research's hash. */
+enum change_hash {
+    CHANGE_HASH_WRITE = 0, /* set and clear its fields (UPDATE and FINISH: it must exist) */
+    CHANGE_HASH_RECREATE,  /* the same, but it may be missing (a lost hash, failed anew) */
+    CHANGE_HASH_KEEP,      /* leave the key alone: it holds something that is not a research */
+};
+
 struct change {
     enum change_kind kind;
+    enum change_hash hash;
     char *research_id;     /* owned; NULL for CHANGE_NOTE */
     int64_t score;         /* CREATE: created_at ms; FINISH: finished_at ms */
     bool set[RF_COUNT];    /* field touched */
@@ -75,6 +84,10 @@ struct change {
     struct outmsg *out; /* owned messages, published in order after the write */
     size_t n_out;
     size_t cap_out;
+    /* The pass's inputs (indexes, owned array) whose effect this change is: should Redis refuse
+     * it for good, they are dead-lettered with its error. */
+    size_t *inputs;
+    size_t n_inputs;
 };
 
 #define CHANGE_INIT                                                                                \
@@ -94,11 +107,13 @@ void change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t
 /* Queue raw bytes (copied). */
 void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
                      const void *data, size_t len);
+/* Record that input `index` of the pass caused this change. */
+void change_add_input(struct change *c, size_t index);
 /* Apply the field writes to `r` (the mirror). */
 void change_apply(const struct change *c, struct research *r);
 /* Fold `src`, a later change of the same research, into `dst`, so that the store writes one
  * change where it would write two: src's field writes win, its messages follow dst's, its
- * money adds, its FINISH carries over. False (nothing done) when they cannot be one: another
+ * money adds, its FINISH carries over, its inputs join dst's. False (nothing done) when they cannot be one: another
  * research, dst finished, src creates, or both remember a request or charge different days.
  * On true `src` is released. */
 bool change_merge(struct change *dst, struct change *src);

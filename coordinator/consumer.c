@@ -65,6 +65,7 @@ assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
     if (rc == RC_OK && (e = rd_kafka_assign(c->rk, list)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = rc_err_set(err, RC_EBACKEND, "kafka: assign: %s", rd_kafka_err2str(e));
     }
+
     if (rc == RC_OK) {
         log_info("partitions assigned", "count=%d", list->cnt);
     }
@@ -132,9 +133,62 @@ consumer_free(struct consumer *c)
     if (c == NULL) {
         return;
     }
-    rd_kafka_consumer_close(c->rk);
-    rd_kafka_destroy(c->rk);
+    if (rd_kafka_fatal_error(c->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        /* librdkafka 2.0: after a fatal error, closing never ends (rd_kafka_destroy spins):
+         * there is nothing to close cleanly any more, so skip it. */
+        rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    } else {
+        rd_kafka_consumer_close(c->rk);
+        rd_kafka_destroy(c->rk);
+    }
     free(c);
+}
+
+static enum cfg_topic
+topic_of(const struct consumer *c, const rd_kafka_message_t *m)
+{
+    return m->rkt != NULL && strcmp(rd_kafka_topic_name(m->rkt),
+                                    c->cfg->topics[CFG_TOPIC_TRIGGERS]) == 0
+               ? CFG_TOPIC_TRIGGERS
+               : CFG_TOPIC_COMPLETIONS;
+}
+
+bool
+consumer_caught_up(struct consumer *c, int timeout_ms)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts->cnt == 0) {
+        if (parts != NULL) {
+            rd_kafka_topic_partition_list_destroy(parts);
+        }
+        return false;
+    }
+    bool caught_up = rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
+    /* A partition nothing was read from yet has no position: its committed offset is where
+     * reading starts. */
+    bool unread = false;
+    for (int i = 0; caught_up && i < parts->cnt; i++) {
+        unread = unread || parts->elems[i].offset < 0;
+    }
+    if (caught_up && unread) {
+        rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+        caught_up = rd_kafka_committed(c->rk, committed, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        for (int i = 0; caught_up && i < parts->cnt; i++) {
+            if (parts->elems[i].offset < 0) {
+                parts->elems[i].offset = committed->elems[i].offset;
+            }
+        }
+        rd_kafka_topic_partition_list_destroy(committed);
+    }
+    for (int i = 0; caught_up && i < parts->cnt; i++) {
+        int64_t low = 0, high = 0;
+        caught_up = rd_kafka_query_watermark_offsets(c->rk, parts->elems[i].topic,
+                                                     parts->elems[i].partition, &low, &high,
+                                                     timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                    (parts->elems[i].offset >= high || (parts->elems[i].offset < 0 && low == high));
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return caught_up;
 }
 
 enum rc_rc
@@ -158,10 +212,8 @@ consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got, 
         rd_kafka_message_destroy(m);
         return rc;
     }
-    const char *topic = rd_kafka_topic_name(m->rkt);
     struct input in = {0};
-    in.topic = strcmp(topic, c->cfg->topics[CFG_TOPIC_TRIGGERS]) == 0 ? CFG_TOPIC_TRIGGERS
-                                                                      : CFG_TOPIC_COMPLETIONS;
+    in.topic = topic_of(c, m);
     in.partition = m->partition;
     in.offset = m->offset;
     if (m->key != NULL) {

@@ -41,6 +41,11 @@ void consumer_free(struct consumer *c);
  * fatal error means shut down; transient errors are logged and not returned. */
 enum rc_rc consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
                          struct rc_err *err);
+/* Ask the brokers where every input partition ends (round trips, each bounded by timeout_ms):
+ * true when consumer_poll has returned every message up to those ends, so that any message a
+ * producer had Kafka acknowledge before this call is among the inputs returned. False when it
+ * has not, or the brokers cannot say. Blocks: for the rare decision that needs it. */
+bool consumer_caught_up(struct consumer *c, int timeout_ms);
 /* Commit, asynchronously, the offsets after `inputs` (the highest per partition). */
 enum rc_rc consumer_commit(struct consumer *c, const struct input *inputs, size_t n,
                            struct rc_err *err);

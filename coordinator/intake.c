@@ -23,11 +23,17 @@
 #include "coordinator/workers.h"
 #include "proto/msg.h"
 
-/* A dead letter for `in`, and for a trigger whose request_id is readable, a `rejected` event
- * with reason invalid (not remembered under rc:request:, §3). */
-static void
-plan_invalid(const struct intake_env *env, const struct input *in, const char *why,
-             struct change_list *out)
+/* A dead letter's key: the input's, cut to LIMITS_DEADLETTER_KEY bytes (§3 v3: a dead letter
+ * must always be publishable, and a key may be as large as a whole message). */
+static size_t
+deadletter_key_len(const struct input *in)
+{
+    return in->key_len < LIMITS_DEADLETTER_KEY ? in->key_len : LIMITS_DEADLETTER_KEY;
+}
+
+void
+intake_dead_letter(const struct intake_env *env, const struct input *in, size_t index,
+                   const char *why, struct change_list *out)
 {
     const char *topic = env->cfg->kafka.topics[in->topic];
     char quoted[LIMITS_STRING_MAX];
@@ -59,7 +65,8 @@ plan_invalid(const struct intake_env *env, const struct input *in, const char *w
         .original_size = in->len,
     };
     /* Keyed by the input's key, byte for byte (it may be binary, or absent). */
-    change_emit(c, CFG_TOPIC_DEADLETTER, in->key, in->key_len, &m);
+    change_emit(c, CFG_TOPIC_DEADLETTER, in->key, deadletter_key_len(in), &m);
+    change_add_input(c, index);
 }
 
 /* Repeat a remembered outcome: the same event as the first time. */
@@ -82,13 +89,18 @@ struct batch {
 };
 
 static void
-plan_trigger(const struct intake_env *env, const struct trigger *t,
-             const struct store_request *seen, struct store_request *outcome, struct batch *b,
-             struct change_list *out)
+plan_trigger(const struct intake_env *env, const struct input *in, size_t index,
+             const struct trigger *t, const struct store_request *seen,
+             struct store_request *outcome, struct batch *b, struct change_list *out)
 {
     env->stats->triggers++;
     /* Seen in the last 24 h, or earlier in this batch: repeat the first outcome. */
     struct store_request *earlier = idmap_get(b->requests, t->request_id);
+    if (earlier == NULL && seen->corrupt != NULL) {
+        /* Neither a repeat nor known to be new: refused, rather than risk a second research. */
+        intake_dead_letter(env, in, index, seen->corrupt, out);
+        return;
+    }
     if (earlier != NULL || seen->value != NULL) {
         env->tally->triggers[METRICS_TRIGGER_REPEATED]++;
         plan_repeat(env, t->request_id, earlier != NULL ? earlier : seen, out);
@@ -295,13 +307,15 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         if (d.rc[i] != RC_OK) {
-            plan_invalid(env, &inputs[i], d.why[i].msg, out);
+            intake_dead_letter(env, &inputs[i], i, d.why[i].msg, out);
             continue;
         }
         const size_t k = d.slot[i];
+        const size_t before = out->n;
         switch (d.msgs[i].kind) {
         case MSG_TRIGGER:
-            plan_trigger(env, &d.msgs[i].u.trigger, &seen[k], &outcomes[k], &b, out);
+            plan_trigger(env, &inputs[i], i, &d.msgs[i].u.trigger, &seen[k], &outcomes[k], &b,
+                         out);
             break;
         case MSG_COMPLETION:
             plan_completion(env, &d.msgs[i].u.completion, &b, out);
@@ -311,6 +325,9 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             break;
         default:
             break;
+        }
+        if (out->n > before && out->items[out->n - 1].n_inputs == 0) {
+            change_add_input(&out->items[out->n - 1], i);
         }
     }
 out:

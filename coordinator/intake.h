@@ -32,9 +32,15 @@ struct intake_env {
     int64_t now_ms;
 };
 
-/* Plan the effect of `n` inputs, appending to `out`. RC_EUNAVAIL: Redis unreachable while
- * looking up trigger outcomes (nothing was planned or mirrored). */
+/* Plan the effect of `n` inputs, appending to `out`; each change records the index of the input
+ * that caused it. RC_EUNAVAIL: Redis unreachable while looking up trigger outcomes (nothing
+ * was planned or mirrored). */
 enum rc_rc intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
                        struct change_list *out, struct rc_err *err);
+/* Plan the dead letter of input `in` (index `index` of the pass) with reason `why`, and for a
+ * trigger with a readable request_id its `rejected` event (reason invalid): for an invalid
+ * input, or one whose effect Redis refuses for good (contract §3, §7). */
+void intake_dead_letter(const struct intake_env *env, const struct input *in, size_t index,
+                        const char *why, struct change_list *out);
 
 #endif /* RC_INTAKE_H */

@@ -14,12 +14,14 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "coordinator/acks.h"
 #include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/consumer.h"
 #include "coordinator/idgen.h"
 #include "coordinator/idmap.h"
 #include "coordinator/intake.h"
+#include "coordinator/lease.h"
 #include "coordinator/machine.h"
 #include "coordinator/metrics.h"
 #include "coordinator/producer.h"
@@ -29,8 +31,12 @@
 #include "coordinator/waitq.h"
 #include "coordinator/workers.h"
 #include "proto/limits.h"
+#include "proto/msg.h"
 
 #define BATCH_MAX 2000 /* inputs planned and written together */
+/* ... and at most this many bytes of them: a pass's memory stays bounded however large the
+ * inputs waiting are (each is at most 1 MiB, or it is dead-lettered). */
+#define BATCH_MAX_BYTES (32 * 1024 * 1024)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define KAFKA_SETUP_TIMEOUT_MS 10000
@@ -68,6 +74,11 @@ struct loop {
     uint64_t outbox_seq;
     bool leading;
     bool mirror_ok;           /* the registry mirrors Redis */
+    bool outbox_due;          /* publish the outbox again (a new producer) */
+    bool more_waiting;        /* the last gather stopped at a batch limit */
+    bool want_caught_up;      /* the machine asks whether every input was read */
+    uint64_t kafka_recoveries; /* the producer's count, as last acted on */
+    int64_t caught_up_at_ms;  /* when that was last found true (Unix ms; 0: never) */
     struct store_stats stats; /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
     bool sweep_due;          /* a sweep is due or under way (a tick, a reload) */
@@ -79,6 +90,10 @@ struct loop {
     size_t n_inputs;
     size_t cap_inputs;
     struct change_list changes;
+    struct store_result *results; /* how each change of the pass fared, grown once */
+    size_t cap_results;
+    struct lease lease;  /* the leader lease by our own clock */
+    struct acks *acks;   /* dispatches published, not yet acknowledged by Kafka */
     struct outage redis; /* logged once per outage */
     struct outage kafka;
     bool standby_logged;
@@ -105,6 +120,8 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
     l->waiting = waitq_new();
     l->merge_index = idmap_new();
     l->metrics = metrics_new();
+    l->acks = acks_new();
+    lease_init(&l->lease, 3 * cfg->agent.poll_interval_ms + 2000);
     enum rc_rc rc = store_new(&l->store, &cfg->redis, l->instance, err);
     if (rc == RC_OK) {
         rc = producer_new(&l->producer, &cfg->kafka, err);
@@ -149,8 +166,10 @@ loop_free(struct loop *l)
     waitq_free(l->waiting);
     idmap_free(l->merge_index);
     metrics_free(l->metrics);
+    acks_free(l->acks);
     drop_inputs(l);
     free(l->inputs);
+    free(l->results);
     change_list_release(&l->changes);
     free(l);
 }
@@ -208,6 +227,10 @@ lose_lead(struct loop *l)
     if (l->leading) {
         log_warn("lost the leader lease: standing by", "instance=%s", l->instance);
     }
+    /* Publish nothing more: what was queued is in the outbox, for the next leader. */
+    producer_purge(l->producer);
+    acks_clear(l->acks);
+    lease_lost(&l->lease);
     l->leading = false;
     metrics_set_up(l->metrics, !l->redis.down, !l->kafka.down, false);
     l->mirror_ok = false;
@@ -222,10 +245,90 @@ lose_lead(struct loop *l)
 static void
 outbox_id(struct loop *l, char **out)
 {
-    char id[200];
-    /* Zero-padded so that the ids of one instance sort in publish order. */
-    snprintf(id, sizeof(id), "%s:%016" PRIu64, l->instance, ++l->outbox_seq);
+    char id[220];
+    /* Zero-padded, and led by this instance's start, so that ids sort in publish order: within
+     * an instance, and across the leaders that wrote an outbox in turn. */
+    snprintf(id, sizeof(id), "%013" PRId64 ":%s:%016" PRIu64, l->started_at_ms, l->instance,
+             ++l->outbox_seq);
     *out = xstrdup(id);
+}
+
+/* Take or renew the lease (TTL 0 gives it up); the expiry counts from the sending. */
+static enum rc_rc
+renew_lease(struct loop *l, int64_t ttl_ms, bool *leading, struct rc_err *err)
+{
+    const int64_t sent = clock_mono_ms();
+    enum rc_rc rc = store_lease(l->store, ttl_ms, leading, err);
+    if (rc == RC_OK && *leading) {
+        lease_granted(&l->lease, sent);
+    } else if (rc == RC_OK) {
+        lease_lost(&l->lease);
+    }
+    return rc;
+}
+
+/* Between the chunks of long work (a load, the outbox): renew the lease when due, so that a
+ * coordinator never loses its own lease to itself. False once another instance holds it. */
+static bool
+keep_lease(void *arg)
+{
+    struct loop *l = arg;
+    if (!lease_renewal_due(&l->lease, clock_mono_ms())) {
+        return true;
+    }
+    bool leading = false;
+    struct rc_err err = RC_ERR_INIT;
+    if (renew_lease(l, l->lease.ttl_ms, &leading, &err) != RC_OK) {
+        return true; /* the next command of the work fails the same way, and says why */
+    }
+    return leading;
+}
+
+/* True while this instance may publish and commit (contract §7): its lease is fresh by its
+ * own clock, renewed now if it is not. */
+static bool
+may_publish(struct loop *l)
+{
+    if (lease_is_fresh(&l->lease, clock_mono_ms())) {
+        return true;
+    }
+    bool leading = false;
+    struct rc_err err = RC_ERR_INIT;
+    if (renew_lease(l, l->lease.ttl_ms, &leading, &err) == RC_OK && leading) {
+        log_warn("the lease had aged past its margin (a stall?): renewed before publishing",
+                 "instance=%s", l->instance);
+        return true;
+    }
+    log_warn("the lease lapsed (paused past it?): publishing and committing nothing",
+             "instance=%s error=\"%s\"", l->instance, err.msg);
+    return false;
+}
+
+/* The dispatch of outbox message `id` reached Kafka (or never will): its research's pick-up
+ * timeout starts now. */
+static void
+dispatch_acked(struct loop *l, const char *outbox_id, int64_t now_ms)
+{
+    const char *research_id = NULL, *dispatch_id = NULL;
+    if (!acks_take(l->acks, outbox_id, &research_id, &dispatch_id)) {
+        return;
+    }
+    struct research *r = registry_find(l->reg, research_id);
+    if (r != NULL && r->acked_at_ms == 0 && research_is(r, RF_DISPATCH_ID, dispatch_id)) {
+        r->acked_at_ms = now_ms;
+    }
+}
+
+/* A dispatch in the outbox is to be acknowledged before its pick-up timeout starts. */
+static void
+expect_outbox_dispatch(struct loop *l, const char *outbox_id, const char *payload, size_t len)
+{
+    struct msg m = MSG_INIT;
+    if (msg_decode(MSG_TOPIC_DISPATCH, payload, len, &m, NULL) == RC_OK &&
+        m.kind == MSG_DISPATCH) {
+        acks_expect(l->acks, outbox_id, m.u.dispatch.research_id, m.u.dispatch.dispatch_id);
+    }
+    msg_release(&m);
 }
 
 /* Send what the outbox holds: at the start of leadership everything in it may not have been. */
@@ -234,10 +337,16 @@ republish_outbox(struct loop *l, struct rc_err *err)
 {
     struct store_outbox_entry *e = NULL;
     size_t n = 0;
-    enum rc_rc rc = store_outbox_load(l->store, &e, &n, err);
+    enum rc_rc rc = store_outbox_load(l->store, keep_lease, l, &e, &n, err);
     if (rc != RC_OK) {
         return rc;
     }
+    if (n > 0 && !may_publish(l)) {
+        store_outbox_free(e, n);
+        return rc_err_set(err, RC_ECONFLICT, "lost the leader lease before republishing");
+    }
+    char **refused = xcalloc(n > 0 ? n : 1, sizeof(*refused));
+    size_t n_refused = 0;
     for (size_t i = 0; i < n; i++) {
         int topic = 0;
         const char *key = NULL, *payload = NULL;
@@ -246,21 +355,75 @@ republish_outbox(struct loop *l, struct rc_err *err)
             topic < 0 || topic >= CFG_TOPIC_COUNT) {
             /* Not ours to send (written by hand, or by an incompatible version): drop it. */
             log_error("malformed outbox entry dropped", "id=%s", e[i].id);
-            struct rc_err derr = RC_ERR_INIT;
-            (void)store_outbox_delete(l->store, &e[i].id, 1, &derr);
+            refused[n_refused++] = e[i].id;
             continue;
         }
+        if (topic >= CFG_TOPIC_DISPATCH_DESIGN && topic <= CFG_TOPIC_DISPATCH_ASSESSMENT) {
+            expect_outbox_dispatch(l, e[i].id, payload, len);
+        }
         struct rc_err perr = RC_ERR_INIT;
-        if (producer_send(l->producer, l->cfg->kafka.topics[topic], key, key_len, payload, len,
-                          e[i].id, &perr) != RC_OK) {
+        enum rc_rc sent = producer_send(l->producer, l->cfg->kafka.topics[topic], key, key_len,
+                                        payload, len, e[i].id, &perr);
+        if (sent == RC_EPROTO) {
+            log_error("Kafka refuses an outbox message for good: dropped", "id=%s error=\"%s\"",
+                      e[i].id, perr.msg);
+            refused[n_refused++] = e[i].id;
+            dispatch_acked(l, e[i].id, clock_now_ms());
+        } else if (sent != RC_OK) {
             log_warn("cannot republish outbox entry", "id=%s error=\"%s\"", e[i].id, perr.msg);
         }
+    }
+    if (n_refused > 0) {
+        struct rc_err derr = RC_ERR_INIT;
+        (void)store_outbox_delete(l->store, refused, n_refused, &derr);
     }
     if (n > 0) {
         log_info("republished outbox", "messages=%zu", n);
     }
+    free(refused);
     store_outbox_free(e, n);
     return RC_OK;
+}
+
+/* Kafka was down and is back: every dispatch acknowledged before, and not yet picked up, gets
+ * a whole pick-up timeout from now (its worker could not receive it meanwhile: §7, a Kafka
+ * outage, however long, fails no research). Once per outage; while down, Kafka is probed at
+ * each tick, so that its return is seen even when nothing is published. */
+static void
+after_kafka_outage(struct loop *l, bool tick)
+{
+    if (tick) {
+        producer_probe(l->producer, 100);
+    }
+    const uint64_t n = producer_recoveries(l->producer);
+    if (n == l->kafka_recoveries) {
+        return;
+    }
+    l->kafka_recoveries = n;
+    const int64_t now = clock_now_ms();
+    size_t restarted = 0;
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        struct research *r = registry_at(l->reg, i);
+        if (r != NULL && r->acked_at_ms > 0 && research_get(r, RF_PICKED_UP_AT) == NULL) {
+            r->acked_at_ms = now;
+            restarted++;
+        }
+    }
+    log_info("kafka back: pick-up clocks restarted", "dispatches=%zu", restarted);
+}
+
+/* A research loaded with a dispatch out and not picked up: its timeout counts from now,
+ * unless the outbox still holds the dispatch (then from Kafka's acknowledgement of it). */
+static void
+start_pickup_clocks(struct loop *l, int64_t now_ms)
+{
+    for (size_t i = 0; i < registry_len(l->reg); i++) {
+        struct research *r = registry_at(l->reg, i);
+        if (r != NULL && machine_holds_worker(r) && research_get(r, RF_PICKED_UP_AT) == NULL &&
+            !acks_pending_for(l->acks, research_get(r, RF_RESEARCH_ID))) {
+            r->acked_at_ms = now_ms;
+        }
+    }
 }
 
 /* Become (or stay) the leader: lease, consumer, mirror. RC_OK with l->leading false means
@@ -268,9 +431,8 @@ republish_outbox(struct loop *l, struct rc_err *err)
 static enum rc_rc
 ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
 {
-    const int64_t ttl_ms = 3 * l->cfg->agent.poll_interval_ms + 2000;
     bool leading = false;
-    enum rc_rc rc = store_lease(l->store, ttl_ms, &leading, err);
+    enum rc_rc rc = renew_lease(l, l->lease.ttl_ms, &leading, err);
     if (rc != RC_OK) {
         return rc;
     }
@@ -291,18 +453,36 @@ ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
         l->mirror_ok = false;
     }
     if (!l->mirror_ok) {
-        if ((rc = store_load_active(l->store, l->reg, err)) != RC_OK) {
+        rc = store_load_active(l->store, l->reg, keep_lease, l, err);
+        if (rc == RC_OK) {
+            rc = republish_outbox(l, err);
+        }
+        if (rc == RC_ECONFLICT) {
+            lose_lead(l); /* another instance took the lease meanwhile */
+            return RC_OK;
+        }
+        if (rc != RC_OK) {
             return rc;
         }
-        if ((rc = republish_outbox(l, err)) != RC_OK) {
-            return rc;
-        }
+        start_pickup_clocks(l, clock_now_ms());
+        l->outbox_due = false;
         l->mirror_ok = true;
         l->sweep_due = true; /* holds and queues are rebuilt from what was loaded */
         l->sweeping = false;
         log_info("loaded active researches", "active=%zu", registry_count(l->reg));
     }
-    outage_over(&l->redis);
+    if (l->outbox_due) {
+        if ((rc = republish_outbox(l, err)) == RC_ECONFLICT) {
+            lose_lead(l);
+            return RC_OK;
+        }
+        if (rc != RC_OK) {
+            return rc;
+        }
+        l->outbox_due = false;
+    }
+    /* The Redis outage, if any, is over only once a pass is written (write_pass): reads and
+     * the lease may pass while writes are refused (OOM, NOPERM), which is still the outage. */
     if (l->consumer == NULL) {
         rc = consumer_new(&l->consumer, &l->cfg->kafka, KAFKA_SETUP_TIMEOUT_MS, err);
         if (rc == RC_EUNAVAIL) {
@@ -355,52 +535,94 @@ number_messages(struct loop *l)
     }
 }
 
+/* Queue the written changes' messages. A message Kafka can never take is dropped from the
+ * outbox (else every leader would send it again, for ever); one it cannot take now stays
+ * there, for the next leadership start. */
 static void
-publish(struct loop *l, const enum rc_rc *results)
+publish(struct loop *l)
 {
+    char **refused = NULL;
+    size_t n_refused = 0, cap = 0;
     for (size_t i = 0; i < l->changes.n; i++) {
-        if (results[i] != RC_OK) {
+        if (l->results[i].rc != RC_OK) {
             continue;
         }
         const struct change *c = &l->changes.items[i];
         for (size_t j = 0; j < c->n_out; j++) {
             const struct outmsg *m = &c->out[j];
+            if (m->dispatch && c->research_id != NULL && c->value[RF_DISPATCH_ID] != NULL) {
+                acks_expect(l->acks, m->outbox_id, c->research_id, c->value[RF_DISPATCH_ID]);
+            }
             struct rc_err err = RC_ERR_INIT;
-            if (producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key, m->key_len,
-                              m->payload, m->len, m->outbox_id, &err) != RC_OK) {
-                /* It stays in the outbox; the next leadership start sends it again. */
+            enum rc_rc rc = producer_send(l->producer, l->cfg->kafka.topics[m->topic], m->key,
+                                          m->key_len, m->payload, m->len, m->outbox_id, &err);
+            if (rc == RC_EPROTO) {
+                log_error("Kafka refuses a message for good: dropped", "error=\"%s\"", err.msg);
+                refused = xgrow(refused, &cap, n_refused + 1, sizeof(*refused));
+                refused[n_refused++] = m->outbox_id;
+                /* A dispatch that cannot be sent is never picked up: its timeout runs, so
+                 * that the research is sent again, and fails when no attempt is left. */
+                dispatch_acked(l, m->outbox_id, clock_now_ms());
+            } else if (rc != RC_OK) {
                 log_warn("cannot queue message", "error=\"%s\"", err.msg);
             }
         }
     }
+    if (n_refused > 0) {
+        struct rc_err err = RC_ERR_INIT;
+        (void)store_outbox_delete(l->store, refused, n_refused, &err);
+    }
+    free(refused);
 }
 
-/* Serve delivery reports: delete what Kafka has from the outbox, resend what failed. */
+/* Serve delivery reports: delete what Kafka has (or refuses for good) from the outbox, start
+ * the pick-up clocks of the dispatches among them, resend what failed for now. */
 static void
 settle_deliveries(struct loop *l)
 {
     producer_poll(l->producer, 0);
+    const int64_t now = clock_now_ms();
     struct producer_failed *failed = NULL;
     size_t n_failed = producer_take_failed(l->producer, &failed);
+    char **gone = NULL;
+    size_t n_gone = 0, cap_gone = 0;
+    const bool may_send = n_failed > 0 && l->leading && may_publish(l);
     for (size_t i = 0; i < n_failed; i++) {
-        struct rc_err err = RC_ERR_INIT;
-        (void)producer_send(l->producer, failed[i].topic, failed[i].key, failed[i].key_len,
-                            failed[i].payload, failed[i].len, failed[i].outbox_id, &err);
+        struct producer_failed *f = &failed[i];
+        enum rc_rc rc = RC_OK;
+        if (f->fate == PRODUCER_RETRY && may_send) {
+            struct rc_err err = RC_ERR_INIT;
+            rc = producer_send(l->producer, f->topic, f->key, f->key_len, f->payload, f->len,
+                               f->outbox_id, &err);
+        }
+        if ((f->fate == PRODUCER_REFUSED || rc == RC_EPROTO) && f->outbox_id != NULL) {
+            log_error("Kafka refuses a message for good: dropped from the outbox",
+                      "topic=%s id=%s error=\"%s\"", f->topic, f->outbox_id, f->reason);
+            gone = xgrow(gone, &cap_gone, n_gone + 1, sizeof(*gone));
+            gone[n_gone++] = xstrdup(f->outbox_id);
+            dispatch_acked(l, f->outbox_id, now);
+        }
     }
     producer_failed_free(failed, n_failed);
     char **ids = NULL;
     size_t n = producer_take_delivered(l->producer, &ids);
-    if (n > 0) {
+    for (size_t i = 0; i < n; i++) {
+        dispatch_acked(l, ids[i], now);
+        gone = xgrow(gone, &cap_gone, n_gone + 1, sizeof(*gone));
+        gone[n_gone++] = ids[i];
+    }
+    free(ids);
+    if (n_gone > 0) {
         struct rc_err err = RC_ERR_INIT;
-        if (store_outbox_delete(l->store, ids, n, &err) != RC_OK) {
+        if (store_outbox_delete(l->store, gone, n_gone, &err) != RC_OK) {
             /* Left in the outbox: at worst sent once more by a later leader. */
             log_debug("outbox delete failed", "error=\"%s\"", err.msg);
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
+    for (size_t i = 0; i < n_gone; i++) {
+        free(gone[i]);
     }
-    free(ids);
+    free(gone);
 }
 
 /* Advance one research and log what it does. Queues it for a worker when it still wants one. */
@@ -455,7 +677,7 @@ sweep_begin(struct loop *l)
     waitq_clear(l->waiting);
     for (size_t i = 0; i < registry_len(l->reg); i++) {
         const struct research *r = registry_at(l->reg, i);
-        if (r != NULL && machine_holds_worker(r)) {
+        if (r != NULL && machine_pins_worker(r)) {
             workers_hold(l->workers, research_get(r, RF_WORKER_ID));
         }
     }
@@ -464,10 +686,22 @@ sweep_begin(struct loop *l)
     l->sweep_ms = 0;
 }
 
+/* The machine's view of this pass. */
+static struct machine_ctx
+pass_ctx(struct loop *l, int64_t now_ms)
+{
+    return (struct machine_ctx){.cfg = l->cfg,
+                                .now_ms = now_ms,
+                                .workers = l->workers,
+                                .caught_up_at_ms = l->caught_up_at_ms,
+                                .want_caught_up = &l->want_caught_up,
+                                .kafka_down = producer_kafka_down(l->producer)};
+}
+
 static bool
 advance_sweep(struct loop *l, int64_t now_ms)
 {
-    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
+    struct machine_ctx ctx = pass_ctx(l, now_ms);
     bool done = false;
     for (size_t k = 0; k < SWEEP_SLICE && !done; k++) {
         struct research *r = registry_sweep_next(l->reg);
@@ -520,7 +754,7 @@ advance_changed(struct loop *l, int64_t now_ms)
     if (n > 1) {
         qsort(todo, n, sizeof(*todo), cmp_slot); /* qsort's pointer must not be NULL */
     }
-    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now_ms, .workers = l->workers};
+    struct machine_ctx ctx = pass_ctx(l, now_ms);
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && todo[i] == todo[i - 1]) {
             continue; /* touched twice, or touched and queued */
@@ -531,12 +765,77 @@ advance_changed(struct loop *l, int64_t now_ms)
     free(todo);
 }
 
-/* Write the pass's changes and figures in one round trip. results[i] tells how change i
- * fared. False when nothing may be published: Redis is unreachable (the pass is planned
- * again later) or this instance lost the lease. */
+/* Some changes of the pass were refused for good by their own stored data (contract §7: a
+ * research's key of another type or gone, a request's memo of another type): nothing of
+ * them was written. Their inputs are dead-lettered with the Redis error, their researches
+ * fail alone, in a second write; the mirror, which had them applied, is reloaded next turn.
+ * False when that write cannot be made (the pass is then an outage like any other). */
 static bool
-write_pass(struct loop *l, int64_t now, bool cycle_done, enum rc_rc *results,
-           volatile sig_atomic_t *stop, struct rc_err *err)
+refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
+{
+    struct change_list fix = CHANGE_LIST_INIT;
+    struct intake_env env = {.cfg = l->cfg, .reg = l->reg, .workers = l->workers, .ids = &l->ids,
+                             .stats = &l->stats, .tally = &l->tally, .now_ms = now};
+    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now, .workers = l->workers};
+    for (size_t i = 0; i < l->changes.n; i++) {
+        const struct change *c = &l->changes.items[i];
+        const struct store_result *res = &l->results[i];
+        if (res->rc != RC_EBACKEND) {
+            continue;
+        }
+        log_error("Redis refuses a change for good: its inputs are dead-lettered",
+                  "research_id=%s inputs=%zu error=\"%s\"",
+                  c->research_id != NULL ? c->research_id : "-", c->n_inputs, res->why);
+        for (size_t k = 0; k < c->n_inputs; k++) {
+            intake_dead_letter(&env, &l->inputs[c->inputs[k]], c->inputs[k], res->why, &fix);
+        }
+        struct research *r =
+            res->research_key && c->research_id != NULL ? registry_find(l->reg, c->research_id)
+                                                        : NULL;
+        if (r != NULL && c->kind != CHANGE_CREATE) {
+            char why[sizeof(res->why) + 40];
+            snprintf(why, sizeof(why), "corrupt research: hash: %s", res->why);
+            research_set_corrupt(r, res->stored, why);
+            machine_fail_corrupt(&ctx, r, change_list_add(&fix));
+        }
+    }
+    for (size_t i = 0; i < fix.n; i++) {
+        for (size_t j = 0; j < fix.items[i].n_out; j++) {
+            outbox_id(l, &fix.items[i].out[j].outbox_id);
+        }
+    }
+    struct store_result *res = xcalloc(fix.n > 0 ? fix.n : 1, sizeof(*res));
+    enum rc_rc rc = store_apply(l->store, fix.items, fix.n, NULL, l->cfg->agent.retention_s, res,
+                                NULL, err);
+    for (size_t i = 0; rc == RC_OK && i < fix.n; i++) {
+        if (res[i].rc != RC_OK) {
+            rc = rc_err_set(err, RC_EUNAVAIL, "cannot record a refused change: %s", res[i].why);
+        }
+    }
+    if (rc == RC_OK) {
+        /* Published with the pass: appended, as written changes. */
+        for (size_t i = 0; i < fix.n; i++) {
+            *change_list_add(&l->changes) = fix.items[i];
+            fix.items[i] = (struct change)CHANGE_INIT;
+        }
+        l->results = xgrow(l->results, &l->cap_results, l->changes.n, sizeof(*l->results));
+        for (size_t i = l->changes.n - fix.n; i < l->changes.n; i++) {
+            l->results[i] = (struct store_result){.rc = RC_OK};
+        }
+    }
+    free(res);
+    change_list_release(&fix);
+    l->mirror_ok = false;
+    return rc == RC_OK || rc == RC_ECONFLICT ? rc == RC_OK : false;
+}
+
+/* Write the pass's changes and figures in one round trip (l->results says how each fared).
+ * False when nothing may be published or committed: Redis is unreachable or refused the
+ * write as an outage (the pass is planned again later, from a reloaded mirror), or this
+ * instance lost the lease. */
+static bool
+write_pass(struct loop *l, int64_t now, bool cycle_done, volatile sig_atomic_t *stop,
+           struct rc_err *err)
 {
     struct store_stats stats = l->stats;
     stats.active = (int64_t)registry_count(l->reg);
@@ -549,38 +848,42 @@ write_pass(struct loop *l, int64_t now, bool cycle_done, enum rc_rc *results,
     l->gauges.capacity_limit = stats.limit;
     clock_utc_day(now, stats.budget_day);
     stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
+    l->results = xgrow(l->results, &l->cap_results, l->changes.n > 0 ? l->changes.n : 1,
+                       sizeof(*l->results));
     enum rc_rc rc =
         store_apply(l->store, l->changes.items, l->changes.n, &stats, l->cfg->agent.retention_s,
-                    results, &l->gauges.budget_spent_usd, err);
-    if (rc_rc_is_retryable(rc)) {
+                    l->results, &l->gauges.budget_spent_usd, err);
+    if (rc == RC_OK) {
+        for (size_t i = 0; i < l->changes.n; i++) {
+            if (l->results[i].rc != RC_OK) {
+                rc = refuse_changes(l, now, err) ? RC_OK : RC_EUNAVAIL;
+                break;
+            }
+        }
+    }
+    if (rc == RC_ECONFLICT) {
+        lose_lead(l);
+        return false;
+    }
+    if (rc != RC_OK) {
         redis_failed(l, err, stop);
         return false;
     }
     outage_over(&l->redis);
-    bool fenced = rc == RC_ECONFLICT;
-    for (size_t i = 0; i < l->changes.n; i++) {
-        const char *id = l->changes.items[i].research_id;
-        if (results[i] == RC_ECONFLICT) {
-            fenced = true;
-        } else if (results[i] != RC_OK) {
-            /* One research's write failed: the rest stand. Reload to re-sync the mirror. */
-            log_error("research write failed", "research_id=%s error=\"%s\"", id != NULL ? id : "-",
-                      err->msg);
-            l->mirror_ok = false;
-        }
-    }
-    if (fenced) {
-        lose_lead(l);
-        return false;
-    }
     return true;
 }
 
-/* After the write: publish, trim, commit the inputs, start the next pass afresh. */
-static void
-finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
+/* After the write: publish, trim, commit the inputs, start the next pass afresh. Publishing
+ * and committing wait for a fresh lease (a leader paused past it writes nothing more, and
+ * publishes nothing: its successor publishes what this pass wrote to the outbox). */
+static bool
+finish_pass(struct loop *l, int64_t now)
 {
-    publish(l, results);
+    if (!may_publish(l)) {
+        lose_lead(l);
+        return false;
+    }
+    publish(l);
     if (now >= l->next_trim_ms) {
         /* The hashes expire by themselves; the zset follows once a minute. */
         struct rc_err terr = RC_ERR_INIT;
@@ -591,6 +894,7 @@ finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
     if (consumer_commit(l->consumer, l->inputs, l->n_inputs, &cerr) != RC_OK) {
         log_warn("offset commit failed", "error=\"%s\"", cerr.msg);
     }
+    log_debug("pass published", "changes=%zu inputs=%zu", l->changes.n, l->n_inputs);
     drop_inputs(l);
     change_list_reset(&l->changes);
     metrics_commit(l->metrics, &l->tally);
@@ -605,6 +909,7 @@ finish_pass(struct loop *l, int64_t now, const enum rc_rc *results)
     metrics_set_up(l->metrics, true, !l->kafka.down, l->leading);
     memset(&l->stats, 0, sizeof(l->stats));
     l->stats.started_at_ms = l->started_at_ms;
+    return true;
 }
 
 /* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
@@ -637,6 +942,21 @@ known_worker(const void *arg, const char *id)
     return workers_find(arg, id) != NULL;
 }
 
+/* When a lost dispatch waits on it (pass_ctx): has every input Kafka holds been read? Asked
+ * after the pass, so that the write is not held up; the next cycle decides with it. */
+static void
+check_caught_up(struct loop *l)
+{
+    if (!l->want_caught_up || l->consumer == NULL) {
+        return;
+    }
+    l->want_caught_up = false;
+    const int64_t asked = clock_now_ms();
+    if (!l->more_waiting && consumer_caught_up(l->consumer, 1000)) {
+        l->caught_up_at_ms = asked;
+    }
+}
+
 /* One pass: heartbeats when due, inputs, advance, one write, publish, commit. Every pass
  * advances what its inputs touched and what free workers can take; while a sweep is due, it
  * also advances the sweep's next slice. Failures are handled here (logged, backed off, the
@@ -662,7 +982,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             redis_failed(l, err, stop);
             return;
         }
-        workers_begin(l->workers, beats, n_beats);
+        workers_begin(l->workers, beats, n_beats, now, l->cfg->agent.worker_timeout_ms);
         l->beats_read_mono = clock_mono_ms();
     }
 
@@ -688,9 +1008,8 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     const bool swept = sweep && advance_sweep(l, now);
     merge_changes(l);
     number_messages(l);
-    enum rc_rc *results = xcalloc(l->changes.n > 0 ? l->changes.n : 1, sizeof(*results));
-    if (write_pass(l, now, swept, results, stop, err)) {
-        finish_pass(l, now, results);
+    if (write_pass(l, now, swept, stop, err) && finish_pass(l, now)) {
+        check_caught_up(l);
         if (sweep) {
             l->sweep_ms += (double)(clock_mono_us() - t0) / 1000.0;
         }
@@ -704,14 +1023,18 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         l->stats = before; /* the increments are counted again when the inputs are */
         memset(&l->tally, 0, sizeof(l->tally));
     }
-    free(results);
 }
 
 /* Read inputs: wait until the first or the tick, then take what is already there. */
 static enum rc_rc
 gather(struct loop *l, int64_t wait_ms, struct rc_err *err)
 {
-    while (l->n_inputs < BATCH_MAX) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < l->n_inputs; i++) {
+        bytes += l->inputs[i].len + l->inputs[i].key_len;
+    }
+    l->more_waiting = true;
+    while (l->n_inputs < BATCH_MAX && bytes < BATCH_MAX_BYTES) {
         struct input in = {0};
         bool got = false;
         enum rc_rc rc =
@@ -720,11 +1043,30 @@ gather(struct loop *l, int64_t wait_ms, struct rc_err *err)
             return rc;
         }
         if (!got) {
+            l->more_waiting = false;
             return RC_OK;
         }
+        bytes += in.len + in.key_len;
         l->inputs = xgrow(l->inputs, &l->cap_inputs, l->n_inputs + 1, sizeof(*l->inputs));
         l->inputs[l->n_inputs++] = in;
     }
+    return RC_OK;
+}
+
+/* The producer met a fatal error (librdkafka cannot go on with it): make a new one (contract
+ * §7) and publish the outbox again, which holds every message the old one may have lost. */
+static enum rc_rc
+renew_producer(struct loop *l, struct rc_err *err)
+{
+    log_error("kafka producer fatal error: making a new producer", "instance=%s", l->instance);
+    producer_free(l->producer, 0);
+    l->producer = NULL;
+    enum rc_rc rc = producer_new(&l->producer, &l->cfg->kafka, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    acks_clear(l->acks);
+    l->outbox_due = l->leading;
     return RC_OK;
 }
 
@@ -734,13 +1076,13 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     const int64_t interval = l->cfg->agent.poll_interval_ms;
     l->next_tick_mono_ms = clock_mono_ms();
     while (!*stop) {
-        if (producer_is_fatal(l->producer)) {
-            return rc_err_set(err, RC_EBACKEND, "kafka producer: fatal error");
+        if (producer_is_fatal(l->producer) && renew_producer(l, err) != RC_OK) {
+            return err->rc; /* a configuration librdkafka refuses: it did not change */
         }
         settle_deliveries(l);
         int64_t now = clock_mono_ms();
         bool tick = now >= l->next_tick_mono_ms;
-        if (tick || !l->leading || !l->mirror_ok) {
+        if (tick || !l->leading || !l->mirror_ok || l->outbox_due) {
             bool kafka_failed = false;
             enum rc_rc rc = ensure_leading(l, &kafka_failed, err);
             if (rc == RC_EINVAL || rc == RC_ENOTFOUND) {
@@ -765,6 +1107,7 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             l->next_tick_mono_ms = now + interval;
             l->sweep_due = true;
         }
+        after_kafka_outage(l, tick);
         /* Sleep until an input, the tick, or (while researches wait for workers none of which
          * is free) the next heartbeat read; not at all when a sweep is due. */
         now = clock_mono_ms();
@@ -773,9 +1116,15 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             int64_t beats_at = l->beats_read_mono + BEATS_REFRESH_MS;
             wait_ms = beats_at - now < wait_ms ? beats_at - now : wait_ms;
         }
-        enum rc_rc rc = gather(l, wait_ms > 0 ? wait_ms : 0, err);
-        if (rc != RC_OK) {
-            return rc;
+        if (gather(l, wait_ms > 0 ? wait_ms : 0, err) != RC_OK) {
+            /* A fatal consumer error: a new consumer reads again from the committed offsets
+             * (contract §7: never an exit). */
+            log_error("kafka consumer fatal error: making a new consumer", "error=\"%s\"",
+                      err->msg);
+            consumer_free(l->consumer);
+            l->consumer = NULL;
+            drop_inputs(l);
+            continue;
         }
         if (l->n_inputs > 0 || l->sweep_due || beats_due(l, false)) {
             iterate(l, stop, err);

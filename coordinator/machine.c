@@ -163,9 +163,15 @@ machine_repeat(const struct machine_ctx *ctx, const char *request_id,
 bool
 machine_holds_worker(const struct research *r)
 {
-    return research_is(r, RF_STATUS, "running") &&
+    return r->corrupt == NULL && research_is(r, RF_STATUS, "running") &&
            research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) &&
            research_get(r, RF_WORKER_ID) != NULL;
+}
+
+bool
+machine_pins_worker(const struct research *r)
+{
+    return machine_holds_worker(r) && research_get(r, RF_WAITING_SINCE) == NULL;
 }
 
 /* Plan the move of `r` to a final status. */
@@ -203,6 +209,32 @@ machine_fail(const struct machine_ctx *ctx, const struct research *r, const char
 {
     change_init(out, CHANGE_UPDATE, research_get(r, RF_RESEARCH_ID));
     fail(ctx, r, error, out);
+}
+
+/* How a change of the corrupt research `r` treats its key: see machine_fail_corrupt. */
+static void
+corrupt_hash(const struct research *r, struct change *out)
+{
+    switch (r->stored) {
+    case RESEARCH_STORED_NONE:
+        /* Written anew, so that what happened can be read where the research was. */
+        out->hash = CHANGE_HASH_RECREATE;
+        change_set(out, RF_RESEARCH_ID, research_get(r, RF_RESEARCH_ID));
+        break;
+    case RESEARCH_STORED_FOREIGN:
+        out->hash = CHANGE_HASH_KEEP; /* not a research: not ours to overwrite */
+        break;
+    case RESEARCH_STORED_HASH:
+        break;
+    }
+}
+
+void
+machine_fail_corrupt(const struct machine_ctx *ctx, const struct research *r, struct change *out)
+{
+    change_init(out, CHANGE_UPDATE, research_get(r, RF_RESEARCH_ID));
+    corrupt_hash(r, out);
+    fail(ctx, r, r->corrupt, out);
 }
 
 /* Judge the gate after a training or backtest result (already in `view`), record a failure's
@@ -287,6 +319,11 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
 {
     /* Only the answer to the research's current dispatch, from the worker it was sent to,
      * counts: a late answer to a retried or aborted dispatch, or a duplicate, is stale. */
+    if (r != NULL && r->corrupt != NULL) {
+        /* It cannot advance: this input's effect is that it fails (§7). */
+        machine_fail_corrupt(ctx, r, out);
+        return MACHINE_APPLIED;
+    }
     if (r == NULL || !research_is(r, RF_STATUS, "running") ||
         !research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) ||
         !research_is(r, RF_DISPATCH_ID, c->dispatch_id) ||
@@ -352,7 +389,7 @@ next_phase(const struct research *r)
 bool
 machine_wants_worker(const struct research *r, enum worker_type *wt)
 {
-    if (!research_is(r, RF_STATUS, "running")) {
+    if (r->corrupt != NULL || !research_is(r, RF_STATUS, "running")) {
         return false;
     }
     if (machine_holds_worker(r)) {
@@ -516,8 +553,11 @@ wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum wo
 }
 
 /* Why `r`'s outstanding dispatch must be sent again (§7), or NULL: its worker is dead (no
- * live heartbeat), or it was not picked up within AGENT_DISPATCH_TIMEOUT. Sets *picked_up
- * when the worker's heartbeat names the dispatch for the first time. */
+ * live heartbeat); it was not picked up within AGENT_DISPATCH_TIMEOUT of Kafka's
+ * acknowledgement (so no Kafka outage, however long, times it out); or it was picked up and
+ * its worker, still live, has not named it for AGENT_WORKER_TIMEOUT while no completion of it
+ * arrived (the worker restarted, or its completion was lost). Sets *picked_up when the
+ * worker's heartbeat names the dispatch for the first time. */
 static const char *
 lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *picked_up)
 {
@@ -526,16 +566,25 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
     if (b == NULL) {
         return "worker_dead";
     }
+    const bool names = b->dispatch_id != NULL && research_is(r, RF_DISPATCH_ID, b->dispatch_id);
     if (research_get(r, RF_PICKED_UP_AT) != NULL) {
+        if (names || ctx->now_ms - b->dispatch_since_ms < ctx->cfg->agent.worker_timeout_ms) {
+            return NULL;
+        }
+        if (ctx->caught_up_at_ms >= b->dispatch_since_ms) {
+            return "dispatch_lost";
+        }
+        if (ctx->want_caught_up != NULL) {
+            *ctx->want_caught_up = true;
+        }
         return NULL;
     }
-    if (b->dispatch_id != NULL && research_is(r, RF_DISPATCH_ID, b->dispatch_id)) {
+    if (names) {
         *picked_up = true;
         return NULL;
     }
-    const char *sent = research_get(r, RF_DISPATCHED_AT);
-    if (sent != NULL &&
-        ctx->now_ms - strtoll(sent, NULL, 10) > ctx->cfg->agent.dispatch_timeout_ms) {
+    if (r->acked_at_ms > 0 && !ctx->kafka_down &&
+        ctx->now_ms - r->acked_at_ms > ctx->cfg->agent.dispatch_timeout_ms) {
         return "dispatch_timeout";
     }
     return NULL;
@@ -563,6 +612,8 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
         return;
     }
     enum worker_type wt = phase_worker_type(phase);
+    /* Given up: its worker, if live, is free for the resend (it may be the one to get it). */
+    workers_release(ctx->workers, research_get(r, RF_WORKER_ID));
     const char *worker = workers_take(ctx->workers, wt, ctx->now_ms);
     if (worker == NULL) {
         wait_for_worker(ctx, r, wt, out);
@@ -586,6 +637,10 @@ void
 machine_advance(const struct machine_ctx *ctx, const struct research *r, struct change *out)
 {
     const char *id = research_get(r, RF_RESEARCH_ID);
+    if (r->corrupt != NULL) {
+        machine_fail_corrupt(ctx, r, out);
+        return;
+    }
     if (!research_is(r, RF_STATUS, "running")) {
         return;
     }
@@ -686,6 +741,9 @@ machine_cancel(const struct machine_ctx *ctx, const struct research *r, const st
     const char *dispatch_id = outstanding ? research_get(r, RF_DISPATCH_ID) : NULL;
     enum phase phase = research_phase(r);
     change_init(out, CHANGE_UPDATE, id);
+    if (r->corrupt != NULL) {
+        corrupt_hash(r, out);
+    }
     finish(ctx, r, PHASE_CANCELLED, out);
     if (k->reason != NULL) {
         change_set(out, RF_ERROR, k->reason);

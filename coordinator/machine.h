@@ -23,6 +23,16 @@ struct machine_ctx {
     const struct cfg *cfg;
     int64_t now_ms;          /* Unix ms */
     struct workers *workers; /* free workers of this cycle (machine_advance only) */
+    /* When the coordinator last found it had read every input Kafka held (Unix ms; 0:
+     * never): a completion published before then has been applied. A picked-up dispatch its
+     * worker stopped naming at T is taken as lost only when that was found after T, for the
+     * worker may have sent its completion just before it turned idle (§7). */
+    int64_t caught_up_at_ms;
+    /* Set (when not NULL) by the machine when such a finding would settle a lost dispatch:
+     * the loop then asks Kafka, and the next cycle decides. */
+    bool *want_caught_up;
+    /* Kafka is down: no worker can receive a dispatch, so none times out (§7). */
+    bool kafka_down;
 };
 
 /* An accepted trigger: a new research `research_id` in phase pending, the request remembered,
@@ -81,8 +91,18 @@ void machine_cancel_reject(const struct machine_ctx *ctx, const struct cancel *k
 void machine_cancel_repeat(const struct machine_ctx *ctx, const struct cancel_memo *first,
                            struct change *out);
 
-/* True when `r` holds a dispatch that is not finished (its worker is not free). */
+/* The change that fails the corrupt research `r` (r->corrupt set) alone: its hash written as
+ * failed with that error (or, when its key holds something else, left alone), out of the
+ * active set, a `failed` event. */
+void machine_fail_corrupt(const struct machine_ctx *ctx, const struct research *r,
+                          struct change *out);
+
+/* True when `r` holds a dispatch that is not finished. */
 bool machine_holds_worker(const struct research *r);
+/* True when that dispatch's worker is not free for others: it holds one, and has not given
+ * it up as lost (a research waiting to send its lost dispatch again pins no worker, so that
+ * a live worker that lost it, restarted, may take the resend). */
+bool machine_pins_worker(const struct research *r);
 /* True when `r` can move only once a worker of *wt is free: its next phase is ready to be
  * dispatched, or its lost dispatch to be sent again. *wt written only when true. */
 bool machine_wants_worker(const struct research *r, enum worker_type *wt);

@@ -3,6 +3,7 @@
 #include "coordinator/producer.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,39 @@ struct producer {
     size_t cap_failed;
     bool fatal;
     rd_kafka_resp_err_t last_error; /* logged on change only */
+    bool down;            /* every broker is down (librdkafka said so), until one answers */
+    uint64_t recoveries;  /* times it was down and came back */
 };
+
+/* Kafka answered (a delivery, a metadata reply): an outage it was in is over. */
+static void
+answered(struct producer *p)
+{
+    if (p->down) {
+        p->down = false;
+        p->recoveries++;
+    }
+}
+
+/* Errors with which Kafka refuses a message for good: sending it again cannot help. */
+static enum producer_fate
+fate_of(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+        return PRODUCER_PURGED;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+        return PRODUCER_REFUSED;
+    default:
+        return PRODUCER_RETRY;
+    }
+}
 
 /* Runs inside producer_poll() on the main thread. */
 static void
@@ -33,6 +66,7 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     struct producer *p = opaque;
     char *outbox_id = m->_private;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        answered(p);
         if (outbox_id != NULL) {
             p->delivered =
                 xgrow(p->delivered, &p->cap_delivered, p->n_delivered + 1, sizeof(*p->delivered));
@@ -40,10 +74,14 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
         }
         return;
     }
-    log_warn("delivery failed", "topic=%s error=\"%s\"", rd_kafka_topic_name(m->rkt),
-             rd_kafka_err2str(m->err));
     p->failed = xgrow(p->failed, &p->cap_failed, p->n_failed + 1, sizeof(*p->failed));
     struct producer_failed *f = &p->failed[p->n_failed++];
+    f->fate = fate_of(m->err);
+    snprintf(f->reason, sizeof(f->reason), "%s", rd_kafka_err2str(m->err));
+    if (f->fate != PRODUCER_PURGED) {
+        log_warn("delivery failed", "topic=%s error=\"%s\" fate=%s", rd_kafka_topic_name(m->rkt),
+                 f->reason, f->fate == PRODUCER_REFUSED ? "refused" : "retry");
+    }
     f->topic = xstrdup(rd_kafka_topic_name(m->rkt));
     f->key = NULL;
     f->key_len = 0;
@@ -68,6 +106,9 @@ error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
         log_error("kafka producer fatal error", "detail=\"%s\"", why);
         p->fatal = true;
         return;
+    }
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        p->down = true;
     }
     if ((rd_kafka_resp_err_t)code != p->last_error) {
         p->last_error = (rd_kafka_resp_err_t)code;
@@ -150,7 +191,9 @@ producer_send(struct producer *p, const char *topic, const char *key, size_t key
     vus[4].u.ptr = id;
     rd_kafka_error_t *e = rd_kafka_produceva(p->rk, vus, 5);
     if (e != NULL) {
-        enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "kafka: cannot queue to %s: %s", topic,
+        const bool never = fate_of(rd_kafka_error_code(e)) == PRODUCER_REFUSED;
+        enum rc_rc rc = rc_err_set(err, never ? RC_EPROTO : RC_EUNAVAIL,
+                                   "kafka: cannot queue to %s: %s", topic,
                                    rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         free(id);
@@ -215,4 +258,35 @@ bool
 producer_is_fatal(const struct producer *p)
 {
     return p->fatal;
+}
+
+bool
+producer_kafka_down(const struct producer *p)
+{
+    return p->down;
+}
+
+uint64_t
+producer_recoveries(const struct producer *p)
+{
+    return p->recoveries;
+}
+
+void
+producer_probe(struct producer *p, int timeout_ms)
+{
+    if (!p->down) {
+        return;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    if (rd_kafka_metadata(p->rk, 0, NULL, &md, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(md);
+        answered(p);
+    }
+}
+
+void
+producer_purge(struct producer *p)
+{
+    (void)rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }

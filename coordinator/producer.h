@@ -7,14 +7,24 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/rc_err.h"
 
 struct cfg_kafka;
 struct producer;
 
-/* A message whose delivery failed for good (after librdkafka's own retries). */
+/* What to do with a message whose delivery failed. */
+enum producer_fate {
+    PRODUCER_RETRY = 0, /* librdkafka gave up for now (timed out, broker errors): send again */
+    PRODUCER_REFUSED,   /* Kafka refuses it for good (too large, invalid): never send again */
+    PRODUCER_PURGED,    /* purged by us (leadership lost): leave it to the outbox */
+};
+
+/* A message whose delivery failed (after librdkafka's own retries). */
 struct producer_failed {
+    enum producer_fate fate;
+    char reason[128];
     char *topic;
     char *key; /* key_len bytes; NULL for no key */
     size_t key_len;
@@ -27,7 +37,8 @@ enum rc_rc producer_new(struct producer **out, const struct cfg_kafka *cfg, stru
 /* Flush for at most `timeout_ms`, then free. NULL is a no-op. */
 void producer_free(struct producer *p, int timeout_ms);
 /* Queue one message (copied); key NULL for no key. `outbox_id` (NULL for none) comes back from
- * producer_take_delivered() once Kafka has it. RC_EUNAVAIL: the local queue is full. */
+ * producer_take_delivered() once Kafka has it. RC_EUNAVAIL: not now (the local queue is full,
+ * the topic unknown yet); RC_EPROTO: never (too large for the producer's message.max.bytes). */
 enum rc_rc producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
                          const void *payload, size_t len, const char *outbox_id,
                          struct rc_err *err);
@@ -43,7 +54,19 @@ size_t producer_take_failed(struct producer *p, struct producer_failed **out);
 void producer_failed_free(struct producer_failed *f, size_t n);
 /* Messages still waiting for a delivery report. */
 int producer_in_flight(const struct producer *p);
-/* True after librdkafka reported a fatal error: the process should shut down. */
+/* True after librdkafka reported a fatal error: the client is unusable, and the caller makes
+ * a new one (contract §7); what it held is in the outbox. */
 bool producer_is_fatal(const struct producer *p);
+/* True while every broker is down (librdkafka reported it), until Kafka answers again (a
+ * delivery, or producer_probe): pick-up timeouts do not run meanwhile (contract §7). */
+bool producer_kafka_down(const struct producer *p);
+/* How many outages have ended (each restarts the pick-up clocks). */
+uint64_t producer_recoveries(const struct producer *p);
+/* While down: ask the cluster for its metadata (waits at most timeout_ms), so that the end of
+ * an outage is seen even when nothing is being published. No-op when up. */
+void producer_probe(struct producer *p, int timeout_ms);
+/* Drop every message not yet delivered (they come back as PRODUCER_PURGED failures at the next
+ * poll): a coordinator that lost the lease must publish nothing more; the outbox keeps them. */
+void producer_purge(struct producer *p);
 
 #endif /* RC_PRODUCER_H */

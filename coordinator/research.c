@@ -3,11 +3,14 @@
 #include "coordinator/research.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/rc_err.h"
 #include "common/xalloc.h"
+#include "proto/limits.h"
+#include "proto/result.h"
 
 /* Names in enum order; the result names follow result_schema()'s order per worker type. */
 static const char *const field_names[RF_COUNT] = {
@@ -136,6 +139,9 @@ research_dup(const struct research *r)
         c->f[i] = r->f[i] != NULL ? xstrdup(r->f[i]) : NULL;
     }
     c->phase = r->phase;
+    c->corrupt = r->corrupt != NULL ? xstrdup(r->corrupt) : NULL;
+    c->stored = r->stored;
+    c->acked_at_ms = r->acked_at_ms;
     return c;
 }
 
@@ -148,7 +154,156 @@ research_free(struct research *r)
     for (int i = 0; i < RF_COUNT; i++) {
         free(r->f[i]);
     }
+    free(r->corrupt);
     free(r);
+}
+
+void
+research_set_corrupt(struct research *r, enum research_stored stored, const char *why)
+{
+    free(r->corrupt);
+    r->corrupt = xstrdup(why);
+    r->stored = stored;
+}
+
+/* A whole number 0..max in decimal digits, nothing else. */
+static bool
+whole(const char *s, int64_t max)
+{
+    int64_t v = 0;
+    if (s == NULL || *s == '\0') {
+        return false;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (*s - '0');
+    }
+    return true;
+}
+
+static bool
+in_set(const char *s, const char *const *set)
+{
+    for (size_t i = 0; set[i] != NULL; i++) {
+        if (strcmp(s, set[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A field's problem into why[], as the contract words it; always false. */
+static bool
+corrupt(char *why, size_t len, enum research_field f, const char *problem, const char *value)
+{
+    char shown[48];
+    size_t n = 0;
+    /* The value is shown cut and with only printable ASCII: it goes into a log and an event. */
+    for (const char *p = value != NULL ? value : ""; *p != '\0' && n + 1 < sizeof(shown); p++) {
+        shown[n++] = (*p >= 0x20 && *p < 0x7f && *p != '"') ? *p : '?';
+    }
+    shown[n] = '\0';
+    if (value != NULL) {
+        snprintf(why, len, "corrupt research: %s: %s (\"%s%s\")", research_field_name(f), problem,
+                 shown, strlen(value) >= sizeof(shown) ? "..." : "");
+    } else {
+        snprintf(why, len, "corrupt research: %s: %s", research_field_name(f), problem);
+    }
+    return false;
+}
+
+/* Unix ms up to year 2286: larger is garbage, and sums of them cannot overflow. */
+#define TIME_MS_MAX 9999999999999LL
+
+bool
+research_check(const struct research *r, const char *id, char *why, size_t why_len)
+{
+    static const char *const children[] = {"dispatched", "completed", "failed", NULL};
+    static const char *const bools[] = {"0", "1", NULL};
+    static const enum research_field times[] = {RF_CREATED_AT,     RF_UPDATED_AT,
+                                                 RF_PHASE_STARTED_AT, RF_WAITING_SINCE,
+                                                 RF_DISPATCHED_AT,  RF_PICKED_UP_AT};
+    const char *rid = r->f[RF_RESEARCH_ID];
+    if (rid == NULL) {
+        return corrupt(why, why_len, RF_RESEARCH_ID, "missing", NULL);
+    }
+    if (strcmp(rid, id) != 0) {
+        return corrupt(why, why_len, RF_RESEARCH_ID, "not the id it is stored under", rid);
+    }
+    if (r->f[RF_STATUS] == NULL) {
+        return corrupt(why, why_len, RF_STATUS, "missing", NULL);
+    }
+    if (strcmp(r->f[RF_STATUS], "running") != 0) {
+        return corrupt(why, why_len, RF_STATUS, "not running, yet in the active set",
+                       r->f[RF_STATUS]);
+    }
+    enum phase phase;
+    if (r->f[RF_PHASE] == NULL) {
+        return corrupt(why, why_len, RF_PHASE, "missing", NULL);
+    }
+    if (phase_parse(r->f[RF_PHASE], &phase) != RC_OK || phase_is_final(phase)) {
+        return corrupt(why, why_len, RF_PHASE, "not a phase of a running research", r->f[RF_PHASE]);
+    }
+    if (r->f[RF_CREATED_AT] == NULL) {
+        return corrupt(why, why_len, RF_CREATED_AT, "missing", NULL);
+    }
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        const char *v = r->f[times[i]];
+        if (v != NULL && !whole(v, TIME_MS_MAX)) {
+            return corrupt(why, why_len, times[i], "not a time in ms", v);
+        }
+    }
+    if (r->f[RF_ATTEMPT] != NULL && !whole(r->f[RF_ATTEMPT], RESEARCH_ATTEMPT_MAX)) {
+        return corrupt(why, why_len, RF_ATTEMPT, "not a whole number 0..1000000", r->f[RF_ATTEMPT]);
+    }
+    if (r->f[RF_BYPASS_GATES] != NULL && !in_set(r->f[RF_BYPASS_GATES], bools)) {
+        return corrupt(why, why_len, RF_BYPASS_GATES, "not 0 or 1", r->f[RF_BYPASS_GATES]);
+    }
+    const char *cost = r->f[RF_COST_USD];
+    if (cost != NULL) {
+        char *end = NULL;
+        double d = strtod(cost, &end);
+        if (end == cost || *end != '\0' || !(d >= 0 && d <= 1e15)) {
+            return corrupt(why, why_len, RF_COST_USD, "not an amount of USD", cost);
+        }
+    }
+    const enum research_field ids[] = {RF_DISPATCH_ID, RF_WORKER_ID};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = r->f[ids[i]];
+        if (v != NULL && !limits_is_id(v, strlen(v))) {
+            return corrupt(why, why_len, ids[i], "not an id", v);
+        }
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        size_t n = 0;
+        const struct result_key *schema = result_schema((enum worker_type)t, &n);
+        for (size_t k = 0; k < n; k++) {
+            int f = research_result_field((enum worker_type)t, schema[k].name);
+            const char *v = f >= 0 ? r->f[f] : NULL;
+            if (v != NULL && schema[k].kind == RESULT_NUMBER &&
+                result_parse(RESULT_NUMBER, v).kind == VALUE_NIL) {
+                return corrupt(why, why_len, (enum research_field)f, "not a number", v);
+            }
+        }
+    }
+    const char *child = r->f[RF_CHILD_STATUS];
+    if (child != NULL) {
+        if (!in_set(child, children)) {
+            return corrupt(why, why_len, RF_CHILD_STATUS, "not dispatched, completed or failed",
+                           child);
+        }
+        if (!phase_is_worked(phase)) {
+            return corrupt(why, why_len, RF_CHILD_STATUS, "set while the phase is pending", child);
+        }
+        if (strcmp(child, "dispatched") == 0 &&
+            (r->f[RF_DISPATCH_ID] == NULL || r->f[RF_WORKER_ID] == NULL)) {
+            return corrupt(why, why_len, r->f[RF_DISPATCH_ID] == NULL ? RF_DISPATCH_ID : RF_WORKER_ID,
+                           "missing while a dispatch is out", NULL);
+        }
+    }
+    return true;
 }
 
 enum phase

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,44 +18,135 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/log.h"
+#include "common/rediserr.h"
+#include "common/redisconn.h"
 #include "common/xalloc.h"
 #include "coordinator/change.h"
+#include "coordinator/idmap.h"
 #include "coordinator/keys.h"
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
+#include "proto/limits.h"
 
 /* The one write path. KEYS[1] is rc:leader and ARGV[1] this instance: nothing is written by
  * an instance that does not hold the lease. Then ARGV[2..] holds groups, one per change (and
- * one for the pass's figures): "<n ops> <key base>", then its ops, each "<command> <key index>
- * <argc> <args...>" with its key at KEYS[base + index]. A group's ops run in order until one
- * fails; the reply has one element per group: the error, or its last op's reply. Scripts are
- * atomic, so a research, its set membership, its request outcome and its outbox messages
- * change together, and a pass costs one script call per APPLY_GROUPS_MAX changes. */
-static const char apply_lua[] =
+ * one for the pass's figures): "<n ops> <key base> <flags>", then its ops, each "<command>
+ * <key index> <argc> <args...>" with its key at KEYS[base + index]; flag 1: the research hash
+ * must exist.
+ *
+ * A change is all or nothing (contract §7), so what can fail is checked before anything is
+ * written. First, for the whole call: the ACL permits every command (redis.acl_check_cmd,
+ * Redis 7; an ACL cannot change during a script) and the keys every change needs (rc:active,
+ * rc:finished, rc:outbox) have their type; a failure is one error for the call, with nothing
+ * written. Then per group: its own keys (the research hash, a request's figures, a cancel's
+ * memo) have their type and the research exists, or the group is skipped with a KEYTYPE or
+ * KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take an op
+ * make that op skipped, with a warning. Under OOM the first write of a group fails before it
+ * writes anything (Redis checks maxmemory until a script's first write). The reply: one
+ * element per group (its error, or its last op's reply), then the list of warnings. */
+static const char apply_lua_fmt[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
-    "local out = {}\n"
-    "local i = 2\n"
+    "local RESEARCH = %d\n"
+    "local OWN = {[%d] = true, [%d] = true, [%d] = true}\n"
+    "local SOFT = {[%d] = true, [%d] = true}\n"
+    "local WANT = {HSET = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',\n"
+    "              ZADD = 'zset', ZREM = 'zset'}\n"
+    "local acl = redis.acl_check_cmd\n"
     "local n = #ARGV\n"
+    "local typeok, numok = {}, {}\n"
+    "local function wrong_type(key, want)\n"
+    "  if typeok[key] then return nil end\n"
+    "  local t = redis.call('TYPE', key)['ok']\n"
+    "  if t == 'none' or t == want then typeok[key] = true return nil end\n"
+    "  return key .. ' holds a ' .. t .. ', not a ' .. want\n"
+    "end\n"
+    "local function not_number(cmd, key, field)\n"
+    "  local id = key .. '\\0' .. field\n"
+    "  if numok[id] then return nil end\n"
+    "  local v = redis.call('HGET', key, field)\n"
+    "  local x = v and tonumber(v)\n"
+    "  local ok = not v or (x and x == x and x ~= math.huge and x ~= -math.huge and\n"
+    "                       (cmd ~= 'HINCRBY' or string.match(v, '^%%-?%%d+$')))\n"
+    "  if ok then numok[id] = true return nil end\n"
+    "  return key .. ' field ' .. field .. ' is not a number: ' .. string.sub(v, 1, 40)\n"
+    "end\n"
+    "local aclok = {}\n"
+    "local i = 2\n"
     "while i <= n do\n"
-    "  local nops = tonumber(ARGV[i])\n"
-    "  local base = tonumber(ARGV[i + 1])\n"
-    "  i = i + 2\n"
-    "  local res = 1\n"
+    "  local nops, base = tonumber(ARGV[i]), tonumber(ARGV[i + 1])\n"
+    "  i = i + 3\n"
     "  for _ = 1, nops do\n"
-    "    local argc = tonumber(ARGV[i + 2])\n"
-    "    if type(res) ~= 'table' or not res.err then\n"
-    "      res = redis.pcall(ARGV[i], KEYS[base + tonumber(ARGV[i + 1])],\n"
-    "                        unpack(ARGV, i + 3, i + 2 + argc))\n"
+    "    local cmd, k, argc = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
+    "    local key = KEYS[base + k]\n"
+    "    if acl and not aclok[cmd .. k] then\n"
+    "      if not acl(cmd, key, unpack(ARGV, i + 3, i + 2 + argc)) then\n"
+    "        return redis.error_reply('NOPERM this user has no permission to run ' .. cmd ..\n"
+    "                                 ' on ' .. key)\n"
+    "      end\n"
+    "      aclok[cmd .. k] = true\n"
+    "    end\n"
+    "    if WANT[cmd] and not OWN[k] and not SOFT[k] then\n"
+    "      local bad = wrong_type(key, WANT[cmd])\n"
+    "      if bad then return redis.error_reply('KEYTYPE ' .. k .. ' ' .. bad) end\n"
+    "    end\n"
+    "    i = i + 3 + argc\n"
+    "  end\n"
+    "end\n"
+    "local out, warnings = {}, {}\n"
+    "i = 2\n"
+    "while i <= n do\n"
+    "  local nops, base, flags = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
+    "  i = i + 3\n"
+    "  local err, skip = nil, {}\n"
+    "  if flags %% 2 == 1 and redis.call('EXISTS', KEYS[base + RESEARCH]) == 0 then\n"
+    "    err = 'KEYMISSING ' .. RESEARCH .. ' ' .. KEYS[base + RESEARCH] .. ' does not exist'\n"
+    "  end\n"
+    "  local j = i\n"
+    "  for _ = 1, nops do\n"
+    "    local cmd, k, argc = ARGV[j], tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2])\n"
+    "    if not err and WANT[cmd] and (OWN[k] or SOFT[k]) and not skip[k] then\n"
+    "      local key = KEYS[base + k]\n"
+    "      local bad = wrong_type(key, WANT[cmd])\n"
+    "      if not bad and (cmd == 'HINCRBY' or cmd == 'HINCRBYFLOAT') then\n"
+    "        bad = not_number(cmd, key, ARGV[j + 3])\n"
+    "      end\n"
+    "      if bad and SOFT[k] then\n"
+    "        skip[k] = true\n"
+    "        warnings[#warnings + 1] = bad\n"
+    "      elseif bad then\n"
+    "        err = 'KEYTYPE ' .. k .. ' ' .. bad\n"
+    "      end\n"
+    "    end\n"
+    "    j = j + 3 + argc\n"
+    "  end\n"
+    "  local res = 1\n"
+    "  if err then res = redis.error_reply(err) end\n"
+    "  local wrote = false\n"
+    "  for _ = 1, nops do\n"
+    "    local cmd, k, argc = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])\n"
+    "    if not err and not skip[k] then\n"
+    "      local r = redis.pcall(cmd, KEYS[base + k], unpack(ARGV, i + 3, i + 2 + argc))\n"
+    "      if type(r) == 'table' and r.err then\n"
+    "        err = wrote and ('PARTIAL ' .. r.err) or r.err\n"
+    "        res = redis.error_reply(err)\n"
+    "      else\n"
+    "        res = r\n"
+    "        wrote = true\n"
+    "      end\n"
     "    end\n"
     "    i = i + 3 + argc\n"
     "  end\n"
     "  out[#out + 1] = res\n"
     "end\n"
+    "out[#out + 1] = warnings\n"
     "return out\n";
 
 #define APPLY_GROUPS_MAX 256 /* changes per script call: bounds how long Redis is held */
+/* With Sentinels, how often the store asks them whether the primary moved. */
+#define STORE_PRIMARY_CHECK_MS 1000
 
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
@@ -110,6 +202,9 @@ struct store {
     struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
     char *instance;
     redisContext *ctx; /* NULL while disconnected */
+    struct redisconn_peer peer;   /* the server of the open (or last) link */
+    int64_t primary_checked_mono; /* Sentinels: when we last asked them whether it moved */
+    char *apply_lua;   /* apply_lua_fmt with the key indexes filled in */
     char apply_sha[41];
     char lease_sha[41];
     struct buf key; /* scratch for key building */
@@ -119,8 +214,12 @@ struct store {
     struct apply_call call;
     struct argv cmd_args;
     struct buf fixed_keys[K_COUNT + 1]; /* by K_*: each key of a group that names nothing */
+    char *warnings; /* the apply script's last warnings (figures it could not write), logged
+                       when they change */
+    struct idmap *rejected; /* members of rc:workers:* the last read found to be no worker */
+    bool bad_budget;        /* said once: the day's budget hash cannot be read */
+    bool bad_workers_key[WORKER_TYPE_COUNT]; /* said once: that zset is of another type */
 };
-
 
 /* "<prefix><v>\r\n" for a non-negative v, without printf. */
 static void
@@ -196,34 +295,25 @@ disconnect(struct store *s)
 static enum rc_rc
 io_error(struct store *s, struct rc_err *err)
 {
-    enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis: %s",
+    enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where,
                                s->ctx != NULL && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
     disconnect(s);
     return rc;
 }
 
-/* Translate an error reply. FENCED (our script: not the leader) is RC_ECONFLICT. NOSCRIPT
- * (scripts flushed) drops the link so that they are loaded again on reconnect; it and the
- * replies of a Redis that is starting, failing over or busy are RC_EUNAVAIL (try again
- * later); anything else is RC_EBACKEND. */
+/* Translate an error reply (rediserr decides what it means): RC_ECONFLICT for our fence,
+ * RC_EUNAVAIL for an outage (a demoted or replaced primary, or flushed scripts, also drop the
+ * link, so that the next one reaches the new primary and loads the scripts again),
+ * RC_EBACKEND for bad data and anything else. Every reply of the exchange has been read
+ * before this is called, so dropping the link loses nothing. */
 static enum rc_rc
 reply_error(struct store *s, const redisReply *r, struct rc_err *err)
 {
-    static const char *const transient[] = {"LOADING",  "BUSY",     "MASTERDOWN",
-                                            "READONLY", "TRYAGAIN", "CLUSTERDOWN"};
-    if (strstr(r->str, "FENCED") != NULL) {
-        return rc_err_set(err, RC_ECONFLICT, "redis: %s", r->str);
-    }
-    if (strncmp(r->str, "NOSCRIPT", 8) == 0) {
+    enum rediserr_kind kind = rediserr_classify(r->str, r->len);
+    if (rediserr_drops_link(kind)) {
         disconnect(s);
-        return rc_err_set(err, RC_EUNAVAIL, "redis: scripts were flushed: %s", r->str);
     }
-    for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
-        if (strncmp(r->str, transient[i], strlen(transient[i])) == 0) {
-            return rc_err_set(err, RC_EUNAVAIL, "redis: %s", r->str);
-        }
-    }
-    return rc_err_set(err, RC_EBACKEND, "redis: %s", r->str);
+    return rc_err_set(err, rediserr_rc(kind), "redis %s: %s", s->peer.where, r->str);
 }
 
 /* Queue a command on the pipeline. */
@@ -237,17 +327,50 @@ append(struct store *s, struct argv *a)
     argv_reset(a);
 }
 
-/* Send one command and read its reply (for connection set-up). */
+/* Read the replies of the `n` commands queued last, all of them: a pipelined exchange must
+ * never leave a reply unread (the next command would read it as its own). On an I/O error
+ * the link is dropped, which discards the rest; then nothing is returned. Error replies are
+ * returned as such, for the caller to judge. */
+static enum rc_rc
+read_replies(struct store *s, redisReply **out, size_t n, struct rc_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (redisGetReply(s->ctx, &r) != REDIS_OK || r == NULL) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            return io_error(s, err);
+        }
+        out[i] = r;
+    }
+    return RC_OK;
+}
+
+static void
+free_replies(redisReply **r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (r[i] != NULL) {
+            freeReplyObject(r[i]);
+            r[i] = NULL;
+        }
+    }
+}
+
+/* Send one command and read its reply: on RC_OK *out is a reply that is not an error. */
 static enum rc_rc
 command(struct store *s, struct argv *a, redisReply **out, struct rc_err *err)
 {
     append(s, a);
     redisReply *r = NULL;
-    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || r == NULL) {
-        return io_error(s, err);
+    enum rc_rc rc = read_replies(s, &r, 1, err);
+    if (rc != RC_OK) {
+        return rc;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        enum rc_rc rc = reply_error(s, r, err);
+        rc = reply_error(s, r, err);
         freeReplyObject(r);
         return rc;
     }
@@ -270,7 +393,7 @@ load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
     }
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
         freeReplyObject(r);
-        return rc_err_set(err, RC_EBACKEND, "redis: SCRIPT LOAD gave no sha");
+        return rc_err_set(err, RC_EBACKEND, "redis %s: SCRIPT LOAD gave no sha", s->peer.where);
     }
     memcpy(sha, r->str, 40);
     sha[40] = '\0';
@@ -278,56 +401,33 @@ load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
     return RC_OK;
 }
 
-/* Connect, authenticate, select the db and load the scripts, unless connected already. */
+/* Connect (redisconn: the primary, authenticated, db selected) and load the scripts, unless
+ * connected already. */
 static enum rc_rc
 ensure(struct store *s, struct rc_err *err)
 {
+    if (s->ctx != NULL && s->cfg.n_sentinels > 0 &&
+        clock_mono_ms() - s->primary_checked_mono >= STORE_PRIMARY_CHECK_MS) {
+        /* A primary that was paused while the Sentinels promoted another, and came back,
+         * still takes writes (until they make it a replica, which discards them): follow the
+         * Sentinels' word, not the old link. */
+        s->primary_checked_mono = clock_mono_ms();
+        if (redisconn_primary_moved(&s->cfg, &s->peer)) {
+            log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"",
+                     s->peer.where);
+            disconnect(s);
+        }
+    }
     if (s->ctx != NULL) {
         return RC_OK;
     }
-    struct timeval tv = {.tv_sec = (time_t)(s->cfg.timeout_ms / 1000),
-                         .tv_usec = (suseconds_t)((s->cfg.timeout_ms % 1000) * 1000)};
-    redisContext *c = s->cfg.unix_path != NULL
-                          ? redisConnectUnixWithTimeout(s->cfg.unix_path, tv)
-                          : redisConnectWithTimeout(s->cfg.host, s->cfg.port, tv);
-    if (c == NULL) {
-        return rc_err_set(err, RC_EUNAVAIL, "redis: cannot allocate a context");
-    }
-    if (c->err) {
-        enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis: %s", c->errstr);
-        redisFree(c);
+    enum rc_rc rc = redisconn_open(&s->cfg, &s->ctx, &s->peer, err);
+    if (rc != RC_OK) {
         return rc;
     }
-    if (redisSetTimeout(c, tv) != REDIS_OK) {
-        redisFree(c);
-        return rc_err_set(err, RC_EUNAVAIL, "redis: cannot set timeout");
+    if ((rc = load_script(s, s->apply_lua, s->apply_sha, err)) == RC_OK) {
+        rc = load_script(s, lease_lua, s->lease_sha, err);
     }
-    s->ctx = c;
-    struct argv a = {0};
-    redisReply *r = NULL;
-    enum rc_rc rc = RC_OK;
-    if (s->cfg.password != NULL) {
-        argv_str(&a, "AUTH");
-        argv_str(&a, s->cfg.password);
-        if ((rc = command(s, &a, &r, err)) != RC_OK) {
-            goto out;
-        }
-        freeReplyObject(r);
-    }
-    if (s->cfg.db != 0) {
-        argv_str(&a, "SELECT");
-        argv_int(&a, s->cfg.db);
-        if ((rc = command(s, &a, &r, err)) != RC_OK) {
-            goto out;
-        }
-        freeReplyObject(r);
-    }
-    if ((rc = load_script(s, apply_lua, s->apply_sha, err)) != RC_OK) {
-        goto out;
-    }
-    rc = load_script(s, lease_lua, s->lease_sha, err);
-out:
-    argv_release(&a);
     if (rc != RC_OK) {
         disconnect(s);
         if (rc == RC_EBACKEND) {
@@ -344,6 +444,13 @@ store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
     struct store *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->instance = xstrdup(instance);
+    snprintf(s->peer.where, sizeof(s->peer.where), "(not connected)");
+    s->primary_checked_mono = clock_mono_ms();
+    struct buf lua = BUF_INIT;
+    buf_printf(&lua, apply_lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL,
+               K_COORDINATOR, K_BUDGET);
+    s->apply_lua = buf_detach(&lua);
+    s->rejected = idmap_new();
     *out = s;
     return RC_OK;
 }
@@ -356,6 +463,9 @@ store_free(struct store *s)
     }
     disconnect(s);
     free(s->instance);
+    free(s->apply_lua);
+    free(s->warnings);
+    idmap_free(s->rejected);
     buf_release(&s->key);
     buf_release(&s->cmd);
     argv_release(&s->ops.args);
@@ -368,17 +478,10 @@ store_free(struct store *s)
     free(s);
 }
 
-
-/* Read the next pipelined reply. RC_EUNAVAIL on I/O error (link dropped). */
-static enum rc_rc
-next_reply(struct store *s, redisReply **out, struct rc_err *err)
+const char *
+store_where(const struct store *s)
 {
-    void *r = NULL;
-    if (redisGetReply(s->ctx, &r) != REDIS_OK || r == NULL) {
-        return io_error(s, err);
-    }
-    *out = r;
-    return RC_OK;
+    return s->peer.where;
 }
 
 enum rc_rc
@@ -406,50 +509,100 @@ store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err)
     return RC_OK;
 }
 
-enum rc_rc
-store_load_active(struct store *s, struct registry *reg, struct rc_err *err)
+/* One research's HGETALL reply, as loaded into the mirror; a reply that is no research (its
+ * key of another type, or gone) makes one marked corrupt, so that the machine fails it alone. */
+static struct research *
+parse_research(const char *id, const redisReply *h)
 {
-    enum rc_rc rc = ensure(s, err);
-    if (rc != RC_OK) {
-        return rc;
+    struct research *r = research_new();
+    research_set(r, RF_RESEARCH_ID, id);
+    char why[320];
+    if (h->type == REDIS_REPLY_ERROR) {
+        snprintf(why, sizeof(why), "corrupt research: hash: the key holds another type (%s)",
+                 h->str);
+        research_set_corrupt(r, RESEARCH_STORED_FOREIGN, why);
+        return r;
     }
+    if (h->type != REDIS_REPLY_ARRAY || h->elements == 0) {
+        research_set_corrupt(r, RESEARCH_STORED_NONE, "corrupt research: hash: missing");
+        return r;
+    }
+    research_set(r, RF_RESEARCH_ID, NULL);
+    for (size_t j = 0; j + 1 < h->elements; j += 2) {
+        const redisReply *k = h->element[j], *v = h->element[j + 1];
+        int f = k->type == REDIS_REPLY_STRING ? research_field_parse(k->str) : -1;
+        if (f >= 0 && v->type == REDIS_REPLY_STRING) {
+            research_set(r, (enum research_field)f, v->str);
+        }
+    }
+    if (!research_check(r, id, why, sizeof(why))) {
+        research_set(r, RF_RESEARCH_ID, id); /* the mirror files it under the id it has */
+        research_set_corrupt(r, RESEARCH_STORED_HASH, why);
+    }
+    return r;
+}
+
+/* One chunk of the load: ids [start, start + STORE_LOAD_CHUNK) of rc:active and their hashes
+ * (two round trips). *n gets how many ids the chunk had (fewer than the chunk: the last). */
+static enum rc_rc
+load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struct rc_err *err)
+{
     struct argv a = {0};
     redisReply *ids = NULL;
+    redisReply **hashes = NULL;
     argv_str(&a, "ZRANGE");
     argv_str(&a, keys_active(&s->key, s->cfg.key_prefix));
-    argv_str(&a, "0");
-    argv_str(&a, "-1");
-    if ((rc = command(s, &a, &ids, err)) != RC_OK) {
+    argv_int(&a, (int64_t)start);
+    argv_int(&a, (int64_t)(start + STORE_LOAD_CHUNK - 1));
+    enum rc_rc rc = command(s, &a, &ids, err);
+    if (rc != RC_OK) {
+        goto out;
+    }
+    if (ids->type != REDIS_REPLY_ARRAY) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: ZRANGE gave no list", s->peer.where);
         goto out;
     }
     for (size_t i = 0; i < ids->elements; i++) {
+        const redisReply *id = ids->element[i];
         argv_str(&a, "HGETALL");
-        argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, ids->element[i]->str));
+        if (id->type == REDIS_REPLY_STRING && limits_is_id(id->str, id->len)) {
+            argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, id->str));
+        } else {
+            argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, "")); /* keeps step */
+        }
         append(s, &a);
     }
-    registry_clear(reg);
+    hashes = xcalloc(ids->elements > 0 ? ids->elements : 1, sizeof(*hashes));
+    if ((rc = read_replies(s, hashes, ids->elements, err)) != RC_OK) {
+        goto out;
+    }
     for (size_t i = 0; i < ids->elements; i++) {
-        redisReply *h = NULL;
-        if ((rc = next_reply(s, &h, err)) != RC_OK) {
-            registry_clear(reg);
+        const redisReply *id = ids->element[i], *h = hashes[i];
+        if (h->type == REDIS_REPLY_ERROR &&
+            rediserr_classify(h->str, h->len) != REDISERR_DATA) {
+            rc = reply_error(s, h, err); /* LOADING, BUSY, ...: the load waits for it */
             goto out;
         }
-        struct research *r = research_new();
-        for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
-            int f = research_field_parse(h->element[j]->str);
-            if (f >= 0) {
-                research_set(r, (enum research_field)f, h->element[j + 1]->str);
-            }
-        }
-        freeReplyObject(h);
-        if (research_get(r, RF_RESEARCH_ID) == NULL) {
-            log_warn("active research has no hash", "research_id=%s", ids->element[i]->str);
-            research_free(r);
+        if (id->type != REDIS_REPLY_STRING || !limits_is_id(id->str, id->len)) {
+            /* Not an id this coordinator could have made: no research to fail or event to
+             * send; it is left where it is, and said once a load. */
+            log_error("rc:active holds a member that is not a research id: ignored",
+                      "length=%zu", id->type == REDIS_REPLY_STRING ? id->len : (size_t)0);
             continue;
+        }
+        struct research *r = parse_research(id->str, h);
+        if (r->corrupt != NULL) {
+            log_error("corrupt research: it fails", "research_id=%s why=\"%s\"", id->str,
+                      r->corrupt);
         }
         registry_add(reg, r);
     }
+    *n = ids->elements;
 out:
+    if (hashes != NULL) {
+        free_replies(hashes, ids->elements);
+        free(hashes);
+    }
     if (ids != NULL) {
         freeReplyObject(ids);
     }
@@ -457,7 +610,44 @@ out:
     return rc;
 }
 
-/* Round trip 1 of reading workers: drop the members not seen since `since`, list the rest. */
+enum rc_rc
+store_load_active(struct store *s, struct registry *reg, bool (*keep)(void *arg), void *arg,
+                  struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    registry_clear(reg);
+    /* Index ranges are stable: only the leader writes rc:active, and it is loading. */
+    for (size_t start = 0;; start += STORE_LOAD_CHUNK) {
+        size_t n = 0;
+        if ((rc = load_chunk(s, reg, start, &n, err)) != RC_OK) {
+            break;
+        }
+        if (n < STORE_LOAD_CHUNK) {
+            return RC_OK;
+        }
+        if (keep != NULL && !keep(arg)) {
+            rc = rc_err_set(err, RC_ECONFLICT, "lost the leader lease while loading");
+            break;
+        }
+    }
+    registry_clear(reg);
+    return rc;
+}
+
+/* A member of rc:workers:<type> that is no worker is said once (per member and read), and
+ * skipped. */
+static bool
+usable_member(const redisReply *id)
+{
+    return id->type == REDIS_REPLY_STRING && limits_is_id(id->str, id->len);
+}
+
+/* Round trip 1 of reading workers: drop the members not seen since `since` (older than the
+ * worker timeout plus the clock difference a live worker may have), list the rest. A
+ * list that is not a zset gives no members, and is said once. */
 static enum rc_rc
 list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_COUNT],
                   struct rc_err *err)
@@ -479,40 +669,92 @@ list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_
         append(s, &a);
     }
     argv_release(&a);
-    enum rc_rc rc = RC_OK;
-    for (int t = 0; t < WORKER_TYPE_COUNT && rc == RC_OK; t++) {
-        redisReply *dropped = NULL;
-        if ((rc = next_reply(s, &dropped, err)) == RC_OK) {
-            freeReplyObject(dropped);
-            rc = next_reply(s, &lists[t], err);
+    redisReply *r[2 * WORKER_TYPE_COUNT] = {0};
+    enum rc_rc rc = read_replies(s, r, 2 * WORKER_TYPE_COUNT, err);
+    for (int t = 0; rc == RC_OK && t < WORKER_TYPE_COUNT; t++) {
+        redisReply *list = r[2 * t + 1];
+        if (list->type == REDIS_REPLY_ERROR) {
+            if (rediserr_classify(list->str, list->len) != REDISERR_DATA) {
+                rc = reply_error(s, list, err);
+                break;
+            }
+            if (!s->bad_workers_key[t]) {
+                log_error("the workers' zset is not a zset: no worker of its type is seen",
+                          "key=%s error=\"%s\"",
+                          keys_workers(&s->key, s->cfg.key_prefix, (enum worker_type)t),
+                          list->str);
+                s->bad_workers_key[t] = true;
+            }
+            continue;
+        }
+        s->bad_workers_key[t] = false;
+        lists[t] = list;
+        r[2 * t + 1] = NULL;
+    }
+    free_replies(r, 2 * WORKER_TYPE_COUNT);
+    if (rc != RC_OK) {
+        for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+            if (lists[t] != NULL) {
+                freeReplyObject(lists[t]);
+                lists[t] = NULL;
+            }
         }
     }
     return rc;
 }
 
-/* One worker's HMGET reply (type state dispatch_id last_seen) as a heartbeat, when it is of
- * type `wt` and seen after `since`. */
+/* A whole number in decimal (an optional '-', then digits), into *out. */
 static bool
-parse_beat(const redisReply *h, const char *id, enum worker_type wt, int64_t since,
-           struct worker_beat *out)
+parse_whole(const char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 19) {
+        return false;
+    }
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end != s + len || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
+        return false;
+    }
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool
+is_string(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_STRING;
+}
+
+/* One worker's HMGET reply (type state dispatch_id last_seen) as a heartbeat, when it is one
+ * (contract §5): the hash exists with `type` = `wt`, a known state and a whole last_seen no
+ * further ahead of our clock than the worker timeout; and it is not older than `since`. */
+static bool
+parse_beat(const redisReply *h, const redisReply *id, enum worker_type wt, int64_t now_ms,
+           int64_t timeout_ms, int64_t since, struct worker_beat *out)
 {
     enum worker_type type;
-    if (h->type != REDIS_REPLY_ARRAY || h->elements != 4 ||
-        h->element[0]->type != REDIS_REPLY_STRING || h->element[1]->type != REDIS_REPLY_STRING ||
-        h->element[3]->type != REDIS_REPLY_STRING ||
-        worker_type_parse(h->element[0]->str, &type) != RC_OK || type != wt) {
+    int64_t seen = 0;
+    if (h->type != REDIS_REPLY_ARRAY || h->elements != 4 || !is_string(h->element[0]) ||
+        !is_string(h->element[1]) || !is_string(h->element[3]) ||
+        worker_type_parse(h->element[0]->str, &type) != RC_OK || type != wt ||
+        !parse_whole(h->element[3]->str, h->element[3]->len, &seen) || seen <= since ||
+        seen > now_ms + timeout_ms) {
         return false;
     }
-    int64_t seen = strtoll(h->element[3]->str, NULL, 10);
-    if (seen <= since) {
+    const char *state = h->element[1]->str;
+    const bool idle = strcmp(state, "idle") == 0, draining = strcmp(state, "draining") == 0;
+    if (!idle && !draining && strcmp(state, "busy") != 0) {
         return false;
     }
-    out->id = xstrdup(id);
+    const redisReply *d = h->element[2];
+    *out = (struct worker_beat){0};
+    out->id = xstrndup(id->str, id->len);
     out->type = wt;
-    out->idle = strcmp(h->element[1]->str, "idle") == 0;
-    out->dispatch_id = h->element[2]->type == REDIS_REPLY_STRING && h->element[2]->len > 0
-                           ? xstrdup(h->element[2]->str)
-                           : NULL;
+    out->idle = idle;
+    out->draining = draining;
+    out->dispatch_id = is_string(d) && limits_is_id(d->str, d->len) ? xstrndup(d->str, d->len)
+                                                                      : NULL;
     out->last_seen_ms = seen;
     return true;
 }
@@ -520,7 +762,14 @@ parse_beat(const redisReply *h, const char *id, enum worker_type wt, int64_t sin
 static size_t
 list_len(const redisReply *r)
 {
-    return r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    return r != NULL && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+}
+
+/* The clock difference a live worker may have from ours (contract §5), in its favour. */
+static int64_t
+stale_before(int64_t now_ms, int64_t timeout_ms)
+{
+    return now_ms - timeout_ms - WORKERS_CLOCK_SKEW_MS;
 }
 
 enum rc_rc
@@ -533,34 +782,47 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
     }
     struct argv a = {0};
     struct worker_beat *out = NULL;
-    size_t n_out = 0, cap = 0;
+    redisReply **hs = NULL;
+    size_t n_out = 0, cap = 0, n_asked = 0;
     redisReply *lists[WORKER_TYPE_COUNT] = {0};
-    const int64_t since = now_ms - timeout_ms;
+    const int64_t since = stale_before(now_ms, timeout_ms);
     if ((rc = list_live_workers(s, since, lists, err)) != RC_OK) {
         goto out;
     }
-    /* Round trip 2: every live member's heartbeat. */
+    /* Round trip 2: every member's heartbeat (a bad member is asked for its key as ""). */
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         for (size_t i = 0; i < list_len(lists[t]); i++) {
+            const redisReply *id = lists[t]->element[i];
             argv_str(&a, "HMGET");
-            argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, lists[t]->element[i]->str));
+            argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, usable_member(id) ? id->str : ""));
             argv_str(&a, "type");
             argv_str(&a, "state");
             argv_str(&a, "dispatch_id");
             argv_str(&a, "last_seen");
             append(s, &a);
+            n_asked++;
         }
     }
+    hs = xcalloc(n_asked > 0 ? n_asked : 1, sizeof(*hs));
+    if ((rc = read_replies(s, hs, n_asked, err)) != RC_OK) {
+        goto out;
+    }
+    idmap_clear(s->rejected);
+    size_t k = 0;
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        for (size_t i = 0; i < list_len(lists[t]); i++) {
-            redisReply *h = NULL;
-            if ((rc = next_reply(s, &h, err)) != RC_OK) {
+        for (size_t i = 0; i < list_len(lists[t]); i++, k++) {
+            const redisReply *id = lists[t]->element[i], *h = hs[k];
+            if (h->type == REDIS_REPLY_ERROR && rediserr_classify(h->str, h->len) != REDISERR_DATA) {
+                rc = reply_error(s, h, err);
                 goto out;
             }
             out = xgrow(out, &cap, n_out + 1, sizeof(*out));
-            n_out +=
-                parse_beat(h, lists[t]->element[i]->str, (enum worker_type)t, since, &out[n_out]);
-            freeReplyObject(h);
+            if (usable_member(id) &&
+                parse_beat(h, id, (enum worker_type)t, now_ms, timeout_ms, since, &out[n_out])) {
+                n_out++;
+            } else if (usable_member(id)) {
+                idmap_put(s->rejected, id->str, s); /* not asked again before the next read */
+            }
         }
     }
     *beats = out;
@@ -573,6 +835,10 @@ out:
         free(out[i].dispatch_id);
     }
     free(out);
+    if (hs != NULL) {
+        free_replies(hs, n_asked);
+        free(hs);
+    }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         if (lists[t] != NULL) {
             freeReplyObject(lists[t]);
@@ -590,13 +856,14 @@ store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
     enum rc_rc rc = ensure(s, err);
     redisReply *lists[WORKER_TYPE_COUNT] = {0};
     if (rc == RC_OK) {
-        rc = list_live_workers(s, now_ms - timeout_ms, lists, err);
+        rc = list_live_workers(s, stale_before(now_ms, timeout_ms), lists, err);
     }
     bool found = false;
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         for (size_t i = 0; rc == RC_OK && i < list_len(lists[t]) && !found; i++) {
             const redisReply *id = lists[t]->element[i];
-            found = id->type == REDIS_REPLY_STRING && !known(arg, id->str);
+            found = usable_member(id) && !known(arg, id->str) &&
+                    idmap_get(s->rejected, id->str) == NULL;
         }
         if (lists[t] != NULL) {
             freeReplyObject(lists[t]);
@@ -608,17 +875,82 @@ store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
     return rc;
 }
 
-/* Read the reply of HGET <budget> spent_usd. */
-static enum rc_rc
-read_spent(struct store *s, double *spent_usd, struct rc_err *err)
+/* The day's spend from its HGET reply: 0 when there is none yet. A budget hash that cannot
+ * be read (another type, a spend that is no number) counts as 0 and is said once: the
+ * budget is accounting, and must not stop triggers or researches. */
+static double
+parse_spent(struct store *s, const redisReply *r)
 {
-    redisReply *r = NULL;
-    enum rc_rc rc = next_reply(s, &r, err);
-    if (rc == RC_OK) {
-        *spent_usd = r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : 0.0;
-        freeReplyObject(r);
+    const char *bad = NULL;
+    double spent = 0;
+    if (r->type == REDIS_REPLY_STRING) {
+        char *end = NULL;
+        spent = strtod(r->str, &end);
+        if (end == r->str || *end != '\0' || !isfinite(spent)) {
+            bad = "spent_usd is not a number";
+            spent = 0;
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        bad = r->str;
     }
-    return rc;
+    if (bad != NULL && !s->bad_budget) {
+        log_error("the day's budget hash cannot be read: its spend counts as 0 until it is fixed",
+                  "error=\"%s\"", bad);
+    }
+    s->bad_budget = bad != NULL;
+    return spent;
+}
+
+/* The first reply of `r[0..n)` that is an error other than bad data: the exchange's outage. */
+static const redisReply *
+outage_reply(redisReply *const *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (r[i]->type == REDIS_REPLY_ERROR &&
+            rediserr_classify(r[i]->str, r[i]->len) != REDISERR_DATA) {
+            return r[i];
+        }
+    }
+    return NULL;
+}
+
+/* A remembered trigger outcome from its GET and HGETALL replies (contract §6: the research id,
+ * or "rejected:<reason>"). Anything else there is damage, kept in o->corrupt. */
+static void
+parse_request(const char *key, const redisReply *v, const redisReply *fig, struct store_request *o)
+{
+    static const char *const reasons[] = {"rejected:at_capacity", "rejected:budget_exhausted"};
+    *o = (struct store_request){0};
+    if (v->type == REDIS_REPLY_ERROR || (v->type == REDIS_REPLY_STRING &&
+                                         !limits_is_id(v->str, v->len) &&
+                                         strcmp(v->str, reasons[0]) != 0 &&
+                                         strcmp(v->str, reasons[1]) != 0)) {
+        char why[LIMITS_ID_MAX + 200];
+        snprintf(why, sizeof(why), "redis: %s holds no trigger outcome%s%s", key,
+                 v->type == REDIS_REPLY_ERROR ? ": " : "",
+                 v->type == REDIS_REPLY_ERROR ? v->str : "");
+        o->corrupt = xstrdup(why);
+        return;
+    }
+    if (v->type == REDIS_REPLY_STRING) {
+        o->value = xstrdup(v->str);
+    }
+    for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
+        const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
+        double d = strtod(val, NULL);
+        d = isfinite(d) ? d : 0;
+        if (strcmp(k, "active_count") == 0) {
+            o->figures.has_capacity = true;
+            o->figures.active_count = (int64_t)(d > 0 && d < 1e15 ? d : 0);
+        } else if (strcmp(k, "limit") == 0) {
+            o->figures.limit = (int64_t)(d > 0 && d < 1e15 ? d : 0);
+        } else if (strcmp(k, "remaining") == 0) {
+            o->figures.has_budget = true;
+            o->figures.remaining = d;
+        } else if (strcmp(k, "daily_limit") == 0) {
+            o->figures.daily_limit = d;
+        }
+    }
 }
 
 enum rc_rc
@@ -646,69 +978,56 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
         append(s, &a);
     }
     argv_release(&a);
-    size_t done = 0;
-    for (; done < n; done++) {
-        redisReply *v = NULL, *fig = NULL;
-        if ((rc = next_reply(s, &v, err)) != RC_OK) {
-            break;
-        }
-        if ((rc = next_reply(s, &fig, err)) != RC_OK) {
-            freeReplyObject(v);
-            break;
-        }
-        struct store_request *o = &out[done];
-        *o = (struct store_request){0};
-        if (v->type == REDIS_REPLY_STRING) {
-            o->value = xstrdup(v->str);
-        }
-        for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
-            const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
-            if (strcmp(k, "active_count") == 0) {
-                o->figures.has_capacity = true;
-                o->figures.active_count = strtoll(val, NULL, 10);
-            } else if (strcmp(k, "limit") == 0) {
-                o->figures.limit = strtoll(val, NULL, 10);
-            } else if (strcmp(k, "remaining") == 0) {
-                o->figures.has_budget = true;
-                o->figures.remaining = strtod(val, NULL);
-            } else if (strcmp(k, "daily_limit") == 0) {
-                o->figures.daily_limit = strtod(val, NULL);
-            }
-        }
-        freeReplyObject(v);
-        freeReplyObject(fig);
-    }
-    if (rc == RC_OK && budget_day != NULL) {
-        rc = read_spent(s, spent_usd, err);
-    }
-    if (rc != RC_OK) {
-        for (size_t i = 0; i < done; i++) {
-            store_request_release(&out[i]);
+    const size_t n_replies = 2 * n + (budget_day != NULL);
+    redisReply **r = xcalloc(n_replies > 0 ? n_replies : 1, sizeof(*r));
+    if ((rc = read_replies(s, r, n_replies, err)) == RC_OK) {
+        const redisReply *down = outage_reply(r, n_replies);
+        if (down != NULL) {
+            rc = reply_error(s, down, err);
         }
     }
+    if (rc == RC_OK) {
+        for (size_t i = 0; i < n; i++) {
+            const char *key = keys_request(&s->key, s->cfg.key_prefix, request_ids[i]);
+            parse_request(key, r[2 * i], r[2 * i + 1], &out[i]);
+        }
+        if (budget_day != NULL) {
+            *spent_usd = parse_spent(s, r[2 * n]);
+        }
+    }
+    free_replies(r, n_replies);
+    free(r);
     return rc;
 }
 
-/* A remembered cancel outcome from its HGETALL reply (request_id NULL when there is none). */
+/* A remembered cancel outcome from its HGETALL reply (request_id NULL when there is none, or
+ * when what is there is not one: another type, a missing or unknown outcome). */
 static void
 parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_memo *m)
 {
+    static const char *const outcomes[] = {"cancelled", "not_found", "not_cancellable"};
     *m = (struct cancel_memo){0};
     for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
         const char *k = h->element[j]->str;
-        char *v = xstrndup(h->element[j + 1]->str, h->element[j + 1]->len);
+        const redisReply *val = h->element[j + 1];
+        char *v = val->type == REDIS_REPLY_STRING ? xstrndup(val->str, val->len) : NULL;
         char **slot = strcmp(k, "outcome") == 0       ? &m->outcome
                       : strcmp(k, "research_id") == 0 ? &m->research_id
                       : strcmp(k, "phase") == 0       ? &m->phase
                       : strcmp(k, "dispatch_id") == 0 ? &m->dispatch_id
                                                       : NULL;
-        if (slot != NULL && *slot == NULL) {
+        if (slot != NULL && *slot == NULL && v != NULL) {
             *slot = v;
         } else {
             free(v);
         }
     }
-    if (m->outcome == NULL || m->research_id == NULL) {
+    bool known = false;
+    for (size_t i = 0; m->outcome != NULL && i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+        known = known || strcmp(m->outcome, outcomes[i]) == 0;
+    }
+    if (!known || m->research_id == NULL || !limits_is_id(m->research_id, strlen(m->research_id)) ||
+        (m->dispatch_id != NULL && !limits_is_id(m->dispatch_id, strlen(m->dispatch_id)))) {
         cancel_memo_release(m); /* absent (or damaged): not remembered */
         return;
     }
@@ -724,43 +1043,41 @@ store_get_cancels(struct store *s, const char *const *request_ids, const char *c
         return rc;
     }
     struct argv a = {0};
+    size_t n_replies = 0;
     for (size_t i = 0; i < n; i++) {
         if (request_ids[i] != NULL) {
             argv_str(&a, "HGETALL");
             argv_str(&a, keys_cancel(&s->key, s->cfg.key_prefix, request_ids[i]));
             append(s, &a);
+            n_replies++;
         }
         argv_str(&a, "HGET");
         argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_ids[i]));
         argv_str(&a, "status");
         append(s, &a);
+        n_replies++;
     }
     argv_release(&a);
-    size_t done = 0;
-    for (; done < n; done++) {
-        redisReply *h = NULL, *st = NULL;
-        memos[done] = (struct cancel_memo){0};
-        if (request_ids[done] != NULL) {
-            if ((rc = next_reply(s, &h, err)) != RC_OK) {
-                break;
-            }
-            parse_cancel_memo(h, request_ids[done], &memos[done]);
-            freeReplyObject(h);
-        }
-        if ((rc = next_reply(s, &st, err)) != RC_OK) {
-            cancel_memo_release(&memos[done]);
-            break;
-        }
-        status[done] = st->type == REDIS_REPLY_STRING ? xstrndup(st->str, st->len) : NULL;
-        freeReplyObject(st);
-    }
-    if (rc != RC_OK) {
-        for (size_t i = 0; i < done; i++) {
-            cancel_memo_release(&memos[i]);
-            free(status[i]);
-            status[i] = NULL;
+    redisReply **r = xcalloc(n_replies > 0 ? n_replies : 1, sizeof(*r));
+    if ((rc = read_replies(s, r, n_replies, err)) == RC_OK) {
+        const redisReply *down = outage_reply(r, n_replies);
+        if (down != NULL) {
+            rc = reply_error(s, down, err);
         }
     }
+    for (size_t i = 0, k = 0; rc == RC_OK && i < n; i++) {
+        memos[i] = (struct cancel_memo){0};
+        if (request_ids[i] != NULL) {
+            parse_cancel_memo(r[k++], request_ids[i], &memos[i]);
+        }
+        const redisReply *st = r[k++];
+        /* A research key of another type exists: such a research cannot be cancelled. */
+        status[i] = st->type == REDIS_REPLY_STRING  ? xstrndup(st->str, st->len)
+                    : st->type == REDIS_REPLY_ERROR ? xstrdup("?")
+                                                    : NULL;
+    }
+    free_replies(r, n_replies);
+    free(r);
     return rc;
 }
 
@@ -768,6 +1085,7 @@ void
 store_request_release(struct store_request *r)
 {
     free(r->value);
+    free(r->corrupt);
     *r = (struct store_request){0};
 }
 
@@ -825,8 +1143,10 @@ plan_sets(const struct change *c, int64_t retention_s, struct ops *o)
         op(o, "ZADD", K_FINISHED, 2);
         argv_int(&o->args, c->score);
         argv_str(&o->args, c->research_id);
-        op(o, "EXPIRE", K_RESEARCH, 1);
-        argv_int(&o->args, retention_s);
+        if (c->hash != CHANGE_HASH_KEEP) {
+            op(o, "EXPIRE", K_RESEARCH, 1);
+            argv_int(&o->args, retention_s);
+        }
     }
 }
 
@@ -929,7 +1249,9 @@ plan_outbox(const struct change *c, struct ops *o)
 static void
 plan_change(const struct change *c, int64_t retention_s, struct ops *o)
 {
-    plan_fields(c, o);
+    if (c->hash != CHANGE_HASH_KEEP) {
+        plan_fields(c, o);
+    }
     plan_sets(c, retention_s, o);
     plan_request(c, o);
     plan_cancel_memo(c, o);
@@ -1058,9 +1380,13 @@ key_varies(int i, const struct apply_keys *k)
     }
 }
 
+/* Group flags of the apply script. */
+#define GROUP_RESEARCH_EXISTS 1 /* the research hash must exist (an update of a live one) */
+
 /* Add a group: the keys `k` names, then the ops of `o` (which is emptied). */
 static void
-add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, struct ops *o)
+add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, int flags,
+          struct ops *o)
 {
     if (s->fixed_keys[K_LEADER].data == NULL) {
         /* Every key as it is for a group that names nothing (most groups name only their
@@ -1078,6 +1404,7 @@ add_group(struct store *s, struct apply_call *call, const struct apply_keys *k, 
     }
     argv_int(&call->groups, (int64_t)o->n);
     argv_int(&call->groups, (int64_t)(call->n_groups * K_COUNT));
+    argv_int(&call->groups, flags);
     argv_cat(&call->groups, &o->args);
     argv_reset(&o->args);
     o->n = 0;
@@ -1101,16 +1428,80 @@ send_call(struct store *s, struct apply_call *call)
     call->n_groups = 0;
 }
 
-/* The reply to one group: RC_OK, or the error it met (in *err). */
-static enum rc_rc
-group_result(struct store *s, const redisReply *r, struct rc_err *err)
+/* The key index an error of our script names ("KEYTYPE 2 rc:research:x holds ..."), or -1. */
+static int
+error_key(const redisReply *e, bool *missing)
 {
-    return r->type == REDIS_REPLY_ERROR ? reply_error(s, r, err) : RC_OK;
+    static const char *const codes[] = {"KEYTYPE ", "KEYMISSING "};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(codes[i]);
+        if (e->len > n && strncmp(e->str, codes[i], n) == 0) {
+            *missing = i == 1;
+            return atoi(e->str + n);
+        }
+    }
+    return -1;
+}
+
+/* Log the warnings of a call (figures it could not write) when they differ from the last. */
+static void
+note_warnings(struct store *s, const redisReply *w)
+{
+    struct buf text = BUF_INIT;
+    for (size_t i = 0; w != NULL && w->type == REDIS_REPLY_ARRAY && i < w->elements; i++) {
+        if (w->element[i]->type == REDIS_REPLY_STRING) {
+            buf_printf(&text, "%s%s", i > 0 ? "; " : "", w->element[i]->str);
+        }
+    }
+    const char *now = text.data != NULL ? text.data : "";
+    const char *before = s->warnings != NULL ? s->warnings : "";
+    if (strcmp(now, before) != 0) {
+        if (now[0] != '\0') {
+            log_error("figures not written: a key of the wrong kind (fix or delete it)",
+                      "detail=\"%s\"", now);
+        } else {
+            log_info("figures written again", "was=\"%s\"", before);
+        }
+        free(s->warnings);
+        s->warnings = xstrdup(now);
+    }
+    buf_release(&text);
+}
+
+/* What happened to one group, into results[g] (a change) or the pass's outcome. An error of
+ * the change's own keys (the research hash, a request's memo) is that change's, for good;
+ * any other is the pass's: an outage, for which nothing may be committed. */
+static void
+judge_group(struct store *s, const redisReply *e, struct store_result *res, const char **outage)
+{
+    *res = (struct store_result){.rc = RC_OK};
+    if (e == NULL) {
+        *outage = "short reply from the apply script";
+        return;
+    }
+    if (e->type != REDIS_REPLY_ERROR) {
+        return;
+    }
+    bool missing = false;
+    int k = error_key(e, &missing);
+    if (k == K_RESEARCH || k == K_REQUEST_FIGURES || k == K_CANCEL) {
+        res->rc = RC_EBACKEND;
+        res->research_key = k == K_RESEARCH;
+        res->stored = missing ? RESEARCH_STORED_NONE : RESEARCH_STORED_FOREIGN;
+        snprintf(res->why, sizeof(res->why), "redis: %s", e->str);
+        return;
+    }
+    if (*outage == NULL) {
+        *outage = e->str;
+    }
+    if (rediserr_drops_link(rediserr_classify(e->str, e->len))) {
+        disconnect(s);
+    }
 }
 
 enum rc_rc
 store_apply(struct store *s, const struct change *changes, size_t n,
-            const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
+            const struct store_stats *stats, int64_t retention_s, struct store_result *results,
             double *spent_usd, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
@@ -1129,54 +1520,98 @@ store_apply(struct store *s, const struct change *changes, size_t n,
                                    .request_id = c->request_id,
                                    .cancel_request_id = c->cancel.request_id,
                                    .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
-            add_group(s, call, &k, o);
+            const bool live = c->research_id != NULL && c->hash == CHANGE_HASH_WRITE &&
+                              (c->kind == CHANGE_UPDATE || c->kind == CHANGE_FINISH);
+            add_group(s, call, &k, live ? GROUP_RESEARCH_EXISTS : 0, o);
         } else {
             plan_stats(stats, s->instance, o);
             struct apply_keys k = {.budget_day = stats->budget_day};
-            add_group(s, call, &k, o);
+            add_group(s, call, &k, 0, o);
         }
         if (call->n_groups == APPLY_GROUPS_MAX || i + 1 == n_groups) {
             send_call(s, call);
             n_calls++;
         }
     }
-    /* One reply per call, in one round trip for all of them (a pass holds at most a sweep
-     * slice and a batch of inputs, so its commands stay a few MB): an array with one element
-     * per group, or one error for them all (FENCED: not the leader; NOSCRIPT; ...). */
-    bool first_error = true;
+    /* REDIS_WAIT_REPLICAS: the pass counts as written only once that many replicas have it,
+     * so that a failover to one of them loses nothing committed. In the same round trip. */
+    const bool wait = s->cfg.wait_replicas > 0;
+    if (wait) {
+        argv_str(&s->cmd_args, "WAIT");
+        argv_int(&s->cmd_args, s->cfg.wait_replicas);
+        argv_int(&s->cmd_args, s->cfg.timeout_ms / 2);
+        append(s, &s->cmd_args);
+    }
+    /* One reply per call, all read in one round trip before any is judged (a pass holds at
+     * most a sweep slice and a batch of inputs, so its commands stay a few MB): an array with
+     * one element per group and the warnings last, or one error for the whole call (FENCED:
+     * not the leader; NOPERM; a key every change needs of the wrong type; NOSCRIPT; ...). */
+    const size_t n_replies = n_calls + (wait ? 1 : 0);
+    redisReply **r = xcalloc(n_replies, sizeof(*r));
+    if ((rc = read_replies(s, r, n_replies, err)) != RC_OK) {
+        free(r);
+        return rc;
+    }
+    const char *outage = NULL;
+    bool fenced = false;
     size_t g = 0;
     for (size_t k = 0; k < n_calls; k++) {
-        redisReply *r = NULL;
-        if ((rc = next_reply(s, &r, err)) != RC_OK) {
-            return rc;
-        }
         const size_t in_call = n_groups - g < APPLY_GROUPS_MAX ? n_groups - g : APPLY_GROUPS_MAX;
+        if (r[k]->type == REDIS_REPLY_ERROR) {
+            enum rediserr_kind kind = rediserr_classify(r[k]->str, r[k]->len);
+            fenced = fenced || kind == REDISERR_FENCED;
+            if (kind != REDISERR_FENCED && outage == NULL) {
+                outage = r[k]->str;
+            }
+            if (rediserr_drops_link(kind)) {
+                disconnect(s);
+            }
+            for (size_t j = 0; j < in_call; j++, g++) {
+                if (g < n) {
+                    results[g] = (struct store_result){.rc = RC_EUNAVAIL};
+                }
+            }
+            continue;
+        }
+        const bool shaped = r[k]->type == REDIS_REPLY_ARRAY && r[k]->elements == in_call + 1;
         for (size_t j = 0; j < in_call; j++, g++) {
-            const redisReply *e = r;
-            if (r->type == REDIS_REPLY_ARRAY) {
-                e = j < r->elements ? r->element[j] : NULL;
-            }
-            struct rc_err why = RC_ERR_INIT;
-            enum rc_rc one = e != NULL ? group_result(s, e, &why)
-                                       : rc_err_set(&why, RC_EBACKEND, "redis: short reply");
-            if (one == RC_EUNAVAIL) {
-                freeReplyObject(r); /* the link may be gone: read no further */
-                return rc_err_set(err, one, "%s", why.msg);
-            }
-            if (one != RC_OK && first_error) {
-                rc_err_set(err, one, "%s", why.msg);
-                first_error = false;
-            }
+            const redisReply *e = shaped ? r[k]->element[j] : NULL;
+            struct store_result one;
+            judge_group(s, e, &one, &outage);
             if (g < n) {
                 results[g] = one;
-            } else if (one != RC_OK) {
-                rc = one;
-            } else if (spent_usd != NULL && e->type == REDIS_REPLY_STRING) {
+            } else if (spent_usd != NULL && e != NULL && e->type == REDIS_REPLY_STRING) {
                 *spent_usd = strtod(e->str, NULL);
             }
         }
-        freeReplyObject(r);
+        if (shaped) {
+            note_warnings(s, r[k]->element[in_call]);
+        }
     }
+    char shortfall[160] = "";
+    if (wait) {
+        const redisReply *w = r[n_calls];
+        if (w->type != REDIS_REPLY_INTEGER || w->integer < s->cfg.wait_replicas) {
+            /* Not on enough replicas: a failover could lose it, so nothing may be committed
+             * on it; and this may be a primary the others left (the link is dropped, so the
+             * next one finds the primary anew). */
+            snprintf(shortfall, sizeof(shortfall),
+                     "the write reached %lld of %lld replicas (REDIS_WAIT_REPLICAS)",
+                     w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
+                     (long long)s->cfg.wait_replicas);
+            disconnect(s);
+        }
+    }
+    if (fenced) {
+        rc = rc_err_set(err, RC_ECONFLICT, "redis %s: FENCED: another instance holds the lease",
+                        s->peer.where);
+    } else if (outage != NULL) {
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where, outage);
+    } else if (shortfall[0] != '\0') {
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where, shortfall);
+    }
+    free_replies(r, n_replies);
+    free(r);
     return rc;
 }
 
@@ -1214,33 +1649,72 @@ cmp_entry(const void *a, const void *b)
 }
 
 enum rc_rc
-store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n, struct rc_err *err)
+store_outbox_load(struct store *s, bool (*keep)(void *arg), void *arg,
+                  struct store_outbox_entry **out, size_t *n, struct rc_err *err)
 {
     enum rc_rc rc = ensure(s, err);
     if (rc != RC_OK) {
         return rc;
     }
     struct argv a = {0};
-    redisReply *r = NULL;
-    argv_str(&a, "HGETALL");
-    argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
-    rc = command(s, &a, &r, err);
+    struct store_outbox_entry *e = NULL;
+    size_t count = 0, cap = 0;
+    char cursor[32] = "0";
+    /* HSCAN, so that no reply (and no time Redis spends building one) grows with the outbox,
+     * which a long Kafka outage can fill. */
+    do {
+        redisReply *r = NULL;
+        argv_str(&a, "HSCAN");
+        argv_str(&a, keys_outbox(&s->key, s->cfg.key_prefix));
+        argv_str(&a, cursor);
+        argv_str(&a, "COUNT");
+        argv_int(&a, STORE_OUTBOX_CHUNK);
+        if ((rc = command(s, &a, &r, err)) != RC_OK) {
+            break;
+        }
+        const bool shaped = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                            r->element[0]->type == REDIS_REPLY_STRING &&
+                            r->element[0]->len < sizeof(cursor) &&
+                            r->element[1]->type == REDIS_REPLY_ARRAY;
+        if (!shaped) {
+            freeReplyObject(r);
+            rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: HSCAN gave no cursor", s->peer.where);
+            break;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+        const redisReply *kv = r->element[1];
+        for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+            e = xgrow(e, &cap, count + 1, sizeof(*e));
+            e[count].id = xstrndup(kv->element[i]->str, kv->element[i]->len);
+            e[count].len = kv->element[i + 1]->len;
+            e[count].data = xmalloc(e[count].len + 1);
+            memcpy(e[count].data, kv->element[i + 1]->str, e[count].len);
+            count++;
+        }
+        freeReplyObject(r);
+        if (strcmp(cursor, "0") != 0 && keep != NULL && !keep(arg)) {
+            rc = rc_err_set(err, RC_ECONFLICT, "lost the leader lease while reading the outbox");
+        }
+    } while (rc == RC_OK && strcmp(cursor, "0") != 0);
     argv_release(&a);
     if (rc != RC_OK) {
+        store_outbox_free(e, count);
         return rc;
     }
-    size_t count = r->type == REDIS_REPLY_ARRAY ? r->elements / 2 : 0;
-    struct store_outbox_entry *e = xcalloc(count > 0 ? count : 1, sizeof(*e));
-    for (size_t i = 0; i < count; i++) {
-        e[i].id = xstrndup(r->element[2 * i]->str, r->element[2 * i]->len);
-        e[i].len = r->element[2 * i + 1]->len;
-        e[i].data = xmalloc(e[i].len + 1);
-        memcpy(e[i].data, r->element[2 * i + 1]->str, e[i].len);
+    size_t kept = count > 0 ? 1 : 0;
+    if (count > 1) {
+        qsort(e, count, sizeof(*e), cmp_entry);
+        for (size_t i = 1; i < count; i++) {
+            if (strcmp(e[i].id, e[kept - 1].id) == 0) {
+                free(e[i].id); /* HSCAN may return an entry twice */
+                free(e[i].data);
+            } else {
+                e[kept++] = e[i];
+            }
+        }
     }
-    freeReplyObject(r);
-    qsort(e, count, sizeof(*e), cmp_entry);
     *out = e;
-    *n = count;
+    *n = kept;
     return RC_OK;
 }
 

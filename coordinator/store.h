@@ -12,6 +12,7 @@
 
 #include "common/rc_err.h"
 #include "coordinator/change.h"
+#include "coordinator/research.h"
 
 struct buf;
 struct cancel_memo;
@@ -43,6 +44,8 @@ struct store_stats {
 struct store_request {
     char *value; /* owned; NULL: never seen (or expired) */
     struct rejection_figures figures;
+    char *corrupt; /* owned; not NULL: what is stored there is no outcome (why, for the dead
+                      letter of the trigger: it cannot be told a repeat from a new one) */
 };
 
 /* One message waiting in the outbox. */
@@ -58,13 +61,24 @@ enum rc_rc store_new(struct store **out, const struct cfg_redis *cfg, const char
                      struct rc_err *err);
 void store_free(struct store *s);
 
+/* The server of the open link (or the last one), for messages. */
+const char *store_where(const struct store *s);
+
 /* Take the leader lease if it is free, renew it if it is ours (TTL `ttl_ms` > 0). *leading
  * says which. With ttl_ms 0, give it up if it is ours (*leading false): a successor need not
  * wait for it to expire. RC_EUNAVAIL: Redis unreachable (retry later). */
 enum rc_rc store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err);
 
-/* Replace `reg`'s content with every research in rc:active (one pipelined pass). */
-enum rc_rc store_load_active(struct store *s, struct registry *reg, struct rc_err *err);
+/* Researches read per round trip of a load. */
+#define STORE_LOAD_CHUNK 1000
+
+/* Replace `reg`'s content with every research in rc:active, read STORE_LOAD_CHUNK at a time;
+ * between chunks keep(arg) (may be NULL) is called, which renews the caller's lease: false
+ * stops the load (RC_ECONFLICT). A research that cannot be read as one (contract §7: another
+ * type under its key, a missing hash, bad fields) is loaded marked corrupt, for the machine
+ * to fail alone. On failure `reg` is left empty. */
+enum rc_rc store_load_active(struct store *s, struct registry *reg, bool (*keep)(void *arg),
+                             void *arg, struct rc_err *err);
 
 /* Whether some worker live at `now_ms` (in rc:workers:<type>) is one `known` does not know:
  * a worker that just joined (stale members are dropped on the way, as store_read_workers
@@ -95,24 +109,39 @@ enum rc_rc store_get_cancels(struct store *s, const char *const *request_ids,
                              char **status, struct rc_err *err);
 void store_request_release(struct store_request *r);
 
-/* Write `n` changes, each atomically with its outbox messages (whose outbox_id must be set),
- * and `stats`: one fenced script call per 256 of them, all in one pipelined round trip;
- * *spent_usd (may be NULL)
- * gets the day's spend read back with the stats. results[i] is RC_OK,
- * RC_ECONFLICT (this instance is not the leader: nothing written) or RC_EBACKEND (a script
- * failed; err has the first message). Returns RC_EUNAVAIL when Redis is unreachable: then
- * any subset may have been written and the caller must reload. retention_s: TTL of a finished
- * research's hash. */
+/* How one change fared in store_apply. */
+struct store_result {
+    enum rc_rc rc; /* RC_OK: written; RC_EBACKEND: refused for good by its own stored data
+                      (nothing of it written, `why` says); else not judged (see the return) */
+    bool research_key;            /* RC_EBACKEND: the research's own key is what refuses */
+    enum research_stored stored;  /* ... and what it holds instead of a research */
+    char why[300];                /* RC_EBACKEND: the Redis error, for the dead letter */
+};
+
+/* Write `n` changes, each atomically (all its keys or none: contract §7) with its outbox
+ * messages (whose outbox_id must be set), and `stats`: one fenced script call per 256 of them,
+ * all in one pipelined round trip; *spent_usd (may be NULL) gets the day's spend read back
+ * with the stats. RC_OK: every change was written or refused for good by its own data
+ * (results[i]). RC_ECONFLICT: this instance does not hold the lease, nothing was written.
+ * RC_EUNAVAIL: Redis is unreachable, or refused a write for a reason that is not one change's
+ * own (OOM, NOPERM, READONLY, a key every write needs of the wrong type, ...): then any
+ * subset of the changes may have been written, and the caller must commit nothing, reload
+ * and plan again later. retention_s: TTL of a finished research's hash. */
 enum rc_rc store_apply(struct store *s, const struct change *changes, size_t n,
-                       const struct store_stats *stats, int64_t retention_s, enum rc_rc *results,
-                       double *spent_usd, struct rc_err *err);
+                       const struct store_stats *stats, int64_t retention_s,
+                       struct store_result *results, double *spent_usd, struct rc_err *err);
 
 /* Delete delivered outbox entries (one round trip). */
 enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, struct rc_err *err);
-/* Read every outbox entry (at start of leadership, to publish again what may not have been).
- * On RC_OK *out (caller frees with store_outbox_free) is sorted by id. */
-enum rc_rc store_outbox_load(struct store *s, struct store_outbox_entry **out, size_t *n,
-                             struct rc_err *err);
+/* Entries read per round trip of store_outbox_load (a hint to HSCAN). */
+#define STORE_OUTBOX_CHUNK 1000
+
+/* Read every outbox entry (at start of leadership, to publish again what may not have been),
+ * in chunks; keep(arg) (may be NULL) between chunks renews the caller's lease (false stops
+ * it: RC_ECONFLICT). On RC_OK *out (caller frees with store_outbox_free) is sorted by id,
+ * which is publish order, each entry once. */
+enum rc_rc store_outbox_load(struct store *s, bool (*keep)(void *arg), void *arg,
+                             struct store_outbox_entry **out, size_t *n, struct rc_err *err);
 void store_outbox_free(struct store_outbox_entry *entries, size_t n);
 
 /* The outbox's framing of one message: topic index, key (key_len bytes, any content; NULL for

@@ -14,7 +14,16 @@ struct entry {
     bool held;
 };
 
+/* What we remember of a worker's heartbeats between reads, by our own clock. */
+struct sighting {
+    int64_t last_seen_ms;   /* the value it last wrote */
+    int64_t changed_at_ms;  /* when we first saw that value */
+    char *dispatch_id;      /* owned: what it last named (NULL: none) */
+    int64_t dispatch_since_ms;
+};
+
 struct workers {
+    struct idmap *sightings; /* id -> struct sighting * (owned), for the workers of the read */
     struct worker_beat *beats;
     size_t n_beats;
     struct entry *entries; /* parallel to beats */
@@ -39,6 +48,7 @@ workers_new(void)
     w->last = idmap_new();
     w->done = idmap_new();
     w->held = idmap_new();
+    w->sightings = idmap_new();
     return w;
 }
 
@@ -72,12 +82,88 @@ free_value(const char *key, void *value, void *arg)
     free(value);
 }
 
+static void
+free_sighting(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    struct sighting *s = value;
+    free(s->dispatch_id);
+    free(s);
+}
+
+static bool
+same_id(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Update what we remember of `b` (taking it from `from` into `to`); true when it is live. */
+static bool
+sight(struct idmap *from, struct idmap *to, struct worker_beat *b, int64_t now_ms,
+      int64_t timeout_ms)
+{
+    struct sighting *s = idmap_del(from, b->id);
+    if (s == NULL) {
+        s = xcalloc(1, sizeof(*s));
+        s->last_seen_ms = b->last_seen_ms;
+        s->changed_at_ms = now_ms;
+        s->dispatch_id = b->dispatch_id != NULL ? xstrdup(b->dispatch_id) : NULL;
+        s->dispatch_since_ms = now_ms;
+    }
+    if (s->last_seen_ms != b->last_seen_ms) {
+        s->last_seen_ms = b->last_seen_ms;
+        s->changed_at_ms = now_ms;
+    }
+    if (!same_id(s->dispatch_id, b->dispatch_id)) {
+        free(s->dispatch_id);
+        s->dispatch_id = b->dispatch_id != NULL ? xstrdup(b->dispatch_id) : NULL;
+        s->dispatch_since_ms = now_ms;
+    }
+    b->dispatch_since_ms = s->dispatch_since_ms;
+    idmap_put(to, b->id, s);
+    return now_ms - s->changed_at_ms < timeout_ms;
+}
+
+struct prune {
+    const struct idmap *keep;
+    char **drop;
+    size_t n;
+    size_t cap;
+};
+
+static void
+collect_gone(const char *key, void *value, void *arg)
+{
+    (void)value;
+    struct prune *p = arg;
+    if (idmap_get(p->keep, key) == NULL) {
+        p->drop = xgrow(p->drop, &p->cap, p->n + 1, sizeof(*p->drop));
+        p->drop[p->n++] = xstrdup(key);
+    }
+}
+
+/* Forget when we last dispatched to workers no longer in the read: memory stays bounded by
+ * the workers there are, not all there ever were. */
+static void
+prune_last(struct workers *w)
+{
+    struct prune p = {.keep = w->sightings};
+    idmap_each(w->last, collect_gone, &p);
+    for (size_t i = 0; i < p.n; i++) {
+        (void)idmap_del(w->last, p.drop[i]);
+        free(p.drop[i]);
+    }
+    free(p.drop);
+}
+
 /* A heartbeat still "busy" with a dispatch whose completion we applied is behind: the worker
  * said it was done when it published the completion. */
 static bool
 behind(const struct worker_beat *b, const char *done)
 {
-    return !b->idle && b->dispatch_id != NULL && done != NULL && strcmp(b->dispatch_id, done) == 0;
+    return !b->idle && !b->draining && b->dispatch_id != NULL && done != NULL &&
+           strcmp(b->dispatch_id, done) == 0;
 }
 
 void
@@ -92,13 +178,34 @@ workers_free(struct workers *w)
     idmap_each(w->done, free_value, NULL);
     idmap_free(w->done);
     idmap_free(w->held);
+    idmap_each(w->sightings, free_sighting, NULL);
+    idmap_free(w->sightings);
     free(w);
 }
 
 void
-workers_begin(struct workers *w, struct worker_beat *beats, size_t n)
+workers_begin(struct workers *w, struct worker_beat *beats, size_t n, int64_t now_ms,
+              int64_t timeout_ms)
 {
     drop_cycle(w);
+    /* Keep the live ones, in place; remember every one read (a silent worker is dropped from
+     * the read by the store once it is older than timeout + skew). */
+    struct idmap *sightings = idmap_new();
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (idmap_get(sightings, beats[i].id) == NULL &&
+            sight(w->sightings, sightings, &beats[i], now_ms, timeout_ms)) {
+            beats[live++] = beats[i];
+        } else {
+            free(beats[i].id);
+            free(beats[i].dispatch_id);
+        }
+    }
+    n = live;
+    idmap_each(w->sightings, free_sighting, NULL);
+    idmap_free(w->sightings);
+    w->sightings = sightings;
+    prune_last(w);
     w->beats = beats;
     w->n_beats = n;
     w->entries = xcalloc(n > 0 ? n : 1, sizeof(struct entry));
@@ -147,6 +254,20 @@ workers_release_all(struct workers *w)
     }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         w->sorted[t] = false;
+    }
+}
+
+void
+workers_release(struct workers *w, const char *worker_id)
+{
+    if (worker_id == NULL) {
+        return;
+    }
+    (void)idmap_del(w->held, worker_id);
+    struct entry *e = idmap_get(w->by_id, worker_id);
+    if (e != NULL && e->held) {
+        e->held = false;
+        w->sorted[e->beat->type] = false; /* rebuilt with it on the next take */
     }
 }
 

@@ -16,30 +16,38 @@
 static const char *const output_formats[] = {"classification", "regression", NULL};
 
 static const struct result_key design_keys[] = {
-    {"strategy_name", RESULT_STRING, true, NULL},  {"strategy_path", RESULT_STRING, false, NULL},
-    {"model", RESULT_STRING, false, NULL},         {"input_tokens", RESULT_NUMBER, false, NULL},
-    {"output_tokens", RESULT_NUMBER, false, NULL}, {"cost_usd", RESULT_NUMBER, false, NULL},
+    {"strategy_name", RESULT_STRING, true, NULL, RESULT_ANY},
+    {"strategy_path", RESULT_STRING, false, NULL, RESULT_ANY},
+    {"model", RESULT_STRING, false, NULL, RESULT_ANY},
+    {"input_tokens", RESULT_NUMBER, false, NULL, RESULT_TOKENS},
+    {"output_tokens", RESULT_NUMBER, false, NULL, RESULT_TOKENS},
+    {"cost_usd", RESULT_NUMBER, false, NULL, RESULT_COST},
 };
 
 static const struct result_key training_keys[] = {
-    {"accuracy", RESULT_NUMBER, false, NULL},
-    {"final_loss", RESULT_NUMBER, false, NULL},
-    {"initial_loss", RESULT_NUMBER, false, NULL},
-    {"output_format", RESULT_STRING, false, output_formats},
-    {"directional_accuracy", RESULT_NUMBER, false, NULL},
-    {"model_path", RESULT_STRING, false, NULL},
+    {"accuracy", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"final_loss", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"initial_loss", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"output_format", RESULT_STRING, false, output_formats, RESULT_ANY},
+    {"directional_accuracy", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"model_path", RESULT_STRING, false, NULL, RESULT_ANY},
 };
 
 static const struct result_key backtest_keys[] = {
-    {"win_rate", RESULT_NUMBER, false, NULL},     {"max_drawdown", RESULT_NUMBER, false, NULL},
-    {"sharpe_ratio", RESULT_NUMBER, false, NULL}, {"total_return", RESULT_NUMBER, false, NULL},
-    {"net_return", RESULT_NUMBER, false, NULL},   {"total_trades", RESULT_NUMBER, false, NULL},
+    {"win_rate", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"max_drawdown", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"sharpe_ratio", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"total_return", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"net_return", RESULT_NUMBER, false, NULL, RESULT_ANY},
+    {"total_trades", RESULT_NUMBER, false, NULL, RESULT_ANY},
 };
 
 static const struct result_key assessment_keys[] = {
-    {"verdict", RESULT_STRING, true, NULL},       {"model", RESULT_STRING, false, NULL},
-    {"input_tokens", RESULT_NUMBER, false, NULL}, {"output_tokens", RESULT_NUMBER, false, NULL},
-    {"cost_usd", RESULT_NUMBER, false, NULL},
+    {"verdict", RESULT_STRING, true, NULL, RESULT_ANY},
+    {"model", RESULT_STRING, false, NULL, RESULT_ANY},
+    {"input_tokens", RESULT_NUMBER, false, NULL, RESULT_TOKENS},
+    {"output_tokens", RESULT_NUMBER, false, NULL, RESULT_TOKENS},
+    {"cost_usd", RESULT_NUMBER, false, NULL, RESULT_COST},
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -106,6 +114,16 @@ check_key(const struct result_key *k, const struct value *v, struct rc_err *err)
         /* NaN or infinity would poison sums such as the day's spend. */
         if (!isfinite(d)) {
             return rc_err_set(err, RC_EPROTO, "bad result: %s: must be a finite number", k->name);
+        }
+        /* A negative cost would refill the day's budget, a huge one spend it for good. */
+        if (k->bound == RESULT_COST && !(d >= 0 && d <= RESULT_COST_MAX)) {
+            return rc_err_set(err, RC_EPROTO, "bad result: %s: must be 0 to 1000000 (USD)",
+                              k->name);
+        }
+        if (k->bound == RESULT_TOKENS && !(d >= 0 && d <= RESULT_TOKENS_MAX && d == floor(d))) {
+            return rc_err_set(err, RC_EPROTO,
+                              "bad result: %s: must be a whole number 0 to 1000000000000",
+                              k->name);
         }
         return RC_OK;
     }

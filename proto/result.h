@@ -18,18 +18,31 @@ enum result_kind {
     RESULT_STRING,
 };
 
+/* Bounds of a number (contract §3 v3: cost and tokens, so that a worker cannot refill or
+ * poison the day's budget). */
+enum result_bound {
+    RESULT_ANY = 0,     /* any finite number */
+    RESULT_COST,        /* 0 <= x <= RESULT_COST_MAX */
+    RESULT_TOKENS,      /* a whole number 0 <= n <= RESULT_TOKENS_MAX */
+};
+
+#define RESULT_COST_MAX 1000000.0  /* USD in one result */
+#define RESULT_TOKENS_MAX 1e12     /* tokens in one result */
+
 struct result_key {
     const char *name;      /* "accuracy" */
     enum result_kind kind;
     bool required;         /* strategy_name for design, verdict for assessment */
     const char *const *allowed; /* NULL, or the NULL-terminated set a string must be in */
+    enum result_bound bound;    /* numbers */
 };
 
 /* The keys of `wt`'s result, in the contract's order. */
 const struct result_key *result_schema(enum worker_type wt, size_t *n_keys);
 
-/* Check a completed result against `wt`'s schema: required keys present, numbers numeric,
- * strings strings within 4 KiB, values in their set (output_format). RC_EPROTO with
+/* Check a completed result against `wt`'s schema: required keys present, numbers numeric and
+ * finite, costs and token counts within their bounds, strings strings within 4 KiB, values
+ * in their set (output_format). RC_EPROTO with
  * err->msg "bad result: <key>: <rule>" otherwise. Keys not in the schema are ignored. */
 enum rc_rc result_check(enum worker_type wt, const struct kv *result, size_t n,
                         struct rc_err *err);

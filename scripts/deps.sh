@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
-          libmsgpack-dev libmicrohttpd-dev libcmocka-dev redis-server git jq prometheus
+          libmsgpack-dev libmicrohttpd-dev libcmocka-dev redis-server redis-sentinel git jq prometheus
           lintian docker-compose systemd dpkg-dev binutils python3-celery python3-redis)
 
 installed() {

@@ -14,14 +14,18 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/rediserr.h"
+#include "common/redisconn.h"
 #include "common/xalloc.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
+#define PRIMARY_CHECK_MS 2000 /* with Sentinels: how often to ask them whether it moved */
 
 struct redislink {
-    struct cfg_redis cfg; /* our copies of the strings we use: host, unix_path, password */
-    char *where;          /* "host:port" or the socket path, for messages */
+    struct cfg_redis cfg; /* our copy (cfg_redis_copy) */
+    struct redisconn_peer peer;   /* the server of the open (or last) link */
+    int64_t primary_checked_mono; /* Sentinels: when we last asked them whether it moved */
     redisContext *ctx;    /* NULL while closed */
     int64_t backoff_ms;   /* 0 until a connect fails; doubles up to BACKOFF_MAX_MS */
     int64_t retry_at_ms;  /* monotonic: no reconnect before this */
@@ -32,19 +36,16 @@ redislink_new(const struct cfg_redis *cfg)
 {
     struct redislink *rl = xcalloc(1, sizeof(*rl));
 
-    rl->cfg.host = cfg->host != NULL ? xstrdup(cfg->host) : NULL;
-    rl->cfg.port = cfg->port;
-    rl->cfg.unix_path = cfg->unix_path != NULL ? xstrdup(cfg->unix_path) : NULL;
-    rl->cfg.password = cfg->password != NULL ? xstrdup(cfg->password) : NULL;
-    rl->cfg.db = cfg->db;
+    cfg_redis_copy(&rl->cfg, cfg);
     rl->cfg.timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 1000;
-    struct buf where = BUF_INIT;
-    if (cfg->unix_path != NULL) {
-        buf_puts(&where, cfg->unix_path);
+    if (cfg->n_sentinels > 0) {
+        snprintf(rl->peer.where, sizeof(rl->peer.where), "(primary %s)", cfg->master_name);
+    } else if (cfg->unix_path != NULL) {
+        snprintf(rl->peer.where, sizeof(rl->peer.where), "%s", cfg->unix_path);
     } else {
-        buf_printf(&where, "%s:%d", cfg->host != NULL ? cfg->host : "?", cfg->port);
+        snprintf(rl->peer.where, sizeof(rl->peer.where), "%s:%d", cfg->host != NULL ? cfg->host : "?",
+                 cfg->port);
     }
-    rl->where = buf_detach(&where);
     return rl;
 }
 
@@ -64,10 +65,7 @@ redislink_free(struct redislink *rl)
         return;
     }
     link_close(rl);
-    free(rl->cfg.host);
-    free(rl->cfg.unix_path);
-    free(rl->cfg.password);
-    free(rl->where);
+    cfg_redis_release(&rl->cfg);
     free(rl);
 }
 
@@ -81,7 +79,7 @@ redislink_retry_at_ms(const struct redislink *rl)
 static const char *
 where(const struct redislink *rl)
 {
-    return rl->where;
+    return rl->peer.where;
 }
 
 /* Why the link failed. hiredis reports a socket timeout as the EAGAIN it got from read(2),
@@ -96,65 +94,26 @@ link_failed(struct redislink *rl, struct rc_err *err)
     return rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", where(rl), rl->ctx->errstr);
 }
 
-/* Run one command on a fresh connection during the handshake (AUTH, SELECT). */
-static enum rc_rc
-handshake(struct redislink *rl, int argc, const char **argv, struct rc_err *err)
-{
-    redisReply *reply = redisCommandArgv(rl->ctx, argc, argv, NULL);
-    enum rc_rc rc = RC_OK;
-
-    if (reply == NULL) {
-        return link_failed(rl, err);
-    }
-    if (reply->type == REDIS_REPLY_ERROR) {
-        rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: %s", where(rl), argv[0], reply->str);
-    }
-    freeReplyObject(reply);
-    return rc;
-}
-
+/* Connect as the configuration says (redisconn: the primary, AUTH, SELECT, timeouts). */
 static enum rc_rc
 link_open(struct redislink *rl, struct rc_err *err)
 {
-    struct timeval tv = {.tv_sec = (time_t)(rl->cfg.timeout_ms / 1000),
-                         .tv_usec = (suseconds_t)(rl->cfg.timeout_ms % 1000) * 1000};
-    enum rc_rc rc = RC_OK;
-
-    rl->ctx = rl->cfg.unix_path != NULL ? redisConnectUnixWithTimeout(rl->cfg.unix_path, tv)
-                                        : redisConnectWithTimeout(rl->cfg.host, rl->cfg.port, tv);
-    if (rl->ctx == NULL || rl->ctx->err != 0) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: cannot connect: %s", where(rl),
-                        rl->ctx != NULL ? rl->ctx->errstr : "out of memory");
-        goto out;
-    }
-    if (redisSetTimeout(rl->ctx, tv) != REDIS_OK) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: cannot set timeouts", where(rl));
-        goto out;
-    }
-    if (rl->cfg.password != NULL) {
-        const char *argv[] = {"AUTH", rl->cfg.password};
-        rc = handshake(rl, 2, argv, err);
-        if (rc != RC_OK) {
-            goto out;
-        }
-    }
-    if (rl->cfg.db != 0) {
-        char db[16];
-        snprintf(db, sizeof(db), "%d", rl->cfg.db);
-        const char *argv[] = {"SELECT", db};
-        rc = handshake(rl, 2, argv, err);
-    }
-out:
-    if (rc != RC_OK) {
-        link_close(rl);
-    }
-    return rc;
+    return redisconn_open(&rl->cfg, &rl->ctx, &rl->peer, err);
 }
 
 /* Open the link when it is closed and the backoff allows. */
 static enum rc_rc
 ensure_open(struct redislink *rl, struct rc_err *err)
 {
+    if (rl->ctx != NULL && rl->cfg.n_sentinels > 0 &&
+        clock_mono_ms() - rl->primary_checked_mono >= PRIMARY_CHECK_MS) {
+        /* A primary paused while the Sentinels promoted another still takes writes when it is
+         * back, until they demote it: follow them (as the coordinator's store does). */
+        rl->primary_checked_mono = clock_mono_ms();
+        if (redisconn_primary_moved(&rl->cfg, &rl->peer)) {
+            link_close(rl);
+        }
+    }
     if (rl->ctx != NULL) {
         return RC_OK;
     }
@@ -203,21 +162,32 @@ exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redis
     if (rc != RC_OK) {
         return rc;
     }
+    bool drop = false;
     for (size_t i = 0; i < n; i++) {
         if (redisAppendCommandArgv(rl->ctx, (int)cmds[i].argc, cmds[i].argv, NULL) != REDIS_OK) {
             rc = link_failed(rl, err);
+            drop = true;
             goto out;
         }
     }
     for (size_t i = 0; i < n; i++) {
         void *reply = NULL;
         if (redisGetReply(rl->ctx, &reply) != REDIS_OK) {
+            /* A broken or timed-out link is out of step: drop it, reconnect on the next call. */
             rc = link_failed(rl, err);
+            drop = true;
             goto out;
         }
         const char *why = reply_error(reply);
-        if (why != NULL && rc == RC_OK) {
-            rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: %s", where(rl), cmds[i].argv[0], why);
+        if (why != NULL) {
+            /* rediserr says what it means: an outage (OOM, BUSY, READONLY, ...) is retryable,
+             * and a demoted primary's link is dropped, so the next one finds the new one. */
+            enum rediserr_kind kind = rediserr_classify(why, strlen(why));
+            drop = drop || rediserr_drops_link(kind);
+            if (rc == RC_OK) {
+                rc = rc_err_set(err, rediserr_rc(kind), "redis %s: %s: %s", where(rl),
+                                cmds[i].argv[0], why);
+            }
         }
         if (keep != NULL) {
             keep[i] = reply;
@@ -234,8 +204,7 @@ out:
             }
         }
     }
-    if (rc == RC_EUNAVAIL) {
-        /* A broken or timed-out link is out of step: drop it, reconnect on the next call. */
+    if (drop) {
         link_close(rl);
         rl->retry_at_ms = 0;
     }

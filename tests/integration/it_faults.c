@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
+#include "tests/support/it_runs.h"
 
 #define N_RESEARCHES 50
 #define WAIT_MS 20000
@@ -29,196 +30,13 @@ static const char *const quick[] = {"--duration-ms", "40-200", "--heartbeat-ms",
 static void
 start_pool(struct it_env *env, int per_type, const char *const training_args[])
 {
-    it_env_start_workers(env, "design", per_type, NULL, quick);
-    it_env_start_workers(env, "training", per_type, NULL, training_args != NULL ? training_args : quick);
-    it_env_start_workers(env, "backtest", per_type, NULL, quick);
-    it_env_start_workers(env, "assessment", per_type, NULL, quick);
+    it_start_pool(env, per_type, training_args, NULL);
 }
 
-/* Send n triggers ("<prefix>-<i>"; with `strategy` they skip design) and wait for each
- * acceptance; ids[i] gets the research id (caller frees). */
 static void
 trigger_all(struct it_env *env, const char *prefix, size_t n, const char *strategy, char **ids)
 {
-    char request_id[64];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(request_id, sizeof(request_id), "%s-%zu", prefix, i);
-        struct trigger t = {.request_id = request_id, .brief = "fault injection",
-                            .strategy = strategy, .strategy_path = strategy ? "/s.py" : NULL};
-        it_send_trigger(env, &t);
-    }
-    for (size_t i = 0; i < n; i++) {
-        snprintf(request_id, sizeof(request_id), "%s-%zu", prefix, i);
-        const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, request_id, RUN_MS);
-        ids[i] = strdup(ev->research_id);
-    }
-}
-
-struct finished_probe {
-    struct it_env *env;
-    char **ids;
-    size_t n;
-    size_t done; /* out: how many have a final status */
-};
-
-static bool
-is_final(const char *status)
-{
-    return status != NULL && (strcmp(status, "completed") == 0 ||
-                              strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0);
-}
-
-static bool
-all_finished(void *arg)
-{
-    struct finished_probe *p = arg;
-    p->done = 0;
-    for (size_t i = 0; i < p->n; i++) {
-        char *st = it_research_hget(p->env, p->ids[i], "status");
-        p->done += is_final(st);
-        free(st);
-    }
-    return p->done == p->n;
-}
-
-static size_t
-count_finished(struct it_env *env, char **ids, size_t n)
-{
-    struct finished_probe p = {env, ids, n, 0};
-    (void)all_finished(&p);
-    return p.done;
-}
-
-static void
-wait_all_finished(struct it_env *env, char **ids, size_t n)
-{
-    struct finished_probe p = {env, ids, n, 0};
-    if (!it_wait_until(all_finished, &p, RUN_MS)) {
-        it_fail(env, "only %zu of %zu researches finished", p.done, n);
-    }
-}
-
-struct progress_probe {
-    struct it_env *env;
-    char **ids;
-    size_t n;
-    size_t want;
-};
-
-static bool
-enough_finished(void *arg)
-{
-    const struct progress_probe *p = arg;
-    return count_finished(p->env, p->ids, p->n) >= p->want;
-}
-
-/* Wait until at least `want` of the researches have finished. */
-static void
-wait_some_finished(struct it_env *env, char **ids, size_t n, size_t want)
-{
-    struct progress_probe p = {env, ids, n, want};
-    if (!it_wait_until(enough_finished, &p, RUN_MS)) {
-        it_fail(env, "fewer than %zu researches finished", want);
-    }
-}
-
-/* What the events say about one run. */
-struct figures {
-    size_t completed;      /* researches whose hash says completed */
-    size_t failed;
-    size_t lost;           /* not finished at all */
-    size_t duplicates;     /* events read more than once (same research, type, dispatch_id) */
-    size_t double_phases;  /* phases started twice with different dispatch ids, no redispatch */
-    size_t redispatched;   /* distinct redispatched events */
-};
-
-static bool
-same_event(const struct event *a, const struct event *b)
-{
-    return a->type == b->type && strcmp(a->research_id, b->research_id) == 0 &&
-           (a->dispatch_id == NULL) == (b->dispatch_id == NULL) &&
-           (a->dispatch_id == NULL || strcmp(a->dispatch_id, b->dispatch_id) == 0) &&
-           (a->type != EVENT_GATE || a->gate == b->gate) &&
-           (a->type != EVENT_PHASE_STARTED || a->phase == b->phase);
-}
-
-/* Check every research of `ids` against the events read and the hashes. */
-static struct figures
-judge(struct it_env *env, char **ids, size_t n)
-{
-    struct figures f = {0};
-    struct it_topic *t = it_events(env);
-    it_topic_poll(t, 500);
-    size_t total = it_topic_count(t);
-    const struct event **seen = calloc(total + 1, sizeof(*seen));
-    size_t n_seen = 0;
-    assert_non_null(seen);
-    for (size_t i = 0; i < total; i++) {
-        const struct msg *m = it_topic_msg(t, i)->decoded;
-        if (m == NULL || m->u.event.research_id == NULL) {
-            continue;
-        }
-        const struct event *ev = &m->u.event;
-        bool dup = false;
-        for (size_t j = 0; j < n_seen && !dup; j++) {
-            dup = same_event(seen[j], ev);
-        }
-        if (dup) {
-            f.duplicates++;
-            continue;
-        }
-        seen[n_seen++] = ev;
-        f.redispatched += ev->type == EVENT_REDISPATCHED;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char *st = it_research_hget(env, ids[i], "status");
-        if (st != NULL && strcmp(st, "completed") == 0) {
-            f.completed++;
-        } else if (st != NULL && strcmp(st, "failed") == 0) {
-            f.failed++;
-        } else {
-            f.lost++;
-        }
-        free(st);
-        /* Each phase entered once: one distinct phase_started per phase. */
-        size_t started[PHASE_COUNT] = {0}, completed = 0;
-        for (size_t j = 0; j < n_seen; j++) {
-            if (strcmp(seen[j]->research_id, ids[i]) != 0) {
-                continue;
-            }
-            if (seen[j]->type == EVENT_PHASE_STARTED) {
-                started[seen[j]->phase]++;
-            }
-            completed += seen[j]->type == EVENT_COMPLETED;
-        }
-        for (size_t p = 0; p < PHASE_COUNT; p++) {
-            f.double_phases += started[p] > 1;
-        }
-        if (completed > 1) {
-            f.double_phases++;
-        }
-    }
-    free(seen);
-    return f;
-}
-
-/* One line of figures; `time_what` says what time_ms measured. */
-static void
-print_figures(const char *fault, const struct figures *f, const char *time_what, int64_t time_ms)
-{
-    printf("faults: %s: completed=%zu failed=%zu lost=%zu duplicate_events=%zu "
-           "redispatched=%zu double_phases=%zu %s=%lld ms\n",
-           fault, f->completed, f->failed, f->lost, f->duplicates, f->redispatched,
-           f->double_phases, time_what, (long long)time_ms);
-    fflush(stdout);
-}
-
-static void
-free_ids(char **ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i]);
-    }
+    it_trigger_all(env, prefix, n, strategy, ids, RUN_MS);
 }
 
 /* ---- the coordinator killed ---- */
@@ -242,13 +60,13 @@ test_faults_coordinator_killed_ten_times(void **state)
         int64_t took = clock_mono_ms() - t0;
         worst_ms = took > worst_ms ? took : worst_ms;
     }
-    wait_all_finished(env, ids, N_RESEARCHES);
-    struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("coordinator SIGKILL x10", &f, "slowest restart to first cycle", worst_ms);
+    it_wait_all_finished(env, ids, N_RESEARCHES, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES);
+    it_print_figures("coordinator SIGKILL x10", &f, "slowest restart to first cycle", worst_ms);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0); /* a dispatch its worker still runs is not resent */
-    free_ids(ids, N_RESEARCHES);
+    it_free_ids(ids, N_RESEARCHES);
 }
 
 /* ---- workers dying ---- */
@@ -269,9 +87,9 @@ test_faults_training_workers_die_holding_dispatches(void **state)
     char *ids[N_RESEARCHES];
     int64_t t0 = clock_mono_ms();
     trigger_all(env, "die", N_RESEARCHES, NULL, ids);
-    wait_all_finished(env, ids, N_RESEARCHES);
-    struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("2 training workers dead", &f, "whole run", clock_mono_ms() - t0);
+    it_wait_all_finished(env, ids, N_RESEARCHES, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES);
+    it_print_figures("2 training workers dead", &f, "whole run", clock_mono_ms() - t0);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.redispatched, 2);
     const struct event *ev = it_event_find(env, EVENT_REDISPATCHED, NULL);
@@ -284,7 +102,7 @@ test_faults_training_workers_die_holding_dispatches(void **state)
     assert_string_equal(redispatches, "2");
     free(redispatches);
     it_env_kill(env, doomed, SIGKILL); /* its workers are dead already: only the process is left */
-    free_ids(ids, N_RESEARCHES);
+    it_free_ids(ids, N_RESEARCHES);
 }
 
 static void
@@ -311,13 +129,13 @@ test_faults_every_attempt_dies_fails_alone(void **state)
     if (strstr(ev->error, "no attempts left: designing dispatched 2 times") == NULL) {
         it_fail(env, "error: %s", ev->error);
     }
-    wait_all_finished(env, ids, N_RESEARCHES - 1);
-    struct figures f = judge(env, ids, N_RESEARCHES - 1);
-    print_figures("every attempt dies (49 others)", &f, "whole run", clock_mono_ms() - t0);
+    it_wait_all_finished(env, ids, N_RESEARCHES - 1, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES - 1);
+    it_print_figures("every attempt dies (49 others)", &f, "whole run", clock_mono_ms() - t0);
     assert_int_equal(f.completed, N_RESEARCHES - 1);
     it_env_kill(env, dying_pid, SIGKILL);
-    free_ids(doomed, 1);
-    free_ids(ids, N_RESEARCHES - 1);
+    it_free_ids(doomed, 1);
+    it_free_ids(ids, N_RESEARCHES - 1);
 }
 
 /* ---- Redis and Kafka down ---- */
@@ -330,19 +148,19 @@ test_faults_redis_down_five_seconds(void **state)
     it_env_start_coordinator(env, coordinator_env);
     char *ids[N_RESEARCHES];
     trigger_all(env, "redis", N_RESEARCHES, NULL, ids);
-    wait_some_finished(env, ids, N_RESEARCHES, 5);
+    it_wait_some_finished(env, ids, N_RESEARCHES, 5, RUN_MS);
     it_env_restart_redis(env, 5000);
     int64_t back = clock_mono_ms();
-    size_t before = count_finished(env, ids, N_RESEARCHES);
-    wait_some_finished(env, ids, N_RESEARCHES, before + 1);
+    size_t before = it_count_finished(env, ids, N_RESEARCHES);
+    it_wait_some_finished(env, ids, N_RESEARCHES, before + 1, RUN_MS);
     int64_t recover = clock_mono_ms() - back;
-    wait_all_finished(env, ids, N_RESEARCHES);
-    struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("redis stopped 5 s", &f, "back to next finished research", recover);
+    it_wait_all_finished(env, ids, N_RESEARCHES, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES);
+    it_print_figures("redis stopped 5 s", &f, "back to next finished research", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0); /* workers kept what Redis could not confirm */
-    free_ids(ids, N_RESEARCHES);
+    it_free_ids(ids, N_RESEARCHES);
 }
 
 static void
@@ -353,22 +171,22 @@ test_faults_brokers_down_five_seconds(void **state)
     it_env_start_coordinator(env, coordinator_env);
     char *ids[N_RESEARCHES];
     trigger_all(env, "kafka", N_RESEARCHES, NULL, ids);
-    wait_some_finished(env, ids, N_RESEARCHES, 5);
+    it_wait_some_finished(env, ids, N_RESEARCHES, 5, RUN_MS);
     pid_t broker = it_env_pid(env, "devbroker");
     assert_int_equal(kill(broker, SIGUSR1), 0); /* the mock cluster's brokers go down */
     it_sleep_ms(5000);
     assert_int_equal(kill(broker, SIGUSR2), 0);
     int64_t back = clock_mono_ms();
-    size_t before = count_finished(env, ids, N_RESEARCHES);
-    wait_some_finished(env, ids, N_RESEARCHES, before + 1);
+    size_t before = it_count_finished(env, ids, N_RESEARCHES);
+    it_wait_some_finished(env, ids, N_RESEARCHES, before + 1, RUN_MS);
     int64_t recover = clock_mono_ms() - back;
-    wait_all_finished(env, ids, N_RESEARCHES);
-    struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("brokers down 5 s", &f, "back to next finished research", recover);
+    it_wait_all_finished(env, ids, N_RESEARCHES, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES);
+    it_print_figures("brokers down 5 s", &f, "back to next finished research", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0);
-    free_ids(ids, N_RESEARCHES);
+    it_free_ids(ids, N_RESEARCHES);
 }
 
 /* ---- two coordinators ---- */
@@ -408,7 +226,7 @@ test_faults_standby_takes_over_from_a_killed_leader(void **state)
     pid_t standby = it_env_spawn(env, "coordinator-b", argv, standby_env);
     char *ids[N_RESEARCHES];
     trigger_all(env, "two", N_RESEARCHES, NULL, ids);
-    wait_some_finished(env, ids, N_RESEARCHES, 10);
+    it_wait_some_finished(env, ids, N_RESEARCHES, 10, RUN_MS);
     /* The standby wrote nothing while the leader lived. */
     char *still = current_instance(env);
     assert_string_equal(still, first);
@@ -420,15 +238,15 @@ test_faults_standby_takes_over_from_a_killed_leader(void **state)
         it_fail(env, "the standby did not take over");
     }
     int64_t recover = clock_mono_ms() - t0;
-    wait_all_finished(env, ids, N_RESEARCHES);
-    struct figures f = judge(env, ids, N_RESEARCHES);
-    print_figures("leader killed, standby leads", &f, "kill to standby's first cycle", recover);
+    it_wait_all_finished(env, ids, N_RESEARCHES, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N_RESEARCHES);
+    it_print_figures("leader killed, standby leads", &f, "kill to standby's first cycle", recover);
     assert_int_equal(f.completed, N_RESEARCHES);
     assert_int_equal(f.double_phases, 0);
     assert_int_equal(f.redispatched, 0);
     assert_int_equal(it_env_wait_exit(env, standby, 0, NULL), -1); /* still running */
     free(first);
-    free_ids(ids, N_RESEARCHES);
+    it_free_ids(ids, N_RESEARCHES);
 }
 
 /* ---- a dispatch nobody picks up ---- */
@@ -460,7 +278,7 @@ test_faults_unpicked_dispatch_goes_to_another_worker(void **state)
     assert_int_equal(ev->phase, PHASE_DESIGNING);
     assert_int_equal(ev->attempt, 2);
     it_event_wait(env, EVENT_COMPLETED, ids[0], WAIT_MS);
-    free_ids(ids, 1);
+    it_free_ids(ids, 1);
 }
 
 /* ---- waiting too long ---- */
@@ -482,7 +300,7 @@ test_faults_wait_timeout_fails_a_research_without_workers(void **state)
     char *last = it_research_hget(env, ids[0], "last_phase");
     assert_string_equal(last, "pending");
     free(last);
-    free_ids(ids, 1);
+    it_free_ids(ids, 1);
 }
 
 int

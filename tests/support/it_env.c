@@ -338,9 +338,8 @@ make_dir(struct it_env *env, struct rc_err *err)
     return RC_OK;
 }
 
-/* redis-server from PATH, else /usr/bin or /usr/sbin; NULL when missing (caller frees). */
-static char *
-find_redis(void)
+char *
+it_find_program(const char *name)
 {
     const char *path = getenv("PATH");
     struct buf cand = BUF_INIT;
@@ -351,27 +350,29 @@ find_redis(void)
         if (len > 0) {
             buf_reset(&cand);
             buf_append(&cand, p, len);
-            buf_puts(&cand, "/redis-server");
+            buf_printf(&cand, "/%s", name);
             if (access(cand.data, X_OK) == 0) {
                 return buf_detach(&cand);
             }
         }
         p += len + (colon != NULL ? 1 : 0);
     }
+    static const char *const dirs[] = {"/usr/bin", "/usr/sbin"};
+    for (size_t i = 0; i < 2; i++) {
+        buf_reset(&cand);
+        buf_printf(&cand, "%s/%s", dirs[i], name);
+        if (access(cand.data, X_OK) == 0) {
+            return buf_detach(&cand);
+        }
+    }
     buf_release(&cand);
-    if (access("/usr/bin/redis-server", X_OK) == 0) {
-        return xstrdup("/usr/bin/redis-server");
-    }
-    if (access("/usr/sbin/redis-server", X_OK) == 0) {
-        return xstrdup("/usr/sbin/redis-server");
-    }
     return NULL;
 }
 
 static enum rc_rc
 start_redis(struct it_env *env, struct rc_err *err)
 {
-    char *server = find_redis();
+    char *server = it_find_program("redis-server");
     struct buf sock = BUF_INIT;
     enum rc_rc rc = RC_OK;
     pid_t pid = -1;
@@ -384,9 +385,17 @@ start_redis(struct it_env *env, struct rc_err *err)
         buf_printf(&sock, "%s/redis.sock", env->dir);
         env->redis_sock = buf_detach(&sock);
     }
+    /* Also on a TCP port of 127.0.0.1 (kept across restarts), for what reaches it by address:
+     * replicas, Sentinels, proxies, clients with an ACL user. */
+    if (env->redis_port <= 0) {
+        env->redis_port = it_free_port();
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", env->redis_port);
     /* AOF as in the dev stack (a restart keeps the data, contract §7). */
     /* clang-format off */
-    const char *const argv[] = {"redis-server", "--port", "0", "--unixsocket", env->redis_sock,
+    const char *const argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1",
+                                "--unixsocket", env->redis_sock,
                                 "--unixsocketperm", "700", "--save", "", "--appendonly", "yes",
                                 "--appendfsync", "everysec", "--dir", env->dir, NULL};
     /* clang-format on */
@@ -456,14 +465,18 @@ start_broker(struct it_env *env, struct rc_err *err)
     enum rc_rc rc = RC_OK;
     pid_t pid = -1;
 
+    struct buf faults = BUF_INIT;
     buf_printf(&file, "%s/bootstrap", env->dir);
     buf_printf(&path, "%s/devbroker", RC_BIN_DIR);
     buf_printf(&prefix_env, "KAFKA_TOPIC_PREFIX=%s", env->topic_prefix);
+    buf_printf(&faults, "%s/broker.faults", env->dir); /* it_env_broker_faults */
     const char *const argv[] = {"devbroker",      "--bootstrap-file", file.data,
-                                "--topic-prefix", env->topic_prefix,  NULL};
+                                "--topic-prefix", env->topic_prefix,  "--fault-file",
+                                faults.data,      NULL};
     const char *const layer[] = {prefix_env.data, NULL};
     const char *const *const layers[] = {layer};
     rc = it_child_spawn(env, "devbroker", path.data, argv, layers, 1, true, &pid, err);
+    buf_release(&faults);
     if (rc != RC_OK) {
         goto out;
     }
@@ -513,6 +526,9 @@ it_env_start(struct it_env **out)
     struct it_env *env = xcalloc(1, sizeof *env);
     struct rc_err err = RC_ERR_INIT;
 
+    /* A server that drops a link (a Sentinel killing clients, a stopped redis) must fail a
+     * write with EPIPE, not end the test process. */
+    signal(SIGPIPE, SIG_IGN);
     env->topic_prefix = xstrdup(TOPIC_PREFIX);
     env->key_prefix = xstrdup(KEY_PREFIX);
     if (make_dir(env, &err) != RC_OK || start_redis(env, &err) != RC_OK ||

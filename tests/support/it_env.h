@@ -143,6 +143,40 @@ int it_env_run(struct it_env *env, const char *name, const char *const argv[],
  * env's own link reconnects. Fails the test on any problem. */
 void it_env_restart_redis(struct it_env *env, int down_ms);
 
+/* ---- More Redis: replicas, Sentinels, a proxy (failover tests; it_ha.c) --------------------- */
+
+/* The TCP port on 127.0.0.1 the env's redis-server also listens on (kept across restarts). */
+int it_env_redis_port(const struct it_env *env);
+/* Start another redis-server named `name` on a free port of 127.0.0.1 (its own dir, no
+ * persistence), a replica of the env's when `replica_of_main`, and wait for PING. *port gets
+ * its port; returns its pid (stopped with the env). Fails the test when it does not start. */
+pid_t it_env_start_redis_server(struct it_env *env, const char *name, bool replica_of_main,
+                                int *port);
+/* Start a Sentinel named `name` on a free port, monitoring 127.0.0.1:master_port as
+ * `master_name` (quorum 1, down after 500 ms, failover timeout 4 s), and wait for PING. */
+pid_t it_env_start_sentinel(struct it_env *env, const char *name, const char *master_name,
+                            int master_port, int *port);
+/* The port of the primary the Sentinel at sentinel_port reports for master_name (-1: none). */
+int it_sentinel_primary_port(struct it_env *env, int sentinel_port, const char *master_name);
+/* Start RC_BIN_DIR/tcpproxy named `name` on a free port of 127.0.0.1, forwarding to
+ * 127.0.0.1:target_port; *port gets its port. */
+pid_t it_env_start_proxy(struct it_env *env, const char *name, int target_port, int *port);
+/* Move proxy `name` to target_port: new connections go there; with `drop` the existing ones
+ * are closed too, else they stay with the old server (as a moved virtual address). */
+void it_env_proxy_retarget(struct it_env *env, pid_t proxy, const char *name, int target_port,
+                           bool drop);
+/* Make the dev broker fail requests: write `lines` (devbroker --help: "<request> <error>
+ * <count>" per line) to its fault file, signal it, and wait until it confirms. Fails the test
+ * when it refuses them. */
+void it_env_broker_faults(struct it_env *env, const char *lines);
+/* A hiredis link to 127.0.0.1:port (5 s timeouts), for commands to another server; caller
+ * redisFree()s. Fails the test when it cannot connect. */
+redisContext *it_redis_connect_port(struct it_env *env, int port);
+/* Run a command on such a link: the reply (an error reply as such; caller frees); fails the
+ * test when the link fails. */
+redisReply *it_redis_cmd_on(struct it_env *env, redisContext *ctx, int argc,
+                            const char *const argv[]);
+
 /* ---- Waiting ------------------------------------------------------------------------------ */
 
 /* Call cond(arg) every 10 ms until it returns true (then true) or timeout_ms passed (then

@@ -30,6 +30,7 @@ struct it_child {
 struct it_env {
     char *dir;
     char *redis_sock;
+    int redis_port; /* its TCP port on 127.0.0.1 */
     char *redis_url;
     char *bootstrap;
     char *topic_prefix;
@@ -71,6 +72,10 @@ void it_child_state(const struct it_child *c, char *out, size_t len);
 /* it_child.c: SIGTERM the running children with this `infra`, wait IT_STOP_TIMEOUT_MS in all,
  * SIGKILL the rest, then judge them (see it_env_stop). True when all ended cleanly. */
 bool it_children_stop(struct it_env *env, bool infra);
+
+/* it_env.c: `name` (an executable) from PATH, else /usr/bin or /usr/sbin; NULL when missing
+ * (caller frees). */
+char *it_find_program(const char *name);
 
 /* it_kafka.c: create the producer (RC_EBACKEND on a refused configuration). */
 enum rc_rc it_kafka_start(struct it_env *env, struct rc_err *err);

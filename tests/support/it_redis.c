@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
- * it_redis: the env's Redis helpers over its hiredis link. A broken link fails the test; an
- * error reply is the caller's to judge (it_redis_cmd) or fails the test (the typed helpers). */
+ * it_redis: the env's Redis helpers over its hiredis link. A link the server dropped (a
+ * Sentinel killing clients, a restart) is opened again once; one that still fails fails the
+ * test; an error reply is the caller's to judge (it_redis_cmd) or fails the test (the typed
+ * helpers). */
 #include "tests/support/it_env.h"
 
 #include <stdlib.h>
@@ -30,7 +32,21 @@ it_redis_cmd(struct it_env *env, int argc, const char *const argv[])
         args[i] = argv[i];
         lens[i] = strlen(argv[i]);
     }
-    redisReply *r = redisCommandArgv(env->redis, argc, args, lens);
+    redisReply *r = env->redis != NULL ? redisCommandArgv(env->redis, argc, args, lens) : NULL;
+    if (r == NULL) {
+        struct timeval tv = {5, 0};
+        redisContext *fresh = redisConnectUnixWithTimeout(env->redis_sock, tv);
+        if (fresh != NULL && fresh->err == 0) {
+            redisSetTimeout(fresh, tv);
+            if (env->redis != NULL) {
+                redisFree(env->redis);
+            }
+            env->redis = fresh;
+            r = redisCommandArgv(env->redis, argc, args, lens);
+        } else if (fresh != NULL) {
+            redisFree(fresh);
+        }
+    }
     free(lens);
     free(args);
     if (r == NULL) {

@@ -550,6 +550,7 @@ test_cfg_print_lists_every_variable_in_order(void **state)
                                "REDIS_URL=redis://127.0.0.1:6379/0\n"
                                "REDIS_KEY_PREFIX=rc:\n"
                                "REDIS_TIMEOUT_MS=2000\n"
+                               "REDIS_WAIT_REPLICAS=0\n"
                                "AGENT_POLL_INTERVAL=2\n"
                                "AGENT_MAX_CONCURRENT_RESEARCHES=0\n"
                                "AGENT_CONCURRENCY_BUFFER=1\n"
@@ -677,9 +678,73 @@ test_cfg_redis_url_accepted_forms(void **state)
             fail_msg("case %s: host=%s port=%d unix=%s db=%d", uc->url, r.host ? r.host : "(null)",
                      r.port, r.unix_path ? r.unix_path : "(null)", r.db);
         }
-        free(r.host);
-        free(r.unix_path);
-        free(r.password);
+        cfg_redis_release(&r);
+    }
+}
+
+/* Contract §8 v3: the user name is kept (AUTH user pass), and redis+sentinel:// names the
+ * Sentinels and the primary's name. */
+static void
+test_cfg_redis_url_user_and_sentinels(void **state)
+{
+    (void)state;
+    struct cfg_redis r = {0};
+    struct rc_err err = RC_ERR_INIT;
+    assert_int_equal(cfg_parse_redis_url("redis://coord:s%3Acret@db:6380/2", &r, &err), RC_OK);
+    assert_string_equal(r.user, "coord");
+    assert_string_equal(r.password, "s:cret");
+    assert_string_equal(r.host, "db");
+    assert_int_equal(r.port, 6380);
+    assert_int_equal(r.db, 2);
+    cfg_redis_release(&r);
+
+    assert_int_equal(cfg_parse_redis_url("redis+sentinel://u:p@s1:26379,s2,[::1]:26380/mymaster/3",
+                                         &r, &err),
+                     RC_OK);
+    assert_null(r.host);
+    assert_null(r.unix_path);
+    assert_string_equal(r.user, "u");
+    assert_string_equal(r.password, "p");
+    assert_int_equal(r.n_sentinels, 3);
+    assert_string_equal(r.sentinels[0].host, "s1");
+    assert_int_equal(r.sentinels[0].port, 26379);
+    assert_string_equal(r.sentinels[1].host, "s2");
+    assert_int_equal(r.sentinels[1].port, 6379);
+    assert_string_equal(r.sentinels[2].host, "::1");
+    assert_int_equal(r.sentinels[2].port, 26380);
+    assert_string_equal(r.master_name, "mymaster");
+    assert_int_equal(r.db, 3);
+    struct cfg_redis copy = {0};
+    cfg_redis_copy(&copy, &r);
+    cfg_redis_release(&r);
+    assert_string_equal(copy.sentinels[2].host, "::1");
+    assert_string_equal(copy.master_name, "mymaster");
+    cfg_redis_release(&copy);
+
+    assert_int_equal(cfg_parse_redis_url("REDIS+SENTINEL://127.0.0.1:26379/m", &r, &err), RC_OK);
+    assert_null(r.password);
+    assert_int_equal(r.db, 0);
+    cfg_redis_release(&r);
+
+    static const struct {
+        const char *url;
+        const char *rule;
+    } bad[] = {
+        {"redis+sentinel://s1:26379", "needs /<master name>"},
+        {"redis+sentinel://s1:26379/", "needs /<master name>"},
+        {"redis+sentinel:///m", "no Sentinel"},
+        {"redis+sentinel://s1:26379,/m", "host is missing"},
+        {"redis+sentinel://s1:0/m", "port must be"},
+        {"redis+sentinel://s1/my master", "master name"},
+        {"redis+sentinel://s1/m/x", "db must be an integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cfg_redis b = {0};
+        if (cfg_parse_redis_url(bad[i].url, &b, &err) != RC_EINVAL ||
+            strstr(err.msg, bad[i].rule) == NULL) {
+            fail_msg("case %s: \"%s\"", bad[i].url, err.msg);
+        }
+        assert_int_equal(b.n_sentinels, 0);
     }
 }
 
@@ -796,6 +861,7 @@ main(void)
         cmocka_unit_test(test_cfg_redis_url_accepted_forms),
         cmocka_unit_test(test_cfg_metrics_addr_forms),
         cmocka_unit_test(test_cfg_redis_url_rejected_forms),
+        cmocka_unit_test(test_cfg_redis_url_user_and_sentinels),
         cmocka_unit_test(test_cfg_topic_suffixes),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

@@ -54,6 +54,7 @@ setup(void **state)
     };
     f->cfg.agent.max_attempts = 3;
     f->cfg.agent.dispatch_timeout_ms = 60000;
+    f->cfg.agent.worker_timeout_ms = 15000;
     f->workers = workers_new();
     f->now_ms = 1700000000000LL;
     *state = f;
@@ -102,7 +103,7 @@ cycle(struct fx *f, const struct offer *offers, size_t n)
         beats[i].idle = true;
         beats[i].last_seen_ms = f->now_ms;
     }
-    workers_begin(f->workers, beats, n);
+    workers_begin(f->workers, beats, n, f->now_ms, f->cfg.agent.worker_timeout_ms);
 }
 
 static void
@@ -1633,7 +1634,7 @@ cycle_busy(struct fx *f, const char *busy_id, const char *dispatch_id, const cha
             .id = dup_str(idle_id), .type = wt, .idle = true, .last_seen_ms = f->now_ms};
         n++;
     }
-    workers_begin(f->workers, beats, n);
+    workers_begin(f->workers, beats, n, f->now_ms, f->cfg.agent.worker_timeout_ms);
 }
 
 static void
@@ -1696,6 +1697,7 @@ test_machine_dispatch_timeout_unless_picked_up(void **state)
     accept(f, &plain_trigger);
     advance_ok(f, "d1", WORKER_DESIGN);
     char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    f->r->acked_at_ms = f->now_ms; /* Kafka acknowledged it: the pick-up clock starts */
     /* d1 is alive but busy with something else: within the timeout, nothing happens. */
     f->now_ms += 59000;
     cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
@@ -1725,6 +1727,154 @@ test_machine_dispatch_timeout_unless_picked_up(void **state)
     advance_now(f, &c);
     assert_true(change_is_empty(&c));
     free(dispatch_id);
+}
+
+/* Contract §7: the pick-up timeout counts from Kafka's acknowledgement: however long Kafka is
+ * down (no acknowledgement), the dispatch is not timed out. */
+static void
+test_machine_dispatch_timeout_counts_from_the_ack(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 3600000; /* an hour of Kafka outage: not acknowledged */
+    cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    f->r->acked_at_ms = f->now_ms;
+    f->now_ms += 59000;
+    cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    f->now_ms += 2000;
+    cycle_busy(f, "d1", "other-work", "d2", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_planned(&c, RF_WORKER_ID, "d2");
+    change_release(&c);
+}
+
+/* Contract §7 "Lost picked-up dispatches": a worker, still live, that has not named its
+ * picked-up dispatch for AGENT_WORKER_TIMEOUT (it restarted: idle) and whose completion never
+ * came has lost it: sent again as dispatch_lost; not while the coordinator may still have
+ * the completion to read; and not before the timeout. */
+static void
+test_machine_picked_up_dispatch_lost_by_a_restarted_worker(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    struct change c = CHANGE_INIT;
+    f->now_ms += 100;
+    cycle_busy(f, "d1", dispatch_id, NULL, WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_planned_int(&c, RF_PICKED_UP_AT, f->now_ms);
+    change_release(&c);
+    /* d1 restarted: it heartbeats idle from now on (d2 is free for the resend). */
+    f->now_ms += 1000;
+    cycle_busy(f, NULL, NULL, "d1", WORKER_DESIGN);
+    struct machine_ctx ctx = ctx_of(f);
+    ctx.caught_up_at_ms = f->now_ms;
+    f->now_ms += 14000;
+    ctx.now_ms = f->now_ms;
+    cycle_busy(f, "d2", "x", "d1", WORKER_DESIGN);
+    machine_advance(&ctx, f->r, &c);
+    assert_true(change_is_empty(&c));
+    f->now_ms += 1000;
+    ctx.now_ms = f->now_ms;
+    cycle_busy(f, "d2", "x", "d1", WORKER_DESIGN);
+    /* Kafka was last found read to its end before d1 turned idle: its completion may still be
+     * on its way. Wait, and ask. */
+    bool want = false;
+    ctx.caught_up_at_ms = f->now_ms - 16000;
+    ctx.want_caught_up = &want;
+    machine_advance(&ctx, f->r, &c);
+    assert_true(change_is_empty(&c));
+    assert_true(want);
+    ctx.caught_up_at_ms = f->now_ms;
+    machine_advance(&ctx, f->r, &c);
+    assert_planned(&c, RF_WORKER_ID, "d1");
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.reason, "dispatch_lost");
+    assert_int_equal(e.u.event.attempt, 2);
+    msg_release(&e);
+    apply(f, &c);
+    change_release(&c);
+    free(dispatch_id);
+}
+
+/* A worker that finishes normally (its completion applied, then an idle heartbeat) is never
+ * taken to have lost its dispatch: the research no longer holds it. */
+static void
+test_machine_normal_finish_is_never_lost(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    struct change c = CHANGE_INIT;
+    cycle_busy(f, "d1", dispatch_id, NULL, WORKER_DESIGN);
+    advance_now(f, &c);
+    change_release(&c);
+    struct kv result[] = {{"strategy_name", value_str("s1")}};
+    struct completion done = {.dispatch_id = dispatch_id, .research_id = RID, .worker_id = "d1",
+                              .ok = true, .result = result, .n_result = 1};
+    struct machine_ctx ctx = ctx_of(f);
+    assert_int_equal(machine_complete(&ctx, f->r, &done, &c), MACHINE_APPLIED);
+    apply(f, &c);
+    change_release(&c);
+    f->now_ms += 60000;
+    cycle_busy(f, NULL, NULL, "d1", WORKER_DESIGN); /* idle for a minute; no training worker */
+    ctx = ctx_of(f);
+    ctx.caught_up_at_ms = f->now_ms;
+    machine_advance(&ctx, f->r, &c);
+    for (size_t i = 0; i < c.n_out; i++) {
+        struct msg m = MSG_INIT;
+        assert_int_equal(msg_decode(MSG_TOPIC_EVENTS, c.out[i].payload, c.out[i].len, &m, NULL),
+                         RC_OK);
+        assert_int_not_equal(m.u.event.type, EVENT_REDISPATCHED);
+        msg_release(&m);
+    }
+    change_release(&c);
+    free(dispatch_id);
+}
+
+/* Contract §7 "Corrupt stored state": a research that cannot be read as one fails alone with
+ * its reason; a key of another type is left alone, a missing hash written anew. */
+static void
+test_machine_corrupt_research_fails_alone(void **state)
+{
+    struct fx *f = *state;
+    static const enum research_stored kinds[] = {RESEARCH_STORED_HASH, RESEARCH_STORED_NONE,
+                                                 RESEARCH_STORED_FOREIGN};
+    static const enum change_hash want[] = {CHANGE_HASH_WRITE, CHANGE_HASH_RECREATE,
+                                            CHANGE_HASH_KEEP};
+    for (size_t k = 0; k < 3; k++) {
+        struct research *r = research_new();
+        research_set(r, RF_RESEARCH_ID, RID);
+        research_set(r, RF_STATUS, "running");
+        research_set(r, RF_PHASE, "xyz");
+        research_set_corrupt(r, kinds[k], "corrupt research: phase: not a phase (\"xyz\")");
+        struct machine_ctx ctx = ctx_of(f);
+        struct change c = CHANGE_INIT;
+        machine_advance(&ctx, r, &c);
+        if (c.kind != CHANGE_FINISH || c.hash != want[k]) {
+            fail_msg("case %zu: kind %d hash %d", k, (int)c.kind, (int)c.hash);
+        }
+        assert_planned(&c, RF_STATUS, "failed");
+        assert_planned(&c, RF_ERROR, "corrupt research: phase: not a phase (\"xyz\")");
+        struct msg e = MSG_INIT;
+        find_event(f, &c, EVENT_FAILED, RID, &e);
+        assert_string_equal(e.u.event.error, "corrupt research: phase: not a phase (\"xyz\")");
+        msg_release(&e);
+        assert_false(machine_holds_worker(r));
+        enum worker_type wt;
+        assert_false(machine_wants_worker(r, &wt));
+        change_release(&c);
+        research_free(r);
+    }
 }
 
 static void
@@ -1886,6 +2036,10 @@ main(void)
         T(test_machine_cancel_rejected),
         T(test_machine_dead_worker_redispatches),
         T(test_machine_dispatch_timeout_unless_picked_up),
+        T(test_machine_dispatch_timeout_counts_from_the_ack),
+        T(test_machine_picked_up_dispatch_lost_by_a_restarted_worker),
+        T(test_machine_normal_finish_is_never_lost),
+        T(test_machine_corrupt_research_fails_alone),
         T(test_machine_no_attempts_left_fails_alone),
         T(test_machine_lost_dispatch_waits_for_a_free_worker),
         T(test_machine_wait_timeout_for_next_phase),

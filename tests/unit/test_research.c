@@ -403,10 +403,114 @@ test_change_list_add_drop_reset(void **state)
     change_list_release(&l);
 }
 
+/* A research as the coordinator writes one, waiting for a design worker. */
+static struct research *
+sound_research(void)
+{
+    struct research *r = research_new();
+    research_set(r, RF_RESEARCH_ID, "rs_1");
+    research_set(r, RF_STATUS, "running");
+    research_set(r, RF_PHASE, "designing");
+    research_set(r, RF_CREATED_AT, "1700000000000");
+    research_set(r, RF_ATTEMPT, "1");
+    research_set(r, RF_CHILD_STATUS, "dispatched");
+    research_set(r, RF_DISPATCH_ID, "rs_1:designing:1");
+    research_set(r, RF_WORKER_ID, "w-1");
+    research_set(r, RF_COST_USD, "0.25");
+    research_set(r, RF_BYPASS_GATES, "0");
+    return r;
+}
+
+/* Contract §7 "Corrupt stored state": every way a stored research may be unreadable is named,
+ * field first; a sound one passes. */
+static void
+test_research_check_names_the_corrupt_field(void **state)
+{
+    (void)state;
+    static const struct {
+        enum research_field field;
+        const char *value; /* NULL: removed */
+        const char *want;  /* a piece of the reason */
+    } cases[] = {
+        {RF_PHASE, "xyz", "corrupt research: phase: not a phase of a running research (\"xyz\")"},
+        {RF_PHASE, "completed", "corrupt research: phase: not a phase"},
+        {RF_PHASE, NULL, "corrupt research: phase: missing"},
+        {RF_ATTEMPT, "abc", "corrupt research: attempt: not a whole number"},
+        {RF_ATTEMPT, "9223372036854775807", "corrupt research: attempt: not a whole number"},
+        {RF_ATTEMPT, "-1", "corrupt research: attempt"},
+        {RF_STATUS, "maybe", "corrupt research: status: not running"},
+        {RF_STATUS, NULL, "corrupt research: status: missing"},
+        {RF_RESEARCH_ID, NULL, "corrupt research: research_id: missing"},
+        {RF_RESEARCH_ID, "rs_2", "corrupt research: research_id: not the id it is stored under"},
+        {RF_CREATED_AT, NULL, "corrupt research: created_at: missing"},
+        {RF_CREATED_AT, "soon", "corrupt research: created_at: not a time in ms"},
+        {RF_DISPATCHED_AT, "1e9", "corrupt research: dispatched_at: not a time in ms"},
+        {RF_WAITING_SINCE, "99999999999999999999", "corrupt research: waiting_since"},
+        {RF_CHILD_STATUS, "running", "corrupt research: child_status: not dispatched"},
+        {RF_WORKER_ID, NULL, "corrupt research: worker_id: missing while a dispatch is out"},
+        {RF_WORKER_ID, "w 1", "corrupt research: worker_id: not an id"},
+        {RF_COST_USD, "-3", "corrupt research: cost_usd: not an amount"},
+        {RF_COST_USD, "nan", "corrupt research: cost_usd: not an amount"},
+        {RF_BYPASS_GATES, "yes", "corrupt research: bypass_gates: not 0 or 1"},
+    };
+    char why[300];
+    struct research *ok = sound_research();
+    assert_true(research_check(ok, "rs_1", why, sizeof(why)));
+    research_free(ok);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct research *r = sound_research();
+        research_set(r, cases[i].field, cases[i].value);
+        why[0] = '\0';
+        if (research_check(r, "rs_1", why, sizeof(why)) || strstr(why, cases[i].want) == NULL) {
+            fail_msg("case %zu (%s=%s): got \"%s\"", i, research_field_name(cases[i].field),
+                     cases[i].value != NULL ? cases[i].value : "(none)", why);
+        }
+        research_free(r);
+    }
+    /* A result field that is no number, and a dispatch in a phase no worker runs. */
+    struct research *r = sound_research();
+    research_set(r, (enum research_field)research_result_field(WORKER_TRAINING, "accuracy"), "hi");
+    assert_false(research_check(r, "rs_1", why, sizeof(why)));
+    assert_non_null(strstr(why, "corrupt research: training.accuracy: not a number"));
+    research_free(r);
+    r = sound_research();
+    research_set(r, RF_PHASE, "pending");
+    assert_false(research_check(r, "rs_1", why, sizeof(why)));
+    assert_non_null(strstr(why, "corrupt research: child_status: set while the phase is pending"));
+    research_free(r);
+    /* Control characters and quotes of a value are not passed on to logs and events. */
+    r = sound_research();
+    research_set(r, RF_PHASE, "x\x1b[31m\"");
+    assert_false(research_check(r, "rs_1", why, sizeof(why)));
+    assert_null(strchr(why, '\x1b'));
+    research_free(r);
+}
+
+/* A new dispatch in the mirror is not acknowledged by Kafka yet: its pick-up clock restarts. */
+static void
+test_change_apply_a_new_dispatch_clears_its_ack(void **state)
+{
+    (void)state;
+    struct research *r = sound_research();
+    r->acked_at_ms = 1234;
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_UPDATE, "rs_1");
+    change_set(&c, RF_UPDATED_AT, "5");
+    change_apply(&c, r);
+    assert_int_equal(r->acked_at_ms, 1234);
+    change_set(&c, RF_DISPATCH_ID, "rs_1:designing:2");
+    change_apply(&c, r);
+    assert_int_equal(r->acked_at_ms, 0);
+    change_release(&c);
+    research_free(r);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_research_check_names_the_corrupt_field),
+        cmocka_unit_test(test_change_apply_a_new_dispatch_clears_its_ack),
         cmocka_unit_test(test_research_field_names_round_trip),
         cmocka_unit_test(test_research_field_names_are_distinct),
         cmocka_unit_test(test_research_field_names_match_contract),

@@ -104,6 +104,23 @@ test_result_check_cases(void **state)
                                        KV("output_tokens", value_int(10))};
     const struct kv assessment_int_verdict[] = {KV("verdict", value_int(3))};
     const struct kv assessment_bad_utf8[] = {KV("verdict", value_str("\xc3\x28"))};
+    /* Contract §3 v3: costs 0..1e6 USD, tokens whole 0..1e12 (a budget cannot be refilled
+     * by a negative cost, nor spent for good by a huge one). */
+    const struct kv design_negative_cost[] = {KV("strategy_name", value_str("m")),
+                                              KV("cost_usd", value_float(-5))};
+    const struct kv design_huge_cost[] = {KV("strategy_name", value_str("m")),
+                                          KV("cost_usd", value_float(1000000.5))};
+    const struct kv design_max_cost[] = {KV("strategy_name", value_str("m")),
+                                         KV("cost_usd", value_int(1000000))};
+    const struct kv design_half_token[] = {KV("strategy_name", value_str("m")),
+                                           KV("input_tokens", value_float(1.5))};
+    const struct kv design_negative_tokens[] = {KV("strategy_name", value_str("m")),
+                                                KV("output_tokens", value_int(-1))};
+    const struct kv assessment_too_many_tokens[] = {KV("verdict", value_str("v")),
+                                                    KV("input_tokens", value_float(1e13))};
+    const struct kv assessment_max_tokens[] = {KV("verdict", value_str("v")),
+                                               KV("output_tokens", value_float(1e12)),
+                                               KV("input_tokens", value_float(2.0))};
     const struct {
         const char *name;
         enum worker_type wt;
@@ -112,6 +129,21 @@ test_result_check_cases(void **state)
         const char *want;
     } cases[] = {
         {"design ok", WORKER_DESIGN, design_ok, N_OF(design_ok), NULL},
+        {"design negative cost", WORKER_DESIGN, design_negative_cost,
+         N_OF(design_negative_cost), "bad result: cost_usd: must be 0 to 1000000 (USD)"},
+        {"design huge cost", WORKER_DESIGN, design_huge_cost, N_OF(design_huge_cost),
+         "bad result: cost_usd: must be 0 to 1000000 (USD)"},
+        {"design max cost", WORKER_DESIGN, design_max_cost, N_OF(design_max_cost), NULL},
+        {"design half token", WORKER_DESIGN, design_half_token, N_OF(design_half_token),
+         "bad result: input_tokens: must be a whole number 0 to 1000000000000"},
+        {"design negative tokens", WORKER_DESIGN, design_negative_tokens,
+         N_OF(design_negative_tokens),
+         "bad result: output_tokens: must be a whole number 0 to 1000000000000"},
+        {"assessment too many tokens", WORKER_ASSESSMENT, assessment_too_many_tokens,
+         N_OF(assessment_too_many_tokens),
+         "bad result: input_tokens: must be a whole number 0 to 1000000000000"},
+        {"assessment max tokens", WORKER_ASSESSMENT, assessment_max_tokens,
+         N_OF(assessment_max_tokens), NULL},
         {"design empty", WORKER_DESIGN, NULL, 0, "bad result: strategy_name: required"},
         {"design no name", WORKER_DESIGN, design_no_name, N_OF(design_no_name),
          "bad result: strategy_name: required"},

@@ -42,7 +42,7 @@ reread(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms
         beats[i].dispatch_id = spec[i].idle ? NULL : dup_str("d-other");
         beats[i].last_seen_ms = now_ms;
     }
-    workers_begin(w, beats, n);
+    workers_begin(w, beats, n, now_ms, 15000);
 }
 
 /* A full sweep's start: a fresh read, and every hold forgotten (the sweep recomputes them). */
@@ -348,10 +348,114 @@ test_workers_capacity_formula(void **state)
     }
 }
 
+/* One heartbeat of worker `id` (training), written at `last_seen` by its clock. */
+static void
+read_one(struct workers *w, const char *id, int64_t last_seen, const char *state_name,
+         int64_t now_ms)
+{
+    struct worker_beat *b = calloc(1, sizeof(*b));
+    b->id = dup_str(id);
+    b->type = WORKER_TRAINING;
+    b->idle = strcmp(state_name, "idle") == 0;
+    b->draining = strcmp(state_name, "draining") == 0;
+    b->last_seen_ms = last_seen;
+    workers_begin(w, b, 1, now_ms, 15000);
+}
+
+/* Contract §5: liveness by our clock. A worker 25 s behind that keeps heartbeating stays live;
+ * one that stops is dead once its last_seen has not changed for the timeout. */
+static void
+test_workers_live_by_our_clock_whatever_theirs(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    int64_t now = 1000000000;
+    for (int i = 0; i < 20; i++, now += 2000) {
+        read_one(w, "t-1", now - 25000, "idle", now); /* 25 s behind, beating every 2 s */
+        assert_non_null(workers_find(w, "t-1"));
+    }
+    /* It stops: the same last_seen read again and again. */
+    int64_t last = now - 2000 - 25000;
+    for (int64_t t = now; t < now + 14000; t += 2000) {
+        read_one(w, "t-1", last, "idle", t);
+        assert_non_null(workers_find(w, "t-1"));
+    }
+    read_one(w, "t-1", last, "idle", now + 15000);
+    assert_null(workers_find(w, "t-1"));
+    workers_free(w);
+}
+
+/* `draining` is live and counts toward the limit, but is never free. */
+static void
+test_workers_draining_is_live_not_free(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    read_one(w, "t-1", 5000, "draining", 5000);
+    assert_int_equal(workers_live(w, WORKER_TRAINING), 1);
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    assert_null(workers_take(w, WORKER_TRAINING, 5000));
+    assert_int_equal(workers_capacity(w, 0, 1), 2);
+    workers_free(w);
+}
+
+/* Since when a worker's heartbeats name what they name (by our clock), for lost dispatches. */
+static void
+test_workers_dispatch_since_follows_changes(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    struct worker_beat *b = calloc(1, sizeof(*b));
+    *b = (struct worker_beat){.id = dup_str("t-1"), .type = WORKER_TRAINING,
+                              .dispatch_id = dup_str("d-1"), .last_seen_ms = 10};
+    workers_begin(w, b, 1, 1000, 15000);
+    assert_int_equal(workers_find(w, "t-1")->dispatch_since_ms, 1000);
+    b = calloc(1, sizeof(*b));
+    *b = (struct worker_beat){.id = dup_str("t-1"), .type = WORKER_TRAINING,
+                              .dispatch_id = dup_str("d-1"), .last_seen_ms = 20};
+    workers_begin(w, b, 1, 3000, 15000);
+    assert_int_equal(workers_find(w, "t-1")->dispatch_since_ms, 1000);
+    b = calloc(1, sizeof(*b));
+    *b = (struct worker_beat){.id = dup_str("t-1"), .type = WORKER_TRAINING, .idle = true,
+                              .last_seen_ms = 30};
+    workers_begin(w, b, 1, 5000, 15000);
+    assert_int_equal(workers_find(w, "t-1")->dispatch_since_ms, 5000);
+    workers_free(w);
+}
+
+/* A released hold (the research gave its lost dispatch up) makes the worker free again; what
+ * is remembered of workers gone from the read is dropped (least recently dispatched first
+ * starts afresh for one that comes back). */
+static void
+test_workers_release_and_prune(void **state)
+{
+    (void)state;
+    struct workers *w = workers_new();
+    const struct beat_spec two[] = {{"t-1", WORKER_TRAINING, true}, {"t-2", WORKER_TRAINING, true}};
+    reread(w, two, 2, 100);
+    assert_string_equal(workers_take(w, WORKER_TRAINING, 100), "t-1");
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 1);
+    workers_release(w, "t-1");
+    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
+    /* t-1 was dispatched to at 100, so t-2 comes first... */
+    assert_string_equal(workers_take(w, WORKER_TRAINING, 200), "t-2");
+    workers_release_all(w);
+    /* ... until t-1 leaves the read: then it is forgotten, and comes back as never used. */
+    const struct beat_spec only_t2[] = {{"t-2", WORKER_TRAINING, true}};
+    reread(w, only_t2, 1, 300);
+    reread(w, two, 2, 400);
+    assert_string_equal(workers_take(w, WORKER_TRAINING, 400), "t-1");
+    workers_free(w);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_workers_live_by_our_clock_whatever_theirs),
+        cmocka_unit_test(test_workers_draining_is_live_not_free),
+        cmocka_unit_test(test_workers_dispatch_since_follows_changes),
+        cmocka_unit_test(test_workers_release_and_prune),
         cmocka_unit_test(test_workers_free_is_live_idle_and_not_held),
         cmocka_unit_test(test_workers_hold_after_take_counts),
         cmocka_unit_test(test_workers_holds_carry_over_reads),

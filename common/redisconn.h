@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT
+ * redisconn: opening a hiredis link to the Redis primary that REDIS_URL names (contract §8):
+ * TCP or a unix socket, or the primary that Redis Sentinels report (hiredis has no Sentinel
+ * client); then AUTH (with the URL's user, Redis 6 ACLs), SELECT and the timeouts. The one
+ * place a Redis connection is made, for every program. Each call connects afresh, so after a
+ * failover the next call finds the new primary. */
+#ifndef RC_REDISCONN_H
+#define RC_REDISCONN_H
+
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/rc_err.h"
+
+struct cfg_redis;
+
+/* The server a link reached. */
+struct redisconn_peer {
+    char host[256]; /* "" for a unix socket */
+    int port;
+    char where[320]; /* for messages: "10.0.0.2:6379 (primary mymaster)", the socket path */
+};
+
+/* Connect as `cfg` (borrowed) says. On RC_OK *out is the caller's (redisFree) and *peer (may
+ * be NULL) names the server reached. RC_EUNAVAIL (with the server and the reason in err) when
+ * no primary can be reached, AUTH or SELECT is refused, or the server a Sentinel names is not
+ * (or no longer) the primary. */
+enum rc_rc redisconn_open(const struct cfg_redis *cfg, redisContext **out,
+                          struct redisconn_peer *peer, struct rc_err *err);
+/* With Sentinels in the URL: true when they now name another primary than `peer` (a link to
+ * `peer` is to be dropped: a primary that was paused and came back may still take writes it
+ * will lose). False without Sentinels, or when none answers. One round trip to a Sentinel. */
+bool redisconn_primary_moved(const struct cfg_redis *cfg, const struct redisconn_peer *peer);
+
+#endif /* RC_REDISCONN_H */

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT
+ * it_kafka_faults: Kafka and the lease (contract §7), against the real coordinator, dev
+ * broker, redis-server and stub workers: brokers down longer than AGENT_DISPATCH_TIMEOUT x
+ * AGENT_MAX_ATTEMPTS fail no research (pick-up timeouts count from Kafka's acknowledgement);
+ * a fatal producer error is met with a new producer, not an exit; a leader paused (SIGSTOP)
+ * past its lease publishes and commits nothing when it wakes; 100,000 researches loaded with
+ * AGENT_POLL_INTERVAL=0.05 keep the lease (renewed while loading); a message Kafka refuses for
+ * good does not stay in rc:outbox. */
+#include "tests/support/test.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "proto/msg.h"
+#include "tests/support/it_env.h"
+#include "tests/support/it_runs.h"
+
+#define WAIT_MS 20000
+#define RUN_MS 90000
+
+static void
+test_kafka_a_long_outage_fails_no_research(void **state)
+{
+    struct it_env *env = *state;
+    /* Every client reconnects within half a second of the brokers' return (librdkafka's
+     * default backoff grows to 10 s): the pick-up timeout after the outage is then about the
+     * workers, not their reconnection. */
+    setenv("KAFKA_PROP_RECONNECT_BACKOFF_MAX_MS", "500", 1);
+    it_start_pool(env, 3, NULL, NULL);
+    /* The outage below lasts 5 s: more than 1 s x 2 attempts. */
+    const char *const coord_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000",
+                                     "AGENT_DISPATCH_TIMEOUT=1", "AGENT_MAX_ATTEMPTS=2",
+                                     "AGENT_WORKER_TIMEOUT=10", NULL};
+    it_env_start_coordinator(env, coord_env);
+    enum { N = 30 };
+    char *ids[N];
+    it_trigger_all(env, "outage", N, NULL, ids, WAIT_MS);
+    it_wait_some_finished(env, ids, N, 3, RUN_MS);
+    pid_t broker = it_env_pid(env, "devbroker");
+    assert_int_equal(kill(broker, SIGUSR1), 0); /* every broker down */
+    it_sleep_ms(5000);
+    assert_int_equal(kill(broker, SIGUSR2), 0);
+    const int64_t back = clock_mono_ms();
+    const size_t before = it_count_finished(env, ids, N);
+    if (before < N) {
+        it_wait_some_finished(env, ids, N, before + 1, RUN_MS);
+    }
+    const int64_t recover = clock_mono_ms() - back;
+    it_wait_all_finished(env, ids, N, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N);
+    it_print_figures("brokers down 5 s > dispatch timeout 1 s x 2 attempts", &f,
+                     "back to next finished research", recover);
+    unsetenv("KAFKA_PROP_RECONNECT_BACKOFF_MAX_MS");
+    assert_int_equal(f.completed, N);
+    assert_int_equal(f.failed, 0);
+    assert_int_equal(f.double_phases, 0);
+    it_free_ids(ids, N);
+}
+
+struct waiting_probe {
+    struct it_env *env;
+    char **ids;
+    size_t n;
+};
+
+/* Every research has finished its design and waits for a training worker. */
+static bool
+all_wait_for_training(void *arg)
+{
+    struct waiting_probe *p = arg;
+    for (size_t i = 0; i < p->n; i++) {
+        char *since = it_research_hget(p->env, p->ids[i], "waiting_since");
+        char *child = it_research_hget(p->env, p->ids[i], "child_status");
+        bool ok = since != NULL && child != NULL && strcmp(child, "completed") == 0;
+        free(since);
+        free(child);
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+test_kafka_a_fatal_producer_error_makes_a_new_producer(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 2, NULL, NULL);
+    it_env_start_workers(env, "backtest", 2, NULL, NULL);
+    it_env_start_workers(env, "assessment", 2, NULL, NULL);
+    const char *const coord_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000", NULL};
+    pid_t coordinator = it_env_start_coordinator(env, coord_env);
+    enum { N = 5 };
+    char *ids[N];
+    it_trigger_all(env, "fatal", N, NULL, ids, WAIT_MS);
+    /* Nothing is produced now (every research waits for a training worker, the others are
+     * idle): the next Produce request is the coordinator's, and it meets the fault. */
+    struct waiting_probe p = {env, ids, N};
+    if (!it_wait_until(all_wait_for_training, &p, WAIT_MS)) {
+        it_fail(env, "the researches did not all wait for training");
+    }
+    it_env_broker_faults(env, "Produce OUT_OF_ORDER_SEQUENCE_NUMBER 1\n");
+    const int64_t t0 = clock_mono_ms();
+    it_env_start_workers(env, "training", 2, NULL, NULL); /* the dispatches are produced */
+    it_log_wait(env, "coordinator", "making a new producer", WAIT_MS);
+    it_wait_all_finished(env, ids, N, RUN_MS);
+    const int64_t took = clock_mono_ms() - t0;
+    struct it_figures f = it_judge(env, ids, N);
+    it_print_figures("fatal producer error", &f, "fault to all finished", took);
+    assert_int_equal(f.completed, N);
+    assert_int_equal(it_env_wait_exit(env, coordinator, 0, NULL), -1); /* never an exit */
+    it_free_ids(ids, N);
+}
+
+struct leader_probe {
+    struct it_env *env;
+    const char *not;
+};
+
+static bool
+leader_changed(void *arg)
+{
+    struct leader_probe *p = arg;
+    const char *const get[] = {"GET", "rc:leader"};
+    redisReply *r = it_redis_cmd(p->env, 2, get);
+    bool other = r->type == REDIS_REPLY_STRING && strcmp(r->str, p->not) != 0;
+    freeReplyObject(r);
+    return other;
+}
+
+static void
+test_kafka_a_leader_paused_past_its_lease_publishes_nothing(void **state)
+{
+    struct it_env *env = *state;
+    it_start_pool(env, 3, NULL, NULL);
+    const char *const coord_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000", NULL};
+    pid_t a = it_env_start_coordinator(env, coord_env);
+    const char *const argv[] = {"coordinator", NULL};
+    const char *const b_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000", "AGENT_POLL_INTERVAL=0.1",
+                                 "LOG_LEVEL=debug", NULL};
+    pid_t b = it_env_spawn(env, "coordinator-b", argv, b_env);
+    enum { N = 40 };
+    char *ids[N];
+    it_trigger_all(env, "paused", N, NULL, ids, WAIT_MS);
+    pid_t pids[2] = {a, b};
+    const char *names[2] = {"coordinator", "coordinator-b"};
+    int leader = 0;
+    int64_t worst = 0;
+    for (int k = 0; k < 3; k++) {
+        /* The leader is paused mid-run; the other takes the lease once it expires. */
+        const char *const get[] = {"GET", "rc:leader"};
+        redisReply *r = it_redis_cmd(env, 2, get);
+        char *was = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+        freeReplyObject(r);
+        assert_non_null(was);
+        assert_int_equal(kill(pids[leader], SIGSTOP), 0);
+        const int64_t t0 = clock_mono_ms();
+        struct leader_probe lp = {env, was};
+        if (!it_wait_until(leader_changed, &lp, WAIT_MS)) {
+            kill(pids[leader], SIGCONT);
+            it_fail(env, "the standby did not take over");
+        }
+        const int64_t took = clock_mono_ms() - t0;
+        worst = took > worst ? took : worst;
+        it_sleep_ms(500); /* the new leader at work while the old one sleeps */
+        const int64_t woke = clock_now_ms();
+        assert_int_equal(kill(pids[leader], SIGCONT), 0);
+        /* Awake, it finds its lease lapsed by its own clock (or fenced): it stands by, and no
+         * pass of it is published. */
+        for (int64_t until = clock_mono_ms() + WAIT_MS;
+             it_log_count(env, names[leader], "standing by", woke) == 0;) {
+            if (clock_mono_ms() > until) {
+                it_fail(env, "%s did not stand by after waking", names[leader]);
+            }
+            it_sleep_ms(20);
+        }
+        it_sleep_ms(1000);
+        size_t published = it_log_count(env, names[leader], "msg=\"pass published\"", woke);
+        if (published != 0) {
+            it_fail(env, "%s published %zu passes after waking", names[leader], published);
+        }
+        free(was);
+        leader = 1 - leader;
+    }
+    it_wait_all_finished(env, ids, N, RUN_MS);
+    struct it_figures f = it_judge(env, ids, N);
+    it_print_figures("leader paused past its lease x3", &f, "slowest pause to takeover", worst);
+    assert_int_equal(f.completed, N);
+    assert_int_equal(f.double_phases, 0);
+    it_free_ids(ids, N);
+}
+
+/* 100,000 researches parked (waiting for a design worker that none is), written straight into
+ * Redis as a coordinator writes them. */
+static void
+seed_parked(struct it_env *env, size_t n)
+{
+    redisContext *c = it_redis(env);
+    char now[32];
+    snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+    for (size_t done = 0; done < n;) {
+        size_t batch = n - done < 5000 ? n - done : 5000;
+        for (size_t i = 0; i < batch; i++) {
+            char id[40], key[64];
+            snprintf(id, sizeof(id), "rs_parked%09zu", done + i);
+            snprintf(key, sizeof(key), "rc:research:%s", id);
+            const char *hset[] = {"HSET",       key,        "research_id", id,       "status",
+                                  "running",    "phase",    "pending",     "attempt", "0",
+                                  "created_at", now,        "updated_at",  now,      "waiting_since",
+                                  now,          "brief",    "parked"};
+            redisAppendCommandArgv(c, 18, hset, NULL);
+            const char *zadd[] = {"ZADD", "rc:active", now, id};
+            redisAppendCommandArgv(c, 4, zadd, NULL);
+        }
+        for (size_t i = 0; i < 2 * batch; i++) {
+            void *r = NULL;
+            assert_int_equal(redisGetReply(c, &r), REDIS_OK);
+            freeReplyObject(r);
+        }
+        done += batch;
+    }
+}
+
+struct cycle_probe {
+    struct it_env *env;
+};
+
+static bool
+cycled(void *arg)
+{
+    struct cycle_probe *p = arg;
+    char *at = it_redis_hget(p->env, "rc:coordinator", "last_cycle_at");
+    bool ok = at != NULL;
+    free(at);
+    return ok;
+}
+
+static void
+test_kafka_a_long_load_keeps_the_lease(void **state)
+{
+    struct it_env *env = *state;
+    enum { PARKED = 100000 };
+    seed_parked(env, PARKED);
+    const char *const argv[] = {"coordinator", NULL};
+    const char *const coord_env[] = {"AGENT_POLL_INTERVAL=0.05", "LOG_LEVEL=info",
+                                     "AGENT_MAX_CONCURRENT_RESEARCHES=1000000", NULL};
+    const int64_t t0 = clock_mono_ms();
+    it_env_spawn(env, "coordinator", argv, coord_env);
+    struct cycle_probe p = {env};
+    if (!it_wait_until(cycled, &p, RUN_MS)) {
+        it_fail(env, "no cycle over %d researches", PARKED);
+    }
+    const int64_t took = clock_mono_ms() - t0;
+    it_sleep_ms(1000); /* a second of 20 Hz ticks over them */
+    printf("faults: %d researches loaded with AGENT_POLL_INTERVAL=0.05: start to first cycle=%lld "
+           "ms\n",
+           PARKED, (long long)took);
+    assert_int_equal(it_log_count(env, "coordinator", "lost the leader lease", 0), 0);
+    assert_int_equal(it_log_count(env, "coordinator", "msg=\"loaded active researches\"", 0), 1);
+    /* Read in chunks: a ZRANGE per 1,000, never one reply of them all. */
+    const char *const info[] = {"INFO", "commandstats"};
+    redisReply *r = it_redis_cmd(env, 2, info);
+    const char *zr = strstr(r->str, "cmdstat_zrange:calls=");
+    assert_non_null(zr);
+    assert_true(atol(zr + strlen("cmdstat_zrange:calls=")) >= PARKED / 1000);
+    freeReplyObject(r);
+}
+
+static void
+test_kafka_a_message_refused_for_good_leaves_the_outbox(void **state)
+{
+    struct it_env *env = *state;
+    it_start_pool(env, 2, NULL, NULL);
+    /* The producer refuses messages over 8,000 bytes: a design dispatch with a 9,000-byte
+     * brief can never be sent. */
+    const char *const coord_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000",
+                                     "KAFKA_PROP_MESSAGE_MAX_BYTES=8000",
+                                     "AGENT_DISPATCH_TIMEOUT=1", "AGENT_MAX_ATTEMPTS=2", NULL};
+    it_env_start_coordinator(env, coord_env);
+    char brief[9001];
+    memset(brief, 'b', 9000);
+    brief[9000] = '\0';
+    struct trigger big = {.request_id = "too-big", .brief = brief};
+    it_send_trigger(env, &big);
+    const struct event *acc = it_event_wait_request(env, EVENT_ACCEPTED, "too-big", WAIT_MS);
+    char *doomed = strdup(acc->research_id);
+    char *ids[5];
+    it_trigger_all(env, "small", 5, NULL, ids, WAIT_MS);
+    const struct event *ev = it_event_wait(env, EVENT_FAILED, doomed, RUN_MS);
+    if (strstr(ev->error, "no attempts left") == NULL) {
+        it_fail(env, "failed with: %s", ev->error);
+    }
+    it_wait_all_finished(env, ids, 5, RUN_MS);
+    it_log_wait(env, "coordinator", "Kafka refuses a message for good", WAIT_MS);
+    /* Nothing waits in the outbox for ever: what Kafka refused was dropped, the rest sent. */
+    const char *const hlen[] = {"HLEN", "rc:outbox"};
+    for (int64_t until = clock_mono_ms() + WAIT_MS;;) {
+        redisReply *r = it_redis_cmd(env, 2, hlen);
+        long long n = r->integer;
+        freeReplyObject(r);
+        if (n == 0) {
+            break;
+        }
+        if (clock_mono_ms() > until) {
+            it_fail(env, "rc:outbox still holds %lld messages", n);
+        }
+        it_sleep_ms(20);
+    }
+    struct it_figures f = it_judge(env, ids, 5);
+    it_print_figures("a dispatch Kafka refuses for good", &f, "-", 0);
+    assert_int_equal(f.completed, 5);
+    free(doomed);
+    it_free_ids(ids, 5);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_kafka_a_long_outage_fails_no_research, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_fatal_producer_error_makes_a_new_producer,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_leader_paused_past_its_lease_publishes_nothing,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_long_load_keeps_the_lease, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_message_refused_for_good_leaves_the_outbox,
+                                        it_setup, it_teardown),
+    };
+    if (getenv("IT_ONLY") != NULL) {
+        cmocka_set_test_filter(getenv("IT_ONLY"));
+    }
+    return cmocka_run_group_tests_name("it_kafka_faults", tests, NULL, NULL);
+}
