@@ -41,6 +41,7 @@
 #define BACKOFF_MAX_MS 5000
 #define KAFKA_SETUP_TIMEOUT_MS 10000
 #define SHUTDOWN_FLUSH_MS 3000
+#define STOP_CHECK_MS 250 /* the longest an idle loop waits before it looks at the stop flag */
 /* Between sweeps the heartbeats are read again at most this often, and only while some
  * research waits for a type of worker none of which is known free: the coordinator's own
  * record (its dispatches and the completions it applied) says who is busy in between. A
@@ -1116,6 +1117,9 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             int64_t beats_at = l->beats_read_mono + BEATS_REFRESH_MS;
             wait_ms = beats_at - now < wait_ms ? beats_at - now : wait_ms;
         }
+        /* Woken at least every STOP_CHECK_MS: librdkafka's wait does not end on SIGTERM, and a
+         * stop must not wait out a long AGENT_POLL_INTERVAL. */
+        wait_ms = wait_ms > STOP_CHECK_MS ? STOP_CHECK_MS : wait_ms;
         if (gather(l, wait_ms > 0 ? wait_ms : 0, err) != RC_OK) {
             /* A fatal consumer error: a new consumer reads again from the committed offsets
              * (contract §7: never an exit). */

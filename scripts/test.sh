@@ -8,11 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${RC_JOBS:-2}
+# Tests run wider than builds: integration tests mostly wait on the processes they start
+# (about a third of a core each), so four at a time use two cores well.
+test_jobs=${RC_TEST_JOBS:-4}
 
 if [[ ${CI:-} == true ]]; then
     export IT_REQUIRE_ALL=1
 fi
-ctest_args=(--output-on-failure -j"$jobs")
+ctest_args=(--output-on-failure -j"$test_jobs")
 if [[ ${IT_REQUIRE_ALL:-0} == 1 ]]; then
     ctest_args+=(--no-tests=error)
 fi

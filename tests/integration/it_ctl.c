@@ -580,5 +580,5 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_refuses_a_password_in_argv, it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("ctl", tests, NULL, NULL);
+    return IT_RUN_GROUP("ctl", tests);
 }

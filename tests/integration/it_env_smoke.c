@@ -152,5 +152,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_it_env_events_view_decodes, it_setup, it_teardown),
         cmocka_unit_test(test_it_env_workers_heartbeat_and_stop_leaves_no_child),
     };
-    return cmocka_run_group_tests_name("it_env_smoke", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_env_smoke", tests);
 }

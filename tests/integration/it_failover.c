@@ -212,8 +212,5 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_failover_through_sentinel, it_setup, it_teardown),
     };
-    if (getenv("IT_ONLY") != NULL) {
-        cmocka_set_test_filter(getenv("IT_ONLY"));
-    }
-    return cmocka_run_group_tests_name("it_failover", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_failover", tests);
 }

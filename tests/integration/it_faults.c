@@ -324,8 +324,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_faults_unpicked_dispatch_goes_to_another_worker,
                                         it_setup, it_teardown),
     };
-    if (getenv("IT_ONLY") != NULL) {
-        cmocka_set_test_filter(getenv("IT_ONLY")); /* e.g. IT_ONLY='*redis*' */
-    }
-    return cmocka_run_group_tests_name("it_faults", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_faults", tests);
 }

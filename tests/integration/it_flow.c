@@ -601,5 +601,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flow_many_researches_at_once_each_complete_once,
                                         it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("flow", tests, NULL, NULL);
+    return IT_RUN_GROUP("flow", tests);
 }

@@ -1423,5 +1423,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_invalid_input_with_a_64k_key_does_not_crash, it_setup,
                                         it_teardown),
     };
-    return cmocka_run_group_tests_name("invalid", tests, NULL, NULL);
+    return IT_RUN_GROUP("invalid", tests);
 }

@@ -392,5 +392,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_metrics_unservable_address_is_a_config_error,
                                         it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("it_metrics", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_metrics", tests);
 }

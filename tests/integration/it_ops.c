@@ -476,5 +476,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_ops_duplicated_and_stale_completions_change_nothing,
                                         it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("it_ops", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_ops", tests);
 }

@@ -245,5 +245,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_recovery_researchctl_trigger_reports_the_outcome,
                                         it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("recovery", tests, NULL, NULL);
+    return IT_RUN_GROUP("recovery", tests);
 }

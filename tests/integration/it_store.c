@@ -417,5 +417,5 @@ main(void)
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_store_outbox_read_in_chunks, it_setup, it_teardown),
     };
-    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+    return IT_RUN_GROUP("store", tests);
 }

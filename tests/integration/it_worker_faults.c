@@ -192,8 +192,5 @@ main(void)
         cmocka_unit_test_setup_teardown(test_workers_a_clock_behind_is_no_death, it_setup,
                                         it_teardown),
     };
-    if (getenv("IT_ONLY") != NULL) {
-        cmocka_set_test_filter(getenv("IT_ONLY"));
-    }
-    return cmocka_run_group_tests_name("it_worker_faults", tests, NULL, NULL);
+    return IT_RUN_GROUP("it_worker_faults", tests);
 }

@@ -569,5 +569,5 @@ main(void)
             test_worker_proto_unwritable_heartbeat_key_stops_only_its_worker, it_setup,
             it_teardown),
     };
-    return cmocka_run_group_tests_name("worker_proto", tests, NULL, NULL);
+    return IT_RUN_GROUP("worker_proto", tests);
 }

@@ -605,3 +605,28 @@ it_env_key_prefix(const struct it_env *env)
 {
     return env->key_prefix;
 }
+
+int
+it_run_group(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+    if (getenv("IT_ONLY") != NULL) {
+        cmocka_set_test_filter(getenv("IT_ONLY"));
+    }
+    unsigned shard = 1, shards = 1;
+    const char *spec = getenv("IT_SHARD");
+    if (spec != NULL && (sscanf(spec, "%u/%u", &shard, &shards) != 2 || shard < 1 ||
+                         shards < 1 || shard > shards)) {
+        fprintf(stderr, "IT_SHARD must be i/n with 1 <= i <= n (got \"%s\")\n", spec);
+        return 1;
+    }
+    struct CMUnitTest *picked = xcalloc(n > 0 ? n : 1, sizeof(*picked));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i % shards == shard - 1) {
+            picked[k++] = tests[i];
+        }
+    }
+    int rc = _cmocka_run_group_tests(name, picked, k, NULL, NULL);
+    free(picked);
+    return rc;
+}

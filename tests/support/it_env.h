@@ -67,6 +67,14 @@ int it_env_start(struct it_env **out);
  * when IT_VERBOSE is set, it also prints the log tails. */
 int it_env_stop(struct it_env *env);
 
+/* Run a cmocka group (as cmocka_run_group_tests_name with no group fixtures), but only the
+ * tests that IT_ONLY (a cmocka glob, e.g. '*redis*') and IT_SHARD ("i/n": tests i, i + n,
+ * i + 2n, ... counting from 1, so that ctest can run the shards of a long group side by side)
+ * select. Returns cmocka's result. */
+struct CMUnitTest;
+int it_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
+#define IT_RUN_GROUP(name, tests) it_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]))
+
 /* cmocka fixtures: it_setup starts an env into *state (returns -1 when that fails, which
  * cmocka reports as an error); it_teardown stops it and returns it_env_stop's result, so a
  * child that crashed or leaked fails the test. */
@@ -218,6 +226,8 @@ void it_env_produce(struct it_env *env, const char *topic_suffix, const char *ke
  * keyed by research_id. Strings are borrowed. */
 void it_send_trigger(struct it_env *env, const struct trigger *t);
 void it_send_cancel(struct it_env *env, const struct cancel *c);
+/* Produce n triggers at once (one flush for them all: they reach the coordinator together). */
+void it_send_triggers(struct it_env *env, const struct trigger *t, size_t n);
 void it_send_completion(struct it_env *env, const struct completion *c);
 
 /* ---- Kafka: reading ----------------------------------------------------------------------- */

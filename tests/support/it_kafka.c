@@ -144,6 +144,40 @@ it_send_trigger(struct it_env *env, const struct trigger *t)
 }
 
 void
+it_send_triggers(struct it_env *env, const struct trigger *t, size_t n)
+{
+    struct buf topic = BUF_INIT, wire = BUF_INIT;
+    buf_printf(&topic, "%striggers", env->topic_prefix);
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(env->producer, topic.data, NULL);
+    if (rkt == NULL) {
+        it_fail(env, "produce to %s: %s", topic.data, rd_kafka_err2str(rd_kafka_last_error()));
+    }
+    env->dr_count = 0;
+    env->dr_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < n; i++) {
+        struct msg m = MSG_INIT;
+        m.kind = MSG_TRIGGER;
+        m.ts_ms = clock_now_ms();
+        m.u.trigger = t[i];
+        buf_reset(&wire);
+        msg_encode(&m, &wire);
+        if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, wire.data, wire.len,
+                             t[i].request_id, strlen(t[i].request_id), NULL) != 0) {
+            it_fail(env, "produce to %s: %s", topic.data, rd_kafka_err2str(rd_kafka_last_error()));
+        }
+    }
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_resp_err_t ferr = rd_kafka_flush(env->producer, PRODUCE_TIMEOUT_MS);
+    if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR || env->dr_count != (int)n ||
+        env->dr_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        it_fail(env, "produce %zu triggers: %s", n,
+                rd_kafka_err2str(ferr != RD_KAFKA_RESP_ERR_NO_ERROR ? ferr : env->dr_err));
+    }
+    buf_release(&wire);
+    buf_release(&topic);
+}
+
+void
 it_send_cancel(struct it_env *env, const struct cancel *c)
 {
     struct msg m = MSG_INIT;

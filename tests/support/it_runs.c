@@ -116,12 +116,42 @@ same_event(const struct event *a, const struct event *b)
            (a->type != EVENT_PHASE_STARTED || a->phase == b->phase);
 }
 
+struct outcomes_probe {
+    struct it_env *env;
+    char **ids;
+    size_t n;
+};
+
+/* Every research of the run that Redis says finished has its outcome event read. */
+static bool
+outcomes_read(void *arg)
+{
+    struct outcomes_probe *p = arg;
+    it_topic_poll(it_events(p->env), 100);
+    for (size_t i = 0; i < p->n; i++) {
+        char *st = it_research_hget(p->env, p->ids[i], "status");
+        bool final = is_final(st);
+        free(st);
+        if (final && it_event_find(p->env, EVENT_COMPLETED, p->ids[i]) == NULL &&
+            it_event_find(p->env, EVENT_FAILED, p->ids[i]) == NULL &&
+            it_event_find(p->env, EVENT_CANCELLED, p->ids[i]) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct it_figures
 it_judge(struct it_env *env, char **ids, size_t n)
 {
     struct it_figures f = {0};
     struct it_topic *t = it_events(env);
-    it_topic_poll(t, 500);
+    /* Read on until every finished research's outcome event is in (a reader that lived
+     * through a broker outage may still be reconnecting), then until nothing more comes. */
+    struct outcomes_probe op = {env, ids, n};
+    (void)it_wait_until(outcomes_read, &op, 30000);
+    while (it_topic_poll(t, 300) > 0) {
+    }
     size_t total = it_topic_count(t);
     const struct event **seen = calloc(total + 1, sizeof(*seen));
     size_t n_seen = 0;
