@@ -7,9 +7,14 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "coordinator/kconf.h"
+
+/* consumer_free: how long closing, then destroying, may take (a stop's budget: 5 s in all) */
+#define CLOSE_MS 800
+#define DESTROY_MS 700
 
 struct consumer {
     rd_kafka_t *rk;
@@ -133,14 +138,25 @@ consumer_free(struct consumer *c)
     if (c == NULL) {
         return;
     }
-    if (rd_kafka_fatal_error(c->rk, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        /* librdkafka 2.0: after a fatal error, closing never ends (rd_kafka_destroy spins):
-         * there is nothing to close cleanly any more, so skip it. */
-        rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    } else {
-        rd_kafka_consumer_close(c->rk);
-        rd_kafka_destroy(c->rk);
+    /* librdkafka 2.0: after a fatal error, closing never ends (rd_kafka_destroy spins): there
+     * is nothing to close cleanly any more, so skip it. Otherwise close, but for at most
+     * CLOSE_MS: a stop must not wait on brokers that do not answer. */
+    bool closed = false;
+    if (rd_kafka_fatal_error(c->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
+        if (e != NULL) {
+            rd_kafka_error_destroy(e);
+        } else {
+            const int64_t deadline = clock_mono_ms() + CLOSE_MS;
+            while (!(closed = rd_kafka_consumer_closed(c->rk)) && clock_mono_ms() < deadline) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+                rd_kafka_event_destroy(ev); /* NULL is fine */
+            }
+        }
+        rd_kafka_queue_destroy(q);
     }
+    (void)kconf_destroy(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, DESTROY_MS);
     free(c);
 }
 
@@ -153,6 +169,13 @@ topic_of(const struct consumer *c, const rd_kafka_message_t *m)
                : CFG_TOPIC_COMPLETIONS;
 }
 
+static int
+left_ms(int64_t deadline)
+{
+    const int64_t left = deadline - clock_mono_ms();
+    return left > 1 ? (int)left : 1;
+}
+
 bool
 consumer_caught_up(struct consumer *c, int timeout_ms)
 {
@@ -163,6 +186,8 @@ consumer_caught_up(struct consumer *c, int timeout_ms)
         }
         return false;
     }
+    /* One budget for all the round trips: a shutdown waits for this call. */
+    const int64_t deadline = clock_mono_ms() + timeout_ms;
     bool caught_up = rd_kafka_position(c->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR;
     /* A partition nothing was read from yet has no position: its committed offset is where
      * reading starts. */
@@ -172,7 +197,8 @@ consumer_caught_up(struct consumer *c, int timeout_ms)
     }
     if (caught_up && unread) {
         rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-        caught_up = rd_kafka_committed(c->rk, committed, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR;
+        caught_up = rd_kafka_committed(c->rk, committed, left_ms(deadline)) ==
+                    RD_KAFKA_RESP_ERR_NO_ERROR;
         for (int i = 0; caught_up && i < parts->cnt; i++) {
             if (parts->elems[i].offset < 0) {
                 parts->elems[i].offset = committed->elems[i].offset;
@@ -184,7 +210,8 @@ consumer_caught_up(struct consumer *c, int timeout_ms)
         int64_t low = 0, high = 0;
         caught_up = rd_kafka_query_watermark_offsets(c->rk, parts->elems[i].topic,
                                                      parts->elems[i].partition, &low, &high,
-                                                     timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                                                     left_ms(deadline)) ==
+                        RD_KAFKA_RESP_ERR_NO_ERROR &&
                     (parts->elems[i].offset >= high || (parts->elems[i].offset < 0 && low == high));
     }
     rd_kafka_topic_partition_list_destroy(parts);

@@ -41,7 +41,7 @@ void consumer_free(struct consumer *c);
  * fatal error means shut down; transient errors are logged and not returned. */
 enum rc_rc consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got,
                          struct rc_err *err);
-/* Ask the brokers where every input partition ends (round trips, each bounded by timeout_ms):
+/* Ask the brokers where every input partition ends (round trips, timeout_ms for them all):
  * true when consumer_poll has returned every message up to those ends, so that any message a
  * producer had Kafka acknowledge before this call is among the inputs returned. False when it
  * has not, or the brokers cannot say. Blocks: for the rare decision that needs it. */

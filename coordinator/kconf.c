@@ -3,13 +3,17 @@
 #include "coordinator/kconf.h"
 
 #include <ctype.h>
-#include <stdlib.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 
@@ -176,4 +180,56 @@ kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_start start,
 out:
     rd_kafka_metadata_destroy(md);
     return rc;
+}
+
+/* kconf_destroy's hand-over: whichever of the two sides comes last frees it. */
+struct destroyer {
+    rd_kafka_t *rk;
+    int flags;
+    atomic_int state; /* DESTROYING, then DESTROYED (by the thread) or ABANDONED (by the caller) */
+};
+
+enum { DESTROYING, DESTROYED, ABANDONED };
+
+static void *
+destroy_main(void *arg)
+{
+    struct destroyer *d = arg;
+    rd_kafka_destroy_flags(d->rk, d->flags);
+    if (atomic_exchange(&d->state, DESTROYED) == ABANDONED) {
+        free(d);
+    }
+    return NULL;
+}
+
+bool
+kconf_destroy(rd_kafka_t *rk, int flags, int timeout_ms)
+{
+    struct destroyer *d = xcalloc(1, sizeof(*d));
+    d->rk = rk;
+    d->flags = flags;
+    atomic_init(&d->state, DESTROYING);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    const bool started = pthread_create(&t, &attr, destroy_main, d) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        rd_kafka_destroy_flags(rk, flags); /* no thread to spare: wait as long as it takes */
+        free(d);
+        return true;
+    }
+    const int64_t deadline = clock_mono_ms() + timeout_ms;
+    while (atomic_load(&d->state) == DESTROYING && clock_mono_ms() < deadline) {
+        const struct timespec tick = {0, 5 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    if (atomic_exchange(&d->state, ABANDONED) == DESTROYED) {
+        free(d);
+        return true;
+    }
+    log_warn("librdkafka did not finish destroying a client: left to a thread of its own",
+             "waited_ms=%d", timeout_ms);
+    return false;
 }

@@ -4,6 +4,8 @@
 #ifndef RC_KCONF_H
 #define RC_KCONF_H
 
+#include <stdbool.h>
+
 #include <librdkafka/rdkafka.h>
 
 #include "common/rc_err.h"
@@ -36,5 +38,11 @@ enum kconf_start {
 enum rc_rc kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_start start,
                                 rd_kafka_topic_partition_list_t *list, int timeout_ms,
                                 struct rc_err *err);
+
+/* rd_kafka_destroy_flags(rk, flags), waiting at most timeout_ms: false when it had not
+ * returned by then (librdkafka before 2.3 can hang there for good after a broker outage, a
+ * consumer's partition object leaked), in which case it goes on in a thread of its own, and
+ * the handle is abandoned to it. */
+bool kconf_destroy(rd_kafka_t *rk, int flags, int timeout_ms);
 
 #endif /* RC_KCONF_H */

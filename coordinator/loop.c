@@ -74,6 +74,7 @@ struct loop {
     int64_t started_at_ms;
     uint64_t outbox_seq;
     bool leading;
+    bool flushed; /* loop_run's stop gave Kafka its SHUTDOWN_FLUSH_MS */
     bool mirror_ok;           /* the registry mirrors Redis */
     bool outbox_due;          /* publish the outbox again (a new producer) */
     bool more_waiting;        /* the last gather stopped at a batch limit */
@@ -160,7 +161,7 @@ loop_free(struct loop *l)
         return;
     }
     consumer_free(l->consumer);
-    producer_free(l->producer, SHUTDOWN_FLUSH_MS);
+    producer_free(l->producer, l->flushed ? 0 : SHUTDOWN_FLUSH_MS); /* one wait per stop */
     store_free(l->store);
     registry_free(l->reg);
     workers_free(l->workers);
@@ -1083,7 +1084,7 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         settle_deliveries(l);
         int64_t now = clock_mono_ms();
         bool tick = now >= l->next_tick_mono_ms;
-        if (tick || !l->leading || !l->mirror_ok || l->outbox_due) {
+        if (tick || !l->leading || !l->mirror_ok || l->outbox_due || l->consumer == NULL) {
             bool kafka_failed = false;
             enum rc_rc rc = ensure_leading(l, &kafka_failed, err);
             if (rc == RC_EINVAL || rc == RC_ENOTFOUND) {
@@ -1138,6 +1139,11 @@ loop_run(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     /* Let Kafka take what this run published and clear it from the outbox, so a successor
      * does not publish it again. */
     producer_flush(l->producer, SHUTDOWN_FLUSH_MS);
+    l->flushed = true;
+    if (producer_in_flight(l->producer) > 0) {
+        log_warn("kafka did not take everything: the outbox keeps it for the next leader",
+                 "in_flight=%d", producer_in_flight(l->producer));
+    }
     settle_deliveries(l);
     if (l->leading) {
         /* What is done is written; a successor may start at once instead of after the TTL. */

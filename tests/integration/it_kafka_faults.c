@@ -68,8 +68,8 @@ plant_ghost(struct it_env *env, const char *id)
     char now[32], key[64];
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
     snprintf(key, sizeof(key), "rc:worker:%s", id);
-    const char *const beat[] = {"HSET", key, "type", "design", "state", "idle", "dispatch_id",
-                                "", "research_id", "", "last_seen", now};
+    const char *const beat[] = {"HSET",        key, "type",        "design", "state",     "idle",
+                                "dispatch_id", "",  "research_id", "",       "last_seen", now};
     it_redis_ok(env, 12, beat);
     const char *const live[] = {"ZADD", "rc:workers:design", now, id};
     it_redis_ok(env, 4, live);
@@ -183,7 +183,7 @@ test_kafka_a_fatal_producer_error_makes_a_new_producer(void **state)
 
 struct leader_probe {
     struct it_env *env;
-    const char *not;
+    const char * not ;
 };
 
 static bool
@@ -192,9 +192,32 @@ leader_changed(void *arg)
     struct leader_probe *p = arg;
     const char *const get[] = {"GET", "rc:leader"};
     redisReply *r = it_redis_cmd(p->env, 2, get);
-    bool other = r->type == REDIS_REPLY_STRING && strcmp(r->str, p->not) != 0;
+    bool other = r->type == REDIS_REPLY_STRING && strcmp(r->str, p->not ) != 0;
     freeReplyObject(r);
     return other;
+}
+
+/* A fatal consumer error (the broker fences its offset commits: FENCED_INSTANCE_ID) is met with
+ * a new consumer, which reads again from the committed offsets. */
+static void
+test_kafka_a_fatal_consumer_error_makes_a_new_consumer(void **state)
+{
+    struct it_env *env = *state;
+    it_start_pool(env, 2, NULL, NULL);
+    const char *const coord_env[] = {"AGENT_MAX_CONCURRENT_RESEARCHES=1000", NULL};
+    pid_t coordinator = it_env_start_coordinator(env, coord_env);
+    char *ids[10];
+    it_trigger_all(env, "cfatal", 5, NULL, ids, WAIT_MS);
+    /* Only the coordinator commits offsets: the next OffsetCommit is its own. */
+    it_env_broker_faults(env, "OffsetCommit FENCED_INSTANCE_ID 1\n");
+    it_trigger_all(env, "cfatal-after", 5, NULL, ids + 5, WAIT_MS);
+    it_log_wait(env, "coordinator", "making a new consumer", WAIT_MS);
+    it_wait_all_finished(env, ids, 10, RUN_MS);
+    struct it_figures f = it_judge(env, ids, 10);
+    it_print_figures("fatal consumer error", &f, "-", 0);
+    assert_int_equal(f.completed, 10);
+    assert_int_equal(it_env_wait_exit(env, coordinator, 0, NULL), -1); /* never an exit */
+    it_free_ids(ids, 10);
 }
 
 /* How many passes the coordinator `name` has published (its debug log says so). */
@@ -312,10 +335,10 @@ seed_parked(struct it_env *env, size_t n)
             char id[40], key[64];
             snprintf(id, sizeof(id), "rs_parked%09zu", done + i);
             snprintf(key, sizeof(key), "rc:research:%s", id);
-            const char *hset[] = {"HSET",       key,        "research_id", id,       "status",
-                                  "running",    "phase",    "pending",     "attempt", "0",
-                                  "created_at", now,        "updated_at",  now,      "waiting_since",
-                                  now,          "brief",    "parked"};
+            const char *hset[] = {"HSET",       key,     "research_id", id,        "status",
+                                  "running",    "phase", "pending",     "attempt", "0",
+                                  "created_at", now,     "updated_at",  now,       "waiting_since",
+                                  now,          "brief", "parked"};
             redisAppendCommandArgv(c, 18, hset, NULL);
             const char *zadd[] = {"ZADD", "rc:active", now, id};
             redisAppendCommandArgv(c, 4, zadd, NULL);
@@ -430,6 +453,8 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_kafka_dispatches_planned_during_an_outage_do_not_time_out, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_a_fatal_producer_error_makes_a_new_producer,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_fatal_consumer_error_makes_a_new_consumer,
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_a_leader_paused_past_its_lease_publishes_nothing,
                                         it_setup, it_teardown),
