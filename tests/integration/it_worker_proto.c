@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
+#include "tests/support/it_runs.h"
 
 #define WAIT_MS 20000
 #define OUTAGE_WAIT_MS 60000 /* after an outage: librdkafka reconnects within its backoff */
@@ -169,42 +170,6 @@ last_seen_now(struct it_env *env, const char *worker_id)
     return seen;
 }
 
-/* ---- Logs --------------------------------------------------------------------------------- */
-
-struct log_probe {
-    struct it_env *env;
-    const char *name; /* the child's log name */
-    const char *text; /* what to find */
-};
-
-static bool
-log_has(void *arg)
-{
-    const struct log_probe *p = arg;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.log", it_env_dir(p->env), p->name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        found = strstr(line, p->text) != NULL;
-    }
-    fclose(f);
-    return found;
-}
-
-static void
-wait_log(struct it_env *env, const char *name, const char *text, int timeout_ms)
-{
-    struct log_probe p = {env, name, text};
-    if (!it_wait_until(log_has, &p, timeout_ms)) {
-        it_fail(env, "%s.log: no line with \"%s\" after %d ms", name, text, timeout_ms);
-    }
-}
-
 /* ---- Completion first, then idle ---------------------------------------------------------- */
 
 struct pickup_probe {
@@ -295,11 +260,11 @@ outage_keeps_the_dispatch_named(struct it_env *env, const char *worker_id, const
     assert_int_equal(kill(broker, SIGUSR1), 0); /* the brokers go down mid-dispatch */
     char done[256];
     snprintf(done, sizeof(done), "completed %s", dispatch_id);
-    wait_log(env, log_name, done, WAIT_MS);
+    it_log_wait(env, log_name, done, WAIT_MS);
     if (delivery_fails) {
         snprintf(done, sizeof(done), "completion of %s (research %s) not delivered", dispatch_id,
                  id);
-        wait_log(env, log_name, done, WAIT_MS);
+        it_log_wait(env, log_name, done, WAIT_MS);
     }
     /* The completion waits in the producer's queue (or to be produced again): for longer than
      * AGENT_WORKER_TIMEOUT, and a dozen heartbeats, the worker keeps naming the dispatch. */
@@ -321,7 +286,7 @@ outage_keeps_the_dispatch_named(struct it_env *env, const char *worker_id, const
     beat_release(&b);
     if (delivery_fails) {
         snprintf(done, sizeof(done), "completion of %s delivered after", dispatch_id);
-        wait_log(env, log_name, done, 0);
+        it_log_wait(env, log_name, done, 0);
     }
     it_research_wait(env, id, "status", "completed", OUTAGE_WAIT_MS);
     free(dispatch_id);
@@ -464,8 +429,7 @@ test_worker_proto_restarted_worker_starts_idle(void **state)
     watch_run(&w, WAIT_MS);
     char started[256];
     snprintf(started, sizeof(started), "started %s", dispatch_id);
-    struct log_probe p = {env, "workers-training-3", started};
-    if (log_has(&p)) {
+    if (it_log_count(env, "workers-training-3", started, 0) > 0) {
         it_fail(env, "the restarted worker ran %s again", dispatch_id);
     }
     free(dispatch_id);
@@ -514,12 +478,12 @@ test_worker_proto_unreadable_research_key_refuses_only_its_dispatch(void **state
     msg_encode(&m, &wire);
     it_env_produce(env, "dispatch.training", "wt-training-1", wire.data, wire.len);
     buf_release(&wire);
-    wait_log(env, "workers-training-2", "d_corrupt", WAIT_MS); /* --verbose: it arrived */
+    it_log_wait(env, "workers-training-2", "d_corrupt", WAIT_MS); /* --verbose: it arrived */
 
     char *id = trigger_ok(env, "req-after-corrupt");
     it_research_wait(env, id, "status", "completed", WAIT_MS);
     assert_int_equal(it_event_count(env, EVENT_REDISPATCHED, id), 0);
-    wait_log(env, "workers-training-2", "refusing dispatch d_corrupt", 0);
+    it_log_wait(env, "workers-training-2", "refusing dispatch d_corrupt", 0);
     free(id);
 }
 
@@ -545,8 +509,8 @@ test_worker_proto_unwritable_heartbeat_key_stops_only_its_worker(void **state)
                       .until = last_seen_now(env, "hk-training-1") + 2500,
                       .ok = beat_period_kept};
     watch_run(&w, WAIT_MS);
-    wait_log(env, "workers-training-1", "hk-training-2: rc:worker:hk-training-2 holds a string", 0);
-    wait_log(env, "workers-training-1", "2 training workers ready", 0);
+    it_log_wait(env, "workers-training-1", "hk-training-2: rc:worker:hk-training-2 holds a string", 0);
+    it_log_wait(env, "workers-training-1", "2 training workers ready", 0);
     assert_int_equal(it_env_wait_exit(env, pid, 0, NULL), -1); /* still running */
 }
 
