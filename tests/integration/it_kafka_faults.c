@@ -220,6 +220,54 @@ test_kafka_a_fatal_consumer_error_makes_a_new_consumer(void **state)
     it_free_ids(ids, 10);
 }
 
+/* 150 inputs of 300 kB (45 MB) waiting at once in the consumer's queue: a pass takes at most
+ * 32 MiB of them. They pile up while the coordinator's write is held (CLIENT PAUSE WRITE), its
+ * librdkafka fetching meanwhile (allowed a queue larger than the bound); the topics are wide, as
+ * the dev broker keeps 5 MiB per partition. */
+static void
+test_kafka_a_pass_is_bounded_in_bytes(void **state)
+{
+    struct it_env *env = *state;
+    const char *const coord_env[] = {"LOG_LEVEL=debug",
+                                     "KAFKA_PROP_QUEUED_MAX_MESSAGES_KBYTES=131072",
+                                     "KAFKA_PROP_FETCH_MAX_BYTES=52428800",
+                                     "KAFKA_PROP_RECEIVE_MESSAGE_MAX_BYTES=60000000", NULL};
+    it_env_start_coordinator(env, coord_env);
+    enum { BIG = 150, SIZE = 300000 };
+    char *junk = malloc(SIZE);
+    assert_non_null(junk);
+    memset(junk, 0xc1, SIZE); /* not MessagePack: each is dead-lettered */
+    const char *const pause[] = {"CLIENT", "PAUSE", "8000", "WRITE"};
+    it_redis_ok(env, 4, pause);
+    for (int i = 0; i < BIG; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "big-%d", i);
+        it_env_produce(env, "completions", key, junk, SIZE);
+    }
+    free(junk);
+    /* Whatever its librdkafka has fetched by now waits for one gather: fewer than all only
+     * make the passes smaller. */
+    const char *const unpause[] = {"CLIENT", "UNPAUSE"};
+    it_redis_ok(env, 2, unpause);
+    it_deadletter_wait(env, BIG, RUN_MS);
+    /* "pass published ... inputs=M": no pass held more than 112 of them (32 MiB). */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/coordinator.log", it_env_dir(env));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[1024];
+    long most = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        const char *at = strstr(line, "msg=\"pass published\"");
+        const char *n = at != NULL ? strstr(at, "inputs=") : NULL;
+        long inputs = n != NULL ? atol(n + strlen("inputs=")) : 0;
+        most = inputs > most ? inputs : most;
+    }
+    fclose(f);
+    printf("faults: %d inputs of 300 kB at once: the largest pass took %ld\n", BIG, most);
+    assert_true(most > 0 && most <= 112);
+}
+
 /* How many passes the coordinator `name` has published (its debug log says so). */
 static size_t
 passes(struct it_env *env, const char *name)
@@ -456,6 +504,8 @@ main(void)
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_a_fatal_consumer_error_makes_a_new_consumer,
                                         it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_kafka_a_pass_is_bounded_in_bytes, it_setup_wide,
+                                        it_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_a_leader_paused_past_its_lease_publishes_nothing,
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_kafka_a_long_load_keeps_the_lease, it_setup,

@@ -56,8 +56,8 @@ enum fault {
     FAULT_COUNT
 };
 
-static const char *const fault_names[FAULT_COUNT] = {"kill", "stop", "worker", "redis_restart",
-                                                     "failover", "oom", "broker"};
+static const char *const fault_names[FAULT_COUNT] = {"kill",     "stop", "worker", "redis_restart",
+                                                     "failover", "oom",  "broker"};
 
 static const char *const types[] = {"design", "training", "backtest", "assessment"};
 
@@ -84,11 +84,12 @@ static void
 start_coordinator(struct soak *s, int i)
 {
     const char *const argv[] = {"coordinator", NULL};
-    const char *const coord_env[] = {"AGENT_POLL_INTERVAL=0.1",  "LOG_LEVEL=info",
+    const char *const coord_env[] = {"AGENT_POLL_INTERVAL=0.1", "LOG_LEVEL=info",
                                      "AGENT_MAX_CONCURRENT_RESEARCHES=100000",
-                                     "AGENT_WORKER_TIMEOUT=3",  "AGENT_DISPATCH_TIMEOUT=5",
-                                     "AGENT_MAX_ATTEMPTS=6",    "REDIS_TIMEOUT_MS=1000",
-                                     s->url,                    NULL};
+                                     "AGENT_WORKER_TIMEOUT=3", "AGENT_DISPATCH_TIMEOUT=5",
+                                     "AGENT_MAX_ATTEMPTS=6", "REDIS_TIMEOUT_MS=1000",
+                                     /* thousands of researches in a long run: none refused */
+                                     "AGENT_DAILY_BUDGET=1000000", s->url, NULL};
     s->coordinators[i] = it_env_spawn(s->env, coordinator_names[i], argv, coord_env);
 }
 
@@ -98,9 +99,9 @@ start_workers(struct soak *s, int t)
     char name[64], prefix[16];
     snprintf(name, sizeof(name), "workers-%s", types[t]);
     snprintf(prefix, sizeof(prefix), "w%d-", t);
-    const char *const argv[] = {"stub-worker", "--type", types[t], "--count", "3",
-                                "--id-prefix", prefix, "--duration-ms", "100-400",
-                                "--heartbeat-ms", "300", NULL};
+    const char *const argv[] = {"stub-worker", "--type",         types[t], "--count",
+                                "3",           "--id-prefix",    prefix,   "--duration-ms",
+                                "100-400",     "--heartbeat-ms", "300",    NULL};
     const char *const wenv[] = {s->url, NULL};
     s->workers[t] = it_env_spawn(s->env, name, argv, wenv);
 }
@@ -233,8 +234,8 @@ collect_accepted(struct soak *s)
     for (; s->events_seen < it_topic_count(t); s->events_seen++) {
         const struct msg *m = it_topic_msg(t, s->events_seen)->decoded;
         if (m != NULL && m->u.event.type == EVENT_ACCEPTED && m->u.event.research_id != NULL) {
-            s->accepted = xgrow(s->accepted, &s->cap_accepted, s->n_accepted + 1,
-                                sizeof(*s->accepted));
+            s->accepted =
+                xgrow(s->accepted, &s->cap_accepted, s->n_accepted + 1, sizeof(*s->accepted));
             s->accepted[s->n_accepted++] = xstrdup(m->u.event.research_id);
         }
     }
@@ -329,8 +330,8 @@ check_requests(const struct event **evs, size_t n, struct verdict *v)
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && same(evs[j]->request_id, evs[i]->request_id)) {
-            if (evs[j]->type != evs[i]->type ||
-                (evs[j]->type == EVENT_ACCEPTED && !same(evs[j]->research_id, evs[i]->research_id))) {
+            if (evs[j]->type != evs[i]->type || (evs[j]->type == EVENT_ACCEPTED &&
+                                                 !same(evs[j]->research_id, evs[i]->research_id))) {
                 violation(v, "a request got two outcomes", evs[i]->request_id, evs[j]->research_id);
             }
             j++;
@@ -353,7 +354,8 @@ check_research(const struct event **evs, size_t n, const struct it_topic *const 
         bool has_outcome = false;
         while (j < n && same(evs[j]->research_id, evs[i]->research_id)) {
             const struct event *e = evs[j];
-            if (e->type == EVENT_COMPLETED || e->type == EVENT_FAILED || e->type == EVENT_CANCELLED) {
+            if (e->type == EVENT_COMPLETED || e->type == EVENT_FAILED ||
+                e->type == EVENT_CANCELLED) {
                 if (has_outcome && outcome != e->type) {
                     violation(v, "a research finished twice", e->research_id, NULL);
                 }
@@ -362,7 +364,8 @@ check_research(const struct event **evs, size_t n, const struct it_topic *const 
                     v->failed += e->type == EVENT_FAILED;
                     v->cancelled += e->type == EVENT_CANCELLED;
                     if (e->type == EVENT_FAILED && !named_reason(e->error)) {
-                        violation(v, "a research failed for no named reason", e->research_id, e->error);
+                        violation(v, "a research failed for no named reason", e->research_id,
+                                  e->error);
                     }
                 }
                 has_outcome = true;
@@ -395,9 +398,9 @@ check_research(const struct event **evs, size_t n, const struct it_topic *const 
             bool known = false;
             for (size_t e = lo; e < n && !known && same(evs[e]->research_id, dp->research_id);
                  e++) {
-                known = (evs[e]->type == EVENT_PHASE_STARTED ||
-                         evs[e]->type == EVENT_REDISPATCHED) &&
-                        same(evs[e]->dispatch_id, dp->dispatch_id);
+                known =
+                    (evs[e]->type == EVENT_PHASE_STARTED || evs[e]->type == EVENT_REDISPATCHED) &&
+                    same(evs[e]->dispatch_id, dp->dispatch_id);
             }
             if (!known) {
                 violation(v, "a dispatch neither its phase's first nor redispatched",
@@ -424,8 +427,8 @@ cancel_answered(void *arg)
     it_topic_poll(t, 0);
     for (size_t i = 0; i < it_topic_count(t); i++) {
         const struct msg *m = it_topic_msg(t, i)->decoded;
-        if (m != NULL && (m->u.event.type == EVENT_CANCELLED ||
-                          m->u.event.type == EVENT_CANCEL_REJECTED) &&
+        if (m != NULL &&
+            (m->u.event.type == EVENT_CANCELLED || m->u.event.type == EVENT_CANCEL_REJECTED) &&
             same(m->u.event.request_id, p->request_id)) {
             return true;
         }
@@ -465,6 +468,10 @@ test_soak_mixed_faults(void **state)
         if (clock_mono_ms() >= next_fault) {
             inject(&s, (enum fault)draw(FAULT_COUNT));
             next_fault = clock_mono_ms() + 3000 + draw(3000);
+        }
+        /* Read as it goes: the dev broker keeps only the last 5 MiB of each partition. */
+        for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+            it_topic_poll(dispatches[t], 0);
         }
         it_sleep_ms(300); /* the pace of triggers */
     }

@@ -457,7 +457,7 @@ it_env_restart_redis(struct it_env *env, int down_ms)
 }
 
 static enum rc_rc
-start_broker(struct it_env *env, struct rc_err *err)
+start_broker(struct it_env *env, int partitions, struct rc_err *err)
 {
     struct buf file = BUF_INIT;
     struct buf path = BUF_INIT;
@@ -470,9 +470,11 @@ start_broker(struct it_env *env, struct rc_err *err)
     buf_printf(&path, "%s/devbroker", RC_BIN_DIR);
     buf_printf(&prefix_env, "KAFKA_TOPIC_PREFIX=%s", env->topic_prefix);
     buf_printf(&faults, "%s/broker.faults", env->dir); /* it_env_broker_faults */
-    const char *const argv[] = {"devbroker",      "--bootstrap-file", file.data,
-                                "--topic-prefix", env->topic_prefix,  "--fault-file",
-                                faults.data,      NULL};
+    char n_partitions[16];
+    snprintf(n_partitions, sizeof n_partitions, "%d", partitions);
+    const char *const argv[] = {
+        "devbroker",    "--bootstrap-file", file.data,      "--topic-prefix", env->topic_prefix,
+        "--fault-file", faults.data,        "--partitions", n_partitions,     NULL};
     const char *const layer[] = {prefix_env.data, NULL};
     const char *const *const layers[] = {layer};
     rc = it_child_spawn(env, "devbroker", path.data, argv, layers, 1, true, &pid, err);
@@ -520,8 +522,8 @@ base_env_add(struct it_env *env, const char *name, const char *value)
     env->base_env[env->n_base] = NULL;
 }
 
-int
-it_env_start(struct it_env **out)
+static int
+env_start(struct it_env **out, int partitions)
 {
     struct it_env *env = xcalloc(1, sizeof *env);
     struct rc_err err = RC_ERR_INIT;
@@ -532,7 +534,7 @@ it_env_start(struct it_env **out)
     env->topic_prefix = xstrdup(TOPIC_PREFIX);
     env->key_prefix = xstrdup(KEY_PREFIX);
     if (make_dir(env, &err) != RC_OK || start_redis(env, &err) != RC_OK ||
-        start_broker(env, &err) != RC_OK) {
+        start_broker(env, partitions, &err) != RC_OK) {
         goto fail;
     }
     struct buf url = BUF_INIT;
@@ -556,11 +558,29 @@ fail:
 }
 
 int
+it_env_start(struct it_env **out)
+{
+    return env_start(out, IT_PARTITIONS);
+}
+
+int
 it_setup(void **state)
 {
     struct it_env *env = NULL;
 
     if (it_env_start(&env) != 0) {
+        return -1;
+    }
+    *state = env;
+    return 0;
+}
+
+int
+it_setup_wide(void **state)
+{
+    struct it_env *env = NULL;
+
+    if (env_start(&env, IT_WIDE_PARTITIONS) != 0) {
         return -1;
     }
     *state = env;
@@ -614,8 +634,8 @@ it_run_group(const char *name, const struct CMUnitTest *tests, size_t n)
     }
     unsigned shard = 1, shards = 1;
     const char *spec = getenv("IT_SHARD");
-    if (spec != NULL && (sscanf(spec, "%u/%u", &shard, &shards) != 2 || shard < 1 ||
-                         shards < 1 || shard > shards)) {
+    if (spec != NULL && (sscanf(spec, "%u/%u", &shard, &shards) != 2 || shard < 1 || shards < 1 ||
+                         shard > shards)) {
         fprintf(stderr, "IT_SHARD must be i/n with 1 <= i <= n (got \"%s\")\n", spec);
         return 1;
     }

@@ -80,6 +80,12 @@ int it_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
  * child that crashed or leaked fails the test. */
 int it_setup(void **state);
 int it_teardown(void **state);
+/* it_setup with topics of IT_WIDE_PARTITIONS partitions (IT_PARTITIONS otherwise): the dev
+ * broker keeps only the last 5 MiB of each partition, so a test that has more waiting for a
+ * reader needs more. */
+#define IT_PARTITIONS 3
+#define IT_WIDE_PARTITIONS 16
+int it_setup_wide(void **state);
 
 /* Mark the test skipped with a reason, or fail it when IT_REQUIRE_ALL=1 (CI): a test never
  * passes by skipping. */
