@@ -138,25 +138,8 @@ consumer_free(struct consumer *c)
     if (c == NULL) {
         return;
     }
-    /* librdkafka 2.0: after a fatal error, closing never ends (rd_kafka_destroy spins): there
-     * is nothing to close cleanly any more, so skip it. Otherwise close, but for at most
-     * CLOSE_MS: a stop must not wait on brokers that do not answer. */
-    bool closed = false;
-    if (rd_kafka_fatal_error(c->rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
-        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(c->rk, q);
-        if (e != NULL) {
-            rd_kafka_error_destroy(e);
-        } else {
-            const int64_t deadline = clock_mono_ms() + CLOSE_MS;
-            while (!(closed = rd_kafka_consumer_closed(c->rk)) && clock_mono_ms() < deadline) {
-                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
-                rd_kafka_event_destroy(ev); /* NULL is fine */
-            }
-        }
-        rd_kafka_queue_destroy(q);
-    }
-    (void)kconf_destroy(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, DESTROY_MS);
+    /* A stop must not wait on brokers that do not answer. */
+    kconf_consumer_destroy(c->rk, CLOSE_MS, DESTROY_MS);
     free(c);
 }
 

@@ -233,3 +233,24 @@ kconf_destroy(rd_kafka_t *rk, int flags, int timeout_ms)
              "waited_ms=%d", timeout_ms);
     return false;
 }
+
+void
+kconf_consumer_destroy(rd_kafka_t *rk, int close_ms, int destroy_ms)
+{
+    bool closed = false;
+    if (rd_kafka_fatal_error(rk, NULL, 0) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+        rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
+        if (e != NULL) {
+            rd_kafka_error_destroy(e);
+        } else {
+            const int64_t deadline = clock_mono_ms() + close_ms;
+            while (!(closed = rd_kafka_consumer_closed(rk)) && clock_mono_ms() < deadline) {
+                rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 50);
+                rd_kafka_event_destroy(ev); /* NULL is fine */
+            }
+        }
+        rd_kafka_queue_destroy(q);
+    }
+    (void)kconf_destroy(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE, destroy_ms);
+}

@@ -45,4 +45,10 @@ enum rc_rc kconf_add_partitions(rd_kafka_t *rk, const char *topic, enum kconf_st
  * the handle is abandoned to it. */
 bool kconf_destroy(rd_kafka_t *rk, int flags, int timeout_ms);
 
+/* Close a consumer for at most close_ms (its assignment and group left, as far as brokers
+ * answer), then kconf_destroy it for at most destroy_ms. After a fatal error it is not closed
+ * at all: librdkafka 2.0 never ends closing such a consumer, and there is nothing left to
+ * close cleanly. */
+void kconf_consumer_destroy(rd_kafka_t *rk, int close_ms, int destroy_ms);
+
 #endif /* RC_KCONF_H */
