@@ -11,7 +11,7 @@
  * nor a redispatched event's. One line of figures, with the seed, so a failure can be
  * replayed.
  *
- * In the suite: 1.5 minutes of faults (about 2.5 in all), in the normal build (every fault is
+ * In the suite: 2.5 minutes of faults (about 3 in all), in the normal build (every fault is
  * also a test of its own, in both builds). As a tool: it_soak --minutes N --seed S. */
 #include "tests/support/test.h"
 
@@ -30,7 +30,7 @@
 #define WAIT_MS 30000
 #define SETTLE_MS 180000 /* for every research to finish once the faults stop */
 
-static double soak_minutes = 1.5; /* of faults, in the suite; then it settles and is judged */
+static double soak_minutes = 2.5; /* of faults, in the suite; then it settles and is judged */
 static unsigned soak_seed = 0;
 
 /* A small seeded generator: the same seed draws the same faults in the same order. */
