@@ -601,23 +601,17 @@ cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc_err *err)
     return RC_OK;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-    return s != NULL ? xstrdup(s) : NULL;
-}
-
 void
 cfg_redis_copy(struct cfg_redis *dst, const struct cfg_redis *src)
 {
     *dst = *src;
-    dst->url = dup_or_null(src->url);
-    dst->key_prefix = dup_or_null(src->key_prefix);
-    dst->host = dup_or_null(src->host);
-    dst->unix_path = dup_or_null(src->unix_path);
-    dst->user = dup_or_null(src->user);
-    dst->password = dup_or_null(src->password);
-    dst->master_name = dup_or_null(src->master_name);
+    dst->url = xstrdup_or_null(src->url);
+    dst->key_prefix = xstrdup_or_null(src->key_prefix);
+    dst->host = xstrdup_or_null(src->host);
+    dst->unix_path = xstrdup_or_null(src->unix_path);
+    dst->user = xstrdup_or_null(src->user);
+    dst->password = xstrdup_or_null(src->password);
+    dst->master_name = xstrdup_or_null(src->master_name);
     dst->sentinels = NULL;
     if (src->n_sentinels > 0) {
         dst->sentinels = xcalloc(src->n_sentinels, sizeof(*dst->sentinels));

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/rediserr.h"
 
 /* A Sentinel is asked within this at most (or REDIS_TIMEOUT_MS when shorter), so that one
@@ -199,6 +200,7 @@ open_via_sentinels(const struct cfg_redis *cfg, redisContext **out, struct redis
             (rc = check_primary(c, at.where, err)) == RC_OK) {
             if (peer != NULL) {
                 *peer = at;
+                peer->checked_mono = clock_mono_ms();
             }
             *out = c;
             return RC_OK;
@@ -235,21 +237,30 @@ redisconn_open(const struct cfg_redis *cfg, redisContext **out, struct redisconn
     }
     if (peer != NULL) {
         *peer = at;
+        peer->checked_mono = clock_mono_ms();
     }
     *out = c;
     return RC_OK;
 }
 
 bool
-redisconn_primary_moved(const struct cfg_redis *cfg, const struct redisconn_peer *peer)
+redisconn_primary_moved(const struct cfg_redis *cfg, struct redisconn_peer *peer,
+                        int64_t every_ms)
 {
+    if (cfg->n_sentinels == 0 || clock_mono_ms() - peer->checked_mono < every_ms) {
+        return false;
+    }
+    bool moved = false;
     for (size_t i = 0; i < cfg->n_sentinels; i++) {
         char host[256];
         int port = 0;
         struct rc_err err = RC_ERR_INIT;
         if (ask_sentinel(cfg, &cfg->sentinels[i], host, sizeof(host), &port, &err) == RC_OK) {
-            return strcmp(host, peer->host) != 0 || port != peer->port;
+            moved = strcmp(host, peer->host) != 0 || port != peer->port;
+            break;
         }
     }
-    return false;
+    /* From the end of the check: Sentinels slow to answer are not asked again at once. */
+    peer->checked_mono = clock_mono_ms();
+    return moved;
 }

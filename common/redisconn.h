@@ -7,7 +7,9 @@
 #ifndef RC_REDISCONN_H
 #define RC_REDISCONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 
@@ -20,6 +22,7 @@ struct redisconn_peer {
     char host[256]; /* "" for a unix socket */
     int port;
     char where[320]; /* for messages: "10.0.0.2:6379 (primary mymaster)", the socket path */
+    int64_t checked_mono; /* when it was reached, or the Sentinels last asked about it */
 };
 
 /* Connect as `cfg` (borrowed) says. On RC_OK *out is the caller's (redisFree) and *peer (may
@@ -28,9 +31,11 @@ struct redisconn_peer {
  * (or no longer) the primary. */
 enum rc_rc redisconn_open(const struct cfg_redis *cfg, redisContext **out,
                           struct redisconn_peer *peer, struct rc_err *err);
-/* With Sentinels in the URL: true when they now name another primary than `peer` (a link to
- * `peer` is to be dropped: a primary that was paused and came back may still take writes it
- * will lose). False without Sentinels, or when none answers. One round trip to a Sentinel. */
-bool redisconn_primary_moved(const struct cfg_redis *cfg, const struct redisconn_peer *peer);
+/* With Sentinels in the URL, and `every_ms` passed since peer->checked_mono: ask them (one
+ * round trip to a Sentinel), and true when they now name another primary than `peer`. A link
+ * to `peer` is then to be dropped: a primary that was paused and came back may still take
+ * writes it will lose. False without Sentinels, before it is due, or when none answers. */
+bool redisconn_primary_moved(const struct cfg_redis *cfg, struct redisconn_peer *peer,
+                             int64_t every_ms);
 
 #endif /* RC_REDISCONN_H */

@@ -27,7 +27,7 @@ change_init(struct change *c, enum change_kind kind, const char *research_id)
 {
     *c = (struct change)CHANGE_INIT;
     c->kind = kind;
-    c->research_id = research_id != NULL ? xstrdup(research_id) : NULL;
+    c->research_id = xstrdup_or_null(research_id);
 }
 
 void
@@ -185,22 +185,16 @@ change_release(struct change *c)
     *c = (struct change)CHANGE_INIT;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-    return s != NULL ? xstrdup(s) : NULL;
-}
-
 void
 cancel_memo_set(struct cancel_memo *m, const char *request_id, const char *outcome,
                 const char *research_id, const char *phase, const char *dispatch_id)
 {
     cancel_memo_release(m);
-    *m = (struct cancel_memo){.request_id = dup_or_null(request_id),
-                              .outcome = dup_or_null(outcome),
-                              .research_id = dup_or_null(research_id),
-                              .phase = dup_or_null(phase),
-                              .dispatch_id = dup_or_null(dispatch_id)};
+    *m = (struct cancel_memo){.request_id = xstrdup_or_null(request_id),
+                              .outcome = xstrdup_or_null(outcome),
+                              .research_id = xstrdup_or_null(research_id),
+                              .phase = xstrdup_or_null(phase),
+                              .dispatch_id = xstrdup_or_null(dispatch_id)};
 }
 
 void

@@ -113,9 +113,10 @@ void change_add_input(struct change *c, size_t index);
 void change_apply(const struct change *c, struct research *r);
 /* Fold `src`, a later change of the same research, into `dst`, so that the store writes one
  * change where it would write two: src's field writes win, its messages follow dst's, its
- * money adds, its FINISH carries over, its inputs join dst's. False (nothing done) when they cannot be one: another
- * research, dst finished, src creates, or both remember a request or charge different days.
- * On true `src` is released. */
+ * money adds, its FINISH carries over, its inputs join dst's, and the stronger of the two
+ * hash modes holds (KEEP, then RECREATE, over WRITE). False (nothing done) when they cannot be
+ * one: another research, dst finished, src creates, or both remember a request or charge
+ * different days. On true `src` is released. */
 bool change_merge(struct change *dst, struct change *src);
 /* Free everything; back at CHANGE_INIT. */
 void change_release(struct change *c);

@@ -12,10 +12,6 @@
 #include "common/xalloc.h"
 #include "coordinator/kconf.h"
 
-/* consumer_free: how long closing, then destroying, may take (a stop's budget: 5 s in all) */
-#define CLOSE_MS 800
-#define DESTROY_MS 700
-
 struct consumer {
     rd_kafka_t *rk;
     const struct cfg_kafka *cfg;
@@ -139,7 +135,7 @@ consumer_free(struct consumer *c)
         return;
     }
     /* A stop must not wait on brokers that do not answer. */
-    kconf_consumer_destroy(c->rk, CLOSE_MS, DESTROY_MS);
+    kconf_consumer_destroy(c->rk, KCONF_CLOSE_MS, KCONF_DESTROY_MS);
     free(c);
 }
 

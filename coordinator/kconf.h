@@ -51,4 +51,8 @@ bool kconf_destroy(rd_kafka_t *rk, int flags, int timeout_ms);
  * close cleanly. */
 void kconf_consumer_destroy(rd_kafka_t *rk, int close_ms, int destroy_ms);
 
+/* What a stop gives them (the coordinator's stop has 5 s in all). */
+#define KCONF_CLOSE_MS 800
+#define KCONF_DESTROY_MS 700
+
 #endif /* RC_KCONF_H */

@@ -255,12 +255,12 @@ outbox_id(struct loop *l, char **out)
     *out = xstrdup(id);
 }
 
-/* Take or renew the lease (TTL 0 gives it up); the expiry counts from the sending. */
+/* Take or renew the lease; the expiry counts from the sending. */
 static enum rc_rc
-renew_lease(struct loop *l, int64_t ttl_ms, bool *leading, struct rc_err *err)
+renew_lease(struct loop *l, bool *leading, struct rc_err *err)
 {
     const int64_t sent = clock_mono_ms();
-    enum rc_rc rc = store_lease(l->store, ttl_ms, leading, err);
+    enum rc_rc rc = store_lease(l->store, l->lease.ttl_ms, leading, err);
     if (rc == RC_OK && *leading) {
         lease_granted(&l->lease, sent);
     } else if (rc == RC_OK) {
@@ -280,7 +280,7 @@ keep_lease(void *arg)
     }
     bool leading = false;
     struct rc_err err = RC_ERR_INIT;
-    if (renew_lease(l, l->lease.ttl_ms, &leading, &err) != RC_OK) {
+    if (renew_lease(l, &leading, &err) != RC_OK) {
         return true; /* the next command of the work fails the same way, and says why */
     }
     return leading;
@@ -296,7 +296,7 @@ may_publish(struct loop *l)
     }
     bool leading = false;
     struct rc_err err = RC_ERR_INIT;
-    if (renew_lease(l, l->lease.ttl_ms, &leading, &err) == RC_OK && leading) {
+    if (renew_lease(l, &leading, &err) == RC_OK && leading) {
         log_warn("the lease had aged past its margin (a stall?): renewed before publishing",
                  "instance=%s", l->instance);
         return true;
@@ -333,7 +333,8 @@ expect_outbox_dispatch(struct loop *l, const char *outbox_id, const char *payloa
     msg_release(&m);
 }
 
-/* Send what the outbox holds: at the start of leadership everything in it may not have been. */
+/* Send what the outbox holds: at the start of leadership, and after the producer was replaced,
+ * not all of it may have been sent. */
 static enum rc_rc
 republish_outbox(struct loop *l, struct rc_err *err)
 {
@@ -434,7 +435,7 @@ static enum rc_rc
 ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
 {
     bool leading = false;
-    enum rc_rc rc = renew_lease(l, l->lease.ttl_ms, &leading, err);
+    enum rc_rc rc = renew_lease(l, &leading, err);
     if (rc != RC_OK) {
         return rc;
     }
@@ -454,34 +455,29 @@ ensure_leading(struct loop *l, bool *kafka_failed, struct rc_err *err)
         l->standby_logged = false;
         l->mirror_ok = false;
     }
+    /* A (re)load is followed by the outbox, then the pick-up clocks of what was loaded and not
+     * in it: a failure on the way loads again next time. */
     if (!l->mirror_ok) {
         rc = store_load_active(l->store, l->reg, keep_lease, l, err);
-        if (rc == RC_OK) {
-            rc = republish_outbox(l, err);
-        }
-        if (rc == RC_ECONFLICT) {
-            lose_lead(l); /* another instance took the lease meanwhile */
-            return RC_OK;
-        }
-        if (rc != RC_OK) {
-            return rc;
-        }
+        l->outbox_due = true;
+    }
+    if (rc == RC_OK && l->outbox_due) {
+        rc = republish_outbox(l, err);
+    }
+    if (rc == RC_ECONFLICT) {
+        lose_lead(l); /* another instance took the lease meanwhile */
+        return RC_OK;
+    }
+    if (rc != RC_OK) {
+        return rc;
+    }
+    l->outbox_due = false;
+    if (!l->mirror_ok) {
         start_pickup_clocks(l, clock_now_ms());
-        l->outbox_due = false;
         l->mirror_ok = true;
         l->sweep_due = true; /* holds and queues are rebuilt from what was loaded */
         l->sweeping = false;
         log_info("loaded active researches", "active=%zu", registry_count(l->reg));
-    }
-    if (l->outbox_due) {
-        if ((rc = republish_outbox(l, err)) == RC_ECONFLICT) {
-            lose_lead(l);
-            return RC_OK;
-        }
-        if (rc != RC_OK) {
-            return rc;
-        }
-        l->outbox_due = false;
     }
     /* The Redis outage, if any, is over only once a pass is written (write_pass): reads and
      * the lease may pass while writes are refused (OOM, NOPERM), which is still the outage. */
@@ -527,10 +523,10 @@ merge_changes(struct loop *l)
 
 /* Give every change's messages an outbox id. */
 static void
-number_messages(struct loop *l)
+number_messages(struct loop *l, struct change_list *changes)
 {
-    for (size_t i = 0; i < l->changes.n; i++) {
-        struct change *c = &l->changes.items[i];
+    for (size_t i = 0; i < changes->n; i++) {
+        struct change *c = &changes->items[i];
         for (size_t j = 0; j < c->n_out; j++) {
             outbox_id(l, &c->out[j].outbox_id);
         }
@@ -688,6 +684,20 @@ sweep_begin(struct loop *l)
     l->sweep_ms = 0;
 }
 
+/* What intake needs of this pass. */
+static struct intake_env
+pass_env(struct loop *l, int64_t now_ms)
+{
+    return (struct intake_env){.cfg = l->cfg,
+                               .store = l->store,
+                               .reg = l->reg,
+                               .workers = l->workers,
+                               .ids = &l->ids,
+                               .stats = &l->stats,
+                               .tally = &l->tally,
+                               .now_ms = now_ms};
+}
+
 /* The machine's view of this pass. */
 static struct machine_ctx
 pass_ctx(struct loop *l, int64_t now_ms)
@@ -776,9 +786,8 @@ static bool
 refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
 {
     struct change_list fix = CHANGE_LIST_INIT;
-    struct intake_env env = {.cfg = l->cfg, .reg = l->reg, .workers = l->workers, .ids = &l->ids,
-                             .stats = &l->stats, .tally = &l->tally, .now_ms = now};
-    struct machine_ctx ctx = {.cfg = l->cfg, .now_ms = now, .workers = l->workers};
+    struct intake_env env = pass_env(l, now);
+    struct machine_ctx ctx = pass_ctx(l, now);
     for (size_t i = 0; i < l->changes.n; i++) {
         const struct change *c = &l->changes.items[i];
         const struct store_result *res = &l->results[i];
@@ -801,11 +810,7 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
             machine_fail_corrupt(&ctx, r, change_list_add(&fix));
         }
     }
-    for (size_t i = 0; i < fix.n; i++) {
-        for (size_t j = 0; j < fix.items[i].n_out; j++) {
-            outbox_id(l, &fix.items[i].out[j].outbox_id);
-        }
-    }
+    number_messages(l, &fix);
     struct store_result *res = xcalloc(fix.n > 0 ? fix.n : 1, sizeof(*res));
     enum rc_rc rc = store_apply(l->store, fix.items, fix.n, NULL, l->cfg->agent.retention_s, res,
                                 NULL, err);
@@ -828,10 +833,11 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
     free(res);
     change_list_release(&fix);
     l->mirror_ok = false;
-    return rc == RC_OK || rc == RC_ECONFLICT ? rc == RC_OK : false;
+    return rc == RC_OK;
 }
 
-/* Write the pass's changes and figures in one round trip (l->results says how each fared).
+/* Write the pass's changes and figures in one round trip, and a second one when some changes
+ * were refused for good (refuse_changes); l->results says how each fared.
  * False when nothing may be published or committed: Redis is unreachable or refused the
  * write as an outage (the pass is planned again later, from a reloaded mirror), or this
  * instance lost the lease. */
@@ -988,14 +994,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
         l->beats_read_mono = clock_mono_ms();
     }
 
-    struct intake_env env = {.cfg = l->cfg,
-                             .store = l->store,
-                             .reg = l->reg,
-                             .workers = l->workers,
-                             .ids = &l->ids,
-                             .stats = &l->stats,
-                             .tally = &l->tally,
-                             .now_ms = now};
+    struct intake_env env = pass_env(l, now);
     struct store_stats before = l->stats;
     if (intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err) != RC_OK) {
         l->stats = before;
@@ -1009,7 +1008,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     advance_changed(l, now);
     const bool swept = sweep && advance_sweep(l, now);
     merge_changes(l);
-    number_messages(l);
+    number_messages(l, &l->changes);
     if (write_pass(l, now, swept, stop, err) && finish_pass(l, now)) {
         check_caught_up(l);
         if (sweep) {

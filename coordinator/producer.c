@@ -157,7 +157,7 @@ producer_free(struct producer *p, int timeout_ms)
         return;
     }
     rd_kafka_flush(p->rk, timeout_ms);
-    rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    producer_purge(p);
     rd_kafka_poll(p->rk, 0); /* purged messages come back through dr_cb: free their ids */
     rd_kafka_destroy(p->rk);
     for (size_t i = 0; i < p->n_delivered; i++) {
@@ -172,7 +172,7 @@ enum rc_rc
 producer_send(struct producer *p, const char *topic, const char *key, size_t key_len,
               const void *payload, size_t len, const char *outbox_id, struct rc_err *err)
 {
-    char *id = outbox_id != NULL ? xstrdup(outbox_id) : NULL;
+    char *id = xstrdup_or_null(outbox_id);
     /* The array form of producev: no statement-expression macros. Payload and key are copied
      * (F_COPY), so dropping their const for librdkafka's struct is safe. */
     rd_kafka_vu_t vus[5];

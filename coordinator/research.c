@@ -136,10 +136,10 @@ research_dup(const struct research *r)
 {
     struct research *c = research_new();
     for (int i = 0; i < RF_COUNT; i++) {
-        c->f[i] = r->f[i] != NULL ? xstrdup(r->f[i]) : NULL;
+        c->f[i] = xstrdup_or_null(r->f[i]);
     }
     c->phase = r->phase;
-    c->corrupt = r->corrupt != NULL ? xstrdup(r->corrupt) : NULL;
+    c->corrupt = xstrdup_or_null(r->corrupt);
     c->stored = r->stored;
     c->acked_at_ms = r->acked_at_ms;
     return c;

@@ -203,7 +203,6 @@ struct store {
     char *instance;
     redisContext *ctx; /* NULL while disconnected */
     struct redisconn_peer peer;   /* the server of the open (or last) link */
-    int64_t primary_checked_mono; /* Sentinels: when we last asked them whether it moved */
     char *apply_lua;   /* apply_lua_fmt with the key indexes filled in */
     char apply_sha[41];
     char lease_sha[41];
@@ -406,17 +405,13 @@ load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
 static enum rc_rc
 ensure(struct store *s, struct rc_err *err)
 {
-    if (s->ctx != NULL && s->cfg.n_sentinels > 0 &&
-        clock_mono_ms() - s->primary_checked_mono >= STORE_PRIMARY_CHECK_MS) {
-        /* A primary that was paused while the Sentinels promoted another, and came back,
-         * still takes writes (until they make it a replica, which discards them): follow the
-         * Sentinels' word, not the old link. */
-        s->primary_checked_mono = clock_mono_ms();
-        if (redisconn_primary_moved(&s->cfg, &s->peer)) {
-            log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"",
-                     s->peer.where);
-            disconnect(s);
-        }
+    /* A primary that was paused while the Sentinels promoted another, and came back, still
+     * takes writes (until they make it a replica, which discards them): follow the Sentinels'
+     * word, not the old link. */
+    if (s->ctx != NULL && redisconn_primary_moved(&s->cfg, &s->peer, STORE_PRIMARY_CHECK_MS)) {
+        log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"",
+                 s->peer.where);
+        disconnect(s);
     }
     if (s->ctx != NULL) {
         return RC_OK;
@@ -445,7 +440,6 @@ store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
     s->cfg = *cfg;
     s->instance = xstrdup(instance);
     snprintf(s->peer.where, sizeof(s->peer.where), "(not connected)");
-    s->primary_checked_mono = clock_mono_ms();
     struct buf lua = BUF_INIT;
     buf_printf(&lua, apply_lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL,
                K_COORDINATOR, K_BUDGET);
@@ -476,12 +470,6 @@ store_free(struct store *s)
         buf_release(&s->fixed_keys[i]);
     }
     free(s);
-}
-
-const char *
-store_where(const struct store *s)
-{
-    return s->peer.where;
 }
 
 enum rc_rc
@@ -542,6 +530,26 @@ parse_research(const char *id, const redisReply *h)
     return r;
 }
 
+/* The first reply of `r[0..n)` that is an error other than bad data: the exchange's outage. */
+static const redisReply *
+outage_reply(redisReply *const *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (r[i]->type == REDIS_REPLY_ERROR &&
+            rediserr_classify(r[i]->str, r[i]->len) != REDISERR_DATA) {
+            return r[i];
+        }
+    }
+    return NULL;
+}
+
+/* A member of a sorted set that could be one of our ids (research or worker). */
+static bool
+is_id_reply(const redisReply *id)
+{
+    return id->type == REDIS_REPLY_STRING && limits_is_id(id->str, id->len);
+}
+
 /* One chunk of the load: ids [start, start + STORE_LOAD_CHUNK) of rc:active and their hashes
  * (two round trips). *n gets how many ids the chunk had (fewer than the chunk: the last). */
 static enum rc_rc
@@ -565,7 +573,7 @@ load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struc
     for (size_t i = 0; i < ids->elements; i++) {
         const redisReply *id = ids->element[i];
         argv_str(&a, "HGETALL");
-        if (id->type == REDIS_REPLY_STRING && limits_is_id(id->str, id->len)) {
+        if (is_id_reply(id)) {
             argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, id->str));
         } else {
             argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, "")); /* keeps step */
@@ -576,14 +584,14 @@ load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struc
     if ((rc = read_replies(s, hashes, ids->elements, err)) != RC_OK) {
         goto out;
     }
+    const redisReply *down = outage_reply(hashes, ids->elements);
+    if (down != NULL) {
+        rc = reply_error(s, down, err); /* LOADING, BUSY, ...: the load waits for it */
+        goto out;
+    }
     for (size_t i = 0; i < ids->elements; i++) {
         const redisReply *id = ids->element[i], *h = hashes[i];
-        if (h->type == REDIS_REPLY_ERROR &&
-            rediserr_classify(h->str, h->len) != REDISERR_DATA) {
-            rc = reply_error(s, h, err); /* LOADING, BUSY, ...: the load waits for it */
-            goto out;
-        }
-        if (id->type != REDIS_REPLY_STRING || !limits_is_id(id->str, id->len)) {
+        if (!is_id_reply(id)) {
             /* Not an id this coordinator could have made: no research to fail or event to
              * send; it is left where it is, and said once a load. */
             log_error("rc:active holds a member that is not a research id: ignored",
@@ -635,14 +643,6 @@ store_load_active(struct store *s, struct registry *reg, bool (*keep)(void *arg)
     }
     registry_clear(reg);
     return rc;
-}
-
-/* A member of rc:workers:<type> that is no worker is said once (per member and read), and
- * skipped. */
-static bool
-usable_member(const redisReply *id)
-{
-    return id->type == REDIS_REPLY_STRING && limits_is_id(id->str, id->len);
 }
 
 /* Round trip 1 of reading workers: drop the members not seen since `since` (older than the
@@ -794,7 +794,7 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
         for (size_t i = 0; i < list_len(lists[t]); i++) {
             const redisReply *id = lists[t]->element[i];
             argv_str(&a, "HMGET");
-            argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, usable_member(id) ? id->str : ""));
+            argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, is_id_reply(id) ? id->str : ""));
             argv_str(&a, "type");
             argv_str(&a, "state");
             argv_str(&a, "dispatch_id");
@@ -808,19 +808,20 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
         goto out;
     }
     idmap_clear(s->rejected);
+    const redisReply *down = outage_reply(hs, n_asked);
+    if (down != NULL) {
+        rc = reply_error(s, down, err);
+        goto out;
+    }
     size_t k = 0;
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         for (size_t i = 0; i < list_len(lists[t]); i++, k++) {
             const redisReply *id = lists[t]->element[i], *h = hs[k];
-            if (h->type == REDIS_REPLY_ERROR && rediserr_classify(h->str, h->len) != REDISERR_DATA) {
-                rc = reply_error(s, h, err);
-                goto out;
-            }
             out = xgrow(out, &cap, n_out + 1, sizeof(*out));
-            if (usable_member(id) &&
+            if (is_id_reply(id) &&
                 parse_beat(h, id, (enum worker_type)t, now_ms, timeout_ms, since, &out[n_out])) {
                 n_out++;
-            } else if (usable_member(id)) {
+            } else if (is_id_reply(id)) {
                 idmap_put(s->rejected, id->str, s); /* not asked again before the next read */
             }
         }
@@ -862,7 +863,7 @@ store_find_new_workers(struct store *s, int64_t now_ms, int64_t timeout_ms,
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         for (size_t i = 0; rc == RC_OK && i < list_len(lists[t]) && !found; i++) {
             const redisReply *id = lists[t]->element[i];
-            found = usable_member(id) && !known(arg, id->str) &&
+            found = is_id_reply(id) && !known(arg, id->str) &&
                     idmap_get(s->rejected, id->str) == NULL;
         }
         if (lists[t] != NULL) {
@@ -899,19 +900,6 @@ parse_spent(struct store *s, const redisReply *r)
     }
     s->bad_budget = bad != NULL;
     return spent;
-}
-
-/* The first reply of `r[0..n)` that is an error other than bad data: the exchange's outage. */
-static const redisReply *
-outage_reply(redisReply *const *r, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (r[i]->type == REDIS_REPLY_ERROR &&
-            rediserr_classify(r[i]->str, r[i]->len) != REDISERR_DATA) {
-            return r[i];
-        }
-    }
-    return NULL;
 }
 
 /* A remembered trigger outcome from its GET and HGETALL replies (contract §6: the research id,

@@ -61,9 +61,6 @@ enum rc_rc store_new(struct store **out, const struct cfg_redis *cfg, const char
                      struct rc_err *err);
 void store_free(struct store *s);
 
-/* The server of the open link (or the last one), for messages. */
-const char *store_where(const struct store *s);
-
 /* Take the leader lease if it is free, renew it if it is ours (TTL `ttl_ms` > 0). *leading
  * says which. With ttl_ms 0, give it up if it is ours (*leading false): a successor need not
  * wait for it to expire. RC_EUNAVAIL: Redis unreachable (retry later). */
@@ -136,10 +133,10 @@ enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, stru
 /* Entries read per round trip of store_outbox_load (a hint to HSCAN). */
 #define STORE_OUTBOX_CHUNK 1000
 
-/* Read every outbox entry (at start of leadership, to publish again what may not have been),
- * in chunks; keep(arg) (may be NULL) between chunks renews the caller's lease (false stops
- * it: RC_ECONFLICT). On RC_OK *out (caller frees with store_outbox_free) is sorted by id,
- * which is publish order, each entry once. */
+/* Read every outbox entry (at the start of leadership, and after the producer was replaced:
+ * to publish again what may not have been), in chunks; keep(arg) (may be NULL) between
+ * chunks renews the caller's lease (false stops it: RC_ECONFLICT). On RC_OK *out (caller
+ * frees with store_outbox_free) is sorted by id, which is publish order, each entry once. */
 enum rc_rc store_outbox_load(struct store *s, bool (*keep)(void *arg), void *arg,
                              struct store_outbox_entry **out, size_t *n, struct rc_err *err);
 void store_outbox_free(struct store_outbox_entry *entries, size_t n);

@@ -108,7 +108,7 @@ sight(struct idmap *from, struct idmap *to, struct worker_beat *b, int64_t now_m
         s = xcalloc(1, sizeof(*s));
         s->last_seen_ms = b->last_seen_ms;
         s->changed_at_ms = now_ms;
-        s->dispatch_id = b->dispatch_id != NULL ? xstrdup(b->dispatch_id) : NULL;
+        s->dispatch_id = xstrdup_or_null(b->dispatch_id);
         s->dispatch_since_ms = now_ms;
     }
     if (s->last_seen_ms != b->last_seen_ms) {
@@ -117,7 +117,7 @@ sight(struct idmap *from, struct idmap *to, struct worker_beat *b, int64_t now_m
     }
     if (!same_id(s->dispatch_id, b->dispatch_id)) {
         free(s->dispatch_id);
-        s->dispatch_id = b->dispatch_id != NULL ? xstrdup(b->dispatch_id) : NULL;
+        s->dispatch_id = xstrdup_or_null(b->dispatch_id);
         s->dispatch_since_ms = now_ms;
     }
     b->dispatch_since_ms = s->dispatch_since_ms;

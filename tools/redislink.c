@@ -25,7 +25,6 @@
 struct redislink {
     struct cfg_redis cfg; /* our copy (cfg_redis_copy) */
     struct redisconn_peer peer;   /* the server of the open (or last) link */
-    int64_t primary_checked_mono; /* Sentinels: when we last asked them whether it moved */
     redisContext *ctx;    /* NULL while closed */
     int64_t backoff_ms;   /* 0 until a connect fails; doubles up to BACKOFF_MAX_MS */
     int64_t retry_at_ms;  /* monotonic: no reconnect before this */
@@ -105,14 +104,10 @@ link_open(struct redislink *rl, struct rc_err *err)
 static enum rc_rc
 ensure_open(struct redislink *rl, struct rc_err *err)
 {
-    if (rl->ctx != NULL && rl->cfg.n_sentinels > 0 &&
-        clock_mono_ms() - rl->primary_checked_mono >= PRIMARY_CHECK_MS) {
-        /* A primary paused while the Sentinels promoted another still takes writes when it is
-         * back, until they demote it: follow them (as the coordinator's store does). */
-        rl->primary_checked_mono = clock_mono_ms();
-        if (redisconn_primary_moved(&rl->cfg, &rl->peer)) {
-            link_close(rl);
-        }
+    /* A primary paused while the Sentinels promoted another still takes writes when it is
+     * back, until they demote it: follow them (as the coordinator's store does). */
+    if (rl->ctx != NULL && redisconn_primary_moved(&rl->cfg, &rl->peer, PRIMARY_CHECK_MS)) {
+        link_close(rl);
     }
     if (rl->ctx != NULL) {
         return RC_OK;

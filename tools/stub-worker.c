@@ -43,8 +43,6 @@
 #define KAFKA_TIMEOUT_MS 5000     /* metadata and watermark queries at start-up */
 #define START_RETRY_MS 500        /* between start-up attempts while Kafka is not ready */
 #define FLUSH_TIMEOUT_MS 10000    /* how long shutdown waits for unsent completions */
-#define CLOSE_MS 800              /* then closing the consumer, at most */
-#define DESTROY_MS 700            /* and destroying it */
 #define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
 #define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
 #define TURN_MAX_MESSAGES 1000    /* messages one loop turn takes from Kafka */
@@ -1302,7 +1300,7 @@ stub_release(struct stub *s)
     if (s->consumer != NULL) {
         /* Bounded like the coordinator's: librdkafka 2.0 can hang destroying a consumer after
          * a broker outage. */
-        kconf_consumer_destroy(s->consumer, CLOSE_MS, DESTROY_MS);
+        kconf_consumer_destroy(s->consumer, KCONF_CLOSE_MS, KCONF_DESTROY_MS);
     }
     if (s->producer != NULL) {
         rd_kafka_destroy(s->producer);

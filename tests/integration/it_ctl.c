@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
+#include "tests/support/it_runs.h"
 
 #define WAIT_MS 20000
 #define RUN_MS 30000
@@ -145,31 +146,6 @@ test_ctl_status_lists_active_researches(void **state)
     free(b);
 }
 
-/* The log of child `name` contains `text`. */
-struct log_probe {
-    struct it_env *env;
-    const char *name;
-    const char *text;
-};
-
-static bool
-log_has(void *arg)
-{
-    const struct log_probe *p = arg;
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.log", it_env_dir(p->env), p->name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    char chunk[4096];
-    bool found = false;
-    while (!found && fgets(chunk, sizeof chunk, f) != NULL) {
-        found = strstr(chunk, p->text) != NULL;
-    }
-    fclose(f);
-    return found;
-}
 
 static void
 check_events(struct it_env *env, const char *id)
@@ -277,18 +253,12 @@ test_ctl_idle_status_show_and_events(void **state)
     const char *const follow[] = {"researchctl", "events", "--follow", NULL};
     pid_t pid = it_env_spawn(env, "ctl-follow", follow, NULL);
     snprintf(want, sizeof want, "%s  completed", id);
-    struct log_probe seen = {env, "ctl-follow", want};
-    if (!it_wait_until(log_has, &seen, WAIT_MS)) {
-        it_fail(env, "events --follow did not print \"%s\"", want);
-    }
+    it_log_wait(env, "ctl-follow", want, WAIT_MS);
     struct trigger t2 = {.request_id = "req-followed", .brief = "followed"};
     char *id2 = trigger_ok(env, &t2);
     char want2[256];
     snprintf(want2, sizeof want2, "%s  accepted         request_id=req-followed", id2);
-    struct log_probe next = {env, "ctl-follow", want2};
-    if (!it_wait_until(log_has, &next, WAIT_MS)) {
-        it_fail(env, "events --follow did not print \"%s\"", want2);
-    }
+    it_log_wait(env, "ctl-follow", want2, WAIT_MS);
     int st = 0;
     assert_int_equal(it_env_kill(env, pid, SIGTERM), 0);
     assert_int_equal(it_env_wait_exit(env, pid, 5000, &st), 0);

@@ -19,6 +19,7 @@
 #include "coordinator/store.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
+#include "tests/support/it_runs.h"
 
 #define WAIT_MS 20000
 
@@ -42,45 +43,10 @@ trigger_ok(struct it_env *env, const char *request_id)
     return strdup(ev->research_id);
 }
 
-struct log_probe {
-    struct it_env *env;
-    const char *name; /* the child's log name */
-    const char *text; /* what to find */
-};
-
-static bool
-log_has(void *arg)
-{
-    const struct log_probe *p = arg;
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s.log", it_env_dir(p->env), p->name);
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        return false;
-    }
-    char line[4096];
-    bool found = false;
-    while (!found && fgets(line, sizeof(line), f) != NULL) {
-        found = strstr(line, p->text) != NULL;
-    }
-    fclose(f);
-    return found;
-}
-
-static long long
-hlen(struct it_env *env, const char *key)
-{
-    const char *const argv[] = {"HLEN", key};
-    redisReply *r = it_redis_cmd(env, 2, argv);
-    long long n = r->integer;
-    freeReplyObject(r);
-    return n;
-}
-
 static bool
 outbox_empty(void *arg)
 {
-    return hlen(arg, "rc:outbox") == 0;
+    return it_redis_hlen(arg, "rc:outbox") == 0;
 }
 
 static void
@@ -114,10 +80,9 @@ test_recovery_outbox_is_published_by_the_next_leader(void **state)
     assert_string_equal(ev->request_id, "req-left");
     /* Delivered, so deleted; the malformed entry dropped (and logged). */
     if (!it_wait_until(outbox_empty, env, WAIT_MS)) {
-        it_fail(env, "the outbox still holds %lld entries", hlen(env, "rc:outbox"));
+        it_fail(env, "the outbox still holds %lld entries", it_redis_hlen(env, "rc:outbox"));
     }
-    struct log_probe p = {env, "coordinator", "malformed outbox entry dropped"};
-    assert_true(it_wait_until(log_has, &p, WAIT_MS));
+    it_log_wait(env, "coordinator", "malformed outbox entry dropped", WAIT_MS);
 }
 
 static void
@@ -163,10 +128,7 @@ test_recovery_a_coordinator_without_the_lease_writes_nothing(void **state)
     /* Another instance takes the lease (as after a long pause of this one). */
     const char *const steal[] = {"SET", "rc:leader", "someone-else", "PX", "60000"};
     freeReplyObject(it_redis_cmd(env, 5, steal));
-    struct log_probe p = {env, "coordinator", "lost the leader lease"};
-    if (!it_wait_until(log_has, &p, WAIT_MS)) {
-        it_fail(env, "the coordinator did not notice it lost the lease");
-    }
+    it_log_wait(env, "coordinator", "lost the leader lease", WAIT_MS);
     struct trigger t = {.request_id = "req-fenced", .brief = "while standing by"};
     it_send_trigger(env, &t);
     /* The standby neither consumes nor writes: the trigger stays unseen... */
@@ -216,18 +178,16 @@ test_recovery_researchctl_trigger_reports_the_outcome(void **state)
     int status = 0;
     assert_int_equal(it_env_wait_exit(env, pid, WAIT_MS, &status), 0);
     assert_int_equal(WEXITSTATUS(status), 0);
-    struct log_probe ok = {env, "ctl-1", "Research triggered: rs_"};
-    assert_true(log_has(&ok));
+    assert_true(it_log_count(env, "ctl-1", "Research triggered: rs_", 0) > 0);
     /* No design worker: the first stays active, so the second is at capacity. */
     const char *const second[] = {"researchctl", "trigger", "--brief", "two", NULL};
     pid = it_env_spawn(env, "ctl-2", second, NULL);
     assert_int_equal(it_env_wait_exit(env, pid, WAIT_MS, &status), 0);
     assert_int_equal(WEXITSTATUS(status), 1);
-    struct log_probe full = {env, "ctl-2",
-                             "Cannot trigger: at capacity (1 active researches, limit is 1)"};
-    assert_true(log_has(&full));
-    struct log_probe hint = {env, "ctl-2", "--force"};
-    assert_true(log_has(&hint));
+    assert_true(it_log_count(env, "ctl-2",
+                             "Cannot trigger: at capacity (1 active researches, limit is 1)",
+                             0) > 0);
+    assert_true(it_log_count(env, "ctl-2", "--force", 0) > 0);
 }
 
 int

@@ -136,16 +136,6 @@ leading_store(struct it_env *env, struct cfg *cfg, const char *instance)
     return s;
 }
 
-static long long
-hlen(struct it_env *env, const char *key)
-{
-    const char *const argv[] = {"HLEN", key};
-    redisReply *r = it_redis_cmd(env, 2, argv);
-    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
-    freeReplyObject(r);
-    return n;
-}
-
 static void
 expect_phase(struct it_env *env, int i, const char *want)
 {
@@ -195,8 +185,8 @@ test_store_a_change_refused_by_its_own_key_writes_nothing_and_the_rest_stands(vo
     /* The refused changes wrote nothing: no field, no outbox message, no key recreated. */
     assert_null(it_redis_hget(env, "rc:outbox", "test:270"));
     assert_null(it_redis_hget(env, "rc:outbox", "test:271"));
-    assert_int_equal(hlen(env, "rc:outbox"), N_CHANGES - 2);
-    assert_int_equal(hlen(env, gone_key), 0);
+    assert_int_equal(it_redis_hlen(env, "rc:outbox"), N_CHANGES - 2);
+    assert_int_equal(it_redis_hlen(env, gone_key), 0);
     const char *const get_argv[] = {"GET", bad_key};
     redisReply *bad = it_redis_cmd(env, 2, get_argv);
     assert_string_equal(bad->str, "not a hash");
@@ -234,7 +224,7 @@ test_store_a_shared_key_of_the_wrong_type_is_an_outage_with_nothing_written(void
     redis_run(env, 2, del);
     assert_int_equal(apply(s, c, results, NULL, &err), RC_OK);
     expect_phase(env, 5, "training");
-    assert_int_equal(hlen(env, "rc:outbox"), N_CHANGES);
+    assert_int_equal(it_redis_hlen(env, "rc:outbox"), N_CHANGES);
     release(c);
     store_free(s);
     cfg_release(&cfg);
@@ -263,7 +253,7 @@ test_store_oom_is_an_outage_with_nothing_written(void **state)
     for (int i = 0; i < N_CHANGES; i++) {
         expect_phase(env, i, "designing");
     }
-    assert_int_equal(hlen(env, "rc:outbox"), 0);
+    assert_int_equal(it_redis_hlen(env, "rc:outbox"), 0);
     assert_int_equal(apply(s, c, results, NULL, &err), RC_OK);
     expect_phase(env, 0, "training");
     release(c);

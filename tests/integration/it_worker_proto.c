@@ -442,7 +442,7 @@ static void
 redis_set(struct it_env *env, const char *key, const char *value)
 {
     const char *const argv[] = {"SET", key, value};
-    freeReplyObject(it_redis_cmd(env, 3, argv));
+    it_redis_ok(env, 3, argv);
 }
 
 /* A dispatch for a research whose key is a string (the research check gets WRONGTYPE) is

@@ -218,8 +218,9 @@ char *it_research_hget(struct it_env *env, const char *research_id, const char *
  * naming the last value seen. */
 void it_research_wait(struct it_env *env, const char *research_id, const char *field,
                       const char *value, int timeout_ms);
-/* ZCARD (0 when absent). */
+/* ZCARD, HLEN (0 when absent). */
 long long it_redis_zcard(struct it_env *env, const char *key);
+long long it_redis_hlen(struct it_env *env, const char *key);
 
 /* ---- Kafka: producing --------------------------------------------------------------------- */
 

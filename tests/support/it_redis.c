@@ -109,10 +109,11 @@ it_research_wait(struct it_env *env, const char *research_id, const char *field,
     }
 }
 
-long long
-it_redis_zcard(struct it_env *env, const char *key)
+/* `cmd key`'s integer reply; fails the test on any other. */
+static long long
+count_of(struct it_env *env, const char *cmd, const char *key)
 {
-    const char *const argv[] = {"ZCARD", key};
+    const char *const argv[] = {cmd, key};
     redisReply *r = it_redis_cmd(env, 2, argv);
     long long n = 0;
 
@@ -122,9 +123,21 @@ it_redis_zcard(struct it_env *env, const char *key)
     if (r->type == REDIS_REPLY_INTEGER) {
         n = r->integer;
     } else {
-        it_fail(env, "ZCARD %s: %s", key,
+        it_fail(env, "%s %s: %s", cmd, key,
                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
     }
     freeReplyObject(r);
     return n;
+}
+
+long long
+it_redis_zcard(struct it_env *env, const char *key)
+{
+    return count_of(env, "ZCARD", key);
+}
+
+long long
+it_redis_hlen(struct it_env *env, const char *key)
+{
+    return count_of(env, "HLEN", key);
 }
