@@ -123,27 +123,6 @@ static const struct cfg cfg_initial = CFG_INIT;
 
 _Static_assert(sizeof(long long) == sizeof(int64_t), "strtoll must cover int64_t");
 
-static const char *const topic_suffixes[CFG_TOPIC_COUNT] = {
-    [CFG_TOPIC_TRIGGERS] = "triggers",
-    [CFG_TOPIC_COMPLETIONS] = "completions",
-    [CFG_TOPIC_DISPATCH_DESIGN] = "dispatch.design",
-    [CFG_TOPIC_DISPATCH_TRAINING] = "dispatch.training",
-    [CFG_TOPIC_DISPATCH_BACKTEST] = "dispatch.backtest",
-    [CFG_TOPIC_DISPATCH_ASSESSMENT] = "dispatch.assessment",
-    [CFG_TOPIC_EVENTS] = "events",
-    [CFG_TOPIC_DEADLETTER] = "deadletter",
-};
-
-const char *
-cfg_topic_suffix(enum cfg_topic topic)
-{
-    if (topic < CFG_TOPIC_TRIGGERS || topic >= CFG_TOPIC_COUNT) {
-        rc_assert_fail("topic < CFG_TOPIC_COUNT", __FILE__, __LINE__);
-        return "?"; /* not reached: rc_assert_fail aborts */
-    }
-    return topic_suffixes[topic];
-}
-
 /* ---- small helpers ---- */
 
 static bool
@@ -637,8 +616,8 @@ static size_t
 longest_suffix(void)
 {
     size_t max = 0;
-    for (size_t i = 0; i < CFG_TOPIC_COUNT; i++) {
-        size_t n = strlen(topic_suffixes[i]);
+    for (size_t i = 0; i < TOPIC_COUNT; i++) {
+        size_t n = strlen(topic_suffix((enum topic)i));
         max = n > max ? n : max;
     }
     return max;
@@ -1051,10 +1030,10 @@ cfg_load(struct cfg *out, char *const *envp, struct buf *problems, struct rc_err
         }
     }
     if (c.kafka.topic_prefix != NULL) {
-        for (size_t t = 0; t < CFG_TOPIC_COUNT; t++) {
+        for (size_t t = 0; t < TOPIC_COUNT; t++) {
             struct buf name = BUF_INIT;
             buf_puts(&name, c.kafka.topic_prefix);
-            buf_puts(&name, topic_suffixes[t]);
+            buf_puts(&name, topic_suffix((enum topic)t));
             c.kafka.topics[t] = buf_detach(&name);
         }
     }
@@ -1082,7 +1061,7 @@ cfg_release(struct cfg *cfg)
     free(cfg->kafka.brokers);
     free(cfg->kafka.group);
     free(cfg->kafka.topic_prefix);
-    for (size_t t = 0; t < CFG_TOPIC_COUNT; t++) {
+    for (size_t t = 0; t < TOPIC_COUNT; t++) {
         free(cfg->kafka.topics[t]);
     }
     for (size_t i = 0; i < cfg->kafka.n_props; i++) {

@@ -10,28 +10,15 @@
 
 #include "common/log.h"
 #include "common/rc_err.h"
+#include "contract/topics.h"
 
 struct buf;
-
-/* Topics of the contract (§2), each named KAFKA_TOPIC_PREFIX + suffix. The four dispatch
- * topics are in worker-type order: design, training, backtest, assessment. */
-enum cfg_topic {
-    CFG_TOPIC_TRIGGERS = 0,
-    CFG_TOPIC_COMPLETIONS,
-    CFG_TOPIC_DISPATCH_DESIGN,
-    CFG_TOPIC_DISPATCH_TRAINING,
-    CFG_TOPIC_DISPATCH_BACKTEST,
-    CFG_TOPIC_DISPATCH_ASSESSMENT,
-    CFG_TOPIC_EVENTS,
-    CFG_TOPIC_DEADLETTER,
-    CFG_TOPIC_COUNT
-};
 
 struct cfg_kafka {
     char *brokers;                   /* KAFKA_BROKERS */
     char *group;                     /* KAFKA_GROUP */
     char *topic_prefix;              /* KAFKA_TOPIC_PREFIX */
-    char *topics[CFG_TOPIC_COUNT];   /* full topic names, built from the prefix */
+    char *topics[TOPIC_COUNT];   /* full topic names, built from the prefix */
     size_t n_props;                  /* KAFKA_PROP_<NAME> pass-through properties */
     char **prop_names;               /* librdkafka names: lower case, '_' -> '.' */
     char **prop_values;
@@ -130,7 +117,5 @@ enum rc_rc cfg_parse_redis_url(const char *url, struct cfg_redis *out, struct rc
 void cfg_redis_copy(struct cfg_redis *dst, const struct cfg_redis *src);
 /* Free every string of `r` and zero it. */
 void cfg_redis_release(struct cfg_redis *r);
-/* The topic suffix of `topic` ("triggers", "dispatch.design", ...). */
-const char *cfg_topic_suffix(enum cfg_topic topic);
 
 #endif /* RC_CFG_H */

@@ -57,7 +57,7 @@ change_is_empty(const struct change *c)
 }
 
 void
-change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+change_emit_raw(struct change *c, enum topic topic, const char *key, size_t key_len,
                 const void *data, size_t len)
 {
     c->out = xgrow(c->out, &c->cap_out, c->n_out + 1, sizeof(*c->out));
@@ -72,7 +72,7 @@ change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t 
 }
 
 void
-change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+change_emit(struct change *c, enum topic topic, const char *key, size_t key_len,
             const struct msg *m)
 {
     struct buf b = BUF_INIT;

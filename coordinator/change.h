@@ -23,7 +23,7 @@ enum change_kind {
 };
 
 struct outmsg {
-    enum cfg_topic topic;
+    enum topic topic;
     char *key; /* owned, `key_len` bytes (may hold NULs) plus a NUL; NULL for no key */
     size_t key_len;
     char *payload; /* owned MessagePack bytes */
@@ -102,10 +102,10 @@ void change_set_int(struct change *c, enum research_field f, int64_t v);
 /* True when the change touches anything in Redis or has something to publish. */
 bool change_is_empty(const struct change *c);
 /* Encode `m` and queue it for `topic` under key[0..key_len) (copied; NULL for no key). */
-void change_emit(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+void change_emit(struct change *c, enum topic topic, const char *key, size_t key_len,
                  const struct msg *m);
 /* Queue raw bytes (copied). */
-void change_emit_raw(struct change *c, enum cfg_topic topic, const char *key, size_t key_len,
+void change_emit_raw(struct change *c, enum topic topic, const char *key, size_t key_len,
                      const void *data, size_t len);
 /* Record that input `index` of the pass caused this change. */
 void change_add_input(struct change *c, size_t index);

@@ -55,7 +55,7 @@ commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t
 static enum rc_rc
 assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
 {
-    const enum cfg_topic inputs[] = {CFG_TOPIC_TRIGGERS, CFG_TOPIC_COMPLETIONS};
+    const enum topic inputs[] = {TOPIC_TRIGGERS, TOPIC_COMPLETIONS};
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     enum rc_rc rc = RC_OK;
     for (size_t i = 0; i < 2 && rc == RC_OK; i++) {
@@ -116,7 +116,7 @@ consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
         return rc_err_set(err, RC_EINVAL, "kafka consumer: %s", errstr);
     }
     rd_kafka_poll_set_consumer(c->rk);
-    rc = kconf_ensure_topics(c->rk, cfg->topics, CFG_TOPIC_COUNT, timeout_ms, err);
+    rc = kconf_ensure_topics(c->rk, cfg->topics, TOPIC_COUNT, timeout_ms, err);
     if (rc == RC_OK) {
         rc = assign_all(c, timeout_ms, err);
     }
@@ -139,13 +139,13 @@ consumer_free(struct consumer *c)
     free(c);
 }
 
-static enum cfg_topic
+static enum topic
 topic_of(const struct consumer *c, const rd_kafka_message_t *m)
 {
     return m->rkt != NULL && strcmp(rd_kafka_topic_name(m->rkt),
-                                    c->cfg->topics[CFG_TOPIC_TRIGGERS]) == 0
-               ? CFG_TOPIC_TRIGGERS
-               : CFG_TOPIC_COMPLETIONS;
+                                    c->cfg->topics[TOPIC_TRIGGERS]) == 0
+               ? TOPIC_TRIGGERS
+               : TOPIC_COMPLETIONS;
 }
 
 static int

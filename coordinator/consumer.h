@@ -18,7 +18,7 @@ struct consumer;
 
 /* One input, copied out of librdkafka's message. */
 struct input {
-    enum cfg_topic topic; /* CFG_TOPIC_TRIGGERS or CFG_TOPIC_COMPLETIONS */
+    enum topic topic; /* TOPIC_TRIGGERS or TOPIC_COMPLETIONS */
     int32_t partition;
     int64_t offset;
     char *key; /* owned, key_len bytes (may hold NULs) + a NUL; NULL when the message has none */

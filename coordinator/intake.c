@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/fields.h"
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -41,13 +42,13 @@ intake_dead_letter(const struct intake_env *env, const struct input *in, size_t 
              (int)in->partition, (long long)in->offset, log_quote(why, quoted, sizeof(quoted)));
     env->stats->invalid_inputs++;
     env->tally->invalid[metrics_invalid_class(why)]++;
-    if (in->topic == CFG_TOPIC_TRIGGERS) {
+    if (in->topic == TOPIC_TRIGGERS) {
         env->tally->triggers[METRICS_TRIGGER_INVALID]++;
     }
     struct change *c = change_list_add(out);
     char request_id[LIMITS_ID_MAX + 1];
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
-    if (in->topic == CFG_TOPIC_TRIGGERS && msg_peek_request_id(in->payload, in->len, request_id)) {
+    if (in->topic == TOPIC_TRIGGERS && msg_peek_request_id(in->payload, in->len, request_id)) {
         machine_reject_invalid(&ctx, request_id, why, c);
     } else {
         change_init(c, CHANGE_NOTE, NULL);
@@ -65,7 +66,7 @@ intake_dead_letter(const struct intake_env *env, const struct input *in, size_t 
         .original_size = in->len,
     };
     /* Keyed by the input's key, byte for byte (it may be binary, or absent). */
-    change_emit(c, CFG_TOPIC_DEADLETTER, in->key, deadletter_key_len(in), &m);
+    change_emit(c, TOPIC_DEADLETTER, in->key, deadletter_key_len(in), &m);
     change_add_input(c, index);
 }
 
@@ -160,7 +161,7 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
     if (c->cost_usd != 0 && strcmp(c->budget_day, b->day) == 0) {
         b->spent_usd += c->cost_usd;
     }
-    if (research_is(r, RF_STATUS, "running") && c->kind == CHANGE_FINISH) {
+    if (research_is(r, RF_STATUS, STATUS_RUNNING) && c->kind == CHANGE_FINISH) {
         log_info("research failed", "research_id=%s phase=%s error=\"%s\"", comp->research_id,
                  research_get(r, RF_PHASE), c->value[RF_ERROR] ? c->value[RF_ERROR] : "");
     } else {
@@ -199,7 +200,7 @@ plan_cancel(const struct intake_env *env, const struct cancel *k, const struct c
         registry_apply(env->reg, c);
     } else {
         /* Not active: finished before (a stored status) or in this batch, or unknown. */
-        const char *reason = status != NULL ? "not_cancellable" : "not_found";
+        const char *reason = status != NULL ? REASON_NOT_CANCELLABLE : REASON_NOT_FOUND;
         log_debug("cancel rejected", "research_id=%s reason=%s", k->research_id, reason);
         machine_cancel_reject(&ctx, k, reason, c);
     }
@@ -240,7 +241,7 @@ decode_all(const struct input *inputs, size_t n, struct decoded *d)
     d->cancel_researches = xcalloc(m, sizeof(*d->cancel_researches));
     for (size_t i = 0; i < n; i++) {
         enum msg_topic topic =
-            inputs[i].topic == CFG_TOPIC_TRIGGERS ? MSG_TOPIC_TRIGGERS : MSG_TOPIC_COMPLETIONS;
+            inputs[i].topic == TOPIC_TRIGGERS ? MSG_TOPIC_TRIGGERS : MSG_TOPIC_COMPLETIONS;
         d->msgs[i] = (struct msg)MSG_INIT;
         d->rc[i] = msg_decode(topic, inputs[i].payload, inputs[i].len, &d->msgs[i], &d->why[i]);
         if (d->rc[i] != RC_OK) {

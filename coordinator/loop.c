@@ -14,6 +14,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "contract/limits.h"
+#include "contract/outbox.h"
 #include "coordinator/acks.h"
 #include "coordinator/budget.h"
 #include "coordinator/change.h"
@@ -30,7 +32,6 @@
 #include "coordinator/store.h"
 #include "coordinator/waitq.h"
 #include "coordinator/workers.h"
-#include "proto/limits.h"
 #include "proto/msg.h"
 
 #define BATCH_MAX 2000 /* inputs planned and written together */
@@ -354,14 +355,14 @@ republish_outbox(struct loop *l, struct rc_err *err)
         int topic = 0;
         const char *key = NULL, *payload = NULL;
         size_t key_len = 0, len = 0;
-        if (!store_outbox_unframe(e[i].data, e[i].len, &topic, &key, &key_len, &payload, &len) ||
-            topic < 0 || topic >= CFG_TOPIC_COUNT) {
+        if (!outbox_unframe(e[i].data, e[i].len, &topic, &key, &key_len, &payload, &len) ||
+            topic < 0 || topic >= TOPIC_COUNT) {
             /* Not ours to send (written by hand, or by an incompatible version): drop it. */
             log_error("malformed outbox entry dropped", "id=%s", e[i].id);
             refused[n_refused++] = e[i].id;
             continue;
         }
-        if (topic >= CFG_TOPIC_DISPATCH_DESIGN && topic <= CFG_TOPIC_DISPATCH_ASSESSMENT) {
+        if (topic >= TOPIC_DISPATCH_DESIGN && topic <= TOPIC_DISPATCH_ASSESSMENT) {
             expect_outbox_dispatch(l, e[i].id, payload, len);
         }
         struct rc_err perr = RC_ERR_INIT;

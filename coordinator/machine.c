@@ -12,6 +12,8 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
+#include "contract/dispatchid.h"
+#include "contract/fields.h"
 #include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/gate.h"
@@ -19,10 +21,6 @@
 #include "coordinator/workers.h"
 #include "proto/msg.h"
 #include "proto/result.h"
-
-#define CHILD_DISPATCHED "dispatched"
-#define CHILD_COMPLETED "completed"
-#define CHILD_FAILED "failed"
 
 /* The most keys a result map or a phase's params may hold (the biggest schema is 6). */
 #define MAX_KEYS 16
@@ -35,7 +33,7 @@ emit_event(struct change *out, const struct machine_ctx *ctx, const struct event
     m.ts_ms = ctx->now_ms;
     m.u.event = *ev;
     const char *key = ev->research_id != NULL ? ev->research_id : ev->request_id;
-    change_emit(out, CFG_TOPIC_EVENTS, key, key != NULL ? strlen(key) : 0, &m);
+    change_emit(out, TOPIC_EVENTS, key, key != NULL ? strlen(key) : 0, &m);
 }
 
 /* The message of an at_capacity rejection, the first time and when repeated. */
@@ -62,7 +60,7 @@ machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const cha
     out->score = ctx->now_ms;
     change_set(out, RF_RESEARCH_ID, research_id);
     change_set(out, RF_REQUEST_ID, t->request_id);
-    change_set(out, RF_STATUS, "running");
+    change_set(out, RF_STATUS, STATUS_RUNNING);
     change_set(out, RF_PHASE, phase_name(PHASE_PENDING));
     change_set(out, RF_BRIEF, t->brief);
     change_set(out, RF_MODEL, t->model);
@@ -96,7 +94,7 @@ reject(const struct machine_ctx *ctx, const char *request_id, const struct machi
     } else if (f->has_budget) {
         budget_message(f->remaining, f->daily_limit, message, sizeof(message));
     }
-    const char *reason = o->value + strlen("rejected:");
+    const char *reason = o->value + strlen(REQUEST_REJECTED);
     change_init(out, CHANGE_NOTE, NULL);
     if (remember) {
         out->request_id = xstrdup(request_id);
@@ -121,7 +119,7 @@ machine_reject_capacity(const struct machine_ctx *ctx, const char *request_id, i
                         int64_t limit, struct change *out)
 {
     struct machine_outcome o = {
-        .value = "rejected:at_capacity",
+        .value = REQUEST_REJECTED REASON_AT_CAPACITY,
         .figures = {.has_capacity = true, .active_count = active_count, .limit = limit}};
     reject(ctx, request_id, &o, true, out);
 }
@@ -131,7 +129,7 @@ machine_reject_budget(const struct machine_ctx *ctx, const char *request_id, dou
                       double daily_limit, struct change *out)
 {
     struct machine_outcome o = {
-        .value = "rejected:budget_exhausted",
+        .value = REQUEST_REJECTED REASON_BUDGET_EXHAUSTED,
         .figures = {.has_budget = true, .remaining = remaining, .daily_limit = daily_limit}};
     reject(ctx, request_id, &o, true, out);
 }
@@ -142,7 +140,7 @@ machine_reject_invalid(const struct machine_ctx *ctx, const char *request_id, co
 {
     change_init(out, CHANGE_NOTE, NULL);
     struct event ev = {
-        .type = EVENT_REJECTED, .request_id = request_id, .reason = "invalid", .message = why};
+        .type = EVENT_REJECTED, .request_id = request_id, .reason = REASON_INVALID, .message = why};
     emit_event(out, ctx, &ev);
 }
 
@@ -150,7 +148,7 @@ void
 machine_repeat(const struct machine_ctx *ctx, const char *request_id,
                const struct machine_outcome *first, struct change *out)
 {
-    if (strncmp(first->value, "rejected:", 9) == 0) {
+    if (strncmp(first->value, REQUEST_REJECTED, strlen(REQUEST_REJECTED)) == 0) {
         reject(ctx, request_id, first, false, out);
         return;
     }
@@ -163,7 +161,7 @@ machine_repeat(const struct machine_ctx *ctx, const char *request_id,
 bool
 machine_holds_worker(const struct research *r)
 {
-    return r->corrupt == NULL && research_is(r, RF_STATUS, "running") &&
+    return r->corrupt == NULL && research_is(r, RF_STATUS, STATUS_RUNNING) &&
            research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) &&
            research_get(r, RF_WORKER_ID) != NULL;
 }
@@ -324,7 +322,7 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         machine_fail_corrupt(ctx, r, out);
         return MACHINE_APPLIED;
     }
-    if (r == NULL || !research_is(r, RF_STATUS, "running") ||
+    if (r == NULL || !research_is(r, RF_STATUS, STATUS_RUNNING) ||
         !research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED) ||
         !research_is(r, RF_DISPATCH_ID, c->dispatch_id) ||
         !research_is(r, RF_WORKER_ID, c->worker_id)) {
@@ -389,7 +387,7 @@ next_phase(const struct research *r)
 bool
 machine_wants_worker(const struct research *r, enum worker_type *wt)
 {
-    if (r->corrupt != NULL || !research_is(r, RF_STATUS, "running")) {
+    if (r->corrupt != NULL || !research_is(r, RF_STATUS, STATUS_RUNNING)) {
         return false;
     }
     if (machine_holds_worker(r)) {
@@ -477,7 +475,7 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
         .params = params,
         .n_params = n,
     };
-    change_emit(out, (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(phase)),
+    change_emit(out, topic_dispatch(phase_worker_type(phase)),
                 worker_id, strlen(worker_id), &m);
 }
 
@@ -488,9 +486,7 @@ send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
               const char *worker, int64_t attempt, struct change *out, char *dispatch_id,
               size_t id_len)
 {
-    /* Unique per dispatch, retries included, and the same if this plan is ever replayed. */
-    snprintf(dispatch_id, id_len, "%s:%s:%" PRId64, research_get(r, RF_RESEARCH_ID),
-             phase_name(next), attempt);
+    dispatchid_format(dispatch_id, id_len, research_get(r, RF_RESEARCH_ID), next, attempt);
     change_set(out, RF_PHASE, phase_name(next));
     change_set(out, RF_DISPATCH_ID, dispatch_id);
     change_set(out, RF_WORKER_ID, worker);
@@ -519,7 +515,7 @@ emit_abort(const struct machine_ctx *ctx, const struct research *r, const char *
                                    .worker_id = worker,
                                    .reason = reason};
     change_emit(out,
-                (enum cfg_topic)(CFG_TOPIC_DISPATCH_DESIGN + phase_worker_type(research_phase(r))),
+                topic_dispatch(phase_worker_type(research_phase(r))),
                 worker, strlen(worker), &m);
 }
 
@@ -641,7 +637,7 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
         machine_fail_corrupt(ctx, r, out);
         return;
     }
-    if (!research_is(r, RF_STATUS, "running")) {
+    if (!research_is(r, RF_STATUS, STATUS_RUNNING)) {
         return;
     }
     enum phase phase = research_phase(r);
@@ -707,7 +703,7 @@ emit_cancel_outcome(const struct machine_ctx *ctx, const struct cancel_view *v,
                     const char *request_id, struct change *out)
 {
     struct event ev = {.research_id = v->research_id, .request_id = request_id};
-    if (strcmp(v->outcome, "cancelled") == 0) {
+    if (strcmp(v->outcome, CANCEL_CANCELLED) == 0) {
         ev.type = EVENT_CANCELLED;
         if (v->phase == NULL || phase_parse(v->phase, &ev.phase) != RC_OK) {
             ev.phase = PHASE_PENDING;
@@ -752,7 +748,7 @@ machine_cancel(const struct machine_ctx *ctx, const struct research *r, const st
         /* Its worker stops, and is free for others as soon as its heartbeat says idle. */
         emit_abort(ctx, r, "cancelled", out);
     }
-    struct cancel_view v = {.outcome = "cancelled",
+    struct cancel_view v = {.outcome = CANCEL_CANCELLED,
                             .research_id = id,
                             .phase = phase_name(phase),
                             .dispatch_id = dispatch_id};

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/fields.h"
 #include "common/buf.h"
 #include "common/xalloc.h"
 #include "coordinator/change.h"
@@ -47,7 +48,7 @@ struct metrics {
 };
 
 static const char *const trigger_names[METRICS_TRIGGER_COUNT] = {
-    "accepted", "at_capacity", "budget_exhausted", "invalid", "repeated"};
+    "accepted", REASON_AT_CAPACITY, REASON_BUDGET_EXHAUSTED, REASON_INVALID, "repeated"};
 static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {"completed", "failed",
                                                                  "cancelled"};
 static const char *const gate_names[METRICS_GATE_COUNT] = {"passed", "failed", "bypassed"};
@@ -128,7 +129,7 @@ metrics_note_change(struct metrics_tally *t, const struct research *before,
     /* A result came for the current phase: its duration, and for training and backtest the
      * gate's verdict. */
     if (before != NULL && c->set[RF_CHILD_STATUS] && c->value[RF_CHILD_STATUS] != NULL &&
-        strcmp(c->value[RF_CHILD_STATUS], "dispatched") != 0 && phase_is_worked(was)) {
+        strcmp(c->value[RF_CHILD_STATUS], CHILD_DISPATCHED) != 0 && phase_is_worked(was)) {
         enum worker_type wt = phase_worker_type(was);
         int64_t started = field_int(before, RF_PHASE_STARTED_AT);
         tally_duration(&t->phase_duration[wt], started > 0 ? (double)(now_ms - started) / 1e3 : 0);

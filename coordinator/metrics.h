@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct buf;
 struct change;

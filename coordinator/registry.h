@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct change;
 struct research;

@@ -9,97 +9,8 @@
 
 #include "common/rc_err.h"
 #include "common/xalloc.h"
-#include "proto/limits.h"
+#include "contract/limits.h"
 #include "proto/result.h"
-
-/* Names in enum order; the result names follow result_schema()'s order per worker type. */
-static const char *const field_names[RF_COUNT] = {
-    "research_id",
-    "request_id",
-    "status",
-    "phase",
-    "last_phase",
-    "brief",
-    "model",
-    "bypass_gates",
-    "strategy_name",
-    "strategy_path",
-    "model_path",
-    "dispatch_id",
-    "worker_id",
-    "attempt",
-    "child_status",
-    "waiting_since",
-    "created_at",
-    "updated_at",
-    "phase_started_at",
-    "finished_at",
-    "error",
-    "gate_rejection_reason",
-    "verdict",
-    "cost_usd",
-    "dispatched_at",
-    "picked_up_at",
-    /* design */
-    "design.strategy_name",
-    "design.strategy_path",
-    "design.model",
-    "design.input_tokens",
-    "design.output_tokens",
-    "design.cost_usd",
-    /* training */
-    "training.accuracy",
-    "training.final_loss",
-    "training.initial_loss",
-    "training.output_format",
-    "training.directional_accuracy",
-    "training.model_path",
-    /* backtest */
-    "backtest.win_rate",
-    "backtest.max_drawdown",
-    "backtest.sharpe_ratio",
-    "backtest.total_return",
-    "backtest.net_return",
-    "backtest.total_trades",
-    /* assessment */
-    "assessment.verdict",
-    "assessment.model",
-    "assessment.input_tokens",
-    "assessment.output_tokens",
-    "assessment.cost_usd",
-};
-
-const char *
-research_field_name(enum research_field f)
-{
-    RC_ASSERT(f >= 0 && f < RF_COUNT);
-    return field_names[f];
-}
-
-int
-research_field_parse(const char *name)
-{
-    for (int i = 0; i < RF_COUNT; i++) {
-        if (strcmp(field_names[i], name) == 0) {
-            return i;
-        }
-    }
-    return -1;
-}
-
-int
-research_result_field(enum worker_type wt, const char *key)
-{
-    const char *prefix = worker_type_name(wt);
-    size_t plen = strlen(prefix);
-    for (int i = RF_RESULT_FIRST; i < RF_COUNT; i++) {
-        const char *n = field_names[i];
-        if (strncmp(n, prefix, plen) == 0 && n[plen] == '.' && strcmp(n + plen + 1, key) == 0) {
-            return i;
-        }
-    }
-    return -1;
-}
 
 void
 research_set(struct research *r, enum research_field f, const char *value)
@@ -220,7 +131,7 @@ corrupt(char *why, size_t len, enum research_field f, const char *problem, const
 bool
 research_check(const struct research *r, const char *id, char *why, size_t why_len)
 {
-    static const char *const children[] = {"dispatched", "completed", "failed", NULL};
+    static const char *const children[] = {CHILD_DISPATCHED, CHILD_COMPLETED, CHILD_FAILED, NULL};
     static const char *const bools[] = {"0", "1", NULL};
     static const enum research_field times[] = {RF_CREATED_AT,     RF_UPDATED_AT,
                                                  RF_PHASE_STARTED_AT, RF_WAITING_SINCE,
@@ -235,7 +146,7 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     if (r->f[RF_STATUS] == NULL) {
         return corrupt(why, why_len, RF_STATUS, "missing", NULL);
     }
-    if (strcmp(r->f[RF_STATUS], "running") != 0) {
+    if (strcmp(r->f[RF_STATUS], STATUS_RUNNING) != 0) {
         return corrupt(why, why_len, RF_STATUS, "not running, yet in the active set",
                        r->f[RF_STATUS]);
     }
@@ -297,7 +208,7 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
         if (!phase_is_worked(phase)) {
             return corrupt(why, why_len, RF_CHILD_STATUS, "set while the phase is pending", child);
         }
-        if (strcmp(child, "dispatched") == 0 &&
+        if (strcmp(child, CHILD_DISPATCHED) == 0 &&
             (r->f[RF_DISPATCH_ID] == NULL || r->f[RF_WORKER_ID] == NULL)) {
             return corrupt(why, why_len, r->f[RF_DISPATCH_ID] == NULL ? RF_DISPATCH_ID : RF_WORKER_ID,
                            "missing while a dispatch is out", NULL);

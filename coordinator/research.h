@@ -9,42 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
-
-/* Hash fields of contract §6 first, then ours, then each phase's result fields. To add a
- * field: add it here and to the name table in research.c (a unit test checks both agree). */
-enum research_field {
-    RF_RESEARCH_ID = 0,
-    RF_REQUEST_ID,
-    RF_STATUS,
-    RF_PHASE,
-    RF_LAST_PHASE,
-    RF_BRIEF,
-    RF_MODEL,
-    RF_BYPASS_GATES,
-    RF_STRATEGY_NAME,
-    RF_STRATEGY_PATH,
-    RF_MODEL_PATH,
-    RF_DISPATCH_ID,
-    RF_WORKER_ID,
-    RF_ATTEMPT,
-    RF_CHILD_STATUS,
-    RF_WAITING_SINCE,
-    RF_CREATED_AT,
-    RF_UPDATED_AT,
-    RF_PHASE_STARTED_AT,
-    RF_FINISHED_AT,
-    RF_ERROR,
-    RF_GATE_REJECTION_REASON,
-    RF_VERDICT,
-    RF_COST_USD,
-    /* ours: when the current dispatch was sent (ms), for AGENT_DISPATCH_TIMEOUT */
-    RF_DISPATCHED_AT,
-    /* ours: when the current dispatch was seen in its worker's heartbeat (ms) */
-    RF_PICKED_UP_AT,
-    RF_RESULT_FIRST, /* result fields follow: design.*, training.*, backtest.*, assessment.* */
-    RF_COUNT = RF_RESULT_FIRST + 23
-};
+#include "contract/fields.h"
+#include "contract/phase.h"
 
 /* What Redis holds under the research's key, when it cannot be read as a research. */
 enum research_stored {
@@ -69,13 +35,6 @@ struct research {
 /* The most attempts a stored research may show: more is corrupt (and `attempt + 1` could
  * not overflow either). */
 #define RESEARCH_ATTEMPT_MAX 1000000
-
-/* "research_id", ..., "training.accuracy". */
-const char *research_field_name(enum research_field f);
-/* The field named `name`, or -1. */
-int research_field_parse(const char *name);
-/* The index of `wt`'s result key `key`, or -1. */
-int research_result_field(enum worker_type wt, const char *key);
 
 /* Set (copying `value`; NULL or "" clears) one field. */
 void research_set(struct research *r, enum research_field f, const char *value);

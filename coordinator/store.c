@@ -20,16 +20,18 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/rediserr.h"
 #include "common/redisconn.h"
+#include "common/rediserr.h"
 #include "common/xalloc.h"
+#include "contract/keys.h"
+#include "contract/fields.h"
+#include "contract/limits.h"
+#include "contract/outbox.h"
 #include "coordinator/change.h"
 #include "coordinator/idmap.h"
-#include "coordinator/keys.h"
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
-#include "proto/limits.h"
 
 /* The one write path. KEYS[1] is rc:leader and ARGV[1] this instance: nothing is written by
  * an instance that does not hold the lease. Then ARGV[2..] holds groups, one per change (and
@@ -742,11 +744,11 @@ parse_beat(const redisReply *h, const redisReply *id, enum worker_type wt, int64
         seen > now_ms + timeout_ms) {
         return false;
     }
-    const char *state = h->element[1]->str;
-    const bool idle = strcmp(state, "idle") == 0, draining = strcmp(state, "draining") == 0;
-    if (!idle && !draining && strcmp(state, "busy") != 0) {
+    enum hb_state state;
+    if (hb_state_parse(h->element[1]->str, &state) != RC_OK) {
         return false;
     }
+    const bool idle = state == HB_IDLE, draining = state == HB_DRAINING;
     const redisReply *d = h->element[2];
     *out = (struct worker_beat){0};
     out->id = xstrndup(id->str, id->len);
@@ -795,10 +797,10 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
             const redisReply *id = lists[t]->element[i];
             argv_str(&a, "HMGET");
             argv_str(&a, keys_worker(&s->key, s->cfg.key_prefix, is_id_reply(id) ? id->str : ""));
-            argv_str(&a, "type");
-            argv_str(&a, "state");
-            argv_str(&a, "dispatch_id");
-            argv_str(&a, "last_seen");
+            argv_str(&a, HB_TYPE);
+            argv_str(&a, HB_STATE);
+            argv_str(&a, HB_DISPATCH_ID);
+            argv_str(&a, HB_LAST_SEEN);
             append(s, &a);
             n_asked++;
         }
@@ -907,7 +909,7 @@ parse_spent(struct store *s, const redisReply *r)
 static void
 parse_request(const char *key, const redisReply *v, const redisReply *fig, struct store_request *o)
 {
-    static const char *const reasons[] = {"rejected:at_capacity", "rejected:budget_exhausted"};
+    static const char *const reasons[] = {REQUEST_REJECTED REASON_AT_CAPACITY, REQUEST_REJECTED REASON_BUDGET_EXHAUSTED};
     *o = (struct store_request){0};
     if (v->type == REDIS_REPLY_ERROR || (v->type == REDIS_REPLY_STRING &&
                                          !limits_is_id(v->str, v->len) &&
@@ -927,15 +929,15 @@ parse_request(const char *key, const redisReply *v, const redisReply *fig, struc
         const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
         double d = strtod(val, NULL);
         d = isfinite(d) ? d : 0;
-        if (strcmp(k, "active_count") == 0) {
+        if (strcmp(k, FIGURE_ACTIVE_COUNT) == 0) {
             o->figures.has_capacity = true;
             o->figures.active_count = (int64_t)(d > 0 && d < 1e15 ? d : 0);
-        } else if (strcmp(k, "limit") == 0) {
+        } else if (strcmp(k, FIGURE_LIMIT) == 0) {
             o->figures.limit = (int64_t)(d > 0 && d < 1e15 ? d : 0);
-        } else if (strcmp(k, "remaining") == 0) {
+        } else if (strcmp(k, FIGURE_REMAINING) == 0) {
             o->figures.has_budget = true;
             o->figures.remaining = d;
-        } else if (strcmp(k, "daily_limit") == 0) {
+        } else if (strcmp(k, FIGURE_DAILY_LIMIT) == 0) {
             o->figures.daily_limit = d;
         }
     }
@@ -962,7 +964,7 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
     if (budget_day != NULL) {
         argv_str(&a, "HGET");
         argv_str(&a, keys_budget(&s->key, s->cfg.key_prefix, budget_day));
-        argv_str(&a, "spent_usd");
+        argv_str(&a, BUDGET_SPENT_USD);
         append(s, &a);
     }
     argv_release(&a);
@@ -993,17 +995,17 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
 static void
 parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_memo *m)
 {
-    static const char *const outcomes[] = {"cancelled", "not_found", "not_cancellable"};
+    static const char *const outcomes[] = {CANCEL_CANCELLED, REASON_NOT_FOUND, REASON_NOT_CANCELLABLE};
     *m = (struct cancel_memo){0};
     for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
         const char *k = h->element[j]->str;
         const redisReply *val = h->element[j + 1];
         char *v = val->type == REDIS_REPLY_STRING ? xstrndup(val->str, val->len) : NULL;
-        char **slot = strcmp(k, "outcome") == 0       ? &m->outcome
-                      : strcmp(k, "research_id") == 0 ? &m->research_id
-                      : strcmp(k, "phase") == 0       ? &m->phase
-                      : strcmp(k, "dispatch_id") == 0 ? &m->dispatch_id
-                                                      : NULL;
+        char **slot = strcmp(k, CANCEL_OUTCOME) == 0       ? &m->outcome
+                      : strcmp(k, CANCEL_RESEARCH_ID) == 0 ? &m->research_id
+                      : strcmp(k, CANCEL_PHASE) == 0       ? &m->phase
+                      : strcmp(k, CANCEL_DISPATCH_ID) == 0 ? &m->dispatch_id
+                                                           : NULL;
         if (slot != NULL && *slot == NULL && v != NULL) {
             *slot = v;
         } else {
@@ -1041,7 +1043,7 @@ store_get_cancels(struct store *s, const char *const *request_ids, const char *c
         }
         argv_str(&a, "HGET");
         argv_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_ids[i]));
-        argv_str(&a, "status");
+        argv_str(&a, research_field_name(RF_STATUS));
         append(s, &a);
         n_replies++;
     }
@@ -1155,17 +1157,17 @@ plan_request(const struct change *c, struct ops *o)
     }
     op(o, "HSET", K_REQUEST_FIGURES, f->has_capacity && f->has_budget ? 8 : 4);
     if (f->has_capacity) {
-        argv_str(&o->args, "active_count");
+        argv_str(&o->args, FIGURE_ACTIVE_COUNT);
         argv_int(&o->args, f->active_count);
-        argv_str(&o->args, "limit");
+        argv_str(&o->args, FIGURE_LIMIT);
         argv_int(&o->args, f->limit);
     }
     if (f->has_budget) {
         char text[64];
-        argv_str(&o->args, "remaining");
+        argv_str(&o->args, FIGURE_REMAINING);
         snprintf(text, sizeof(text), "%.6f", f->remaining);
         argv_str(&o->args, text);
-        argv_str(&o->args, "daily_limit");
+        argv_str(&o->args, FIGURE_DAILY_LIMIT);
         snprintf(text, sizeof(text), "%.6f", f->daily_limit);
         argv_str(&o->args, text);
     }
@@ -1183,7 +1185,7 @@ plan_budget(const struct change *c, struct ops *o)
     char text[64];
     snprintf(text, sizeof(text), "%.17g", c->cost_usd);
     op(o, "HINCRBYFLOAT", K_BUDGET, 2);
-    argv_str(&o->args, "spent_usd");
+    argv_str(&o->args, BUDGET_SPENT_USD);
     argv_str(&o->args, text);
     op(o, "EXPIRE", K_BUDGET, 1);
     argv_int(&o->args, BUDGET_TTL_S);
@@ -1198,16 +1200,16 @@ plan_cancel_memo(const struct change *c, struct ops *o)
         return;
     }
     op(o, "HSET", K_CANCEL, 4 + (m->phase != NULL ? 2 : 0) + (m->dispatch_id != NULL ? 2 : 0));
-    argv_str(&o->args, "outcome");
+    argv_str(&o->args, CANCEL_OUTCOME);
     argv_str(&o->args, m->outcome);
-    argv_str(&o->args, "research_id");
+    argv_str(&o->args, CANCEL_RESEARCH_ID);
     argv_str(&o->args, m->research_id);
     if (m->phase != NULL) {
-        argv_str(&o->args, "phase");
+        argv_str(&o->args, CANCEL_PHASE);
         argv_str(&o->args, m->phase);
     }
     if (m->dispatch_id != NULL) {
-        argv_str(&o->args, "dispatch_id");
+        argv_str(&o->args, CANCEL_DISPATCH_ID);
         argv_str(&o->args, m->dispatch_id);
     }
     op(o, "EXPIRE", K_CANCEL, 1);
@@ -1227,7 +1229,7 @@ plan_outbox(const struct change *c, struct ops *o)
         const struct outmsg *m = &c->out[i];
         RC_ASSERT(m->outbox_id != NULL);
         buf_reset(&frame);
-        store_outbox_frame((int)m->topic, m->key, m->key_len, m->payload, m->len, &frame);
+        outbox_frame((int)m->topic, m->key, m->key_len, m->payload, m->len, &frame);
         argv_str(&o->args, m->outbox_id);
         argv_add(&o->args, frame.data, frame.len);
     }
@@ -1251,33 +1253,33 @@ static void
 plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
 {
     op(o, "HSET", K_COORDINATOR, st->last_cycle_at_ms > 0 ? 14 : 10);
-    argv_str(&o->args, "instance");
+    argv_str(&o->args, COORD_INSTANCE);
     argv_str(&o->args, instance);
-    argv_str(&o->args, "version");
+    argv_str(&o->args, COORD_VERSION);
     argv_str(&o->args, RC_VERSION);
-    argv_str(&o->args, "started_at");
+    argv_str(&o->args, COORD_STARTED_AT);
     argv_int(&o->args, st->started_at_ms);
-    argv_str(&o->args, "active");
+    argv_str(&o->args, COORD_ACTIVE);
     argv_int(&o->args, st->active);
-    argv_str(&o->args, "limit");
+    argv_str(&o->args, COORD_LIMIT);
     argv_int(&o->args, st->limit);
     if (st->last_cycle_at_ms > 0) {
-        argv_str(&o->args, "last_cycle_at");
+        argv_str(&o->args, COORD_LAST_CYCLE_AT);
         argv_int(&o->args, st->last_cycle_at_ms);
         char text[32];
         snprintf(text, sizeof(text), "%.3f", st->cycle_ms);
-        argv_str(&o->args, "cycle_ms");
+        argv_str(&o->args, COORD_CYCLE_MS);
         argv_str(&o->args, text);
     }
     const struct {
         const char *name;
         int64_t delta;
     } counters[] = {
-        {"triggers", st->triggers},
-        {"completions", st->completions},
-        {"stale_completions", st->stale_completions},
-        {"invalid_inputs", st->invalid_inputs},
-        {"redispatches", st->redispatches},
+        {COORD_TRIGGERS, st->triggers},
+        {COORD_COMPLETIONS, st->completions},
+        {COORD_STALE_COMPLETIONS, st->stale_completions},
+        {COORD_INVALID_INPUTS, st->invalid_inputs},
+        {COORD_REDISPATCHES, st->redispatches},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         /* HINCRBY 0 creates the field, so every counter is readable from the start. */
@@ -1289,13 +1291,13 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
     char text[64];
     snprintf(text, sizeof(text), "%.17g", st->daily_limit_usd);
     op(o, "HSET", K_BUDGET, 2);
-    argv_str(&o->args, "daily_limit_usd");
+    argv_str(&o->args, BUDGET_DAILY_LIMIT_USD);
     argv_str(&o->args, text);
     op(o, "EXPIRE", K_BUDGET, 1);
     argv_int(&o->args, BUDGET_TTL_S);
     /* Last: its reply, the day's spend, is the script's. */
     op(o, "HINCRBYFLOAT", K_BUDGET, 2);
-    argv_str(&o->args, "spent_usd");
+    argv_str(&o->args, BUDGET_SPENT_USD);
     argv_str(&o->args, "0");
 }
 
@@ -1718,42 +1720,6 @@ store_outbox_free(struct store_outbox_entry *entries, size_t n)
 
 /* Frame: one byte topic, one byte "has a key", four bytes key length (big endian), the key,
  * the payload. */
-void
-store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload, size_t len,
-                   struct buf *out)
-{
-    RC_ASSERT(topic >= 0 && topic < 256 && key_len <= UINT32_MAX);
-    if (key == NULL) {
-        key_len = 0;
-    }
-    unsigned char head[6] = {(unsigned char)topic,           key != NULL,
-                             (unsigned char)(key_len >> 24), (unsigned char)(key_len >> 16),
-                             (unsigned char)(key_len >> 8),  (unsigned char)key_len};
-    buf_append(out, head, sizeof(head));
-    buf_append(out, key != NULL ? key : "", key_len);
-    buf_append(out, payload, len);
-}
-
-bool
-store_outbox_unframe(const char *data, size_t len, int *topic, const char **key, size_t *key_len,
-                     const char **payload, size_t *payload_len)
-{
-    if (len < 6) {
-        return false;
-    }
-    const unsigned char *u = (const unsigned char *)data;
-    size_t klen = ((size_t)u[2] << 24) | ((size_t)u[3] << 16) | ((size_t)u[4] << 8) | u[5];
-    if (u[1] > 1 || klen > len - 6 || (u[1] == 0 && klen != 0)) {
-        return false;
-    }
-    *topic = u[0];
-    *key = u[1] ? data + 6 : NULL;
-    *key_len = klen;
-    *payload = data + 6 + klen;
-    *payload_len = len - 6 - klen;
-    return true;
-}
-
 enum rc_rc
 store_trim_finished(struct store *s, int64_t now_ms, int64_t retention_s, struct rc_err *err)
 {

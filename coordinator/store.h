@@ -51,7 +51,7 @@ struct store_request {
 /* One message waiting in the outbox. */
 struct store_outbox_entry {
     char *id;   /* owned */
-    char *data; /* owned: the framed message (see store_outbox_frame) */
+    char *data; /* owned: the framed message (see outbox_frame) */
     size_t len;
 };
 
@@ -140,14 +140,6 @@ enum rc_rc store_outbox_delete(struct store *s, char *const *ids, size_t n, stru
 enum rc_rc store_outbox_load(struct store *s, bool (*keep)(void *arg), void *arg,
                              struct store_outbox_entry **out, size_t *n, struct rc_err *err);
 void store_outbox_free(struct store_outbox_entry *entries, size_t n);
-
-/* The outbox's framing of one message: topic index, key (key_len bytes, any content; NULL for
- * no key) and payload. */
-void store_outbox_frame(int topic, const char *key, size_t key_len, const void *payload, size_t len,
-                        struct buf *out);
-/* Split a frame; pointers borrow `data` (*key NULL for no key). False for a malformed frame. */
-bool store_outbox_unframe(const char *data, size_t len, int *topic, const char **key,
-                          size_t *key_len, const char **payload, size_t *payload_len);
 
 /* Drop old ids from rc:finished (score < now - retention) so the zset follows the hashes'
  * expiry. Cheap; call once a cycle or less. */

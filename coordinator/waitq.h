@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct waitq;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "contract/capacity.h"
 #include "coordinator/idmap.h"
 
 struct entry {
@@ -394,10 +395,6 @@ workers_take(struct workers *w, enum worker_type wt, int64_t now_ms)
 int64_t
 workers_capacity(const struct workers *w, int64_t max_concurrent, int64_t buffer)
 {
-    if (max_concurrent > 0) {
-        return max_concurrent;
-    }
-    int64_t limit = (int64_t)workers_live(w, WORKER_TRAINING) +
-                    (int64_t)workers_live(w, WORKER_BACKTEST) + buffer;
-    return limit < 1 ? 1 : limit;
+    return capacity_limit(max_concurrent, (int64_t)workers_live(w, WORKER_TRAINING),
+                          (int64_t)workers_live(w, WORKER_BACKTEST), buffer);
 }

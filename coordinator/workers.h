@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 /* Contract §5: a worker that keeps heartbeating is never dead because its clock is up to this
  * much behind ours. */

@@ -12,8 +12,8 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
-#include "proto/limits.h"
-#include "proto/phase.h"
+#include "contract/limits.h"
+#include "contract/phase.h"
 #include "proto/value.h"
 
 struct buf;

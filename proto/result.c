@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "proto/limits.h"
+#include "contract/limits.h"
 
 static const char *const output_formats[] = {"classification", "regression", NULL};
 

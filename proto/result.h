@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "common/rc_err.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 #include "proto/value.h"
 
 struct buf;

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/clock.h"
 #include "common/rc_err.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "tools/bench_celery.h"
 #include "tools/bench_cycle.h"

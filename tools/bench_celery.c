@@ -16,10 +16,10 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 #include "tools/bench_proc.h"
 
 #define CHECK_TIMEOUT_MS 30000  /* `import celery, redis` */

@@ -9,10 +9,12 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/dispatchid.h"
+#include "contract/fields.h"
+#include "contract/keys.h"
 #include "tools/bench_lat.h"
 #include "tools/bench_proc.h"
 #include "tools/bench_stack.h"
@@ -49,32 +51,38 @@ seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, 
     snprintf(s->key, sizeof(s->key), "%s", key.data);
     buf_release(&key);
     snprintf(s->request_id, sizeof(s->request_id), "req-%" PRId64, i);
-    snprintf(s->dispatch_id, sizeof(s->dispatch_id), "%s:designing:1", s->id);
+    dispatchid_format(s->dispatch_id, sizeof(s->dispatch_id), s->id, PHASE_DESIGNING, 1);
     snprintf(s->ts, sizeof(s->ts), "%" PRId64, now_ms + i);
     snprintf(s->strategy, sizeof(s->strategy), "s%" PRId64, i);
     snprintf(s->path, sizeof(s->path), "/s/%" PRId64 ".py", i);
-    /* clang-format off */
-    const char *hset[HSET_WORDS] = {
-        "HSET", s->key,
-        "research_id", s->id,
-        "request_id", s->request_id,
-        "status", "running",
-        "phase", "designing",
-        "child_status", "completed",
-        "attempt", "1",
-        "dispatch_id", s->dispatch_id,
-        "worker_id", "w-design-1",
-        "brief", "bench",
-        "created_at", s->ts,
-        "updated_at", s->ts,
-        "phase_started_at", s->ts,
-        "strategy_name", s->strategy,
-        "strategy_path", s->path,
-        "design.strategy_name", s->strategy,
-        "bypass_gates", "0",
-        "cost_usd", "0",
+    const struct {
+        enum research_field f;
+        const char *value;
+    } fields[] = {
+        {RF_RESEARCH_ID, s->id},
+        {RF_REQUEST_ID, s->request_id},
+        {RF_STATUS, STATUS_RUNNING},
+        {RF_PHASE, phase_name(PHASE_DESIGNING)},
+        {RF_CHILD_STATUS, CHILD_COMPLETED},
+        {RF_ATTEMPT, "1"},
+        {RF_DISPATCH_ID, s->dispatch_id},
+        {RF_WORKER_ID, "w-design-1"},
+        {RF_BRIEF, "bench"},
+        {RF_CREATED_AT, s->ts},
+        {RF_UPDATED_AT, s->ts},
+        {RF_PHASE_STARTED_AT, s->ts},
+        {RF_STRATEGY_NAME, s->strategy},
+        {RF_STRATEGY_PATH, s->path},
+        {(enum research_field)research_result_field(WORKER_DESIGN, "strategy_name"), s->strategy},
+        {RF_BYPASS_GATES, "0"},
+        {RF_COST_USD, "0"},
     };
-    /* clang-format on */
+    _Static_assert(2 + 2 * (sizeof(fields) / sizeof(fields[0])) == HSET_WORDS, "HSET_WORDS");
+    const char *hset[HSET_WORDS] = {"HSET", s->key};
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        hset[2 + 2 * f] = research_field_name(fields[f].f);
+        hset[3 + 2 * f] = fields[f].value;
+    }
     memcpy(s->hset, hset, sizeof(hset));
     s->zadd[0] = "ZADD";
     s->zadd[1] = active_key;
@@ -115,7 +123,7 @@ static enum rc_rc
 read_cycle(struct bench_stack *st, const char *key, char *at, size_t at_len, double *cycle_ms,
            struct rc_err *err)
 {
-    const char *hmget[] = {"HMGET", key, "last_cycle_at", "cycle_ms"};
+    const char *hmget[] = {"HMGET", key, COORD_LAST_CYCLE_AT, COORD_CYCLE_MS};
     const struct redislink_cmd cmd = {4, hmget};
     struct redislink_reply *r = NULL;
 

@@ -12,11 +12,11 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
-#include "proto/phase.h"
+#include "contract/keys.h"
+#include "contract/phase.h"
 #include "tools/bench_lat.h"
 #include "tools/bench_proc.h"
 #include "tools/bench_stack.h"

@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "common/xalloc.h"
-#include "proto/limits.h"
-#include "proto/phase.h"
+#include "contract/limits.h"
+#include "contract/phase.h"
 
 #define WORKED 4 /* designing, training, backtesting, assessing */
 #define LINE_MAX_BYTES 512

@@ -15,11 +15,12 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/fields.h"
+#include "contract/keys.h"
 #include "proto/msg.h"
 #include "tools/bench_proc.h"
 #include "tools/redislink.h"
@@ -190,13 +191,13 @@ producer_open(struct bench_stack *st, struct rc_err *err)
         rd_kafka_conf_destroy(conf);
         return rc_err_set(err, RC_EBACKEND, "kafka: cannot create the producer: %s", errstr);
     }
-    st->triggers = rd_kafka_topic_new(st->producer, st->cfg.kafka.topics[CFG_TOPIC_TRIGGERS], NULL);
+    st->triggers = rd_kafka_topic_new(st->producer, st->cfg.kafka.topics[TOPIC_TRIGGERS], NULL);
     /* Learn the topic's partitions now, not when the first timed trigger is sent. */
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t kerr = rd_kafka_metadata(st->producer, 0, st->triggers, &md, 10000);
     if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return rc_err_set(err, RC_EUNAVAIL, "kafka: metadata of %s: %s",
-                          st->cfg.kafka.topics[CFG_TOPIC_TRIGGERS], rd_kafka_err2str(kerr));
+                          st->cfg.kafka.topics[TOPIC_TRIGGERS], rd_kafka_err2str(kerr));
     }
     rd_kafka_metadata_destroy(md);
     return RC_OK;
@@ -406,7 +407,7 @@ coordinator_cycled(struct bench_stack *st)
     struct buf key = BUF_INIT;
     char *at = NULL;
     keys_coordinator(&key, st->cfg.redis.key_prefix);
-    bool ok = redislink_hget(st->rl, key.data, "last_cycle_at", &at, NULL) == RC_OK && at != NULL;
+    bool ok = redislink_hget(st->rl, key.data, COORD_LAST_CYCLE_AT, &at, NULL) == RC_OK && at != NULL;
     free(at);
     buf_release(&key);
     return ok;

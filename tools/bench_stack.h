@@ -12,7 +12,7 @@
 #include <sys/types.h>
 
 #include "common/rc_err.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct bench_procs;
 struct redislink;

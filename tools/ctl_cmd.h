@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
-#include "proto/limits.h"
+#include "contract/limits.h"
 #include "proto/msg.h"
 #include "tools/toolopt.h"
 

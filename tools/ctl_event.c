@@ -7,8 +7,8 @@
 
 #include "common/buf.h"
 #include "common/rc_err.h"
+#include "contract/phase.h"
 #include "proto/msg.h"
-#include "proto/phase.h"
 #include "tools/ctl_fmt.h"
 #include "tools/ctl_json.h"
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "tools/ctl_cmd.h"
 #include "tools/ctl_event.h"

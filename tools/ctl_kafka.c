@@ -231,7 +231,7 @@ ctl_kafka_request(const struct cfg_kafka *k, const struct ctl_kafka_request *req
             return rc;
         }
         list = rd_kafka_topic_partition_list_new(8);
-        rc = kconf_add_partitions(c->rk, k->topics[CFG_TOPIC_EVENTS], KCONF_START_END_NOW, list,
+        rc = kconf_add_partitions(c->rk, k->topics[TOPIC_EVENTS], KCONF_START_END_NOW, list,
                                   METADATA_TIMEOUT_MS, err);
         if (rc == RC_OK) {
             rc = assign(c, list, err);
@@ -320,7 +320,7 @@ ctl_events_open(const struct cfg_kafka *k, int64_t last_n, struct ctl_events **o
     struct ctl_events *e = xcalloc(1, sizeof(*e));
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
 
-    e->topic = xstrdup(k->topics[CFG_TOPIC_EVENTS]);
+    e->topic = xstrdup(k->topics[TOPIC_EVENTS]);
     enum rc_rc rc = client_new(k, RD_KAFKA_CONSUMER, true, &e->c, err);
     if (rc == RC_OK) {
         rc = kconf_add_partitions(e->c->rk, e->topic, KCONF_START_BEGINNING, list,

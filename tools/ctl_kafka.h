@@ -19,7 +19,7 @@ struct cfg_kafka;
 /* A message to publish and the outcome that answers it. */
 struct ctl_kafka_request {
     const struct msg *msg;           /* encoded with msg_encode (borrowed) */
-    int topic;                       /* enum cfg_topic: where to publish */
+    int topic;                       /* enum topic: where to publish */
     const char *key;                 /* the message key (contract §2) */
     const char *request_id;          /* the outcome event echoes it */
     const enum event_type *outcomes; /* event types that answer it */

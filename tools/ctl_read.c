@@ -11,7 +11,9 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/capacity.h"
+#include "contract/fields.h"
+#include "contract/keys.h"
 #include "tools/ctl_pipe.h"
 #include "tools/redislink.h"
 
@@ -26,8 +28,8 @@ run_pipe(const struct ctl_source *src, const struct ctl_pipe *p, struct redislin
 
 /* ---- workers ------------------------------------------------------------------------------ */
 
-static const char *const worker_fields[] = {"state", "research_id", "dispatch_id", "last_seen",
-                                            NULL};
+static const char *const worker_fields[] = {HB_STATE, HB_RESEARCH_ID, HB_DISPATCH_ID,
+                                            HB_LAST_SEEN, NULL};
 
 static void
 worker_release(struct ctl_worker *w)
@@ -106,7 +108,7 @@ worker_from_hash(struct ctl_worker *w, const struct redislink_reply *r, int64_t 
     w->last_seen_ms = ctl_pipe_int(&r->elements[3], w->last_seen_ms);
     w->age_ms = now_ms > w->last_seen_ms ? now_ms - w->last_seen_ms : 0;
     w->live = w->age_ms <= timeout_ms;
-    w->busy = w->live && w->state != NULL && strcmp(w->state, "busy") == 0;
+    w->busy = w->live && w->state != NULL && strcmp(w->state, hb_state_name(HB_BUSY)) == 0;
 }
 
 /* ---- status ------------------------------------------------------------------------------- */
@@ -121,10 +123,6 @@ enum first_round {
     R1_COUNT
 };
 
-static const char *const active_fields[] = {
-    "phase", "strategy_name", "phase_started_at", "waiting_since", "worker_id", "child_status",
-    NULL};
-static const char *const finished_fields[] = {"status", "last_phase", "verdict", "error", NULL};
 
 static void
 active_release(struct ctl_active *a)
@@ -160,18 +158,18 @@ parse_coordinator(const struct redislink_reply *r, const struct redislink_reply 
                   const struct redislink_reply *ttl, struct ctl_coordinator *c)
 {
     c->seen = r->n_elements > 0;
-    c->instance = ctl_pipe_field_str(r, "instance");
-    c->version = ctl_pipe_field_str(r, "version");
-    c->started_at_ms = ctl_pipe_field_int(r, "started_at", 0);
-    c->last_cycle_at_ms = ctl_pipe_field_int(r, "last_cycle_at", 0);
-    c->has_cycle_ms = ctl_pipe_field_num(r, "cycle_ms", &c->cycle_ms);
-    c->limit = ctl_pipe_field_int(r, "limit", -1);
+    c->instance = ctl_pipe_field_str(r, COORD_INSTANCE);
+    c->version = ctl_pipe_field_str(r, COORD_VERSION);
+    c->started_at_ms = ctl_pipe_field_int(r, COORD_STARTED_AT, 0);
+    c->last_cycle_at_ms = ctl_pipe_field_int(r, COORD_LAST_CYCLE_AT, 0);
+    c->has_cycle_ms = ctl_pipe_field_num(r, COORD_CYCLE_MS, &c->cycle_ms);
+    c->limit = ctl_pipe_field_int(r, COORD_LIMIT, -1);
     c->has_limit = c->limit >= 0;
-    c->triggers = ctl_pipe_field_int(r, "triggers", 0);
-    c->completions = ctl_pipe_field_int(r, "completions", 0);
-    c->stale_completions = ctl_pipe_field_int(r, "stale_completions", 0);
-    c->invalid_inputs = ctl_pipe_field_int(r, "invalid_inputs", 0);
-    c->redispatches = ctl_pipe_field_int(r, "redispatches", 0);
+    c->triggers = ctl_pipe_field_int(r, COORD_TRIGGERS, 0);
+    c->completions = ctl_pipe_field_int(r, COORD_COMPLETIONS, 0);
+    c->stale_completions = ctl_pipe_field_int(r, COORD_STALE_COMPLETIONS, 0);
+    c->invalid_inputs = ctl_pipe_field_int(r, COORD_INVALID_INPUTS, 0);
+    c->redispatches = ctl_pipe_field_int(r, COORD_REDISPATCHES, 0);
     c->leader = leader->type == REDISLINK_STR;
     c->leader_instance = ctl_pipe_str(leader);
     c->leader_ttl_ms = ttl->type == REDISLINK_INT && ttl->integer >= 0 ? ttl->integer : -1;
@@ -183,10 +181,10 @@ parse_budget(const struct redislink_reply *r, const struct cfg_agent *agent, int
 {
     clock_utc_day(now_ms, b->day);
     b->stored = r->n_elements > 0;
-    if (!ctl_pipe_field_num(r, "spent_usd", &b->spent_usd)) {
+    if (!ctl_pipe_field_num(r, BUDGET_SPENT_USD, &b->spent_usd)) {
         b->spent_usd = 0;
     }
-    if (!ctl_pipe_field_num(r, "daily_limit_usd", &b->daily_limit_usd)) {
+    if (!ctl_pipe_field_num(r, BUDGET_DAILY_LIMIT_USD, &b->daily_limit_usd)) {
         b->daily_limit_usd = agent->daily_budget_usd;
     }
     b->remaining_usd = b->daily_limit_usd - b->spent_usd;
@@ -219,6 +217,16 @@ check_first(const struct ctl_pipe *p, const struct redislink_reply *r, struct rc
 static void
 plan_second(struct ctl_pipe *p, const char *prefix, const struct ctl_status *st, struct buf *key)
 {
+    const char *const active_fields[] = {research_field_name(RF_PHASE),
+                                         research_field_name(RF_STRATEGY_NAME),
+                                         research_field_name(RF_PHASE_STARTED_AT),
+                                         research_field_name(RF_WAITING_SINCE),
+                                         research_field_name(RF_WORKER_ID),
+                                         research_field_name(RF_CHILD_STATUS),
+                                         NULL};
+    const char *const finished_fields[] = {
+        research_field_name(RF_STATUS), research_field_name(RF_LAST_PHASE),
+        research_field_name(RF_VERDICT), research_field_name(RF_ERROR), NULL};
     for (size_t i = 0; i < st->n_active; i++) {
         ctl_pipe_hmget(p, keys_research(key, prefix, st->active[i].research_id), active_fields);
     }
@@ -282,7 +290,7 @@ derive(const struct cfg_agent *agent, struct ctl_status *st)
         for (size_t a = 0; w->live && !w->busy && a < st->n_active; a++) {
             const struct ctl_active *r = &st->active[a];
             w->busy = r->worker_id != NULL && strcmp(r->worker_id, w->worker_id) == 0 &&
-                      r->child_status != NULL && strcmp(r->child_status, "dispatched") == 0;
+                      r->child_status != NULL && strcmp(r->child_status, CHILD_DISPATCHED) == 0;
         }
         st->per_type[w->type].total += w->live;
         st->per_type[w->type].busy += w->busy;
@@ -290,12 +298,9 @@ derive(const struct cfg_agent *agent, struct ctl_status *st)
     st->limit_from_coordinator = st->coordinator.has_limit;
     if (st->coordinator.has_limit) {
         st->limit = st->coordinator.limit;
-    } else if (agent->max_concurrent > 0) {
-        st->limit = agent->max_concurrent;
     } else {
-        st->limit = st->per_type[WORKER_TRAINING].total + st->per_type[WORKER_BACKTEST].total +
-                    agent->concurrency_buffer;
-        st->limit = st->limit < 1 ? 1 : st->limit;
+        st->limit = capacity_limit(agent->max_concurrent, st->per_type[WORKER_TRAINING].total,
+                                   st->per_type[WORKER_BACKTEST].total, agent->concurrency_buffer);
     }
 }
 

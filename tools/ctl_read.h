@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct cfg_agent;
 struct redislink_cmd;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "contract/fields.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
@@ -47,7 +48,7 @@ request(const struct cfg *cfg, const struct ctl_opts *o, const struct msg *m, co
         void (*say)(const struct event *))
 {
     const struct ctl_kafka_request req = {
-        m, CFG_TOPIC_TRIGGERS, key, o->request_id, outcomes, 2, o->wait ? o->timeout_s * 1000 : 0};
+        m, TOPIC_TRIGGERS, key, o->request_id, outcomes, 2, o->wait ? o->timeout_s * 1000 : 0};
     struct msg outcome = MSG_INIT;
     struct rc_err err = RC_ERR_INIT;
     enum rc_rc rc = ctl_kafka_request(&cfg->kafka, &req, &outcome, &err);
@@ -162,11 +163,11 @@ say_trigger(const struct event *ev)
     char money[CTL_FMT_MAX];
     if (ev->type == EVENT_ACCEPTED) {
         printf("Research triggered: %s\n", ev->research_id);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "at_capacity") == 0) {
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_AT_CAPACITY) == 0) {
         printf("Cannot trigger: at capacity (%" PRId64 " active researches, limit is %" PRId64
                ")\nHint: --force accepts it anyway.\n",
                ev->active_count, ev->limit);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "budget_exhausted") == 0) {
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_BUDGET_EXHAUSTED) == 0) {
         ctl_fmt_money(ev->remaining, money);
         printf("Cannot trigger: daily budget exhausted (%s remaining)\n"
                "Hint: --force accepts it anyway.\n",
@@ -263,9 +264,9 @@ say_cancel(const struct event *ev)
     const char *id = ev->research_id != NULL ? ev->research_id : "?";
     if (ev->type == EVENT_CANCELLED) {
         printf("Research cancelled: %s\n", id);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "not_found") == 0) {
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_FOUND) == 0) {
         printf("Cannot cancel %s: not found\n", id);
-    } else if (ev->reason != NULL && strcmp(ev->reason, "not_cancellable") == 0) {
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_CANCELLABLE) == 0) {
         printf("Cannot cancel %s: already finished\n", id);
     } else {
         struct buf b = BUF_INIT;

@@ -6,9 +6,9 @@
 #include <stdio.h>
 
 #include "common/buf.h"
-#include "common/stopsig.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/stopsig.h"
 #include "tools/ctl_cmd.h"
 #include "tools/ctl_fmt.h"
 #include "tools/ctl_read.h"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 #include "tools/ctl_fmt.h"
 #include "tools/ctl_json.h"
 #include "tools/ctl_read.h"

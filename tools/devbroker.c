@@ -122,8 +122,8 @@ static bool
 topic_prefix_ok(const char *prefix)
 {
     size_t longest = 0;
-    for (int t = 0; t < CFG_TOPIC_COUNT; t++) {
-        size_t n = strlen(cfg_topic_suffix((enum cfg_topic)t));
+    for (int t = 0; t < TOPIC_COUNT; t++) {
+        size_t n = strlen(topic_suffix((enum topic)t));
         longest = n > longest ? n : longest;
     }
     if (strlen(prefix) + longest > KAFKA_TOPIC_NAME_MAX) {
@@ -263,9 +263,9 @@ create_topics(rd_kafka_mock_cluster_t *mcluster, const char *prefix, int n_parti
     struct buf name = BUF_INIT;
     enum rc_rc rc = RC_OK;
 
-    for (int t = 0; t < CFG_TOPIC_COUNT && rc == RC_OK; t++) {
+    for (int t = 0; t < TOPIC_COUNT && rc == RC_OK; t++) {
         buf_reset(&name);
-        buf_printf(&name, "%s%s", prefix, cfg_topic_suffix((enum cfg_topic)t));
+        buf_printf(&name, "%s%s", prefix, topic_suffix((enum topic)t));
         rd_kafka_resp_err_t kerr = rd_kafka_mock_topic_create(mcluster, name.data, n_partitions, 1);
         if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
             rc = rc_err_set(err, RC_EBACKEND, "cannot create topic %s: %s", name.data,

@@ -14,8 +14,8 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
-#include "common/rediserr.h"
 #include "common/redisconn.h"
+#include "common/rediserr.h"
 #include "common/xalloc.h"
 
 #define BACKOFF_FIRST_MS 100

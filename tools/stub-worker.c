@@ -23,14 +23,15 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/stopsig.h"
 #include "common/rc_err.h"
+#include "common/stopsig.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/fields.h"
+#include "contract/keys.h"
+#include "contract/limits.h"
+#include "contract/phase.h"
 #include "coordinator/kconf.h"
-#include "proto/limits.h"
 #include "proto/msg.h"
-#include "proto/phase.h"
 #include "proto/value.h"
 #include "tools/redislink.h"
 #include "tools/stubopt.h"
@@ -226,16 +227,16 @@ worker_shown(const struct worker *w, const char **dispatch_id, const char **rese
     if (w->busy) {
         *dispatch_id = w->dispatch_id;
         *research_id = w->research_id;
-        return "busy";
+        return hb_state_name(HB_BUSY);
     }
     if (w->unacked != NULL) {
         *dispatch_id = w->unacked->dispatch_id;
         *research_id = w->unacked->research_id;
-        return "busy";
+        return hb_state_name(HB_BUSY);
     }
     *dispatch_id = "";
     *research_id = "";
-    return "idle";
+    return hb_state_name(HB_IDLE);
 }
 
 /* After the heartbeat pipeline got an error reply: the workers whose heartbeat key holds
@@ -334,12 +335,12 @@ flush_heartbeats(struct stub *s, int64_t now_ms)
         const char *state = worker_shown(w, &dispatch_id, &research_id);
         /* clang-format off */
         const char *hset[] = {
-            "HSET",        w->hb_key,
-            "type",        type,
-            "state",       state,
-            "dispatch_id", dispatch_id,
-            "research_id", research_id,
-            "last_seen",   last_seen,
+            "HSET",         w->hb_key,
+            HB_TYPE,        type,
+            HB_STATE,       state,
+            HB_DISPATCH_ID, dispatch_id,
+            HB_RESEARCH_ID, research_id,
+            HB_LAST_SEEN,   last_seen,
         };
         /* clang-format on */
         memcpy(w_at, hset, sizeof(hset));
@@ -391,7 +392,7 @@ research_check(struct stub *s, struct check *checks, size_t n, struct rc_err *er
         t->want[i] = d->dispatch_id;
     }
     enum rc_rc rc =
-        redislink_hget_equal(s->redis, t->keys, "dispatch_id", t->want, n, t->same, err);
+        redislink_hget_equal(s->redis, t->keys, research_field_name(RF_DISPATCH_ID), t->want, n, t->same, err);
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
         checks[i].answer = t->same[i] ? CHECK_CURRENT : CHECK_STALE;
     }
@@ -644,7 +645,7 @@ kafka_open(struct stub *s, struct rc_err *err)
         /* Learn where research.completions lives now: a producer that first meets a topic
          * when it sends holds that message until its metadata arrives (up to a second). */
         rd_kafka_topic_t *rkt =
-            rd_kafka_topic_new(s->producer, s->cfg.kafka.topics[CFG_TOPIC_COMPLETIONS], NULL);
+            rd_kafka_topic_new(s->producer, s->cfg.kafka.topics[TOPIC_COMPLETIONS], NULL);
         const struct rd_kafka_metadata *md = NULL;
         if (rkt != NULL &&
             rd_kafka_metadata(s->producer, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -1383,8 +1384,8 @@ main(int argc, char **argv)
     }
     status = RC_EXIT_FAILURE;
     log_set_level(s.cfg.log_level);
-    s.dispatch_topic = s.cfg.kafka.topics[CFG_TOPIC_DISPATCH_DESIGN + (int)s.opt.shape.type];
-    s.completions_topic = s.cfg.kafka.topics[CFG_TOPIC_COMPLETIONS];
+    s.dispatch_topic = s.cfg.kafka.topics[topic_dispatch(s.opt.shape.type)];
+    s.completions_topic = s.cfg.kafka.topics[TOPIC_COMPLETIONS];
     s.rng = s.opt.has_seed
                 ? s.opt.seed
                 : (uint64_t)clock_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock_mono_us();

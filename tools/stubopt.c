@@ -2,7 +2,7 @@
  * stubopt: stub-worker's option table and its parsing. */
 #include "tools/stubopt.h"
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 #include "tools/toolopt.h"
 
 #define MAX_DURATION_MS 86400000 /* one day */

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 #include "proto/value.h"
 
 struct buf;

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 
 #include "common/buf.h"
-#include "coordinator/keys.h"
+#include "contract/keys.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 

@@ -16,8 +16,8 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
-#include "coordinator/keys.h"
-#include "proto/limits.h"
+#include "contract/keys.h"
+#include "contract/limits.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 

@@ -16,7 +16,7 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
-#include "coordinator/store.h"
+#include "contract/outbox.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_runs.h"
@@ -61,7 +61,7 @@ test_recovery_outbox_is_published_by_the_next_leader(void **state)
         .type = EVENT_ACCEPTED, .research_id = "rs_left_behind", .request_id = "req-left"};
     struct buf payload = BUF_INIT, frame = BUF_INIT;
     msg_encode(&m, &payload);
-    store_outbox_frame(CFG_TOPIC_EVENTS, "rs_left_behind", strlen("rs_left_behind"), payload.data,
+    outbox_frame(TOPIC_EVENTS, "rs_left_behind", strlen("rs_left_behind"), payload.data,
                        payload.len, &frame);
     /* The frame is binary: give hiredis every length. */
     const char *put[] = {"HSET", "rc:outbox", "old:0000000000000001", frame.data};

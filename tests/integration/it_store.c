@@ -79,7 +79,7 @@ plan(void)
         snprintf(outbox_id, sizeof(outbox_id), "test:%03d", i);
         change_init(&c[i], CHANGE_UPDATE, id);
         change_set(&c[i], RF_PHASE, "training");
-        change_emit_raw(&c[i], CFG_TOPIC_EVENTS, id, strlen(id), "payload", 7);
+        change_emit_raw(&c[i], TOPIC_EVENTS, id, strlen(id), "payload", 7);
         c[i].out[0].outbox_id = strdup(outbox_id);
     }
     return c;

@@ -15,7 +15,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/keys.h"
 #include "tests/support/it_env_internal.h"
 #include "tests/support/it_proc.h"
 

@@ -39,8 +39,8 @@
 
 #include <hiredis/hiredis.h>
 
+#include "contract/phase.h"
 #include "proto/msg.h"
-#include "proto/phase.h"
 
 struct it_env;   /* opaque */
 struct it_topic; /* opaque: a reader of one topic, owned by its env */

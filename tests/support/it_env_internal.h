@@ -12,7 +12,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/rc_err.h"
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct it_topic;
 

@@ -11,7 +11,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
-#include "coordinator/keys.h"
+#include "contract/keys.h"
 #include "tests/support/it_env_internal.h"
 
 /* ---- Redis -------------------------------------------------------------------------------- */

@@ -78,15 +78,15 @@ test_cfg_defaults_without_environment(void **state)
     assert_string_equal(c.kafka.brokers, "127.0.0.1:9092");
     assert_string_equal(c.kafka.group, "research-coordinator");
     assert_string_equal(c.kafka.topic_prefix, "research.");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_TRIGGERS], "research.triggers");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_COMPLETIONS], "research.completions");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_DISPATCH_DESIGN], "research.dispatch.design");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_DISPATCH_TRAINING], "research.dispatch.training");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_DISPATCH_BACKTEST], "research.dispatch.backtest");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_DISPATCH_ASSESSMENT],
+    assert_string_equal(c.kafka.topics[TOPIC_TRIGGERS], "research.triggers");
+    assert_string_equal(c.kafka.topics[TOPIC_COMPLETIONS], "research.completions");
+    assert_string_equal(c.kafka.topics[TOPIC_DISPATCH_DESIGN], "research.dispatch.design");
+    assert_string_equal(c.kafka.topics[TOPIC_DISPATCH_TRAINING], "research.dispatch.training");
+    assert_string_equal(c.kafka.topics[TOPIC_DISPATCH_BACKTEST], "research.dispatch.backtest");
+    assert_string_equal(c.kafka.topics[TOPIC_DISPATCH_ASSESSMENT],
                         "research.dispatch.assessment");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_EVENTS], "research.events");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_DEADLETTER], "research.deadletter");
+    assert_string_equal(c.kafka.topics[TOPIC_EVENTS], "research.events");
+    assert_string_equal(c.kafka.topics[TOPIC_DEADLETTER], "research.deadletter");
     assert_int_equal(c.kafka.n_props, 0);
 
     assert_string_equal(c.redis.url, "redis://127.0.0.1:6379/0");
@@ -194,7 +194,7 @@ test_cfg_reads_every_variable(void **state)
     assert_int_equal(load(env, &c, &problems, &err), RC_OK);
     assert_string_equal(c.kafka.brokers, "k1:9092,k2:9092");
     assert_string_equal(c.kafka.group, "my group");
-    assert_string_equal(c.kafka.topics[CFG_TOPIC_EVENTS], "stage-2_x.events");
+    assert_string_equal(c.kafka.topics[TOPIC_EVENTS], "stage-2_x.events");
     assert_string_equal(c.redis.host, "cache.local");
     assert_int_equal(c.redis.port, 6380);
     assert_int_equal(c.redis.db, 3);
@@ -426,7 +426,7 @@ test_cfg_topic_prefix_limits(void **state)
     struct buf problems = BUF_INIT;
 
     assert_int_equal(load(env_ok, &c, &problems, NULL), RC_OK);
-    assert_int_equal(strlen(c.kafka.topics[CFG_TOPIC_DISPATCH_ASSESSMENT]), 249);
+    assert_int_equal(strlen(c.kafka.topics[TOPIC_DISPATCH_ASSESSMENT]), 249);
     cfg_release(&c);
     assert_int_equal(load(env_bad, &c, &problems, NULL), RC_EINVAL);
     assert_non_null(strstr(problems.data, "KAFKA_TOPIC_PREFIX: must be 1..230 characters"));
@@ -826,17 +826,17 @@ test_cfg_metrics_addr_forms(void **state)
 }
 
 static void
-test_cfg_topic_suffixes(void **state)
+test_topic_suffixes(void **state)
 {
     (void)state;
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_TRIGGERS), "triggers");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_COMPLETIONS), "completions");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_DISPATCH_DESIGN), "dispatch.design");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_DISPATCH_TRAINING), "dispatch.training");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_DISPATCH_BACKTEST), "dispatch.backtest");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_DISPATCH_ASSESSMENT), "dispatch.assessment");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_EVENTS), "events");
-    assert_string_equal(cfg_topic_suffix(CFG_TOPIC_DEADLETTER), "deadletter");
+    assert_string_equal(topic_suffix(TOPIC_TRIGGERS), "triggers");
+    assert_string_equal(topic_suffix(TOPIC_COMPLETIONS), "completions");
+    assert_string_equal(topic_suffix(TOPIC_DISPATCH_DESIGN), "dispatch.design");
+    assert_string_equal(topic_suffix(TOPIC_DISPATCH_TRAINING), "dispatch.training");
+    assert_string_equal(topic_suffix(TOPIC_DISPATCH_BACKTEST), "dispatch.backtest");
+    assert_string_equal(topic_suffix(TOPIC_DISPATCH_ASSESSMENT), "dispatch.assessment");
+    assert_string_equal(topic_suffix(TOPIC_EVENTS), "events");
+    assert_string_equal(topic_suffix(TOPIC_DEADLETTER), "deadletter");
 }
 
 int
@@ -862,7 +862,7 @@ main(void)
         cmocka_unit_test(test_cfg_metrics_addr_forms),
         cmocka_unit_test(test_cfg_redis_url_rejected_forms),
         cmocka_unit_test(test_cfg_redis_url_user_and_sentinels),
-        cmocka_unit_test(test_cfg_topic_suffixes),
+        cmocka_unit_test(test_topic_suffixes),
     };
     return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 static void
 emit(struct change *c, const char *payload)
 {
-    change_emit_raw(c, CFG_TOPIC_EVENTS, "k", 1, payload, strlen(payload));
+    change_emit_raw(c, TOPIC_EVENTS, "k", 1, payload, strlen(payload));
 }
 
 /* A completion then the next dispatch: later writes win, messages keep their order, a FINISH

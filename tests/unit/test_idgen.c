@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/limits.h"
 #include "coordinator/idgen.h"
-#include "proto/limits.h"
 
 #define CROCKFORD "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "proto/limits.h"
+#include "contract/limits.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -16,12 +16,12 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "contract/phase.h"
 #include "coordinator/change.h"
 #include "coordinator/machine.h"
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
 #include "proto/msg.h"
-#include "proto/phase.h"
 #include "proto/value.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -175,15 +175,15 @@ count_set(const struct change *c)
 /* ---- decoding what a change publishes ---- */
 
 static enum msg_topic
-msg_topic_of(enum cfg_topic t)
+msg_topic_of(enum topic t)
 {
     switch (t) {
-    case CFG_TOPIC_EVENTS:
+    case TOPIC_EVENTS:
         return MSG_TOPIC_EVENTS;
-    case CFG_TOPIC_DISPATCH_DESIGN:
-    case CFG_TOPIC_DISPATCH_TRAINING:
-    case CFG_TOPIC_DISPATCH_BACKTEST:
-    case CFG_TOPIC_DISPATCH_ASSESSMENT:
+    case TOPIC_DISPATCH_DESIGN:
+    case TOPIC_DISPATCH_TRAINING:
+    case TOPIC_DISPATCH_BACKTEST:
+    case TOPIC_DISPATCH_ASSESSMENT:
         return MSG_TOPIC_DISPATCH;
     default:
         fail_msg("the machine published on topic %d", (int)t);
@@ -223,7 +223,7 @@ find_event(const struct fx *f, const struct change *c, enum event_type type, con
 {
     size_t found = 0;
     for (size_t i = 0; i < c->n_out; i++) {
-        if (c->out[i].topic != CFG_TOPIC_EVENTS) {
+        if (c->out[i].topic != TOPIC_EVENTS) {
             continue;
         }
         struct msg m = MSG_INIT;
@@ -250,7 +250,7 @@ static bool
 has_event(const struct change *c, enum event_type type)
 {
     for (size_t i = 0; i < c->n_out; i++) {
-        if (c->out[i].topic != CFG_TOPIC_EVENTS) {
+        if (c->out[i].topic != TOPIC_EVENTS) {
             continue;
         }
         struct msg m = MSG_INIT;
@@ -266,11 +266,11 @@ has_event(const struct change *c, enum event_type type)
 
 /* The one dispatch in the change: on `topic`, keyed by its worker id. */
 static void
-find_dispatch(const struct fx *f, const struct change *c, enum cfg_topic topic, struct msg *out)
+find_dispatch(const struct fx *f, const struct change *c, enum topic topic, struct msg *out)
 {
     size_t found = 0;
     for (size_t i = 0; i < c->n_out; i++) {
-        if (c->out[i].topic == CFG_TOPIC_EVENTS) {
+        if (c->out[i].topic == TOPIC_EVENTS) {
             continue;
         }
         assert_int_equal(c->out[i].topic, topic);
@@ -623,7 +623,7 @@ test_machine_advance_pending_to_designing(void **state)
 
     assert_n_out(&c, 2);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_DESIGN, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_DESIGN, &d);
     assert_string_equal(d.u.dispatch.dispatch_id, dispatch_id);
     assert_string_equal(d.u.dispatch.research_id, RID);
     assert_string_equal(d.u.dispatch.worker_id, "d1");
@@ -666,7 +666,7 @@ test_machine_design_params_carry_model(void **state)
     struct change c = CHANGE_INIT;
     advance_with(f, "d1", WORKER_DESIGN, &c);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_DESIGN, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_DESIGN, &d);
     assert_param_str(&d.u.dispatch, "model", "claude-haiku-4-5");
     msg_release(&d);
     change_release(&c);
@@ -692,7 +692,7 @@ test_machine_pending_with_strategy_starts_training(void **state)
     assert_planned(&c, RF_WORKER_ID, "t1");
     assert_n_out(&c, 2);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_TRAINING, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_TRAINING, &d);
     assert_int_equal(d.u.dispatch.phase, PHASE_TRAINING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_TRAINING);
     static const char *const keys[] = {"strategy_name", "strategy_path"};
@@ -1027,7 +1027,7 @@ test_machine_training_gate_pass_then_backtesting(void **state)
     advance_with(f, "b1", WORKER_BACKTEST, &c);
     assert_planned(&c, RF_PHASE, "backtesting");
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_BACKTEST, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_BACKTEST, &d);
     assert_int_equal(d.u.dispatch.phase, PHASE_BACKTESTING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_BACKTEST);
     static const char *const keys[] = {"strategy_name", "strategy_path", "model_path"};
@@ -1073,7 +1073,7 @@ test_machine_training_gate_fail_assesses_without_backtest(void **state)
     assert_planned(&c, RF_PHASE, "assessing");
     assert_planned(&c, RF_WORKER_ID, "a1");
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_ASSESSMENT, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_ASSESSMENT, &d);
     assert_int_equal(d.u.dispatch.phase, PHASE_ASSESSING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_ASSESSMENT);
     static const char *const keys[] = {"strategy_name", "model", "training", "backtest",
@@ -1116,7 +1116,7 @@ test_machine_backtest_gate_fail_assesses_with_reason(void **state)
     advance_with(f, "a1", WORKER_ASSESSMENT, &c);
     assert_planned(&c, RF_PHASE, "assessing");
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_ASSESSMENT, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_ASSESSMENT, &d);
     assert_param_str(&d.u.dispatch, "gate_rejection_reason", "backtest: win_rate 0.05 < 0.10");
     const struct value *bt = param(&d.u.dispatch, "backtest");
     assert_int_equal(bt->kind, VALUE_MAP);
@@ -1146,7 +1146,7 @@ test_machine_backtest_gate_pass_assesses(void **state)
 
     advance_with(f, "a1", WORKER_ASSESSMENT, &c);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_ASSESSMENT, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_ASSESSMENT, &d);
     assert_param_str(&d.u.dispatch, "gate_rejection_reason", NULL);
     assert_int_equal(param(&d.u.dispatch, "backtest")->kind, VALUE_MAP);
     assert_int_equal(param(&d.u.dispatch, "training")->kind, VALUE_MAP);
@@ -1196,7 +1196,7 @@ test_machine_regression_gates(void **state)
 
     advance_with(f, "a1", WORKER_ASSESSMENT, &c);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_ASSESSMENT, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_ASSESSMENT, &d);
     const struct value *training = param(&d.u.dispatch, "training");
     const struct kv *of = kv_find(training->map, training->map_len, "output_format");
     assert_non_null(of);
@@ -1234,7 +1234,7 @@ test_machine_bypass_gates(void **state)
 
     advance_with(f, "a1", WORKER_ASSESSMENT, &c);
     struct msg d = MSG_INIT;
-    find_dispatch(f, &c, CFG_TOPIC_DISPATCH_ASSESSMENT, &d);
+    find_dispatch(f, &c, TOPIC_DISPATCH_ASSESSMENT, &d);
     assert_param_str(&d.u.dispatch, "gate_rejection_reason", NULL);
     assert_int_equal(param(&d.u.dispatch, "backtest")->kind, VALUE_MAP);
     msg_release(&d);
@@ -1494,7 +1494,7 @@ count_non_events(const struct change *c)
 {
     size_t n = 0;
     for (size_t i = 0; i < c->n_out; i++) {
-        n += c->out[i].topic != CFG_TOPIC_EVENTS;
+        n += c->out[i].topic != TOPIC_EVENTS;
     }
     return n;
 }
@@ -1521,8 +1521,8 @@ test_machine_cancel_while_training_aborts_its_dispatch(void **state)
     assert_planned_int(&c, RF_FINISHED_AT, f->now_ms);
     /* The abort: on the training topic, keyed and addressed to t1, naming the dispatch. */
     assert_int_equal(count_non_events(&c), 1);
-    size_t i = c.out[0].topic == CFG_TOPIC_EVENTS ? 1 : 0;
-    assert_int_equal(c.out[i].topic, CFG_TOPIC_DISPATCH_TRAINING);
+    size_t i = c.out[0].topic == TOPIC_EVENTS ? 1 : 0;
+    assert_int_equal(c.out[i].topic, TOPIC_DISPATCH_TRAINING);
     assert_string_equal(c.out[i].key, "t1");
     struct msg a = MSG_INIT;
     decode_out(&c, i, &a);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * test_outbox_frame: the outbox's framing of one message (store_outbox_frame/unframe, pure):
+ * test_outbox_frame: the outbox's framing of one message (outbox_frame/unframe, pure):
  * the byte layout, round trips of topic, key and payload (no key, empty key, binary and long
  * keys), and malformed frames rejected without reading past the end. */
 #include <stdarg.h>
@@ -14,7 +14,7 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
-#include "coordinator/store.h"
+#include "contract/outbox.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define HEAD_LEN 6 /* topic, has-key flag, four bytes of key length */
@@ -37,7 +37,7 @@ static void
 round_trip(int topic, const char *key, size_t key_len, const void *payload, size_t len)
 {
     struct buf frame = BUF_INIT;
-    store_outbox_frame(topic, key, key_len, payload, len, &frame);
+    outbox_frame(topic, key, key_len, payload, len, &frame);
     size_t want_key_len = key != NULL ? key_len : 0;
     assert_int_equal(frame.len, HEAD_LEN + want_key_len + len);
     const unsigned char *u = (const unsigned char *)frame.data;
@@ -50,7 +50,7 @@ round_trip(int topic, const char *key, size_t key_len, const void *payload, size
     int got_topic = -1;
     const char *got_key = "unset", *got_payload = NULL;
     size_t got_key_len = 99, payload_len = 99;
-    assert_true(store_outbox_unframe(exact, frame.len, &got_topic, &got_key, &got_key_len,
+    assert_true(outbox_unframe(exact, frame.len, &got_topic, &got_key, &got_key_len,
                                      &got_payload, &payload_len));
     assert_int_equal(got_topic, topic);
     assert_int_equal(got_key_len, want_key_len);
@@ -85,15 +85,15 @@ test_outbox_frame_round_trip(void **state)
 {
     (void)state;
     static const unsigned char bin[] = {0x83, 0x00, 0xa4, 't', 'y', 'p', 'e', 0xff, 0x00};
-    round_trip_str(CFG_TOPIC_EVENTS, "rs_01HZY", "\x81\xa1v\x01", 4);
-    round_trip_str(CFG_TOPIC_DISPATCH_DESIGN, "worker-1", bin, sizeof(bin)); /* NULs kept */
-    round_trip_str(CFG_TOPIC_TRIGGERS, "", "payload", 7);                    /* empty key */
-    round_trip(CFG_TOPIC_TRIGGERS, NULL, 0, "payload", 7);                   /* no key */
-    round_trip_str(CFG_TOPIC_DEADLETTER, "k", "", 0);                        /* empty payload */
-    round_trip(CFG_TOPIC_DEADLETTER, NULL, 0, "", 0);                        /* neither */
+    round_trip_str(TOPIC_EVENTS, "rs_01HZY", "\x81\xa1v\x01", 4);
+    round_trip_str(TOPIC_DISPATCH_DESIGN, "worker-1", bin, sizeof(bin)); /* NULs kept */
+    round_trip_str(TOPIC_TRIGGERS, "", "payload", 7);                    /* empty key */
+    round_trip(TOPIC_TRIGGERS, NULL, 0, "payload", 7);                   /* no key */
+    round_trip_str(TOPIC_DEADLETTER, "k", "", 0);                        /* empty payload */
+    round_trip(TOPIC_DEADLETTER, NULL, 0, "", 0);                        /* neither */
     round_trip_str(0, "", "", 0);
     round_trip_str(255, "x", "y", 1); /* the largest topic index a frame can hold */
-    for (int t = 0; t < CFG_TOPIC_COUNT; t++) {
+    for (int t = 0; t < TOPIC_COUNT; t++) {
         round_trip_str(t, "key", "p", 1);
         round_trip(t, NULL, 0, "p", 1);
     }
@@ -130,7 +130,7 @@ test_outbox_frame_layout(void **state)
     };
     for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
-        store_outbox_frame(3, cases[i].key, cases[i].key_len, "xyz", 3, &b);
+        outbox_frame(3, cases[i].key, cases[i].key_len, "xyz", 3, &b);
         if (b.len != cases[i].want_len || memcmp(b.data, cases[i].want, b.len) != 0) {
             fail_msg("case %s: wrong bytes (%zu long)", cases[i].name, b.len);
         }
@@ -144,8 +144,8 @@ test_outbox_frame_no_key_differs_from_empty_key(void **state)
 {
     (void)state;
     struct buf none = BUF_INIT, empty = BUF_INIT;
-    store_outbox_frame(CFG_TOPIC_EVENTS, NULL, 0, "p", 1, &none);
-    store_outbox_frame(CFG_TOPIC_EVENTS, "", 0, "p", 1, &empty);
+    outbox_frame(TOPIC_EVENTS, NULL, 0, "p", 1, &none);
+    outbox_frame(TOPIC_EVENTS, "", 0, "p", 1, &empty);
     assert_int_equal(none.len, empty.len);
     assert_memory_not_equal(none.data, empty.data, none.len);
 
@@ -154,7 +154,7 @@ test_outbox_frame_no_key_differs_from_empty_key(void **state)
     size_t key_len = 99, payload_len = 99;
     char *exact = exact_copy(none.data, none.len);
     assert_true(
-        store_outbox_unframe(exact, none.len, &topic, &key, &key_len, &payload, &payload_len));
+        outbox_unframe(exact, none.len, &topic, &key, &key_len, &payload, &payload_len));
     assert_null(key);
     assert_int_equal(key_len, 0);
     assert_int_equal(payload_len, 1);
@@ -165,7 +165,7 @@ test_outbox_frame_no_key_differs_from_empty_key(void **state)
     key_len = 99;
     exact = exact_copy(empty.data, empty.len);
     assert_true(
-        store_outbox_unframe(exact, empty.len, &topic, &key, &key_len, &payload, &payload_len));
+        outbox_unframe(exact, empty.len, &topic, &key, &key_len, &payload, &payload_len));
     assert_non_null(key);
     assert_int_equal(key_len, 0);
     assert_int_equal(payload_len, 1);
@@ -185,15 +185,15 @@ test_outbox_frame_binary_key(void **state)
     static const char nul_edges[] = {'\0', 'x', '\xff', '\0'};
     static const char nuls[] = {'\0', '\0', '\0'};
     static const char one_nul[] = {'\0'};
-    round_trip(CFG_TOPIC_EVENTS, nul_inside, sizeof(nul_inside), "\x00p\x00", 3);
-    round_trip(CFG_TOPIC_EVENTS, nul_edges, sizeof(nul_edges), "payload", 7);
-    round_trip(CFG_TOPIC_DEADLETTER, nuls, sizeof(nuls), "", 0);
-    round_trip(CFG_TOPIC_DEADLETTER, one_nul, sizeof(one_nul), "q", 1);
+    round_trip(TOPIC_EVENTS, nul_inside, sizeof(nul_inside), "\x00p\x00", 3);
+    round_trip(TOPIC_EVENTS, nul_edges, sizeof(nul_edges), "payload", 7);
+    round_trip(TOPIC_DEADLETTER, nuls, sizeof(nuls), "", 0);
+    round_trip(TOPIC_DEADLETTER, one_nul, sizeof(one_nul), "q", 1);
     unsigned char all[256]; /* every byte value */
     for (size_t i = 0; i < sizeof(all); i++) {
         all[i] = (unsigned char)i;
     }
-    round_trip(CFG_TOPIC_TRIGGERS, (const char *)all, sizeof(all), all, sizeof(all));
+    round_trip(TOPIC_TRIGGERS, (const char *)all, sizeof(all), all, sizeof(all));
 }
 
 static void
@@ -215,8 +215,8 @@ test_outbox_frame_long_key_and_payload(void **state)
         for (size_t j = 0; j < key_lens[i]; j++) {
             key[j] = (char)(j * 31 + i); /* binary, NULs included */
         }
-        round_trip(CFG_TOPIC_DISPATCH_BACKTEST, key, key_lens[i], payload, payload_len);
-        round_trip(CFG_TOPIC_DISPATCH_BACKTEST, key, key_lens[i], "", 0);
+        round_trip(TOPIC_DISPATCH_BACKTEST, key, key_lens[i], payload, payload_len);
+        round_trip(TOPIC_DISPATCH_BACKTEST, key, key_lens[i], "", 0);
     }
     free(key);
     free(payload);
@@ -234,9 +234,9 @@ test_outbox_frame_key_of_70000_bytes(void **state)
         key[i] = (char)(i % 251); /* a NUL every 251 bytes */
     }
     struct buf b = BUF_INIT;
-    store_outbox_frame(CFG_TOPIC_EVENTS, key, key_len, "tail", 4, &b);
+    outbox_frame(TOPIC_EVENTS, key, key_len, "tail", 4, &b);
     assert_int_equal(b.len, HEAD_LEN + key_len + 4);
-    assert_int_equal((unsigned char)b.data[0], CFG_TOPIC_EVENTS);
+    assert_int_equal((unsigned char)b.data[0], TOPIC_EVENTS);
     assert_memory_equal(b.data + 1, "\x01\x00\x01\x11\x70", HEAD_LEN - 1);
 
     char *exact = exact_copy(b.data, b.len);
@@ -244,7 +244,7 @@ test_outbox_frame_key_of_70000_bytes(void **state)
     const char *got_key = NULL, *payload = NULL;
     size_t got_key_len = 0, payload_len = 0;
     assert_true(
-        store_outbox_unframe(exact, b.len, &topic, &got_key, &got_key_len, &payload, &payload_len));
+        outbox_unframe(exact, b.len, &topic, &got_key, &got_key_len, &payload, &payload_len));
     assert_int_equal(got_key_len, key_len);
     assert_ptr_equal(got_key, exact + HEAD_LEN);
     assert_memory_equal(got_key, key, key_len);
@@ -254,14 +254,14 @@ test_outbox_frame_key_of_70000_bytes(void **state)
 
     /* Without the payload the frame is still valid, with an empty payload ... */
     exact = exact_copy(b.data, b.len - 4);
-    assert_true(store_outbox_unframe(exact, b.len - 4, &topic, &got_key, &got_key_len, &payload,
+    assert_true(outbox_unframe(exact, b.len - 4, &topic, &got_key, &got_key_len, &payload,
                                      &payload_len));
     assert_int_equal(got_key_len, key_len);
     assert_int_equal(payload_len, 0);
     free(exact);
     /* ... but one byte shorter the key runs past the end: malformed. */
     exact = exact_copy(b.data, b.len - 5);
-    assert_false(store_outbox_unframe(exact, b.len - 5, &topic, &got_key, &got_key_len, &payload,
+    assert_false(outbox_unframe(exact, b.len - 5, &topic, &got_key, &got_key_len, &payload,
                                       &payload_len));
     free(exact);
 
@@ -276,15 +276,15 @@ test_outbox_frame_appends(void **state)
     (void)state;
     struct buf b = BUF_INIT;
     buf_puts(&b, "AB");
-    store_outbox_frame(CFG_TOPIC_EVENTS, "k", 1, "xyz", 3, &b);
+    outbox_frame(TOPIC_EVENTS, "k", 1, "xyz", 3, &b);
     assert_int_equal(b.len, 2 + HEAD_LEN + 1 + 3);
     assert_memory_equal(b.data, "AB", 2);
     int topic = -1;
     const char *key = NULL, *payload = NULL;
     size_t key_len = 0, payload_len = 0;
-    assert_true(store_outbox_unframe(b.data + 2, b.len - 2, &topic, &key, &key_len, &payload,
+    assert_true(outbox_unframe(b.data + 2, b.len - 2, &topic, &key, &key_len, &payload,
                                      &payload_len));
-    assert_int_equal(topic, CFG_TOPIC_EVENTS);
+    assert_int_equal(topic, TOPIC_EVENTS);
     assert_int_equal(key_len, 1);
     assert_memory_equal(key, "k", 1);
     assert_int_equal(payload_len, 3);
@@ -361,7 +361,7 @@ test_outbox_frame_malformed_rejected(void **state)
         int topic = -7;
         const char *key = (const char *)&topic, *payload = (const char *)&topic;
         size_t key_len = 99, payload_len = 99;
-        bool ok = store_outbox_unframe(exact, cases[i].len, &topic, &key, &key_len, &payload,
+        bool ok = outbox_unframe(exact, cases[i].len, &topic, &key, &key_len, &payload,
                                        &payload_len);
         free(exact);
         if (ok) {
@@ -411,7 +411,7 @@ test_outbox_frame_boundaries_accepted(void **state)
         int topic = -1;
         const char *key = "unset", *payload = NULL;
         size_t key_len = 99, payload_len = 99;
-        if (!store_outbox_unframe(exact, cases[i].len, &topic, &key, &key_len, &payload,
+        if (!outbox_unframe(exact, cases[i].len, &topic, &key, &key_len, &payload,
                                   &payload_len)) {
             fail_msg("case %s: rejected", cases[i].name);
         }

@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 static void
 test_phase_names_roundtrip(void **state)

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "contract/phase.h"
 #include "coordinator/change.h"
 #include "coordinator/research.h"
-#include "proto/phase.h"
 #include "proto/result.h"
 
 static void
@@ -306,7 +306,7 @@ test_change_is_empty_by_kind_and_content(void **state)
     assert_false(change_is_empty(&c));
     change_release(&c);
     change_init(&c, CHANGE_UPDATE, "rs_1");
-    change_emit_raw(&c, CFG_TOPIC_EVENTS, "rs_1", 4, "x", 1);
+    change_emit_raw(&c, TOPIC_EVENTS, "rs_1", 4, "x", 1);
     assert_false(change_is_empty(&c));
     change_release(&c);
 }
@@ -321,14 +321,14 @@ test_change_emit_raw_copies(void **state)
     char key[8];
     snprintf(key, sizeof(key), "%s", "k1");
     for (int i = 0; i < 100; i++) { /* growth */
-        change_emit_raw(&c, CFG_TOPIC_DEADLETTER, key, 2, payload, sizeof(payload));
+        change_emit_raw(&c, TOPIC_DEADLETTER, key, 2, payload, sizeof(payload));
     }
-    change_emit_raw(&c, CFG_TOPIC_EVENTS, NULL, 0, payload, 0); /* no key, no bytes */
-    change_emit_raw(&c, CFG_TOPIC_EVENTS, key, 0, payload, 1);  /* an empty key */
+    change_emit_raw(&c, TOPIC_EVENTS, NULL, 0, payload, 0); /* no key, no bytes */
+    change_emit_raw(&c, TOPIC_EVENTS, key, 0, payload, 1);  /* an empty key */
     payload[0] = 'X';
     key[0] = 'X';
     assert_int_equal(c.n_out, 102);
-    assert_int_equal(c.out[99].topic, CFG_TOPIC_DEADLETTER);
+    assert_int_equal(c.out[99].topic, TOPIC_DEADLETTER);
     assert_int_equal(c.out[99].key_len, 2);
     assert_string_equal(c.out[99].key, "k1");
     assert_int_equal(c.out[99].len, 4);
@@ -357,8 +357,8 @@ test_change_emit_raw_binary_key(void **state)
     char *heap_key = malloc(sizeof(key));
     assert_non_null(heap_key);
     memcpy(heap_key, key, sizeof(key));
-    change_emit_raw(&c, CFG_TOPIC_DEADLETTER, heap_key, sizeof(key), "p", 1);
-    change_emit_raw(&c, CFG_TOPIC_DEADLETTER, heap_key + 1, 2, "q", 1); /* "a\0" */
+    change_emit_raw(&c, TOPIC_DEADLETTER, heap_key, sizeof(key), "p", 1);
+    change_emit_raw(&c, TOPIC_DEADLETTER, heap_key + 1, 2, "q", 1); /* "a\0" */
     memset(heap_key, 'X', sizeof(key));
     free(heap_key);
 

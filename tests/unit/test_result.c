@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "proto/limits.h"
+#include "contract/limits.h"
 #include "proto/result.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))

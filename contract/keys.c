@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * keys: the Redis key layout of the contract (§6). */
-#include "coordinator/keys.h"
+#include "contract/keys.h"
 
 #include "common/buf.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * phase: the names of phases and worker types (contract §1) and the mapping between the
  * worked phases and the worker types that run them. Pure tables. */
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 #include <string.h>
 

@@ -4,7 +4,7 @@
 #ifndef RC_KEYS_H
 #define RC_KEYS_H
 
-#include "proto/phase.h"
+#include "contract/phase.h"
 
 struct buf;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * limits: the syntax checks of the contract's limits (§3): id characters and UTF-8 text. */
-#include "proto/limits.h"
+#include "contract/limits.h"
 
 bool
 limits_is_id(const char *s, size_t len)
