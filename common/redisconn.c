@@ -23,14 +23,17 @@ timeval_ms(int64_t ms)
                             .tv_usec = (suseconds_t)((ms % 1000) * 1000)};
 }
 
-/* Why the link failed. hiredis reports a socket timeout as the EAGAIN read(2) gave it. */
-static enum rc_rc
-link_error(redisContext *c, const char *where, struct rc_err *err)
+enum rc_rc
+redisconn_link_error(const redisContext *c, const char *where, int64_t timeout_ms,
+                     struct rc_err *err)
 {
     if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return rc_err_set(err, RC_EUNAVAIL, "redis %s: no answer in time", where);
+        return timeout_ms > 0 ? rc_err_set(err, RC_EUNAVAIL, "redis %s: no answer within %lld ms",
+                                           where, (long long)timeout_ms)
+                              : rc_err_set(err, RC_EUNAVAIL, "redis %s: no answer in time", where);
     }
-    return rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", where, c->errstr);
+    return rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", where,
+                      c->errstr[0] != '\0' ? c->errstr : "no reply");
 }
 
 static enum rc_rc
@@ -69,7 +72,7 @@ run(redisContext *c, const char *where, int argc, const char **argv, redisReply 
     }
     redisReply *r = redisCommandArgv(c, argc, argv, lens);
     if (r == NULL) {
-        return link_error(c, where, err);
+        return redisconn_link_error(c, where, 0, err);
     }
     if (r->type == REDIS_REPLY_ERROR) {
         if (kind != NULL) {

@@ -38,4 +38,10 @@ enum rc_rc redisconn_open(const struct cfg_redis *cfg, redisContext **out,
 bool redisconn_primary_moved(const struct cfg_redis *cfg, struct redisconn_peer *peer,
                              int64_t every_ms);
 
+/* Why a link failed (c->err set): RC_EUNAVAIL with "redis <where>: <reason>" in err, where a
+ * socket timeout (which hiredis reports as the EAGAIN read(2) gave it) reads "no answer within
+ * <timeout_ms> ms" ("no answer in time" for timeout_ms 0). */
+enum rc_rc redisconn_link_error(const redisContext *c, const char *where, int64_t timeout_ms,
+                                struct rc_err *err);
+
 #endif /* RC_REDISCONN_H */

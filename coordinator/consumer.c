@@ -8,14 +8,14 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/clock.h"
+#include "common/kclient.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-#include "coordinator/kconf.h"
 
 struct consumer {
-    rd_kafka_t *rk;
+    struct kclient *kc;
+    rd_kafka_t *rk; /* kclient_rk(kc) */
     const struct cfg_kafka *cfg;
-    rd_kafka_resp_err_t last_error; /* logged on change only */
 };
 
 void
@@ -27,23 +27,10 @@ input_release(struct input *in)
 }
 
 static void
-error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+committed(void *owner, rd_kafka_resp_err_t e, const rd_kafka_topic_partition_list_t *offsets)
 {
-    (void)rk;
-    struct consumer *c = opaque;
-    if ((rd_kafka_resp_err_t)code != c->last_error) {
-        c->last_error = (rd_kafka_resp_err_t)code;
-        log_warn("kafka consumer error", "detail=\"%s\"", reason);
-    }
-}
-
-static void
-commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *offsets,
-          void *opaque)
-{
-    (void)rk;
+    (void)owner;
     (void)offsets;
-    (void)opaque;
     if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         /* The effect is in Redis already: a lost commit only means a replay, which the
          * handlers absorb. */
@@ -59,7 +46,7 @@ assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(16);
     enum rc_rc rc = RC_OK;
     for (size_t i = 0; i < 2 && rc == RC_OK; i++) {
-        rc = kconf_add_partitions(c->rk, c->cfg->topics[inputs[i]], KCONF_START_COMMITTED, list,
+        rc = kclient_add_partitions(c->rk, c->cfg->topics[inputs[i]], KCLIENT_START_COMMITTED, list,
                                   timeout_ms, err);
     }
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -77,7 +64,10 @@ assign_all(struct consumer *c, int timeout_ms, struct rc_err *err)
 enum rc_rc
 consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms, struct rc_err *err)
 {
-    static const char *const defaults[] = {
+    /* cfg validated KAFKA_GROUP; the group's committed offsets are where reading starts. */
+    const char *const defaults[] = {
+        "group.id",
+        cfg->group,
         "enable.auto.commit",
         "false",
         "enable.auto.offset.store",
@@ -93,30 +83,20 @@ consumer_new(struct consumer **out, const struct cfg_kafka *cfg, int timeout_ms,
         "16777216",
         NULL,
     };
-    rd_kafka_conf_t *conf = NULL;
-    enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);
-    if (rc != RC_OK) {
-        return rc;
-    }
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, "group.id", cfg->group, errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EINVAL, "KAFKA_GROUP: %s", errstr);
-    }
     struct consumer *c = xcalloc(1, sizeof(*c));
     c->cfg = cfg;
-    rd_kafka_conf_set_opaque(conf, c);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    rd_kafka_conf_set_offset_commit_cb(conf, commit_cb);
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (c->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
+    const struct kclient_spec spec = {.type = RD_KAFKA_CONSUMER,
+                                      .role = "consumer",
+                                      .defaults = defaults,
+                                      .owner = c,
+                                      .committed = committed};
+    enum rc_rc rc = kclient_new(cfg, &spec, &c->kc, err);
+    if (rc != RC_OK) {
         free(c);
-        return rc_err_set(err, RC_EINVAL, "kafka consumer: %s", errstr);
+        return rc;
     }
-    rd_kafka_poll_set_consumer(c->rk);
-    rc = kconf_ensure_topics(c->rk, cfg->topics, TOPIC_COUNT, timeout_ms, err);
+    c->rk = kclient_rk(c->kc);
+    rc = kclient_ensure_topics(c->rk, cfg->topics, TOPIC_COUNT, timeout_ms, err);
     if (rc == RC_OK) {
         rc = assign_all(c, timeout_ms, err);
     }
@@ -134,8 +114,7 @@ consumer_free(struct consumer *c)
     if (c == NULL) {
         return;
     }
-    /* A stop must not wait on brokers that do not answer. */
-    kconf_consumer_destroy(c->rk, KCONF_CLOSE_MS, KCONF_DESTROY_MS);
+    kclient_free(c->kc);
     free(c);
 }
 
@@ -211,9 +190,8 @@ consumer_poll(struct consumer *c, int timeout_ms, struct input *out, bool *got, 
             char why[512];
             rd_kafka_fatal_error(c->rk, why, sizeof(why));
             rc = rc_err_set(err, RC_EBACKEND, "kafka consumer fatal: %s", why);
-        } else if (m->err != c->last_error) {
-            c->last_error = m->err;
-            log_warn("kafka consume error", "detail=\"%s\"", rd_kafka_message_errstr(m));
+        } else {
+            kclient_report(c->kc, m->err, rd_kafka_message_errstr(m));
         }
         rd_kafka_message_destroy(m);
         return rc;

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contract/fields.h"
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xalloc.h"
+#include "contract/fields.h"
 #include "coordinator/budget.h"
 #include "coordinator/change.h"
 #include "coordinator/consumer.h"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contract/fields.h"
 #include "common/buf.h"
 #include "common/xalloc.h"
+#include "contract/fields.h"
 #include "coordinator/change.h"
 #include "coordinator/research.h"
 

@@ -10,30 +10,27 @@
 #include <librdkafka/rdkafka.h>
 
 #include "common/cfg.h"
+#include "common/kclient.h"
 #include "common/log.h"
 #include "common/xalloc.h"
-#include "coordinator/kconf.h"
 
 struct producer {
-    rd_kafka_t *rk;
+    struct kclient *kc;
+    rd_kafka_t *rk; /* kclient_rk(kc) */
     char **delivered; /* outbox ids */
     size_t n_delivered;
     size_t cap_delivered;
     struct producer_failed *failed;
     size_t n_failed;
     size_t cap_failed;
-    bool fatal;
-    rd_kafka_resp_err_t last_error; /* logged on change only */
-    bool down;            /* every broker is down (librdkafka said so), until one answers */
-    uint64_t recoveries;  /* times it was down and came back */
+    uint64_t recoveries; /* times it was down and came back */
 };
 
 /* Kafka answered (a delivery, a metadata reply): an outage it was in is over. */
 static void
 answered(struct producer *p)
 {
-    if (p->down) {
-        p->down = false;
+    if (kclient_answered(p->kc)) {
         p->recoveries++;
     }
 }
@@ -60,10 +57,9 @@ fate_of(rd_kafka_resp_err_t e)
 
 /* Runs inside producer_poll() on the main thread. */
 static void
-dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+delivered(void *owner, const rd_kafka_message_t *m)
 {
-    (void)rk;
-    struct producer *p = opaque;
+    struct producer *p = owner;
     char *outbox_id = m->_private;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         answered(p);
@@ -96,26 +92,6 @@ dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
     f->outbox_id = outbox_id;
 }
 
-static void
-error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
-{
-    struct producer *p = opaque;
-    if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[512];
-        rd_kafka_fatal_error(rk, why, sizeof(why));
-        log_error("kafka producer fatal error", "detail=\"%s\"", why);
-        p->fatal = true;
-        return;
-    }
-    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-        p->down = true;
-    }
-    if ((rd_kafka_resp_err_t)code != p->last_error) {
-        p->last_error = (rd_kafka_resp_err_t)code;
-        log_warn("kafka producer error", "detail=\"%s\"", reason);
-    }
-}
-
 enum rc_rc
 producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *err)
 {
@@ -124,22 +100,18 @@ producer_new(struct producer **out, const struct cfg_kafka *cfg, struct rc_err *
     static const char *const defaults[] = {
         "enable.idempotence", "true", "linger.ms", "0.5", NULL,
     };
-    rd_kafka_conf_t *conf = NULL;
-    enum rc_rc rc = kconf_new(cfg, defaults, &conf, err);
+    struct producer *p = xcalloc(1, sizeof(*p));
+    const struct kclient_spec spec = {.type = RD_KAFKA_PRODUCER,
+                                      .role = "producer",
+                                      .defaults = defaults,
+                                      .owner = p,
+                                      .delivered = delivered};
+    enum rc_rc rc = kclient_new(cfg, &spec, &p->kc, err);
     if (rc != RC_OK) {
+        free(p);
         return rc;
     }
-    struct producer *p = xcalloc(1, sizeof(*p));
-    rd_kafka_conf_set_opaque(conf, p);
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    char errstr[512];
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        free(p);
-        return rc_err_set(err, RC_EINVAL, "kafka producer: %s", errstr);
-    }
+    p->rk = kclient_rk(p->kc);
     /* Learn the cluster's topics now: a producer that first meets a topic when it sends holds
      * that message until the topic's metadata arrives. Failure is fine: it will learn later. */
     const struct rd_kafka_metadata *md = NULL;
@@ -158,8 +130,8 @@ producer_free(struct producer *p, int timeout_ms)
     }
     rd_kafka_flush(p->rk, timeout_ms);
     producer_purge(p);
-    rd_kafka_poll(p->rk, 0); /* purged messages come back through dr_cb: free their ids */
-    rd_kafka_destroy(p->rk);
+    rd_kafka_poll(p->rk, 0); /* purged messages come back as delivered: free their ids */
+    kclient_free(p->kc);
     for (size_t i = 0; i < p->n_delivered; i++) {
         free(p->delivered[i]);
     }
@@ -257,13 +229,13 @@ producer_in_flight(const struct producer *p)
 bool
 producer_is_fatal(const struct producer *p)
 {
-    return p->fatal;
+    return kclient_fatal(p->kc);
 }
 
 bool
 producer_kafka_down(const struct producer *p)
 {
-    return p->down;
+    return kclient_down(p->kc);
 }
 
 uint64_t
@@ -275,7 +247,7 @@ producer_recoveries(const struct producer *p)
 void
 producer_probe(struct producer *p, int timeout_ms)
 {
-    if (!p->down) {
+    if (!kclient_down(p->kc)) {
         return;
     }
     const struct rd_kafka_metadata *md = NULL;

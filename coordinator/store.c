@@ -20,11 +20,11 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "common/redisconn.h"
+#include "common/redislink.h"
 #include "common/rediserr.h"
 #include "common/xalloc.h"
-#include "contract/keys.h"
 #include "contract/fields.h"
+#include "contract/keys.h"
 #include "contract/limits.h"
 #include "contract/outbox.h"
 #include "coordinator/change.h"
@@ -147,8 +147,6 @@ static const char apply_lua_fmt[] =
     "return out\n";
 
 #define APPLY_GROUPS_MAX 256 /* changes per script call: bounds how long Redis is held */
-/* With Sentinels, how often the store asks them whether the primary moved. */
-#define STORE_PRIMARY_CHECK_MS 1000
 
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
@@ -203,8 +201,7 @@ enum {
 struct store {
     struct cfg_redis cfg; /* strings borrowed from the caller's cfg, which outlives us */
     char *instance;
-    redisContext *ctx; /* NULL while disconnected */
-    struct redisconn_peer peer;   /* the server of the open (or last) link */
+    struct redislink *link;
     char *apply_lua;   /* apply_lua_fmt with the key indexes filled in */
     char apply_sha[41];
     char lease_sha[41];
@@ -283,38 +280,13 @@ argv_release(struct argv *a)
     *a = (struct argv){0};
 }
 
-static void
-disconnect(struct store *s)
-{
-    if (s->ctx != NULL) {
-        redisFree(s->ctx);
-        s->ctx = NULL;
-    }
-}
-
-/* Translate a missing reply (I/O error) into RC_EUNAVAIL and drop the link. */
-static enum rc_rc
-io_error(struct store *s, struct rc_err *err)
-{
-    enum rc_rc rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where,
-                               s->ctx != NULL && s->ctx->errstr[0] ? s->ctx->errstr : "no reply");
-    disconnect(s);
-    return rc;
-}
-
-/* Translate an error reply (rediserr decides what it means): RC_ECONFLICT for our fence,
- * RC_EUNAVAIL for an outage (a demoted or replaced primary, or flushed scripts, also drop the
- * link, so that the next one reaches the new primary and loads the scripts again),
- * RC_EBACKEND for bad data and anything else. Every reply of the exchange has been read
- * before this is called, so dropping the link loses nothing. */
+/* An error reply, judged by the one classification (redislink_reply_error): RC_ECONFLICT for
+ * our fence, RC_EUNAVAIL for an outage (a demoted or replaced primary, or flushed scripts,
+ * also drop the link), RC_EBACKEND for bad data and anything else. */
 static enum rc_rc
 reply_error(struct store *s, const redisReply *r, struct rc_err *err)
 {
-    enum rediserr_kind kind = rediserr_classify(r->str, r->len);
-    if (rediserr_drops_link(kind)) {
-        disconnect(s);
-    }
-    return rc_err_set(err, rediserr_rc(kind), "redis %s: %s", s->peer.where, r->str);
+    return redislink_reply_error(s->link, NULL, r, err);
 }
 
 /* Queue a command on the pipeline. */
@@ -324,29 +296,17 @@ append(struct store *s, struct argv *a)
     buf_reset(&s->cmd);
     put_count(&s->cmd, '*', a->n);
     buf_append(&s->cmd, a->b.data, a->b.len);
-    redisAppendFormattedCommand(s->ctx, s->cmd.data, s->cmd.len);
+    redislink_append(s->link, s->cmd.data, s->cmd.len);
     argv_reset(a);
 }
 
-/* Read the replies of the `n` commands queued last, all of them: a pipelined exchange must
- * never leave a reply unread (the next command would read it as its own). On an I/O error
- * the link is dropped, which discards the rest; then nothing is returned. Error replies are
- * returned as such, for the caller to judge. */
+/* Read the replies of the `n` commands queued last, all of them (redislink_read: a broken
+ * link is dropped, and then nothing is returned). Error replies are returned as such, for the
+ * caller to judge. */
 static enum rc_rc
 read_replies(struct store *s, redisReply **out, size_t n, struct rc_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        void *r = NULL;
-        if (redisGetReply(s->ctx, &r) != REDIS_OK || r == NULL) {
-            for (size_t j = 0; j < i; j++) {
-                freeReplyObject(out[j]);
-                out[j] = NULL;
-            }
-            return io_error(s, err);
-        }
-        out[i] = r;
-    }
-    return RC_OK;
+    return redislink_read(s->link, out, n, err);
 }
 
 static void
@@ -394,7 +354,8 @@ load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
     }
     if (r->type != REDIS_REPLY_STRING || r->len != 40) {
         freeReplyObject(r);
-        return rc_err_set(err, RC_EBACKEND, "redis %s: SCRIPT LOAD gave no sha", s->peer.where);
+        return rc_err_set(err, RC_EBACKEND, "redis %s: SCRIPT LOAD gave no sha",
+                          redislink_where(s->link));
     }
     memcpy(sha, r->str, 40);
     sha[40] = '\0';
@@ -402,31 +363,21 @@ load_script(struct store *s, const char *lua, char sha[41], struct rc_err *err)
     return RC_OK;
 }
 
-/* Connect (redisconn: the primary, authenticated, db selected) and load the scripts, unless
- * connected already. */
+/* Open the link (redislink: the primary, authenticated, db selected, followed through a
+ * failover) and, on a new connection, load the scripts. */
 static enum rc_rc
 ensure(struct store *s, struct rc_err *err)
 {
-    /* A primary that was paused while the Sentinels promoted another, and came back, still
-     * takes writes (until they make it a replica, which discards them): follow the Sentinels'
-     * word, not the old link. */
-    if (s->ctx != NULL && redisconn_primary_moved(&s->cfg, &s->peer, STORE_PRIMARY_CHECK_MS)) {
-        log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"",
-                 s->peer.where);
-        disconnect(s);
-    }
-    if (s->ctx != NULL) {
-        return RC_OK;
-    }
-    enum rc_rc rc = redisconn_open(&s->cfg, &s->ctx, &s->peer, err);
-    if (rc != RC_OK) {
+    bool opened;
+    enum rc_rc rc = redislink_open(s->link, &opened, err);
+    if (rc != RC_OK || !opened) {
         return rc;
     }
     if ((rc = load_script(s, s->apply_lua, s->apply_sha, err)) == RC_OK) {
         rc = load_script(s, lease_lua, s->lease_sha, err);
     }
     if (rc != RC_OK) {
-        disconnect(s);
+        redislink_drop(s->link);
         if (rc == RC_EBACKEND) {
             rc = RC_EUNAVAIL; /* e.g. a loading Redis: try again later */
         }
@@ -441,7 +392,7 @@ store_new(struct store **out, const struct cfg_redis *cfg, const char *instance,
     struct store *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->instance = xstrdup(instance);
-    snprintf(s->peer.where, sizeof(s->peer.where), "(not connected)");
+    s->link = redislink_new(cfg);
     struct buf lua = BUF_INIT;
     buf_printf(&lua, apply_lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL,
                K_COORDINATOR, K_BUDGET);
@@ -457,7 +408,7 @@ store_free(struct store *s)
     if (s == NULL) {
         return;
     }
-    disconnect(s);
+    redislink_free(s->link);
     free(s->instance);
     free(s->apply_lua);
     free(s->warnings);
@@ -569,7 +520,7 @@ load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struc
         goto out;
     }
     if (ids->type != REDIS_REPLY_ARRAY) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: ZRANGE gave no list", s->peer.where);
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: ZRANGE gave no list", redislink_where(s->link));
         goto out;
     }
     for (size_t i = 0; i < ids->elements; i++) {
@@ -1485,7 +1436,7 @@ judge_group(struct store *s, const redisReply *e, struct store_result *res, cons
         *outage = e->str;
     }
     if (rediserr_drops_link(rediserr_classify(e->str, e->len))) {
-        disconnect(s);
+        redislink_drop(s->link);
     }
 }
 
@@ -1554,7 +1505,7 @@ store_apply(struct store *s, const struct change *changes, size_t n,
                 outage = r[k]->str;
             }
             if (rediserr_drops_link(kind)) {
-                disconnect(s);
+                redislink_drop(s->link);
             }
             for (size_t j = 0; j < in_call; j++, g++) {
                 if (g < n) {
@@ -1589,16 +1540,16 @@ store_apply(struct store *s, const struct change *changes, size_t n,
                      "the write reached %lld of %lld replicas (REDIS_WAIT_REPLICAS)",
                      w->type == REDIS_REPLY_INTEGER ? (long long)w->integer : -1LL,
                      (long long)s->cfg.wait_replicas);
-            disconnect(s);
+            redislink_drop(s->link);
         }
     }
     if (fenced) {
         rc = rc_err_set(err, RC_ECONFLICT, "redis %s: FENCED: another instance holds the lease",
-                        s->peer.where);
+                        redislink_where(s->link));
     } else if (outage != NULL) {
-        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where, outage);
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", redislink_where(s->link), outage);
     } else if (shortfall[0] != '\0') {
-        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", s->peer.where, shortfall);
+        rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", redislink_where(s->link), shortfall);
     }
     free_replies(r, n_replies);
     free(r);
@@ -1668,7 +1619,7 @@ store_outbox_load(struct store *s, bool (*keep)(void *arg), void *arg,
                             r->element[1]->type == REDIS_REPLY_ARRAY;
         if (!shaped) {
             freeReplyObject(r);
-            rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: HSCAN gave no cursor", s->peer.where);
+            rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: HSCAN gave no cursor", redislink_where(s->link));
             break;
         }
         memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);

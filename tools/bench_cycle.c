@@ -18,7 +18,7 @@
 #include "tools/bench_lat.h"
 #include "tools/bench_proc.h"
 #include "tools/bench_stack.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 #define SEED_BATCH 1000          /* researches written per round trip */
 #define HSET_WORDS 36            /* see seed_one */

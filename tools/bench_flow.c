@@ -20,7 +20,7 @@
 #include "tools/bench_lat.h"
 #include "tools/bench_proc.h"
 #include "tools/bench_stack.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 #define WARMUP_BURST 8       /* unmeasured researches before a throughput run */
 #define WARMUP_SEQUENTIAL 3  /* ... and before a low-load run */

@@ -17,13 +17,14 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/kclient.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/fields.h"
 #include "contract/keys.h"
 #include "proto/msg.h"
 #include "tools/bench_proc.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 #define READY_TIMEOUT_MS 20000    /* redis-server, devbroker, stub workers */
 #define STOP_TIMEOUT_MS 10000     /* SIGTERM to exit (a stub worker flushes its completions) */
@@ -60,7 +61,8 @@ struct bench_stack {
     pid_t perf;
     char *latency_log[WORKER_TYPE_COUNT];
     struct redislink *rl;
-    rd_kafka_t *producer;
+    struct kclient *kproducer;
+    rd_kafka_t *producer; /* kclient_rk(kproducer) */
     rd_kafka_topic_t *triggers;
     char delivery_error[256]; /* the first failed delivery, "" while none */
 };
@@ -159,11 +161,10 @@ redis_answers(struct bench_stack *st)
 }
 
 static void
-dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+delivered(void *owner, const rd_kafka_message_t *rkm)
 {
-    struct bench_stack *st = opaque;
+    struct bench_stack *st = owner;
 
-    (void)rk;
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR && st->delivery_error[0] == '\0') {
         snprintf(st->delivery_error, sizeof(st->delivery_error), "trigger not delivered: %s",
                  rd_kafka_err2str(rkm->err));
@@ -175,22 +176,17 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 static enum rc_rc
 producer_open(struct bench_stack *st, struct rc_err *err)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", st->cfg.kafka.brokers, errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "linger.ms", "0", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EINVAL, "kafka: %s", errstr);
+    static const char *const defaults[] = {"linger.ms", "0", NULL};
+    const struct kclient_spec spec = {.type = RD_KAFKA_PRODUCER,
+                                      .role = "trigger producer",
+                                      .defaults = defaults,
+                                      .owner = st,
+                                      .delivered = delivered};
+    enum rc_rc rc = kclient_new(&st->cfg.kafka, &spec, &st->kproducer, err);
+    if (rc != RC_OK) {
+        return rc;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    rd_kafka_conf_set_opaque(conf, st);
-    st->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (st->producer == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EBACKEND, "kafka: cannot create the producer: %s", errstr);
-    }
+    st->producer = kclient_rk(st->kproducer);
     st->triggers = rd_kafka_topic_new(st->producer, st->cfg.kafka.topics[TOPIC_TRIGGERS], NULL);
     /* Learn the topic's partitions now, not when the first timed trigger is sent. */
     const struct rd_kafka_metadata *md = NULL;
@@ -339,7 +335,8 @@ bench_stack_stop(struct bench_stack *st, struct rc_err *err)
     }
     if (st->producer != NULL) {
         rd_kafka_flush(st->producer, 1000);
-        rd_kafka_destroy(st->producer);
+        kclient_free(st->kproducer);
+        st->kproducer = NULL;
         st->producer = NULL;
     }
     redislink_free(st->rl);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
- * ctl_kafka: researchctl's Kafka clients. librdkafka's own log is kept quiet (a CLI reports
- * one line per problem); the last error its error callback reported, which runs inside our
- * poll calls on the main thread, is appended to our messages instead. */
+ * ctl_kafka: researchctl's Kafka clients (kclient). The CLI logs errors only (researchctl.c
+ * sets the level), so a problem is one line of ours, with the last error librdkafka reported
+ * appended. */
 #include "tools/ctl_kafka.h"
 
 #include <inttypes.h>
@@ -15,45 +15,26 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/kclient.h"
 #include "common/xalloc.h"
-#include "coordinator/kconf.h"
 
 #define METADATA_TIMEOUT_MS 10000
 #define FLUSH_TIMEOUT_MS 10000
 #define POLL_MS 200
 
-/* What a client's callbacks saw (its opaque). */
+/* A client and what its delivery reports said. */
 struct client {
-    rd_kafka_t *rk;
-    char last_error[256];       /* the last error_cb report, "" when none */
+    struct kclient *kc;
+    rd_kafka_t *rk;             /* kclient_rk(kc) */
+    char last_error[256];       /* the last consume error, "" when none */
     rd_kafka_resp_err_t dr_err; /* producer: the last delivery report's error */
     int n_delivered;            /* producer: delivery reports seen */
 };
 
-/* Only critical messages: the rest reaches the user through error_cb and our own lines. */
 static void
-log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+delivered(void *owner, const rd_kafka_message_t *rkm)
 {
-    (void)rk;
-    if (level <= 2) {
-        fprintf(stderr, "researchctl: kafka %s: %s\n", fac, buf);
-    }
-}
-
-static void
-error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
-{
-    (void)rk;
-    (void)e;
-    struct client *c = opaque;
-    snprintf(c->last_error, sizeof(c->last_error), "%s", reason);
-}
-
-static void
-dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
-{
-    (void)rk;
-    struct client *c = opaque;
+    struct client *c = owner;
     c->dr_err = rkm->err;
     c->n_delivered++;
 }
@@ -62,7 +43,8 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 static const char *
 detail(const struct client *c, char *out, size_t size)
 {
-    snprintf(out, size, "%s%s", c->last_error[0] != '\0' ? "; last error: " : "", c->last_error);
+    const char *last = c->last_error[0] != '\0' ? c->last_error : kclient_last_error(c->kc);
+    snprintf(out, size, "%s%s", last[0] != '\0' ? "; last error: " : "", last);
     return out;
 }
 
@@ -84,9 +66,7 @@ client_free(struct client *c)
     if (c == NULL) {
         return;
     }
-    if (c->rk != NULL) {
-        rd_kafka_destroy(c->rk);
-    }
+    kclient_free(c->kc);
     free(c);
 }
 
@@ -104,28 +84,19 @@ client_new(const struct cfg_kafka *k, rd_kafka_type_t type, bool partition_eof, 
                                              "enable.partition.eof",
                                              partition_eof ? "true" : "false",
                                              NULL};
-    rd_kafka_conf_t *conf = NULL;
-    enum rc_rc rc = kconf_new(k, type == RD_KAFKA_CONSUMER ? consumer_defaults : NULL, &conf, err);
+    struct client *c = xcalloc(1, sizeof(*c));
+    const struct kclient_spec spec = {
+        .type = type,
+        .role = type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
+        .defaults = type == RD_KAFKA_CONSUMER ? consumer_defaults : NULL,
+        .owner = c,
+        .delivered = type == RD_KAFKA_PRODUCER ? delivered : NULL};
+    enum rc_rc rc = kclient_new(k, &spec, &c->kc, err);
     if (rc != RC_OK) {
+        free(c);
         return rc;
     }
-    struct client *c = xcalloc(1, sizeof(*c));
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    if (type == RD_KAFKA_PRODUCER) {
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    }
-    rd_kafka_conf_set_opaque(conf, c);
-    char why[512];
-    c->rk = rd_kafka_new(type, conf, why, sizeof(why));
-    if (c->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        free(c);
-        return rc_err_set(err, RC_EINVAL, "kafka: %s", why);
-    }
-    if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_poll_set_consumer(c->rk);
-    }
+    c->rk = kclient_rk(c->kc);
     *out = c;
     return RC_OK;
 }
@@ -231,7 +202,7 @@ ctl_kafka_request(const struct cfg_kafka *k, const struct ctl_kafka_request *req
             return rc;
         }
         list = rd_kafka_topic_partition_list_new(8);
-        rc = kconf_add_partitions(c->rk, k->topics[TOPIC_EVENTS], KCONF_START_END_NOW, list,
+        rc = kclient_add_partitions(c->rk, k->topics[TOPIC_EVENTS], KCLIENT_START_END_NOW, list,
                                   METADATA_TIMEOUT_MS, err);
         if (rc == RC_OK) {
             rc = assign(c, list, err);
@@ -245,9 +216,6 @@ ctl_kafka_request(const struct cfg_kafka *k, const struct ctl_kafka_request *req
     }
     if (list != NULL) {
         rd_kafka_topic_partition_list_destroy(list);
-    }
-    if (c != NULL) {
-        rd_kafka_consumer_close(c->rk);
     }
     client_free(c);
     return with_brokers(k, rc, err);
@@ -269,9 +237,6 @@ ctl_events_free(struct ctl_events *e)
 {
     if (e == NULL) {
         return;
-    }
-    if (e->c != NULL) {
-        rd_kafka_consumer_close(e->c->rk);
     }
     client_free(e->c);
     free(e->topic);
@@ -323,7 +288,7 @@ ctl_events_open(const struct cfg_kafka *k, int64_t last_n, struct ctl_events **o
     e->topic = xstrdup(k->topics[TOPIC_EVENTS]);
     enum rc_rc rc = client_new(k, RD_KAFKA_CONSUMER, true, &e->c, err);
     if (rc == RC_OK) {
-        rc = kconf_add_partitions(e->c->rk, e->topic, KCONF_START_BEGINNING, list,
+        rc = kclient_add_partitions(e->c->rk, e->topic, KCLIENT_START_BEGINNING, list,
                                   METADATA_TIMEOUT_MS, err);
     }
     if (rc == RC_OK) {

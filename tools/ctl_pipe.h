@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 /* Caller-owned; start at CTL_PIPE_INIT, end with ctl_pipe_release. */
 struct ctl_pipe {

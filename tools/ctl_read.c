@@ -15,7 +15,7 @@
 #include "contract/fields.h"
 #include "contract/keys.h"
 #include "tools/ctl_pipe.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 /* ---- round trips ------------------------------------------------------------------------- */
 

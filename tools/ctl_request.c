@@ -8,10 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "contract/fields.h"
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "contract/fields.h"
 #include "tools/ctl_cmd.h"
 #include "tools/ctl_event.h"
 #include "tools/ctl_fmt.h"

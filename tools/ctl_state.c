@@ -13,7 +13,7 @@
 #include "tools/ctl_fmt.h"
 #include "tools/ctl_read.h"
 #include "tools/ctl_view.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -29,6 +29,7 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/kclient.h"
 #include "common/rc_err.h"
 #include "common/xalloc.h"
 #include "tools/toolopt.h"
@@ -191,18 +192,6 @@ install_signals(bool catch_hup, struct rc_err *err)
     return RC_OK;
 }
 
-/* librdkafka's log lines (the mock cluster's included), served by rd_kafka_poll on the main
- * thread because the handle has log.queue set. Warnings and worse only: the handle has no
- * bootstrap.servers by design, and librdkafka would otherwise say so at notice level. */
-static void
-log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    if (level <= 4) {
-        fprintf(stderr, TOOL ": kafka %s: %s\n", fac, buf);
-    }
-}
-
 /* Write `text` and a newline to path.tmp, then rename it over path, so a reader never sees a
  * half-written file. */
 static enum rc_rc
@@ -234,26 +223,13 @@ out:
 }
 
 /* A producer handle that only hosts the mock cluster: it never connects anywhere itself
- * (test.mock.num.brokers stays unset, so the cluster is the one we create explicitly). */
+ * (no brokers, and test.mock.num.brokers stays unset, so the cluster is the one we create
+ * explicitly). */
 static enum rc_rc
-host_new(rd_kafka_t **out, struct rc_err *err)
+host_new(struct kclient **out, struct rc_err *err)
 {
-    char errstr[512];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-
-    if (rd_kafka_conf_set(conf, "log.queue", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EBACKEND, "log.queue: %s", errstr);
-    }
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf); /* rd_kafka_new only takes it on success */
-        return rc_err_set(err, RC_EBACKEND, "cannot create a Kafka handle: %s", errstr);
-    }
-    rd_kafka_set_log_queue(rk, NULL); /* to the main queue: served by rd_kafka_poll */
-    *out = rk;
-    return RC_OK;
+    const struct kclient_spec spec = {.type = RD_KAFKA_PRODUCER, .role = "mock cluster host"};
+    return kclient_new(NULL, &spec, out, err);
 }
 
 static enum rc_rc
@@ -531,7 +507,7 @@ main(int argc, char **argv)
 {
     struct options opt = {.n_brokers = 1, .n_partitions = 3};
     struct rc_err err = RC_ERR_INIT;
-    rd_kafka_t *rk = NULL;
+    struct kclient *host = NULL;
     rd_kafka_mock_cluster_t *mcluster = NULL;
     int status = RC_EXIT_FAILURE;
 
@@ -552,11 +528,11 @@ main(int argc, char **argv)
                 opt.topic_prefix, KAFKA_TOPIC_NAME_MAX);
         return RC_EXIT_USAGE;
     }
-    if (install_signals(opt.fault_file != NULL, &err) != RC_OK || host_new(&rk, &err) != RC_OK) {
+    if (install_signals(opt.fault_file != NULL, &err) != RC_OK || host_new(&host, &err) != RC_OK) {
         fprintf(stderr, TOOL ": %s\n", err.msg);
         goto out;
     }
-    mcluster = rd_kafka_mock_cluster_new(rk, (int)opt.n_brokers);
+    mcluster = rd_kafka_mock_cluster_new(kclient_rk(host), (int)opt.n_brokers);
     if (mcluster == NULL) {
         fprintf(stderr, TOOL ": cannot start the mock cluster\n");
         goto out;
@@ -573,7 +549,7 @@ main(int argc, char **argv)
         fprintf(stderr, TOOL ": %s\n", err.msg);
         goto out;
     }
-    serve(rk, mcluster, opt.fault_file);
+    serve(kclient_rk(host), mcluster, opt.fault_file);
     status = RC_EXIT_OK;
     struct sigaction alarm_sa;
     memset(&alarm_sa, 0, sizeof(alarm_sa));
@@ -586,8 +562,6 @@ out:
     if (mcluster != NULL) {
         rd_kafka_mock_cluster_destroy(mcluster); /* before the handle that hosts it */
     }
-    if (rk != NULL) {
-        rd_kafka_destroy(rk);
-    }
+    kclient_free(host);
     return status;
 }

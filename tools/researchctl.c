@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/cfg.h"
+#include "common/log.h"
 #include "common/rc_err.h"
 #include "tools/ctl_cmd.h"
 #include "tools/ctl_eventlog.h"
@@ -124,6 +125,8 @@ main(int argc, char **argv)
     int next = argc;
     struct rc_err err = RC_ERR_INIT;
 
+    /* A CLI says one line per problem, its own; what the libraries log is for errors only. */
+    log_set_level(LOG_ERROR);
     if (toolopt_parse_head(global_table, N_OF(global_table), argc, argv, global_opt, &g, &next,
                            &err) != RC_OK) {
         fprintf(stderr, CTL_CMD_TOOL ": %s\n", err.msg);

@@ -22,6 +22,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/kclient.h"
 #include "common/log.h"
 #include "common/rc_err.h"
 #include "common/stopsig.h"
@@ -30,10 +31,9 @@
 #include "contract/keys.h"
 #include "contract/limits.h"
 #include "contract/phase.h"
-#include "coordinator/kconf.h"
 #include "proto/msg.h"
 #include "proto/value.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 #include "tools/stubopt.h"
 #include "tools/stubsim.h"
 
@@ -44,7 +44,6 @@
 #define KAFKA_TIMEOUT_MS 5000     /* metadata and watermark queries at start-up */
 #define START_RETRY_MS 500        /* between start-up attempts while Kafka is not ready */
 #define FLUSH_TIMEOUT_MS 10000    /* how long shutdown waits for unsent completions */
-#define KAFKA_REPEAT_LOG_MS 30000 /* a Kafka error that persists is logged again this often */
 #define LATENCY_BUF_BYTES 65536   /* --latency-log's stdio buffer */
 #define TURN_MAX_MESSAGES 1000    /* messages one loop turn takes from Kafka */
 #define RESEND_PAUSE_MS 1000 /* between a completion's failed delivery and producing it again */
@@ -132,13 +131,12 @@ struct stub {
     const char *dispatch_topic;    /* borrowed from cfg */
     const char *completions_topic; /* borrowed from cfg */
     char *workers_key;             /* <prefix>workers:<type>, the liveness zset */
-    rd_kafka_t *producer;
-    rd_kafka_t *consumer;
+    struct kclient *kproducer;
+    struct kclient *kconsumer;
+    rd_kafka_t *producer; /* kclient_rk(kproducer) */
+    rd_kafka_t *consumer; /* kclient_rk(kconsumer) */
     struct redislink *redis;
     bool redis_down;         /* an outage is logged once, and its end once */
-    int kafka_last_err;      /* the last Kafka error seen (0 after a success) */
-    int64_t kafka_logged_ms; /* monotonic: when a Kafka error was last logged */
-    bool kafka_fatal;        /* a fatal Kafka error: stop and exit 1 */
     bool ready;              /* the ready line was printed */
     struct worker *workers;
     size_t n_workers;
@@ -456,62 +454,12 @@ research_check_each(struct stub *s, struct rc_err *err)
 
 /* ---- Kafka -------------------------------------------------------------------------------- */
 
-/* librdkafka's own log lines, delivered through our poll calls (log.queue) on this thread.
- * Warnings and errors only; connection failures (facility FAIL) are left out because they
- * also reach kafka_error_cb, which logs them once per change. */
-static void
-kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    /* Also left out: the expected note that a KAFKA_PROP_* of the other client kind is
-     * ignored (the same variables configure the producer and the consumer). */
-    if (level <= 4 && strcmp(fac, "FAIL") != 0 &&
-        !(strcmp(fac, "CONFWARN") == 0 && strstr(buf, "will be ignored") != NULL)) {
-        fprintf(stderr, TOOL ": kafka %s: %s\n", fac, buf);
-    }
-}
-
-/* Connection trouble comes as a mix of codes (transport, all brokers down, timeouts), one
- * per reconnect attempt; they count as one kind so an outage logs one line. */
+/* A fatal Kafka error (kclient logged it): stop and exit 1. */
 static bool
-kafka_err_is_link(int kerr)
+kafka_fatal(const struct stub *s)
 {
-    return kerr == RD_KAFKA_RESP_ERR__TRANSPORT || kerr == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
-           kerr == RD_KAFKA_RESP_ERR__RESOLVE || kerr == RD_KAFKA_RESP_ERR__TIMED_OUT;
-}
-
-/* A Kafka error, logged when its kind changes, or again after KAFKA_REPEAT_LOG_MS of the same
- * kind (a broker that stays down is a line now and then, not one per retry). librdkafka
- * retries transient errors itself. */
-static void
-kafka_report(struct stub *s, int kerr, const char *reason)
-{
-    int64_t now_ms = clock_mono_ms();
-    bool same = kerr == s->kafka_last_err ||
-                (kafka_err_is_link(kerr) && kafka_err_is_link(s->kafka_last_err));
-
-    if (!same || now_ms - s->kafka_logged_ms >= KAFKA_REPEAT_LOG_MS) {
-        fprintf(stderr, TOOL ": kafka: %s\n", reason);
-        s->kafka_logged_ms = now_ms;
-    }
-    s->kafka_last_err = kerr;
-}
-
-/* Errors of either handle, served by our poll calls. A fatal error ends the process (exit 1):
- * the handle cannot be used any more. */
-static void
-kafka_error_cb(rd_kafka_t *rk, int kerr, const char *reason, void *opaque)
-{
-    struct stub *s = opaque;
-
-    if (kerr == RD_KAFKA_RESP_ERR__FATAL) {
-        char why[512];
-        rd_kafka_fatal_error(rk, why, sizeof(why));
-        fprintf(stderr, TOOL ": kafka fatal error: %s\n", why);
-        s->kafka_fatal = true;
-        return;
-    }
-    kafka_report(s, kerr, reason);
+    return (s->kproducer != NULL && kclient_fatal(s->kproducer)) ||
+           (s->kconsumer != NULL && kclient_fatal(s->kconsumer));
 }
 
 /* Unlink `u` from its worker's list and free it. Its worker's heartbeat is due when what it
@@ -540,12 +488,11 @@ unacked_drop(struct unacked *u)
  * the research waits for it, so it is produced again (resend_completions) after a pause; its
  * dispatch stays named meanwhile. */
 static void
-dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+delivered(void *owner, const rd_kafka_message_t *rkm)
 {
-    struct stub *s = opaque;
+    struct stub *s = owner;
     struct unacked *u = rkm->_private;
 
-    (void)rk;
     if (u == NULL) {
         return; /* not one of ours: every completion carries its entry */
     }
@@ -562,51 +509,12 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
         s->resend_at_ms = clock_mono_ms() + RESEND_PAUSE_MS;
         return;
     }
-    s->kafka_last_err = 0; /* Kafka works again: log the next problem */
+    (void)kclient_answered(s->kproducer); /* Kafka works again: log the next problem */
     if (u->n_failed > 0) {
         fprintf(stderr, TOOL ": %s: completion of %s delivered after %" PRId64 " failures\n",
                 u->w->id, u->dispatch_id, u->n_failed);
     }
     unacked_drop(u);
-}
-
-/* A producer or consumer: brokers, our `defaults`, then every KAFKA_PROP_* (which win), with
- * callbacks on this thread. RC_EINVAL naming the variable librdkafka refused. */
-static enum rc_rc
-kafka_new(struct stub *s, rd_kafka_type_t type, const char *const *defaults, rd_kafka_t **out,
-          struct rc_err *err)
-{
-    rd_kafka_conf_t *conf = NULL;
-    char errstr[512];
-
-    enum rc_rc rc = kconf_new(&s->cfg.kafka, defaults, &conf, err);
-    if (rc != RC_OK) {
-        return rc;
-    }
-    if (rd_kafka_conf_set(conf, "log.queue", "true", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EBACKEND, "kafka: log.queue: %s", errstr);
-    }
-    rd_kafka_conf_set_log_cb(conf, kafka_log_cb); /* replaces kconf's: tools log "tool: ..." */
-    rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
-    if (type == RD_KAFKA_PRODUCER) {
-        rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    }
-    rd_kafka_conf_set_opaque(conf, s);
-    rd_kafka_t *rk = rd_kafka_new(type, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf); /* only taken on success */
-        return rc_err_set(err, RC_EINVAL, "kafka: cannot create the %s: %s",
-                          type == RD_KAFKA_PRODUCER ? "producer" : "consumer", errstr);
-    }
-    /* Log lines go to the main queue: rd_kafka_poll serves the producer's, and the
-     * consumer's main queue is forwarded to rd_kafka_consumer_poll below. */
-    rd_kafka_set_log_queue(rk, NULL);
-    if (type == RD_KAFKA_CONSUMER) {
-        rd_kafka_poll_set_consumer(rk);
-    }
-    *out = rk;
-    return RC_OK;
 }
 
 static enum rc_rc
@@ -637,11 +545,20 @@ kafka_open(struct stub *s, struct rc_err *err)
     };
     /* clang-format on */
 
-    enum rc_rc rc = kafka_new(s, RD_KAFKA_PRODUCER, producer_defaults, &s->producer, err);
+    const struct kclient_spec producer = {.type = RD_KAFKA_PRODUCER,
+                                          .role = "producer",
+                                          .defaults = producer_defaults,
+                                          .owner = s,
+                                          .delivered = delivered};
+    const struct kclient_spec consumer = {
+        .type = RD_KAFKA_CONSUMER, .role = "consumer", .defaults = consumer_defaults};
+    enum rc_rc rc = kclient_new(&s->cfg.kafka, &producer, &s->kproducer, err);
     if (rc == RC_OK) {
-        rc = kafka_new(s, RD_KAFKA_CONSUMER, consumer_defaults, &s->consumer, err);
+        s->producer = kclient_rk(s->kproducer);
+        rc = kclient_new(&s->cfg.kafka, &consumer, &s->kconsumer, err);
     }
     if (rc == RC_OK) {
+        s->consumer = kclient_rk(s->kconsumer);
         /* Learn where research.completions lives now: a producer that first meets a topic
          * when it sends holds that message until its metadata arrives (up to a second). */
         rd_kafka_topic_t *rkt =
@@ -671,8 +588,8 @@ static enum rc_rc
 assign_dispatch_partitions(struct stub *s, struct rc_err *err)
 {
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(8);
-    enum rc_rc rc = kconf_add_partitions(s->consumer, s->dispatch_topic, KCONF_START_END_NOW, parts,
-                                         KAFKA_TIMEOUT_MS, err);
+    enum rc_rc rc = kclient_add_partitions(s->consumer, s->dispatch_topic, KCLIENT_START_END_NOW,
+                                           parts, KAFKA_TIMEOUT_MS, err);
     rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (rc == RC_OK && (kerr = rd_kafka_assign(s->consumer, parts)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
         rc = rc_err_set(err, RC_EBACKEND, "kafka: assign %s: %s", s->dispatch_topic,
@@ -690,7 +607,7 @@ start_consuming(struct stub *s, struct rc_err *err)
 {
     bool logged = false;
 
-    while (!stopsig_requested() && !s->kafka_fatal) {
+    while (!stopsig_requested() && !kafka_fatal(s)) {
         enum rc_rc rc = assign_dispatch_partitions(s, err);
         if (rc != RC_EUNAVAIL) {
             return rc;
@@ -705,7 +622,7 @@ start_consuming(struct stub *s, struct rc_err *err)
             rd_kafka_message_destroy(rkm);
         }
     }
-    return s->kafka_fatal ? rc_err_set(err, RC_EBACKEND, "kafka: fatal error") : RC_OK;
+    return kafka_fatal(s) ? rc_err_set(err, RC_EBACKEND, "kafka: fatal error") : RC_OK;
 }
 
 /* ---- Work --------------------------------------------------------------------------------- */
@@ -876,11 +793,11 @@ on_message(struct stub *s, const rd_kafka_message_t *rkm)
 
     if (rkm->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            kafka_report(s, rkm->err, rd_kafka_message_errstr(rkm));
+            kclient_report(s->kconsumer, rkm->err, rd_kafka_message_errstr(rkm));
         }
         return;
     }
-    s->kafka_last_err = 0;
+    (void)kclient_answered(s->kconsumer);
     if (msg_decode(MSG_TOPIC_DISPATCH, rkm->payload, rkm->len, &m, &err) != RC_OK) {
         fprintf(stderr,
                 TOOL ": skipping invalid message at %s [%" PRId32 "] offset %" PRId64 ": %s\n",
@@ -1220,7 +1137,7 @@ run(struct stub *s)
     s->next_beat_ms = clock_mono_ms() + s->opt.heartbeat_ms;
     flush_heartbeats(s, clock_mono_ms());
 
-    while (!stopsig_requested() && !s->kafka_fatal) {
+    while (!stopsig_requested() && !kafka_fatal(s)) {
         if (take_messages(s, loop_wait_ms(s, clock_mono_ms())) == 0 && s->latency != NULL) {
             fflush(s->latency); /* idle: let a reader see the lines so far */
         }
@@ -1298,14 +1215,8 @@ static void
 stub_release(struct stub *s)
 {
     turn_end(s); /* its messages go back before the consumer closes */
-    if (s->consumer != NULL) {
-        /* Bounded like the coordinator's: librdkafka 2.0 can hang destroying a consumer after
-         * a broker outage. */
-        kconf_consumer_destroy(s->consumer, KCONF_CLOSE_MS, KCONF_DESTROY_MS);
-    }
-    if (s->producer != NULL) {
-        rd_kafka_destroy(s->producer);
-    }
+    kclient_free(s->kconsumer); /* bounded: a stop never waits on brokers that are gone */
+    kclient_free(s->kproducer);
     redislink_free(s->redis);
     if (s->latency != NULL && fclose(s->latency) != 0) {
         fprintf(stderr, TOOL ": --latency-log: %s\n", strerror(errno));
@@ -1418,7 +1329,7 @@ main(int argc, char **argv)
         goto out;
     }
     run(&s);
-    if (s.kafka_fatal) {
+    if (kafka_fatal(&s)) {
         goto out;
     }
     /* Stop cleanly: hand every completion to Kafka, also those waiting to be produced again.

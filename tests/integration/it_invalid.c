@@ -737,7 +737,6 @@ static void
 assert_committed(struct it_env *env, const struct sent *sent, size_t n)
 {
     struct commit_probe p;
-    char errstr[256];
     for (int t = 0; t < 2; t++) {
         snprintf(p.topics[t], sizeof(p.topics[t]), "%s%s", it_env_topic_prefix(env),
                  input_topics[t]);
@@ -753,24 +752,18 @@ assert_committed(struct it_env *env, const struct sent *sent, size_t n)
         *w = sent[i].offset + 1 > *w ? sent[i].offset + 1 : *w;
     }
     snprintf(p.why, sizeof(p.why), "not checked");
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", it_env_bootstrap(env), errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "group.id", GROUP, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
-        rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) !=
-            RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        it_fail(env, "kafka conf: %s", errstr);
+    static const char *const defaults[] = {"group.id", GROUP, "enable.auto.commit", "false", NULL};
+    const struct kclient_spec spec = {
+        .type = RD_KAFKA_CONSUMER, .role = "offsets reader", .defaults = defaults};
+    struct kclient *kc = NULL;
+    struct rc_err why = RC_ERR_INIT;
+    if (it_kafka_client(it_env_bootstrap(env), &spec, &kc, &why) != RC_OK) {
+        it_fail(env, "kafka consumer: %s", why.msg);
         return;
     }
-    p.rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
-    if (p.rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        it_fail(env, "kafka consumer: %s", errstr);
-        return;
-    }
+    p.rk = kclient_rk(kc);
     bool ok = it_wait_until(committed_past, &p, WAIT_MS);
-    rd_kafka_destroy(p.rk);
+    kclient_free(kc);
     if (!ok) {
         it_fail(env, "offsets not committed: %s", p.why);
     }
@@ -1241,10 +1234,9 @@ struct delivery {
 };
 
 static void
-delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+delivered(void *owner, const rd_kafka_message_t *rkm)
 {
-    struct delivery *d = opaque;
-    (void)rk;
+    struct delivery *d = owner;
     d->count++;
     d->err = rkm->err;
 }
@@ -1255,25 +1247,18 @@ static void
 produce_binary_key(struct it_env *env, const char *topic_suffix, const char *key, size_t key_len,
                    const char *data, size_t len)
 {
-    char errstr[256];
     char topic[128];
     struct delivery d = {0, RD_KAFKA_RESP_ERR_NO_ERROR};
     snprintf(topic, sizeof(topic), "%s%s", it_env_topic_prefix(env), topic_suffix);
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", it_env_bootstrap(env), errstr,
-                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        it_fail(env, "kafka conf: %s", errstr);
+    const struct kclient_spec spec = {
+        .type = RD_KAFKA_PRODUCER, .role = "test producer", .owner = &d, .delivered = delivered};
+    struct kclient *kc = NULL;
+    struct rc_err why = RC_ERR_INIT;
+    if (it_kafka_client(it_env_bootstrap(env), &spec, &kc, &why) != RC_OK) {
+        it_fail(env, "kafka producer: %s", why.msg);
         return;
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
-    rd_kafka_conf_set_opaque(conf, &d);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        it_fail(env, "kafka producer: %s", errstr);
-        return;
-    }
+    rd_kafka_t *rk = kclient_rk(kc);
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     char *copy = strndup(data, len); /* rd_kafka_produce takes a non-const payload */
     int rc = rkt != NULL && copy != NULL
@@ -1285,7 +1270,7 @@ produce_binary_key(struct it_env *env, const char *topic_suffix, const char *key
     if (rkt != NULL) {
         rd_kafka_topic_destroy(rkt);
     }
-    rd_kafka_destroy(rk);
+    kclient_free(kc);
     if (ferr != RD_KAFKA_RESP_ERR_NO_ERROR || d.count != 1 || d.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         it_fail(env, "produce to %s: %s", topic,
                 rd_kafka_err2str(ferr != RD_KAFKA_RESP_ERR_NO_ERROR ? ferr : d.err));

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/redislink.h"
+#include "common/xalloc.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_runs.h"
@@ -374,30 +376,40 @@ test_kafka_a_leader_paused_past_its_lease_publishes_nothing(void **state)
 static void
 seed_parked(struct it_env *env, size_t n)
 {
-    redisContext *c = it_redis(env);
     char now[32];
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
+    enum { BATCH = 5000 };
+    char(*ids)[40] = xcalloc(BATCH, sizeof(*ids));
+    char(*keys)[64] = xcalloc(BATCH, sizeof(*keys));
+    const char *(*words)[18] = xcalloc(BATCH, sizeof(*words));
+    const char *(*zwords)[4] = xcalloc(BATCH, sizeof(*zwords));
+    struct redislink_cmd *cmds = xcalloc(2 * BATCH, sizeof(*cmds));
     for (size_t done = 0; done < n;) {
-        size_t batch = n - done < 5000 ? n - done : 5000;
+        size_t batch = n - done < BATCH ? n - done : BATCH;
         for (size_t i = 0; i < batch; i++) {
-            char id[40], key[64];
-            snprintf(id, sizeof(id), "rs_parked%09zu", done + i);
-            snprintf(key, sizeof(key), "rc:research:%s", id);
-            const char *hset[] = {"HSET",       key,     "research_id", id,        "status",
+            snprintf(ids[i], sizeof(ids[i]), "rs_parked%09zu", done + i);
+            snprintf(keys[i], sizeof(keys[i]), "rc:research:%s", ids[i]);
+            const char *hset[] = {"HSET",       keys[i], "research_id", ids[i],    "status",
                                   "running",    "phase", "pending",     "attempt", "0",
                                   "created_at", now,     "updated_at",  now,       "waiting_since",
                                   now,          "brief", "parked"};
-            redisAppendCommandArgv(c, 18, hset, NULL);
-            const char *zadd[] = {"ZADD", "rc:active", now, id};
-            redisAppendCommandArgv(c, 4, zadd, NULL);
+            memcpy(words[i], hset, sizeof(hset));
+            const char *zadd[] = {"ZADD", "rc:active", now, ids[i]};
+            memcpy(zwords[i], zadd, sizeof(zadd));
+            cmds[2 * i] = (struct redislink_cmd){18, words[i]};
+            cmds[2 * i + 1] = (struct redislink_cmd){4, zwords[i]};
         }
-        for (size_t i = 0; i < 2 * batch; i++) {
-            void *r = NULL;
-            assert_int_equal(redisGetReply(c, &r), REDIS_OK);
-            freeReplyObject(r);
+        struct rc_err err = RC_ERR_INIT;
+        if (redislink_run(it_redis(env), cmds, 2 * batch, &err) != RC_OK) {
+            it_fail(env, "seeding parked researches: %s", err.msg);
         }
         done += batch;
     }
+    free(cmds);
+    free(zwords);
+    free(words);
+    free(keys);
+    free(ids);
 }
 
 struct cycle_probe {

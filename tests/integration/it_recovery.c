@@ -66,7 +66,7 @@ test_recovery_outbox_is_published_by_the_next_leader(void **state)
     /* The frame is binary: give hiredis every length. */
     const char *put[] = {"HSET", "rc:outbox", "old:0000000000000001", frame.data};
     size_t lens[] = {4, 9, 20, frame.len};
-    redisReply *bin = redisCommandArgv(it_redis(env), 4, put, lens);
+    redisReply *bin = it_redis_cmd_len(env, 4, put, lens);
     assert_non_null(bin);
     assert_int_equal(bin->type, REDIS_REPLY_INTEGER);
     freeReplyObject(bin);

@@ -92,13 +92,13 @@ plant(struct it_env *env, const char *id, size_t id_len, const char *type, const
             lens[i] = strlen(argv[i]);
         }
         lens[1] = key.len;
-        redisReply *r = redisCommandArgv(it_redis(env), 12, argv, lens);
+        redisReply *r = it_redis_cmd_len(env, 12, argv, lens);
         assert_non_null(r);
         freeReplyObject(r);
     }
     const char *zadd[] = {"ZADD", "rc:workers:training", now, id};
     size_t zlens[] = {4, strlen(zadd[1]), strlen(now), id_len};
-    redisReply *r = redisCommandArgv(it_redis(env), 4, zadd, zlens);
+    redisReply *r = it_redis_cmd_len(env, 4, zadd, zlens);
     assert_non_null(r);
     freeReplyObject(r);
     buf_release(&key);

@@ -20,7 +20,9 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/cfg.h"
 #include "common/clock.h"
+#include "common/redislink.h"
 #include "common/xalloc.h"
 #include "tests/support/it_env_internal.h"
 #include "tests/support/it_proc.h"
@@ -286,10 +288,8 @@ it_env_stop(struct it_env *env)
     }
     bool clean = it_children_stop(env, false);
     it_kafka_stop(env);
-    if (env->redis != NULL) {
-        redisFree(env->redis);
-        env->redis = NULL;
-    }
+    redislink_free(env->redis);
+    env->redis = NULL;
     clean = it_children_stop(env, true) && clean;
     if (!clean || env_flag("IT_VERBOSE")) {
         it_env_dump_logs(env);
@@ -404,30 +404,19 @@ start_redis(struct it_env *env, struct rc_err *err)
     if (rc != RC_OK) {
         return rc;
     }
-    struct timeval tv = {0, 200 * 1000};
+    struct cfg_redis where = {.unix_path = env->redis_sock, .timeout_ms = REDIS_TIMEOUT_MS};
+    env->redis = redislink_new(&where);
+    const char *ping[] = {"PING"};
+    const struct redislink_cmd cmd = {1, ping};
     int64_t deadline = clock_mono_ms() + IT_READY_TIMEOUT_MS;
     while (clock_mono_ms() < deadline) {
         if (it_child_gone(&env->children[env->n_children - 1])) {
             return rc_err_set(err, RC_EUNAVAIL, "redis-server exited before answering PING");
         }
-        redisContext *ctx = redisConnectUnixWithTimeout(env->redis_sock, tv);
-        if (ctx != NULL && ctx->err == 0) {
-            const char *ping[] = {"PING"};
-            redisReply *r = redisCommandArgv(ctx, 1, ping, NULL);
-            bool pong = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
-            if (r != NULL) {
-                freeReplyObject(r);
-            }
-            if (pong) {
-                struct timeval cmd_tv = {REDIS_TIMEOUT_MS / 1000, 0};
-                redisSetTimeout(ctx, cmd_tv);
-                env->redis = ctx;
-                return RC_OK;
-            }
+        if (redislink_run(env->redis, &cmd, 1, NULL) == RC_OK) {
+            return RC_OK;
         }
-        if (ctx != NULL) {
-            redisFree(ctx);
-        }
+        redislink_drop(env->redis); /* the next attempt need not wait for the backoff */
         it_sleep_ms(10);
     }
     return rc_err_set(err, RC_EUNAVAIL, "redis-server did not answer PING within %d ms",
@@ -445,10 +434,8 @@ it_env_restart_redis(struct it_env *env, int down_ms)
     if (it_env_wait_exit(env, pid, IT_READY_TIMEOUT_MS, &status) != 0) {
         it_fail(env, "redis-server did not stop on SIGTERM");
     }
-    if (env->redis != NULL) {
-        redisFree(env->redis);
-        env->redis = NULL;
-    }
+    redislink_free(env->redis);
+    env->redis = NULL;
     it_sleep_ms(down_ms); /* the outage itself */
     struct rc_err err = RC_ERR_INIT;
     if (start_redis(env, &err) != RC_OK) {

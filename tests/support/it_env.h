@@ -39,6 +39,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/kclient.h"
 #include "contract/phase.h"
 #include "proto/msg.h"
 
@@ -203,12 +204,17 @@ int it_free_port(void);
 
 /* ---- Redis -------------------------------------------------------------------------------- */
 
-/* The env's hiredis link (5 s timeouts), valid until it_env_stop. */
-redisContext *it_redis(struct it_env *env);
+/* The env's Redis link (redislink, as every program's: 5 s timeouts), valid until
+ * it_env_stop: for pipelines (redislink_run). */
+struct redislink *it_redis(struct it_env *env);
 /* Run one command given as argc NUL-terminated strings. Returns the reply, caller frees it
- * with freeReplyObject (an error reply is returned as such); fails the test when the link
+ * with freeReplyObject (an error reply is returned as such); a link the server dropped (a
+ * Sentinel killing clients, a restart) is opened again once; fails the test when it still
  * fails (returns NULL then). */
 redisReply *it_redis_cmd(struct it_env *env, int argc, const char *const argv[]);
+/* The same with the length of each word (binary values). */
+redisReply *it_redis_cmd_len(struct it_env *env, int argc, const char *const argv[],
+                             const size_t *lens);
 /* HGET: a copy of the value (caller frees), or NULL when the key or field is absent. */
 char *it_redis_hget(struct it_env *env, const char *key, const char *field);
 /* HGET of <keyprefix>research:<research_id>; caller frees, NULL when absent. */
@@ -240,6 +246,11 @@ void it_send_completion(struct it_env *env, const struct completion *c);
 /* ---- Kafka: reading ----------------------------------------------------------------------- */
 
 /* One message read. Everything is owned by the reader and valid until it_env_stop. */
+/* A Kafka client of the test's own on `bootstrap`, made as every program makes one (kclient).
+ * Unless IT_VERBOSE is set, the test process logs errors only, so a test that takes the
+ * brokers down is not drowned in connection errors. */
+enum rc_rc it_kafka_client(const char *bootstrap, const struct kclient_spec *spec,
+                           struct kclient **out, struct rc_err *err);
 struct it_msg {
     const char *payload; /* the bytes, followed by a NUL not counted in len */
     size_t len;

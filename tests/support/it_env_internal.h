@@ -43,9 +43,10 @@ struct it_env {
     size_t cap_children;
     int worker_groups; /* worker groups started, for generated id prefixes */
 
-    redisContext *redis;
+    struct redislink *redis;
 
-    rd_kafka_t *producer;
+    struct kclient *kproducer;
+    rd_kafka_t *producer; /* kclient_rk(kproducer) */
     int dr_count;               /* delivery reports seen since the last produce */
     rd_kafka_resp_err_t dr_err; /* the last one's error */
 

@@ -24,11 +24,10 @@
 /* ---- producer ----------------------------------------------------------------------------- */
 
 static void
-dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+delivered(void *owner, const rd_kafka_message_t *rkm)
 {
-    struct it_env *env = opaque;
+    struct it_env *env = owner;
 
-    (void)rk;
     env->dr_count++;
     env->dr_err = rkm->err;
 }
@@ -36,32 +35,23 @@ dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
 enum rc_rc
 it_kafka_start(struct it_env *env, struct rc_err *err)
 {
-    const char *props[][2] = {
-        {"bootstrap.servers", env->bootstrap},
-        {"message.max.bytes", MESSAGE_MAX_BYTES},
-        {"linger.ms", "0"},
-        {"message.timeout.ms", "10000"},
-        {"topic.metadata.refresh.interval.ms", "1000"},
+    static const char *const defaults[] = {
+        "message.max.bytes", MESSAGE_MAX_BYTES,
+        "linger.ms", "0",
+        "message.timeout.ms", "10000",
+        "topic.metadata.refresh.interval.ms", "1000",
+        NULL,
     };
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char why[256];
-
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
-        if (rd_kafka_conf_set(conf, props[i][0], props[i][1], why, sizeof why) !=
-            RD_KAFKA_CONF_OK) {
-            rd_kafka_conf_destroy(conf);
-            return rc_err_set(err, RC_EBACKEND, "producer: %s: %s", props[i][0], why);
-        }
+    const struct kclient_spec spec = {.type = RD_KAFKA_PRODUCER,
+                                      .role = "test producer",
+                                      .defaults = defaults,
+                                      .owner = env,
+                                      .delivered = delivered};
+    enum rc_rc rc = it_kafka_client(env->bootstrap, &spec, &env->kproducer, err);
+    if (rc == RC_OK) {
+        env->producer = kclient_rk(env->kproducer);
     }
-    rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
-    it_kafka_quiet(conf);
-    rd_kafka_conf_set_opaque(conf, env);
-    env->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
-    if (env->producer == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EBACKEND, "producer: %s", why);
-    }
-    return RC_OK;
+    return rc;
 }
 
 void
@@ -79,7 +69,8 @@ it_kafka_stop(struct it_env *env)
     memset(env->dispatches, 0, sizeof env->dispatches);
     if (env->producer != NULL) {
         rd_kafka_flush(env->producer, 1000);
-        rd_kafka_destroy(env->producer);
+        kclient_free(env->kproducer);
+        env->kproducer = NULL;
         env->producer = NULL;
     }
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * it_redis: the env's Redis helpers over its hiredis link. A link the server dropped (a
+ * it_redis: the env's Redis helpers over its link (redislink). A link the server dropped (a
  * Sentinel killing clients, a restart) is opened again once; one that still fails fails the
  * test; an error reply is the caller's to judge (it_redis_cmd) or fails the test (the typed
  * helpers). */
@@ -10,50 +10,55 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/redislink.h"
 #include "common/xalloc.h"
 #include "contract/keys.h"
 #include "tests/support/it_env_internal.h"
 
 /* ---- Redis -------------------------------------------------------------------------------- */
 
-redisContext *
+struct redislink *
 it_redis(struct it_env *env)
 {
     return env->redis;
 }
 
 redisReply *
-it_redis_cmd(struct it_env *env, int argc, const char *const argv[])
+it_redis_cmd_len(struct it_env *env, int argc, const char *const argv[], const size_t *lens)
 {
     const char **args = xcalloc((size_t)argc + 1, sizeof *args);
-    size_t *lens = xcalloc((size_t)argc + 1, sizeof *lens);
-
     for (int i = 0; i < argc; i++) {
         args[i] = argv[i];
-        lens[i] = strlen(argv[i]);
     }
-    redisReply *r = env->redis != NULL ? redisCommandArgv(env->redis, argc, args, lens) : NULL;
-    if (r == NULL) {
-        struct timeval tv = {5, 0};
-        redisContext *fresh = redisConnectUnixWithTimeout(env->redis_sock, tv);
-        if (fresh != NULL && fresh->err == 0) {
-            redisSetTimeout(fresh, tv);
-            if (env->redis != NULL) {
-                redisFree(env->redis);
-            }
-            env->redis = fresh;
-            r = redisCommandArgv(env->redis, argc, args, lens);
-        } else if (fresh != NULL) {
-            redisFree(fresh);
-        }
-    }
-    free(lens);
+    char *cmd = NULL;
+    long long len = redisFormatCommandArgv(&cmd, argc, args, lens);
     free(args);
+    if (len < 0) {
+        it_fail(env, "redis %s: cannot encode the command", argc > 0 ? argv[0] : "?");
+        return NULL;
+    }
+    redisReply *r = NULL;
+    struct rc_err err = RC_ERR_INIT;
+    for (int attempt = 0; r == NULL && attempt < 2; attempt++) {
+        bool opened;
+        if (redislink_open(env->redis, &opened, &err) != RC_OK) {
+            redislink_drop(env->redis); /* the second attempt need not wait for the backoff */
+            continue;
+        }
+        redislink_append(env->redis, cmd, (size_t)len);
+        (void)redislink_read(env->redis, &r, 1, &err); /* a dropped link is reopened next */
+    }
+    redisFreeCommand(cmd);
     if (r == NULL) {
-        it_fail(env, "redis %s: %s", argc > 0 ? argv[0] : "?",
-                env->redis->errstr[0] != '\0' ? env->redis->errstr : "no reply");
+        it_fail(env, "redis %s: %s", argc > 0 ? argv[0] : "?", err.msg);
     }
     return r;
+}
+
+redisReply *
+it_redis_cmd(struct it_env *env, int argc, const char *const argv[])
+{
+    return it_redis_cmd_len(env, argc, argv, NULL);
 }
 
 char *

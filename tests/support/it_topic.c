@@ -11,7 +11,9 @@
 #include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
+#include "common/cfg.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
@@ -29,7 +31,8 @@ struct stored {
 };
 
 struct it_topic {
-    rd_kafka_t *rk;
+    struct kclient *kc;
+    rd_kafka_t *rk; /* kclient_rk(kc) */
     char *name;
     int decode_as;          /* enum msg_topic, or -1 for raw */
     bool assigned;          /* partitions known and assigned */
@@ -39,35 +42,19 @@ struct it_topic {
     size_t cap_msgs;
 };
 
-static bool
-conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, struct rc_err *err)
-{
-    char why[256];
-
-    if (rd_kafka_conf_set(conf, name, value, why, sizeof why) != RD_KAFKA_CONF_OK) {
-        rc_err_set(err, RC_EBACKEND, "reader: %s=%s: %s", name, value, why);
-        return false;
-    }
-    return true;
-}
-
-static void
-discard_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
-{
-    (void)rk;
-    (void)level;
-    (void)fac;
-    (void)buf;
-}
-
-void
-it_kafka_quiet(rd_kafka_conf_t *conf)
+enum rc_rc
+it_kafka_client(const char *bootstrap, const struct kclient_spec *spec, struct kclient **out,
+                struct rc_err *err)
 {
     const char *v = getenv("IT_VERBOSE");
-
     if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0) {
-        rd_kafka_conf_set_log_cb(conf, discard_log_cb);
+        log_set_level(LOG_ERROR);
     }
+    char *brokers = xstrdup(bootstrap);
+    const struct cfg_kafka k = {.brokers = brokers};
+    enum rc_rc rc = kclient_new(&k, spec, out, err);
+    free(brokers);
+    return rc;
 }
 
 enum rc_rc
@@ -76,41 +63,33 @@ it_topic_new(struct it_topic **out, const char *bootstrap, const char *topic, in
 {
     static unsigned seq; /* makes every reader's group.id unique within the process */
     char group[64];
-    char why[256];
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
     snprintf(group, sizeof group, "it-reader-%ld-%u", (long)getpid(), ++seq);
     /* The group.id only enables rd_kafka_assign(): no subscribe, so no join and no commit.
      * Fetch sizes allow the 2 MiB messages tests may produce. */
-    const char *props[][2] = {
-        {"bootstrap.servers", bootstrap},
-        {"group.id", group},
-        {"enable.auto.commit", "false"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "false"},
-        {"fetch.wait.max.ms", "5"},
-        {"fetch.error.backoff.ms", "10"},
-        {"max.partition.fetch.bytes", "4194304"},
-        {"fetch.max.bytes", "8388608"},
-        {"receive.message.max.bytes", "16777216"},
-        {"topic.metadata.refresh.interval.ms", "1000"},
+    const char *const defaults[] = {
+        "group.id", group,
+        "enable.auto.commit", "false",
+        "enable.auto.offset.store", "false",
+        "enable.partition.eof", "false",
+        "fetch.wait.max.ms", "5",
+        "fetch.error.backoff.ms", "10",
+        "max.partition.fetch.bytes", "4194304",
+        "fetch.max.bytes", "8388608",
+        "receive.message.max.bytes", "16777216",
+        "topic.metadata.refresh.interval.ms", "1000",
+        NULL,
     };
-    for (size_t i = 0; i < sizeof props / sizeof props[0]; i++) {
-        if (!conf_set(conf, props[i][0], props[i][1], err)) {
-            rd_kafka_conf_destroy(conf);
-            return err != NULL ? err->rc : RC_EBACKEND;
-        }
+    const struct kclient_spec spec = {
+        .type = RD_KAFKA_CONSUMER, .role = "test reader", .defaults = defaults};
+    struct kclient *kc = NULL;
+    if (it_kafka_client(bootstrap, &spec, &kc, err) != RC_OK) {
+        return err != NULL ? err->rc : RC_EBACKEND;
     }
-    it_kafka_quiet(conf);
-    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof why);
-    if (rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return rc_err_set(err, RC_EBACKEND, "reader for %s: %s", topic, why);
-    }
-    rd_kafka_poll_set_consumer(rk);
 
     struct it_topic *t = xcalloc(1, sizeof *t);
-    t->rk = rk;
+    t->kc = kc;
+    t->rk = kclient_rk(kc);
     t->name = xstrdup(topic);
     t->decode_as = decode_as;
     *out = t;
@@ -294,11 +273,7 @@ it_topic_free(struct it_topic *t)
     if (t == NULL) {
         return;
     }
-    if (t->rk != NULL) {
-        /* Nothing was joined or committed: skip the close handshake, which could wait on a
-         * broker that a test took down. */
-        rd_kafka_destroy_flags(t->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
-    }
+    kclient_free(t->kc); /* bounded: a test may have taken the brokers down */
     for (size_t i = 0; i < t->n_msgs; i++) {
         struct stored *s = t->msgs[i];
         if (s->decoded != NULL) {

@@ -18,9 +18,6 @@ enum rc_rc it_topic_new(struct it_topic **out, const char *bootstrap, const char
 /* Close the consumer (without a group leave or commit) and free every message. NULL is a
  * no-op. */
 void it_topic_free(struct it_topic *t);
-/* Silence librdkafka's log for one of the test's own clients unless IT_VERBOSE is set, so a
- * test that takes the brokers down is not drowned in connection errors. */
-void it_kafka_quiet(rd_kafka_conf_t *conf);
 /* The full topic name, for messages. */
 const char *it_topic_name(const struct it_topic *t);
 

@@ -14,7 +14,7 @@
 #include "common/cfg.h"
 #include "common/xalloc.h"
 #include "tools/ctl_read.h"
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */
 #define MAX_ROUNDS 4

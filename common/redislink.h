@@ -1,13 +1,20 @@
 /* SPDX-License-Identifier: MIT
- * redislink: a tool's one hiredis connection, opened as cfg_redis says (TCP or unix socket,
- * AUTH, SELECT, timeouts) and reopened with backoff after a failure. It only carries
- * commands; the key layout stays in coordinator/keys.h. Main thread only. */
+ * redislink: the one Redis link of every program (coordinator, researchctl, stub-worker,
+ * bench, tests). Opened as cfg_redis says (redisconn: TCP, unix socket or the Sentinels'
+ * primary, AUTH with an ACL user, SELECT, timeouts), reopened with backoff after a failure,
+ * dropped when the Sentinels name another primary, error replies judged by rediserr, and every
+ * exchange read to its last reply or the link dropped, so replies never fall out of step. Two
+ * layers: commands as words with replies as plain data (the tools), and commands the caller
+ * encoded itself with hiredis replies (the coordinator's fast path). It only carries
+ * commands; the key layout is contract/keys.h. One thread per link. */
 #ifndef RC_REDISLINK_H
 #define RC_REDISLINK_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <hiredis/hiredis.h>
 
 #include "common/rc_err.h"
 
@@ -75,5 +82,30 @@ enum rc_rc redislink_hget_equal(struct redislink *rl, const char *const *keys, c
 /* The monotonic time (clock_mono_ms) before which a closed link will not try to reconnect;
  * 0 while the link is open or may be reopened now. */
 int64_t redislink_retry_at_ms(const struct redislink *rl);
+
+/* ---- the raw layer: commands encoded by the caller, hiredis replies ------------------------ */
+
+/* Make sure the link is open: with Sentinels, first drop it when they name another primary
+ * (asked at most once a second); then reopen a closed link when the backoff allows. *opened
+ * is true when this call made a new connection (its caller loads what a connection needs,
+ * scripts say). Errors as redislink_run. */
+enum rc_rc redislink_open(struct redislink *rl, bool *opened, struct rc_err *err);
+/* Queue one command already in RESP form (len bytes, copied) on the open link. */
+void redislink_append(struct redislink *rl, const char *cmd, size_t len);
+/* Read the replies of the n commands queued last, every one: on RC_OK out[0..n) are replies,
+ * error replies included, for the caller to judge (free with freeReplyObject). A broken or
+ * timed-out link is dropped (with what it still held) and RC_EUNAVAIL returned; out is then
+ * all NULL. */
+enum rc_rc redislink_read(struct redislink *rl, redisReply **out, size_t n, struct rc_err *err);
+/* What the error reply r (to `what`, a command name, or NULL) means (rediserr), as the
+ * project's rc with "redis <where>: [<what>: ]<reply>" in err. A demoted primary or flushed
+ * scripts also drop the link, so the next one reaches the new primary and loads them again:
+ * call it once every reply of the exchange is read. */
+enum rc_rc redislink_reply_error(struct redislink *rl, const char *what, const redisReply *r,
+                                 struct rc_err *err);
+/* Close the link now (the next call reopens it, without waiting for the backoff). */
+void redislink_drop(struct redislink *rl);
+/* The server of the open (or last) link, for messages: "10.0.0.2:6379 (primary m)". */
+const char *redislink_where(const struct redislink *rl);
 
 #endif /* RC_REDISLINK_H */

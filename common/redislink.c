@@ -1,26 +1,25 @@
 /* SPDX-License-Identifier: MIT
  * redislink: a reconnecting hiredis link for the tools. hiredis replies never leave this file. */
-#include "tools/redislink.h"
+#include "common/redislink.h"
 
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include <hiredis/hiredis.h>
 
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/redisconn.h"
 #include "common/rediserr.h"
 #include "common/xalloc.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 5000
-#define PRIMARY_CHECK_MS 2000 /* with Sentinels: how often to ask them whether it moved */
+#define PRIMARY_CHECK_MS 1000 /* with Sentinels: how often to ask them whether it moved */
 
 struct redislink {
     struct cfg_redis cfg; /* our copy (cfg_redis_copy) */
@@ -74,39 +73,43 @@ redislink_retry_at_ms(const struct redislink *rl)
     return rl->ctx == NULL ? rl->retry_at_ms : 0;
 }
 
-/* Where we connect, for messages. */
+const char *
+redislink_where(const struct redislink *rl)
+{
+    return rl->peer.where;
+}
+
 static const char *
 where(const struct redislink *rl)
 {
     return rl->peer.where;
 }
 
-/* Why the link failed. hiredis reports a socket timeout as the EAGAIN it got from read(2),
- * with errno still set, which reads badly ("Resource temporarily unavailable"). */
+void
+redislink_drop(struct redislink *rl)
+{
+    link_close(rl);
+    rl->retry_at_ms = 0;
+}
+
+/* Why the link failed; it is dropped, out of step. */
 static enum rc_rc
 link_failed(struct redislink *rl, struct rc_err *err)
 {
-    if (rl->ctx->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return rc_err_set(err, RC_EUNAVAIL, "redis %s: no answer within %lld ms", where(rl),
-                          (long long)rl->cfg.timeout_ms);
-    }
-    return rc_err_set(err, RC_EUNAVAIL, "redis %s: %s", where(rl), rl->ctx->errstr);
+    enum rc_rc rc = redisconn_link_error(rl->ctx, where(rl), rl->cfg.timeout_ms, err);
+    redislink_drop(rl);
+    return rc;
 }
 
-/* Connect as the configuration says (redisconn: the primary, AUTH, SELECT, timeouts). */
-static enum rc_rc
-link_open(struct redislink *rl, struct rc_err *err)
+enum rc_rc
+redislink_open(struct redislink *rl, bool *opened, struct rc_err *err)
 {
-    return redisconn_open(&rl->cfg, &rl->ctx, &rl->peer, err);
-}
-
-/* Open the link when it is closed and the backoff allows. */
-static enum rc_rc
-ensure_open(struct redislink *rl, struct rc_err *err)
-{
+    *opened = false;
     /* A primary paused while the Sentinels promoted another still takes writes when it is
-     * back, until they demote it: follow them (as the coordinator's store does). */
+     * back (until they make it a replica, which discards them): follow the Sentinels' word,
+     * not the old link. */
     if (rl->ctx != NULL && redisconn_primary_moved(&rl->cfg, &rl->peer, PRIMARY_CHECK_MS)) {
+        log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"", where(rl));
         link_close(rl);
     }
     if (rl->ctx != NULL) {
@@ -117,7 +120,7 @@ ensure_open(struct redislink *rl, struct rc_err *err)
         return rc_err_set(err, RC_EUNAVAIL, "redis %s: down, next attempt in %lld ms", where(rl),
                           (long long)(rl->retry_at_ms - now));
     }
-    enum rc_rc rc = link_open(rl, err);
+    enum rc_rc rc = redisconn_open(&rl->cfg, &rl->ctx, &rl->peer, err);
     if (rc != RC_OK) {
         rl->backoff_ms = rl->backoff_ms == 0 ? BACKOFF_FIRST_MS : rl->backoff_ms * 2;
         rl->backoff_ms = rl->backoff_ms > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rl->backoff_ms;
@@ -126,20 +129,60 @@ ensure_open(struct redislink *rl, struct rc_err *err)
     }
     rl->backoff_ms = 0;
     rl->retry_at_ms = 0;
+    *opened = true;
     return RC_OK;
 }
 
+void
+redislink_append(struct redislink *rl, const char *cmd, size_t len)
+{
+    RC_ASSERT(rl->ctx != NULL);
+    (void)redisAppendFormattedCommand(rl->ctx, cmd, len); /* fails only out of memory */
+}
+
+enum rc_rc
+redislink_read(struct redislink *rl, redisReply **out, size_t n, struct rc_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        if (rl->ctx == NULL || redisGetReply(rl->ctx, &r) != REDIS_OK || r == NULL) {
+            for (size_t j = 0; j < i; j++) {
+                freeReplyObject(out[j]);
+                out[j] = NULL;
+            }
+            if (rl->ctx == NULL) {
+                return rc_err_set(err, RC_EUNAVAIL, "redis %s: not connected", where(rl));
+            }
+            return link_failed(rl, err);
+        }
+        out[i] = r;
+    }
+    return RC_OK;
+}
+
+enum rc_rc
+redislink_reply_error(struct redislink *rl, const char *what, const redisReply *r,
+                      struct rc_err *err)
+{
+    enum rediserr_kind kind = rediserr_classify(r->str, r->len);
+    if (rediserr_drops_link(kind)) {
+        redislink_drop(rl);
+    }
+    return rc_err_set(err, rediserr_rc(kind), "redis %s: %s%s%s", where(rl),
+                      what != NULL ? what : "", what != NULL ? ": " : "", r->str);
+}
+
 /* The first error in a reply, looking one level into arrays (EXEC's replies); NULL if none. */
-static const char *
-reply_error(const redisReply *reply)
+static const redisReply *
+first_error(const redisReply *reply)
 {
     if (reply->type == REDIS_REPLY_ERROR) {
-        return reply->str;
+        return reply;
     }
     if (reply->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < reply->elements; i++) {
             if (reply->element[i]->type == REDIS_REPLY_ERROR) {
-                return reply->element[i]->str;
+                return reply->element[i];
             }
         }
     }
@@ -153,55 +196,34 @@ static enum rc_rc
 exchange(struct redislink *rl, const struct redislink_cmd *cmds, size_t n, redisReply **keep,
          struct rc_err *err)
 {
-    enum rc_rc rc = ensure_open(rl, err);
+    bool opened;
+    enum rc_rc rc = redislink_open(rl, &opened, err);
     if (rc != RC_OK) {
         return rc;
     }
-    bool drop = false;
     for (size_t i = 0; i < n; i++) {
         if (redisAppendCommandArgv(rl->ctx, (int)cmds[i].argc, cmds[i].argv, NULL) != REDIS_OK) {
-            rc = link_failed(rl, err);
-            drop = true;
-            goto out;
+            return link_failed(rl, err);
         }
     }
-    for (size_t i = 0; i < n; i++) {
-        void *reply = NULL;
-        if (redisGetReply(rl->ctx, &reply) != REDIS_OK) {
-            /* A broken or timed-out link is out of step: drop it, reconnect on the next call. */
-            rc = link_failed(rl, err);
-            drop = true;
-            goto out;
-        }
-        const char *why = reply_error(reply);
-        if (why != NULL) {
-            /* rediserr says what it means: an outage (OOM, BUSY, READONLY, ...) is retryable,
-             * and a demoted primary's link is dropped, so the next one finds the new one. */
-            enum rediserr_kind kind = rediserr_classify(why, strlen(why));
-            drop = drop || rediserr_drops_link(kind);
-            if (rc == RC_OK) {
-                rc = rc_err_set(err, rediserr_rc(kind), "redis %s: %s: %s", where(rl),
-                                cmds[i].argv[0], why);
-            }
-        }
-        if (keep != NULL) {
-            keep[i] = reply;
-        } else {
-            freeReplyObject(reply);
+    redisReply **replies = keep != NULL ? keep : xcalloc(n > 0 ? n : 1, sizeof(*replies));
+    rc = redislink_read(rl, replies, n, err);
+    /* The first error decides, judged once every reply is in (dropping the link then loses
+     * nothing). */
+    for (size_t i = 0; rc == RC_OK && i < n; i++) {
+        const redisReply *bad = first_error(replies[i]);
+        if (bad != NULL) {
+            rc = redislink_reply_error(rl, cmds[i].argv[0], bad, err);
         }
     }
-out:
-    if (rc != RC_OK && keep != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            if (keep[i] != NULL) {
-                freeReplyObject(keep[i]);
-                keep[i] = NULL;
-            }
+    for (size_t i = 0; i < n && (rc != RC_OK || keep == NULL); i++) {
+        if (replies[i] != NULL) {
+            freeReplyObject(replies[i]);
+            replies[i] = NULL;
         }
     }
-    if (drop) {
-        link_close(rl);
-        rl->retry_at_ms = 0;
+    if (keep == NULL) {
+        free(replies);
     }
     return rc;
 }
