@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT
+ * test_apply: the write path's planning and judging, without Redis (the script itself runs in
+ * the integration tests, it_store): what a pass becomes on the wire, and what each kind of
+ * reply means for a change and for the pass. */
+#include "tests/support/test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "common/buf.h"
+#include "coordinator/apply.h"
+#include "coordinator/change.h"
+
+/* Replies built by hand, as hiredis would give them. */
+static redisReply *
+reply_str(int type, const char *s)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = type;
+    r->str = strdup(s);
+    r->len = strlen(s);
+    return r;
+}
+
+static redisReply *
+reply_array(size_t n, redisReply **elements)
+{
+    redisReply *r = calloc(1, sizeof(*r));
+    r->type = REDIS_REPLY_ARRAY;
+    r->elements = n;
+    r->element = calloc(n, sizeof(*r->element));
+    memcpy(r->element, elements, n * sizeof(*elements));
+    return r;
+}
+
+static size_t
+count(const struct buf *b, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = b->data; (p = strstr(p, needle)) != NULL; p++) {
+        n++;
+    }
+    return n;
+}
+
+static size_t
+plan_two(struct apply *ap, struct change c[2], struct buf *out)
+{
+    change_init(&c[0], CHANGE_UPDATE, "rs_1");
+    change_set(&c[0], RF_PHASE, "training");
+    change_init(&c[1], CHANGE_UPDATE, "rs_2");
+    change_set(&c[1], RF_PHASE, "assessing");
+    apply_set_sha(ap, "0123456789012345678901234567890123456789");
+    return apply_plan(ap, c, 2, NULL, 3600, out);
+}
+
+/* Two changes are one EVALSHA of the loaded script, fenced by this instance, naming each
+ * research's key. */
+static void
+test_apply_plans_one_fenced_call(void **state)
+{
+    (void)state;
+    struct apply *ap = apply_new("rc:", "inst-1");
+    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
+    struct buf out = BUF_INIT;
+    assert_int_equal(plan_two(ap, c, &out), 1);
+    assert_int_equal(count(&out, "EVALSHA"), 1);
+    assert_int_equal(count(&out, "0123456789012345678901234567890123456789"), 1);
+    assert_int_equal(count(&out, "inst-1"), 1);
+    assert_int_equal(count(&out, "rc:research:rs_1"), 1);
+    assert_int_equal(count(&out, "rc:research:rs_2"), 1);
+    assert_non_null(strstr(apply_script(ap), "FENCED"));
+    buf_release(&out);
+    change_release(&c[0]);
+    change_release(&c[1]);
+    apply_free(ap);
+}
+
+/* An error of a change's own research key is that change's, for good; the other change is
+ * written; the pass is no outage. */
+static void
+test_apply_judges_a_bad_own_key_alone(void **state)
+{
+    (void)state;
+    struct apply *ap = apply_new("rc:", "inst-1");
+    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
+    struct buf out = BUF_INIT;
+    const size_t n_calls = plan_two(ap, c, &out);
+    redisReply *groups[] = {reply_str(REDIS_REPLY_STATUS, "OK"),
+                            reply_str(REDIS_REPLY_ERROR, "KEYTYPE 2 rc:research:rs_2 holds a list"),
+                            reply_array(0, NULL)};
+    redisReply *call = reply_array(3, groups);
+    struct store_result res[2];
+    struct apply_outcome o;
+    apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+    assert_int_equal(res[0].rc, RC_OK);
+    assert_int_equal(res[1].rc, RC_EBACKEND);
+    assert_true(res[1].research_key);
+    assert_int_equal(res[1].stored, RESEARCH_STORED_FOREIGN);
+    assert_non_null(strstr(res[1].why, "holds a list"));
+    assert_false(o.fenced);
+    assert_null(o.outage);
+    assert_false(o.drop_link);
+    freeReplyObject(call);
+    buf_release(&out);
+    change_release(&c[0]);
+    change_release(&c[1]);
+    apply_free(ap);
+}
+
+/* One error for the whole call: FENCED writes nothing and is no outage; READONLY is an outage
+ * that drops the link; either way no change counts as written. */
+static void
+test_apply_judges_whole_call_errors(void **state)
+{
+    (void)state;
+    const struct {
+        const char *error;
+        bool fenced, outage, drop;
+    } cases[] = {
+        {"FENCED", true, false, false},
+        {"READONLY You can't write against a read only replica.", false, true, true},
+        {"OOM command not allowed when used memory > 'maxmemory'.", false, true, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct apply *ap = apply_new("rc:", "inst-1");
+        struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
+        struct buf out = BUF_INIT;
+        const size_t n_calls = plan_two(ap, c, &out);
+        redisReply *call = reply_str(REDIS_REPLY_ERROR, cases[i].error);
+        struct store_result res[2];
+        struct apply_outcome o;
+        apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+        assert_int_equal(o.fenced, cases[i].fenced);
+        assert_int_equal(o.outage != NULL, cases[i].outage);
+        assert_int_equal(o.drop_link, cases[i].drop);
+        assert_int_equal(res[0].rc, RC_EUNAVAIL);
+        assert_int_equal(res[1].rc, RC_EUNAVAIL);
+        freeReplyObject(call);
+        buf_release(&out);
+        change_release(&c[0]);
+        change_release(&c[1]);
+        apply_free(ap);
+    }
+}
+
+/* A reply of the wrong shape is an outage: nothing may be taken as written. */
+static void
+test_apply_judges_a_short_reply_as_an_outage(void **state)
+{
+    (void)state;
+    struct apply *ap = apply_new("rc:", "inst-1");
+    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
+    struct buf out = BUF_INIT;
+    const size_t n_calls = plan_two(ap, c, &out);
+    redisReply *groups[] = {reply_str(REDIS_REPLY_STATUS, "OK")};
+    redisReply *call = reply_array(1, groups);
+    struct store_result res[2];
+    struct apply_outcome o;
+    apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+    assert_non_null(o.outage);
+    freeReplyObject(call);
+    buf_release(&out);
+    change_release(&c[0]);
+    change_release(&c[1]);
+    apply_free(ap);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_apply_plans_one_fenced_call),
+        cmocka_unit_test(test_apply_judges_a_bad_own_key_alone),
+        cmocka_unit_test(test_apply_judges_whole_call_errors),
+        cmocka_unit_test(test_apply_judges_a_short_reply_as_an_outage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
