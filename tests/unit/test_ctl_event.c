@@ -7,7 +7,7 @@
 
 #include "common/buf.h"
 #include "proto/msg.h"
-#include "tools/ctl_event.h"
+#include "tools/researchctl/ctl_event.h"
 
 #define TS 1795428000123LL /* 2026-11-23T10:00:00.123Z */
 

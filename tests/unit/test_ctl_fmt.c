@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "tools/ctl_fmt.h"
+#include "tools/researchctl/ctl_fmt.h"
 
 static void
 test_ctl_fmt_durations(void **state)

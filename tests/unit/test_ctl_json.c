@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "tools/ctl_json.h"
+#include "tools/researchctl/ctl_json.h"
 
 static void
 test_ctl_json_escapes_strings(void **state)

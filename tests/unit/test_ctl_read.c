@@ -13,7 +13,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/xalloc.h"
-#include "tools/ctl_read.h"
+#include "tools/researchctl/ctl_read.h"
 #include "common/redislink.h"
 
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */

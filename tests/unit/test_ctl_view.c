@@ -9,8 +9,8 @@
 
 #include "common/buf.h"
 #include "common/xalloc.h"
-#include "tools/ctl_read.h"
-#include "tools/ctl_view.h"
+#include "tools/researchctl/ctl_read.h"
+#include "tools/researchctl/ctl_view.h"
 
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */
 

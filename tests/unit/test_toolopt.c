@@ -9,7 +9,7 @@
 
 #include "common/buf.h"
 #include "common/xalloc.h"
-#include "tools/toolopt.h"
+#include "common/toolopt.h"
 
 static const struct toolopt table[] = {
     {"brief", "TEXT", "what"},

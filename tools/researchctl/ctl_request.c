@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT
+ * ctl_request: trigger and cancel. Both publish one message and wait for the event that
+ * echoes its request_id; only the message and the words differ. */
+#include "tools/researchctl/ctl_request.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/cfg.h"
+#include "common/clock.h"
+#include "contract/fields.h"
+#include "tools/researchctl/ctl_cmd.h"
+#include "tools/researchctl/ctl_event.h"
+#include "tools/researchctl/ctl_fmt.h"
+#include "tools/researchctl/ctl_kafka.h"
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static enum rc_rc
+request_id_opt(struct ctl_opts *o, const char *arg, struct rc_err *err)
+{
+    const char *id = NULL;
+    enum rc_rc rc = ctl_cmd_id(arg, "--request-id", &id, err);
+    if (rc == RC_OK) {
+        snprintf(o->request_id, sizeof(o->request_id), "%s", id);
+    }
+    return rc;
+}
+
+/* A request id when none was given: "<kind>-<unix ms>-<pid>". */
+static void
+default_request_id(struct ctl_opts *o, const char *kind)
+{
+    if (o->request_id[0] == '\0') {
+        snprintf(o->request_id, sizeof(o->request_id), "%s-%" PRId64 "-%ld", kind, clock_now_ms(),
+                 (long)getpid());
+    }
+}
+
+/* Publish `m` keyed by `key`, wait for one of the two outcomes and report it: as the event's
+ * JSON object, or in words by `say`. Exit 0 for `ok_type`, 1 for the other. */
+static int
+request(const struct cfg *cfg, const struct ctl_opts *o, const struct msg *m, const char *key,
+        const enum event_type outcomes[2], enum event_type ok_type,
+        void (*say)(const struct event *))
+{
+    const struct ctl_kafka_request req = {
+        m, TOPIC_TRIGGERS, key, o->request_id, outcomes, 2, o->wait ? o->timeout_s * 1000 : 0};
+    struct msg outcome = MSG_INIT;
+    struct rc_err err = RC_ERR_INIT;
+    enum rc_rc rc = ctl_kafka_request(&cfg->kafka, &req, &outcome, &err);
+    if (rc != RC_OK) {
+        return ctl_cmd_fail(rc, &err);
+    }
+    if (!o->wait) {
+        if (o->json) {
+            printf("{\"request_id\":\"%s\",\"sent\":true}\n",
+                   o->request_id); /* an id: no escapes */
+        } else {
+            printf("%s sent: %s\n", m->kind == MSG_TRIGGER ? "Trigger" : "Cancel", o->request_id);
+        }
+        return RC_EXIT_OK;
+    }
+    if (o->json) {
+        struct buf b = BUF_INIT;
+        ctl_event_json(outcome.ts_ms, &outcome.u.event, &b);
+        buf_putc(&b, '\n');
+        ctl_cmd_emit(&b);
+        buf_release(&b);
+    } else {
+        say(&outcome.u.event);
+    }
+    int status = outcome.u.event.type == ok_type ? RC_EXIT_OK : RC_EXIT_FAILURE;
+    msg_release(&outcome);
+    return status;
+}
+
+/* ---- trigger ------------------------------------------------------------------------------ */
+
+enum trigger_opt {
+    T_BRIEF,
+    T_MODEL,
+    T_STRATEGY,
+    T_STRATEGY_PATH,
+    T_BYPASS,
+    T_FORCE,
+    T_REQUEST_ID,
+    T_NO_WAIT,
+    T_TIMEOUT,
+    T_JSON,
+    T_HELP
+};
+
+static const struct toolopt trigger_table[] = {
+    [T_BRIEF] = {"brief", "TEXT", "what to research (required)"},
+    [T_MODEL] = {"model", "M", "model for the design and assessment workers"},
+    [T_STRATEGY] = {"strategy", "S", "an existing strategy: skip design, start at training"},
+    [T_STRATEGY_PATH] = {"strategy-path", "P", "where that strategy lives"},
+    [T_BYPASS] = {"bypass-gates", NULL, "skip both quality gates"},
+    [T_FORCE] = {"force", NULL, "accept even at capacity or with the budget spent"},
+    [T_REQUEST_ID] = {"request-id", "ID", "idempotency key (default: generated)"},
+    [T_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
+    [T_TIMEOUT] = {"timeout", "S", "seconds to wait for the outcome (default 30)"},
+    [T_JSON] = {"json", NULL, "print the outcome event as one JSON object"},
+    [T_HELP] = {"help", NULL, "show this help"},
+};
+
+static enum rc_rc
+trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
+{
+    struct ctl_opts *o = ctx;
+    switch ((enum trigger_opt)index) {
+    case T_BRIEF:
+        o->t.brief = arg;
+        break;
+    case T_MODEL:
+        o->t.model = arg;
+        break;
+    case T_STRATEGY:
+        o->t.strategy = arg;
+        break;
+    case T_STRATEGY_PATH:
+        o->t.strategy_path = arg;
+        break;
+    case T_BYPASS:
+        o->t.bypass_gates = true;
+        break;
+    case T_FORCE:
+        o->t.force = true;
+        break;
+    case T_REQUEST_ID:
+        return request_id_opt(o, arg, err);
+    case T_NO_WAIT:
+        o->wait = false;
+        break;
+    case T_TIMEOUT:
+        return toolopt_int64(arg, 1, 3600, "--timeout", &o->timeout_s, err);
+    case T_JSON:
+        o->json = true;
+        break;
+    case T_HELP:
+        o->help = true;
+        break;
+    }
+    return RC_OK;
+}
+
+static enum rc_rc
+check_trigger(const struct ctl_opts *o, struct rc_err *err)
+{
+    if (o->t.brief == NULL || o->t.brief[0] == '\0') {
+        return rc_err_set(err, RC_EINVAL, "--brief is required");
+    }
+    return RC_OK;
+}
+
+static void
+say_trigger(const struct event *ev)
+{
+    char money[CTL_FMT_MAX];
+    if (ev->type == EVENT_ACCEPTED) {
+        printf("Research triggered: %s\n", ev->research_id);
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_AT_CAPACITY) == 0) {
+        printf("Cannot trigger: at capacity (%" PRId64 " active researches, limit is %" PRId64
+               ")\nHint: --force accepts it anyway.\n",
+               ev->active_count, ev->limit);
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_BUDGET_EXHAUSTED) == 0) {
+        ctl_fmt_money(ev->remaining, money);
+        printf("Cannot trigger: daily budget exhausted (%s remaining)\n"
+               "Hint: --force accepts it anyway.\n",
+               money);
+    } else {
+        /* Words from the event: escaped, as everything read is (ctl_fmt.h). */
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "Cannot trigger: ");
+        ctl_fmt_text(&b, ev->reason != NULL ? ev->reason : "rejected");
+        if (ev->message != NULL) {
+            buf_puts(&b, ": ");
+            ctl_fmt_text(&b, ev->message);
+        }
+        buf_putc(&b, '\n');
+        ctl_cmd_emit(&b);
+        buf_release(&b);
+    }
+}
+
+static int
+run_trigger(const struct cfg *cfg, struct ctl_opts *o)
+{
+    default_request_id(o, "req");
+    o->t.request_id = o->request_id;
+    struct msg m = MSG_INIT;
+    m.kind = MSG_TRIGGER;
+    m.ts_ms = clock_now_ms();
+    m.u.trigger = o->t;
+    const enum event_type outcomes[2] = {EVENT_ACCEPTED, EVENT_REJECTED};
+    return request(cfg, o, &m, o->request_id, outcomes, EVENT_ACCEPTED, say_trigger);
+}
+
+static const struct ctl_command trigger_command = {
+    "trigger",
+    CTL_CMD_TOOL " trigger",
+    "publish a trigger and wait for its outcome",
+    "Publish a trigger and wait for its outcome: \"Research triggered: <id>\" (exit 0) or\n"
+    "\"Cannot trigger: <why>\" (exit 1).",
+    trigger_table,
+    N_OF(trigger_table),
+    trigger_opt,
+    false,
+    check_trigger,
+    run_trigger,
+};
+
+const struct ctl_command *
+ctl_request_trigger(void)
+{
+    return &trigger_command;
+}
+
+/* ---- cancel ------------------------------------------------------------------------------- */
+
+enum cancel_opt { C_REASON, C_REQUEST_ID, C_NO_WAIT, C_TIMEOUT, C_JSON, C_HELP };
+
+static const struct toolopt cancel_table[] = {
+    [C_REASON] = {"reason", "TEXT", "why (carried by the cancel message)"},
+    [C_REQUEST_ID] = {"request-id", "ID", "idempotency key (default: generated)"},
+    [C_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
+    [C_TIMEOUT] = {"timeout", "S", "seconds to wait for the outcome (default 30)"},
+    [C_JSON] = {"json", NULL, "print the outcome event as one JSON object"},
+    [C_HELP] = {"help", NULL, "show this help"},
+};
+
+static enum rc_rc
+cancel_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
+{
+    struct ctl_opts *o = ctx;
+    switch ((enum cancel_opt)index) {
+    case C_REASON:
+        o->reason = arg;
+        break;
+    case C_REQUEST_ID:
+        return request_id_opt(o, arg, err);
+    case C_NO_WAIT:
+        o->wait = false;
+        break;
+    case C_TIMEOUT:
+        return toolopt_int64(arg, 1, 3600, "--timeout", &o->timeout_s, err);
+    case C_JSON:
+        o->json = true;
+        break;
+    case C_HELP:
+        o->help = true;
+        break;
+    }
+    return RC_OK;
+}
+
+static void
+say_cancel(const struct event *ev)
+{
+    const char *id = ev->research_id != NULL ? ev->research_id : "?";
+    if (ev->type == EVENT_CANCELLED) {
+        printf("Research cancelled: %s\n", id);
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_FOUND) == 0) {
+        printf("Cannot cancel %s: not found\n", id);
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_CANCELLABLE) == 0) {
+        printf("Cannot cancel %s: already finished\n", id);
+    } else {
+        struct buf b = BUF_INIT;
+        buf_printf(&b, "Cannot cancel %s: ", id);
+        ctl_fmt_text(&b, ev->reason != NULL ? ev->reason : "rejected");
+        buf_putc(&b, '\n');
+        ctl_cmd_emit(&b);
+        buf_release(&b);
+    }
+}
+
+static int
+run_cancel(const struct cfg *cfg, struct ctl_opts *o)
+{
+    default_request_id(o, "cancel");
+    struct msg m = MSG_INIT;
+    m.kind = MSG_CANCEL;
+    m.ts_ms = clock_now_ms();
+    m.u.cancel = (struct cancel){o->research_id, o->request_id, o->reason};
+    const enum event_type outcomes[2] = {EVENT_CANCELLED, EVENT_CANCEL_REJECTED};
+    return request(cfg, o, &m, o->research_id, outcomes, EVENT_CANCELLED, say_cancel);
+}
+
+static const struct ctl_command cancel_command = {
+    "cancel",
+    CTL_CMD_TOOL " cancel <research_id>",
+    "cancel a research and wait for the outcome",
+    "Publish a cancel and wait for its outcome: \"Research cancelled: <id>\" (exit 0) or\n"
+    "\"Cannot cancel <id>: not found | already finished\" (exit 1).",
+    cancel_table,
+    N_OF(cancel_table),
+    cancel_opt,
+    true,
+    NULL,
+    run_cancel,
+};
+
+const struct ctl_command *
+ctl_request_cancel(void)
+{
+    return &cancel_command;
+}

@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: MIT
+ * ctl_view: researchctl's output for status, workers and show. The text shapes are what an
+ * operator reads (and the integration tests match); the JSON shapes are documented in the
+ * header and in `researchctl <command> --help`. Every string read from Redis reaches the text
+ * through ctl_fmt_text, ctl_fmt_cell or ctl_fmt_value (control characters escaped), never
+ * through a %s. */
+#include "tools/researchctl/ctl_view.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "contract/phase.h"
+#include "tools/researchctl/ctl_fmt.h"
+#include "tools/researchctl/ctl_json.h"
+#include "tools/researchctl/ctl_read.h"
+
+#define PHASE_WIDTH 11    /* "backtesting" */
+#define STATE_WIDTH 7     /* the workers column: "unknown" */
+#define STRATEGY_WIDTH 17 /* the status column, wider when a name is */
+#define LABEL_WIDTH 22    /* show: "directional_accuracy" and a margin */
+
+/* The wider of `width` and s as ctl_fmt_text writes it. */
+static size_t
+max_len(size_t width, const char *s)
+{
+    size_t n = ctl_fmt_text_len(s);
+    return n > width ? n : width;
+}
+
+/* ---- status: text ------------------------------------------------------------------------- */
+
+static void
+status_active(const struct ctl_status *st, struct buf *out)
+{
+    size_t id_w = 0;
+    size_t strat_w = STRATEGY_WIDTH;
+    for (size_t i = 0; i < st->n_active; i++) {
+        id_w = max_len(id_w, st->active[i].research_id);
+        strat_w = max_len(strat_w, st->active[i].strategy_name);
+    }
+    buf_printf(out, "Active researches: %zu\n\n", st->n_active);
+    for (size_t i = 0; i < st->n_active; i++) {
+        const struct ctl_active *a = &st->active[i];
+        char in_phase[CTL_FMT_MAX];
+        ctl_fmt_duration(a->in_phase_ms, in_phase);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, a->research_id, id_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, a->has_hash ? a->phase : "(gone)", PHASE_WIDTH);
+        buf_puts(out, "  strategy: ");
+        ctl_fmt_cell(out, a->strategy_name, strat_w);
+        buf_printf(out, "  (%s%s)\n", in_phase,
+                   a->waiting_since_ms > 0 ? ", waiting for a worker" : "");
+    }
+}
+
+static void
+status_idle(const struct ctl_status *st, struct buf *out)
+{
+    buf_puts(out, "Active researches: 0 (idle)\n\n");
+    if (!st->has_last) {
+        buf_puts(out, "  No research has finished yet.\n");
+        return;
+    }
+    const struct ctl_finished *l = &st->last;
+    char ago[CTL_FMT_MAX];
+    ctl_fmt_duration(st->now_ms - l->finished_at_ms, ago);
+    buf_puts(out, "  Last finished: ");
+    ctl_fmt_text(out, l->research_id);
+    buf_puts(out, "  ");
+    ctl_fmt_text(out, l->status);
+    if (l->verdict != NULL) {
+        buf_puts(out, "  verdict: ");
+        ctl_fmt_value(out, l->verdict);
+    }
+    if (l->error != NULL) {
+        buf_puts(out, "  error: ");
+        ctl_fmt_value(out, l->error);
+    }
+    if (l->last_phase != NULL && (l->status == NULL || strcmp(l->status, "completed") != 0)) {
+        buf_puts(out, "  in: ");
+        ctl_fmt_text(out, l->last_phase);
+    }
+    buf_printf(out, "  (%s ago)\n", ago);
+}
+
+static void
+status_coordinator(const struct ctl_coordinator *c, int64_t now_ms, struct buf *out)
+{
+    char a[CTL_FMT_MAX];
+    char b[CTL_FMT_MAX];
+
+    if (!c->seen && !c->leader) {
+        buf_puts(out, "Coordinator: never started\n");
+        return;
+    }
+    if (!c->leader) {
+        if (c->last_cycle_at_ms > 0) {
+            ctl_fmt_duration(now_ms - c->last_cycle_at_ms, a);
+            buf_printf(out, "Coordinator: down (no leader; last cycle %s ago)\n", a);
+        } else {
+            buf_puts(out, "Coordinator: down (no leader; no cycle recorded)\n");
+        }
+        return;
+    }
+    buf_puts(out, "Coordinator: up");
+    if (c->started_at_ms > 0) {
+        ctl_fmt_duration(now_ms - c->started_at_ms, a);
+        buf_printf(out, " %s", a);
+    }
+    if (c->last_cycle_at_ms > 0) {
+        ctl_fmt_age(now_ms - c->last_cycle_at_ms, b);
+        buf_printf(out, ", last cycle %s ago", b);
+        if (c->has_cycle_ms) {
+            buf_printf(out, " (%.1f ms)", c->cycle_ms);
+        }
+    } else {
+        buf_puts(out, ", no cycle yet");
+    }
+    buf_putc(out, '\n');
+}
+
+void
+ctl_view_status_text(const struct ctl_status *st, struct buf *out)
+{
+    if (st->n_active > 0) {
+        status_active(st, out);
+    } else {
+        status_idle(st, out);
+    }
+    buf_puts(out, "\nWorkers:");
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        buf_printf(out, "%s %s %lld/%lld", t > 0 ? "," : "", worker_type_name((enum worker_type)t),
+                   (long long)st->per_type[t].busy, (long long)st->per_type[t].total);
+    }
+    char a[CTL_FMT_MAX];
+    char b[CTL_FMT_MAX];
+    if (st->budget.daily_limit_usd > 0) {
+        ctl_fmt_money(st->budget.remaining_usd, a);
+        ctl_fmt_money(st->budget.daily_limit_usd, b);
+        buf_printf(out, "\nBudget: %s remaining today (limit %s)\n", a, b);
+    } else {
+        ctl_fmt_money(st->budget.spent_usd, a);
+        buf_printf(out, "\nBudget: no daily limit (%s spent today)\n", a);
+    }
+    buf_printf(out, "Capacity: %zu/%lld researches\n", st->n_active, (long long)st->limit);
+    status_coordinator(&st->coordinator, st->now_ms, out);
+}
+
+/* ---- status: JSON ------------------------------------------------------------------------- */
+
+/* A time field: the value, or null when 0 (absent). */
+static void
+json_time(struct ctl_json *j, const char *key, int64_t ms)
+{
+    ctl_json_key(j, key);
+    if (ms > 0) {
+        ctl_json_int(j, ms);
+    } else {
+        ctl_json_null(j);
+    }
+}
+
+static void
+json_active(struct ctl_json *j, const struct ctl_status *st)
+{
+    ctl_json_key(j, "active");
+    ctl_json_array_begin(j);
+    for (size_t i = 0; i < st->n_active; i++) {
+        const struct ctl_active *a = &st->active[i];
+        ctl_json_object_begin(j);
+        ctl_json_kstr(j, "research_id", a->research_id);
+        ctl_json_kstr(j, "phase", a->phase);
+        ctl_json_kstr(j, "strategy_name", a->strategy_name);
+        json_time(j, "created_at", a->created_at_ms);
+        json_time(j, "phase_started_at", a->phase_started_at_ms);
+        ctl_json_kint(j, "in_phase_ms", a->in_phase_ms);
+        json_time(j, "waiting_since", a->waiting_since_ms);
+        ctl_json_kstr(j, "worker_id", a->worker_id);
+        ctl_json_object_end(j);
+    }
+    ctl_json_array_end(j);
+}
+
+static void
+json_coordinator(struct ctl_json *j, const struct ctl_coordinator *c, int64_t now_ms)
+{
+    ctl_json_key(j, "coordinator");
+    ctl_json_object_begin(j);
+    ctl_json_kbool(j, "alive", c->leader);
+    ctl_json_kbool(j, "seen", c->seen);
+    ctl_json_kstr(j, "instance", c->leader_instance != NULL ? c->leader_instance : c->instance);
+    ctl_json_kstr(j, "version", c->version);
+    json_time(j, "started_at", c->started_at_ms);
+    json_time(j, "last_cycle_at", c->last_cycle_at_ms);
+    ctl_json_key(j, "last_cycle_age_ms");
+    if (c->last_cycle_at_ms > 0) {
+        ctl_json_int(j, now_ms > c->last_cycle_at_ms ? now_ms - c->last_cycle_at_ms : 0);
+    } else {
+        ctl_json_null(j);
+    }
+    ctl_json_key(j, "cycle_ms");
+    if (c->has_cycle_ms) {
+        ctl_json_num(j, c->cycle_ms);
+    } else {
+        ctl_json_null(j);
+    }
+    ctl_json_key(j, "lease_ttl_ms");
+    if (c->leader && c->leader_ttl_ms >= 0) {
+        ctl_json_int(j, c->leader_ttl_ms);
+    } else {
+        ctl_json_null(j);
+    }
+    ctl_json_kint(j, "triggers", c->triggers);
+    ctl_json_kint(j, "completions", c->completions);
+    ctl_json_kint(j, "stale_completions", c->stale_completions);
+    ctl_json_kint(j, "invalid_inputs", c->invalid_inputs);
+    ctl_json_kint(j, "redispatches", c->redispatches);
+    ctl_json_object_end(j);
+}
+
+static void
+json_last(struct ctl_json *j, const struct ctl_status *st)
+{
+    ctl_json_key(j, "last_finished");
+    if (!st->has_last) {
+        ctl_json_null(j);
+        return;
+    }
+    const struct ctl_finished *l = &st->last;
+    ctl_json_object_begin(j);
+    ctl_json_kstr(j, "research_id", l->research_id);
+    ctl_json_kstr(j, "status", l->status);
+    ctl_json_kstr(j, "last_phase", l->last_phase);
+    ctl_json_kstr(j, "verdict", l->verdict);
+    ctl_json_kstr(j, "error", l->error);
+    json_time(j, "finished_at", l->finished_at_ms);
+    ctl_json_kint(j, "age_ms", st->now_ms > l->finished_at_ms ? st->now_ms - l->finished_at_ms : 0);
+    ctl_json_object_end(j);
+}
+
+void
+ctl_view_status_json(const struct ctl_status *st, struct buf *out)
+{
+    struct ctl_json *j = ctl_json_new(out);
+
+    ctl_json_object_begin(j);
+    ctl_json_kint(j, "now", st->now_ms);
+    json_active(j, st);
+    ctl_json_key(j, "workers");
+    ctl_json_object_begin(j);
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        ctl_json_key(j, worker_type_name((enum worker_type)t));
+        ctl_json_object_begin(j);
+        ctl_json_kint(j, "busy", st->per_type[t].busy);
+        ctl_json_kint(j, "total", st->per_type[t].total);
+        ctl_json_object_end(j);
+    }
+    ctl_json_object_end(j);
+    ctl_json_key(j, "budget");
+    ctl_json_object_begin(j);
+    ctl_json_kstr(j, "day", st->budget.day);
+    ctl_json_kbool(j, "stored", st->budget.stored);
+    ctl_json_knum(j, "spent_usd", st->budget.spent_usd);
+    ctl_json_knum(j, "daily_limit_usd", st->budget.daily_limit_usd);
+    ctl_json_key(j, "remaining_usd");
+    if (st->budget.daily_limit_usd > 0) {
+        ctl_json_num(j, st->budget.remaining_usd);
+    } else {
+        ctl_json_null(j); /* no limit */
+    }
+    ctl_json_object_end(j);
+    ctl_json_key(j, "capacity");
+    ctl_json_object_begin(j);
+    ctl_json_kint(j, "active", (int64_t)st->n_active);
+    ctl_json_kint(j, "limit", st->limit);
+    ctl_json_kstr(j, "limit_source", st->limit_from_coordinator ? "coordinator" : "environment");
+    ctl_json_object_end(j);
+    json_coordinator(j, &st->coordinator, st->now_ms);
+    json_last(j, st);
+    ctl_json_object_end(j);
+    ctl_json_free(j);
+    buf_putc(out, '\n');
+}
+
+/* ---- workers ------------------------------------------------------------------------------ */
+
+static const char *
+worker_state(const struct ctl_worker *w)
+{
+    if (!w->live) {
+        return "dead";
+    }
+    return w->state != NULL ? w->state : "unknown";
+}
+
+void
+ctl_view_workers_text(const struct ctl_workers *w, struct buf *out)
+{
+    if (w->n == 0) {
+        buf_puts(out, "No workers registered.\n");
+        return;
+    }
+    size_t id_w = strlen("WORKER");
+    size_t rs_w = strlen("RESEARCH");
+    size_t ds_w = strlen("DISPATCH");
+    size_t n_live = 0;
+    size_t n_busy = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        id_w = max_len(id_w, w->v[i].worker_id);
+        rs_w = max_len(rs_w, w->v[i].research_id);
+        ds_w = max_len(ds_w, w->v[i].dispatch_id);
+        n_live += w->v[i].live;
+        n_busy += w->v[i].busy;
+    }
+    buf_printf(out, "%-10s  %-*s  %-*s  %-*s  %-*s  %s\n", "TYPE", (int)id_w, "WORKER", STATE_WIDTH,
+               "STATE", (int)rs_w, "RESEARCH", (int)ds_w, "DISPATCH", "HEARTBEAT");
+    for (size_t i = 0; i < w->n; i++) {
+        const struct ctl_worker *k = &w->v[i];
+        char age[CTL_FMT_MAX];
+        ctl_fmt_age(k->age_ms, age);
+        buf_printf(out, "%-10s  ", worker_type_name(k->type));
+        ctl_fmt_cell(out, k->worker_id, id_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, worker_state(k), STATE_WIDTH);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, k->research_id, rs_w);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, k->dispatch_id, ds_w);
+        buf_printf(out, "  %s ago\n", age);
+    }
+    buf_printf(out, "\n%zu workers: %zu live (%zu busy), %zu dead\n", w->n, n_live, n_busy,
+               w->n - n_live);
+}
+
+void
+ctl_view_workers_json(const struct ctl_workers *w, struct buf *out)
+{
+    struct ctl_json *j = ctl_json_new(out);
+
+    ctl_json_object_begin(j);
+    ctl_json_kint(j, "now", w->now_ms);
+    ctl_json_key(j, "workers");
+    ctl_json_array_begin(j);
+    for (size_t i = 0; i < w->n; i++) {
+        const struct ctl_worker *k = &w->v[i];
+        ctl_json_object_begin(j);
+        ctl_json_kstr(j, "type", worker_type_name(k->type));
+        ctl_json_kstr(j, "worker_id", k->worker_id);
+        ctl_json_kstr(j, "state", worker_state(k));
+        ctl_json_kbool(j, "live", k->live);
+        ctl_json_kbool(j, "busy", k->busy);
+        ctl_json_kstr(j, "research_id", k->research_id);
+        ctl_json_kstr(j, "dispatch_id", k->dispatch_id);
+        json_time(j, "last_seen", k->last_seen_ms);
+        ctl_json_kint(j, "heartbeat_age_ms", k->age_ms);
+        ctl_json_object_end(j);
+    }
+    ctl_json_array_end(j);
+    ctl_json_object_end(j);
+    ctl_json_free(j);
+    buf_putc(out, '\n');
+}
+
+/* ---- show --------------------------------------------------------------------------------- */
+
+enum show_kind {
+    SHOW_TEXT,
+    SHOW_TIME,  /* Unix ms: UTC and age */
+    SHOW_MONEY, /* USD */
+    SHOW_BOOL,  /* 0/1: no/yes */
+};
+
+struct show_row {
+    const char *label;
+    const char *field;
+    enum show_kind kind;
+    bool always; /* shown as - when absent */
+};
+
+struct show_section {
+    const char *title; /* NULL: the header, under "Research <id>" */
+    const struct show_row *rows;
+    size_t n_rows;
+};
+
+static const struct show_row header_rows[] = {
+    {"status", "status", SHOW_TEXT, true},
+    {"phase", "phase", SHOW_TEXT, true},
+    {"last phase", "last_phase", SHOW_TEXT, false},
+    {"brief", "brief", SHOW_TEXT, true},
+    {"model", "model", SHOW_TEXT, true},
+    {"request", "request_id", SHOW_TEXT, true},
+    {"strategy", "strategy_name", SHOW_TEXT, true},
+    {"strategy path", "strategy_path", SHOW_TEXT, false},
+    {"model path", "model_path", SHOW_TEXT, false},
+    {"created", "created_at", SHOW_TIME, true},
+    {"phase started", "phase_started_at", SHOW_TIME, false},
+    {"updated", "updated_at", SHOW_TIME, false},
+    {"finished", "finished_at", SHOW_TIME, false},
+};
+static const struct show_row gate_rows[] = {
+    {"bypass gates", "bypass_gates", SHOW_BOOL, true},
+    {"rejection", "gate_rejection_reason", SHOW_TEXT, true},
+};
+static const struct show_row outcome_rows[] = {
+    {"verdict", "verdict", SHOW_TEXT, true},
+    {"error", "error", SHOW_TEXT, true},
+    {"cost", "cost_usd", SHOW_MONEY, true},
+};
+static const struct show_row dispatch_rows[] = {
+    {"dispatch", "dispatch_id", SHOW_TEXT, true},
+    {"attempt", "attempt", SHOW_TEXT, true},
+    {"worker", "worker_id", SHOW_TEXT, true},
+    {"child status", "child_status", SHOW_TEXT, false},
+    {"dispatched", "dispatched_at", SHOW_TIME, false},
+    {"picked up", "picked_up_at", SHOW_TIME, false},
+    {"waiting since", "waiting_since", SHOW_TIME, false},
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Printed after the phases: the header is printed first. */
+static const struct show_section tail_sections[] = {
+    {"Gates", gate_rows, N_OF(gate_rows)},
+    {"Outcome", outcome_rows, N_OF(outcome_rows)},
+    {"Dispatch", dispatch_rows, N_OF(dispatch_rows)},
+};
+
+static const char *const phase_titles[WORKER_TYPE_COUNT] = {"Design", "Training", "Backtest",
+                                                            "Assessment"};
+
+/* A line of show: the label padded to its column, then the value (NULL: -). */
+static void
+show_line(const char *label, const char *value, struct buf *out)
+{
+    buf_puts(out, "  ");
+    ctl_fmt_cell(out, label, LABEL_WIDTH);
+    ctl_fmt_text(out, value);
+    buf_putc(out, '\n');
+}
+
+static void
+show_row(const struct show_row *row, const char *v, int64_t now_ms, struct buf *out)
+{
+    char text[CTL_FMT_MAX];
+    int64_t ms = 0;
+    double usd = 0;
+
+    if (v != NULL && row->kind == SHOW_TIME && ctl_fmt_parse_int(v, &ms) && ms > 0) {
+        buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
+        ctl_fmt_when(ms, now_ms, out);
+        buf_putc(out, '\n');
+    } else if (v != NULL && row->kind == SHOW_MONEY && ctl_fmt_parse_num(v, &usd)) {
+        /* strtod skips leading white space, "\n" too: v is still escaped. */
+        buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
+        ctl_fmt_money(usd, text);
+        buf_printf(out, "%s (", text);
+        ctl_fmt_text(out, v);
+        buf_puts(out, " USD)\n");
+    } else if (v != NULL && row->kind == SHOW_BOOL &&
+               (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)) {
+        show_line(row->label, v[0] == '1' ? "yes" : "no", out);
+    } else {
+        show_line(row->label, v, out);
+    }
+}
+
+static void
+show_rows(const struct ctl_research *r, const struct show_row *rows, size_t n, int64_t now_ms,
+          struct buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *v = ctl_research_get(r, rows[i].field);
+        if (v != NULL || rows[i].always) {
+            show_row(&rows[i], v, now_ms, out);
+        }
+    }
+}
+
+/* True when `name` is a field one of the fixed rows or the phase sections show. */
+static bool
+is_shown(const char *name)
+{
+    const struct show_section header = {NULL, header_rows, N_OF(header_rows)};
+    for (size_t s = 0; s <= N_OF(tail_sections); s++) {
+        const struct show_section *sec = s == 0 ? &header : &tail_sections[s - 1];
+        for (size_t i = 0; i < sec->n_rows; i++) {
+            if (strcmp(sec->rows[i].field, name) == 0) {
+                return true;
+            }
+        }
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        const char *p = worker_type_name((enum worker_type)t);
+        if (strncmp(name, p, strlen(p)) == 0 && name[strlen(p)] == '.') {
+            return true;
+        }
+    }
+    return strcmp(name, "research_id") == 0;
+}
+
+/* The result fields of one phase ("training.accuracy" as "accuracy"), in name order. */
+static void
+show_phase(const struct ctl_research *r, enum worker_type wt, struct buf *out)
+{
+    const char *p = worker_type_name(wt);
+    size_t plen = strlen(p);
+    bool any = false;
+    for (size_t i = 0; i < r->n; i++) {
+        if (strncmp(r->names[i], p, plen) != 0 || r->names[i][plen] != '.') {
+            continue;
+        }
+        if (!any) {
+            buf_printf(out, "\n%s\n", phase_titles[wt]);
+            any = true;
+        }
+        show_line(r->names[i] + plen + 1, r->values[i], out);
+    }
+}
+
+void
+ctl_view_research_text(const struct ctl_research *r, int64_t now_ms, struct buf *out)
+{
+    buf_puts(out, "Research ");
+    ctl_fmt_text(out, ctl_research_get(r, "research_id"));
+    buf_putc(out, '\n');
+    show_rows(r, header_rows, N_OF(header_rows), now_ms, out);
+    if (r->ttl_ms >= 0) {
+        char left[CTL_FMT_MAX];
+        ctl_fmt_duration(r->ttl_ms, left);
+        buf_printf(out, "  %-*sexpires in %s\n", LABEL_WIDTH, "retention", left);
+    }
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        show_phase(r, (enum worker_type)t, out);
+    }
+    for (size_t s = 0; s < N_OF(tail_sections); s++) {
+        buf_printf(out, "\n%s\n", tail_sections[s].title);
+        show_rows(r, tail_sections[s].rows, tail_sections[s].n_rows, now_ms, out);
+    }
+    bool other = false;
+    for (size_t i = 0; i < r->n; i++) {
+        if (is_shown(r->names[i])) {
+            continue;
+        }
+        if (!other) {
+            buf_puts(out, "\nOther fields\n");
+            other = true;
+        }
+        show_line(r->names[i], r->values[i], out);
+    }
+}
+
+void
+ctl_view_research_json(const struct ctl_research *r, struct buf *out)
+{
+    struct ctl_json *j = ctl_json_new(out);
+
+    ctl_json_object_begin(j);
+    for (size_t i = 0; i < r->n; i++) {
+        ctl_json_kstr(j, r->names[i], r->values[i]);
+    }
+    ctl_json_object_end(j);
+    ctl_json_free(j);
+    buf_putc(out, '\n');
+}
