@@ -33,6 +33,23 @@ rc_err_set(struct rc_err *err, enum rc_rc rc, const char *fmt, ...)
     va_start(ap, fmt);
     err->rc = rc;
     err->sys_errno = 0;
+    err->code = 0;
+    set_msg(err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+enum rc_rc
+rc_err_coded(struct rc_err *err, enum rc_rc rc, int code, const char *fmt, ...)
+{
+    if (err == NULL) {
+        return rc;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    err->rc = rc;
+    err->sys_errno = 0;
+    err->code = code;
     set_msg(err, fmt, ap);
     va_end(ap);
     return rc;
@@ -50,6 +67,7 @@ rc_err_sys(struct rc_err *err, const char *fmt, ...)
     va_start(ap, fmt);
     err->rc = RC_ESYS;
     err->sys_errno = saved;
+    err->code = 0;
     set_msg(err, fmt, ap);
     va_end(ap);
 

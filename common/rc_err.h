@@ -26,15 +26,20 @@ enum rc_rc {
 struct rc_err {
     enum rc_rc rc;
     int sys_errno;
+    int code; /* a finer reason, the setting module's (proto: enum msg_invalid); 0: none */
     char msg[256];
 };
 
-#define RC_ERR_INIT {RC_OK, 0, {0}}
+#define RC_ERR_INIT {RC_OK, 0, 0, {0}}
 
 /* Fill `err` (when not NULL) with `rc` and the formatted message; return `rc`. */
 enum rc_rc rc_err_set(struct rc_err *err, enum rc_rc rc, const char *fmt, ...) RC_PRINTF(3, 4);
 /* Like rc_err_set with RC_ESYS, saving errno first and appending strerror. */
 enum rc_rc rc_err_sys(struct rc_err *err, const char *fmt, ...) RC_PRINTF(2, 3);
+/* rc_err_set with a finer reason in err->code, for callers that act on it (a label, a class)
+ * without reading the message. */
+enum rc_rc rc_err_coded(struct rc_err *err, enum rc_rc rc, int code, const char *fmt, ...)
+    RC_PRINTF(4, 5);
 /* The short name of a code ("EUNAVAIL"). */
 const char *rc_rc_name(enum rc_rc rc);
 /* True for failures worth retrying later (RC_EUNAVAIL). */

@@ -16,6 +16,7 @@
 #include "contract/keys.h"
 #include "contract/outbox.h"
 #include "coordinator/change.h"
+#include "coordinator/metrics.h"
 #include "coordinator/research.h"
 #include "coordinator/resp.h"
 
@@ -394,6 +395,16 @@ plan_change(const struct change *c, int64_t retention_s, struct ops *o)
     plan_outbox(c, o);
 }
 
+static uint64_t
+sum(const uint64_t *v, size_t n)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        total += v[i];
+    }
+    return total;
+}
+
 static void
 plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
 {
@@ -416,21 +427,24 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
         resp_str(&o->args, COORD_CYCLE_MS);
         resp_str(&o->args, text);
     }
+    /* From the pass's one ledger: a trigger is every message of the triggers topic the
+     * tally classed (accepted, rejected, repeated or invalid), a cancel being none. */
+    const struct metrics_tally zero = {0}, *t = st->counts != NULL ? st->counts : &zero;
     const struct {
         const char *name;
-        int64_t delta;
+        uint64_t delta;
     } counters[] = {
-        {COORD_TRIGGERS, st->triggers},
-        {COORD_COMPLETIONS, st->completions},
-        {COORD_STALE_COMPLETIONS, st->stale_completions},
-        {COORD_INVALID_INPUTS, st->invalid_inputs},
-        {COORD_REDISPATCHES, st->redispatches},
+        {COORD_TRIGGERS, sum(t->triggers, METRICS_TRIGGER_COUNT)},
+        {COORD_COMPLETIONS, t->completions},
+        {COORD_STALE_COMPLETIONS, t->stale_completions},
+        {COORD_INVALID_INPUTS, sum(t->invalid, MSG_INVALID_COUNT)},
+        {COORD_REDISPATCHES, sum(t->redispatches, WORKER_TYPE_COUNT)},
     };
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         /* HINCRBY 0 creates the field, so every counter is readable from the start. */
         op(o, "HINCRBY", K_COORDINATOR, 2);
         resp_str(&o->args, counters[i].name);
-        resp_int(&o->args, counters[i].delta);
+        resp_int(&o->args, (int64_t)counters[i].delta);
     }
     /* Today's budget is readable (limit and spend) even before anything was charged. */
     char text[64];

@@ -24,7 +24,7 @@
 #include "coordinator/workers.h"
 #include "proto/msg.h"
 
-/* A dead letter's key: the input's, cut to LIMITS_DEADLETTER_KEY bytes (§3 v3: a dead letter
+/* A dead letter's key: the input's, cut to LIMITS_DEADLETTER_KEY bytes (§3: a dead letter
  * must always be publishable, and a key may be as large as a whole message). */
 static size_t
 deadletter_key_len(const struct input *in)
@@ -34,14 +34,13 @@ deadletter_key_len(const struct input *in)
 
 void
 intake_dead_letter(const struct intake_env *env, const struct input *in, size_t index,
-                   const char *why, struct change_list *out)
+                   enum msg_invalid kind, const char *why, struct change_list *out)
 {
     const char *topic = env->cfg->kafka.topics[in->topic];
     char quoted[LIMITS_STRING_MAX];
     log_warn("invalid input", "topic=%s partition=%d offset=%lld reason=\"%s\"", topic,
              (int)in->partition, (long long)in->offset, log_quote(why, quoted, sizeof(quoted)));
-    env->stats->invalid_inputs++;
-    env->tally->invalid[metrics_invalid_class(why)]++;
+    env->tally->invalid[kind]++;
     if (in->topic == TOPIC_TRIGGERS) {
         env->tally->triggers[METRICS_TRIGGER_INVALID]++;
     }
@@ -94,12 +93,11 @@ plan_trigger(const struct intake_env *env, const struct input *in, size_t index,
              const struct trigger *t, const struct store_request *seen,
              struct store_request *outcome, struct batch *b, struct change_list *out)
 {
-    env->stats->triggers++;
     /* Seen in the last 24 h, or earlier in this batch: repeat the first outcome. */
     struct store_request *earlier = idmap_get(b->requests, t->request_id);
     if (earlier == NULL && seen->corrupt != NULL) {
         /* Neither a repeat nor known to be new: refused, rather than risk a second research. */
-        intake_dead_letter(env, in, index, seen->corrupt, out);
+        intake_dead_letter(env, in, index, MSG_INVALID_BAD_VALUE, seen->corrupt, out);
         return;
     }
     if (earlier != NULL || seen->value != NULL) {
@@ -143,14 +141,12 @@ static void
 plan_completion(const struct intake_env *env, const struct completion *comp, struct batch *b,
                 struct change_list *out)
 {
-    env->stats->completions++;
     env->tally->completions++;
     struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
     const struct research *r = registry_find(env->reg, comp->research_id);
     struct change *c = change_list_add(out);
     if (machine_complete(&ctx, r, comp, c) == MACHINE_STALE) {
         change_list_drop_last(out);
-        env->stats->stale_completions++;
         env->tally->stale_completions++;
         log_debug("stale completion", "research_id=%s dispatch_id=%s worker_id=%s",
                   comp->research_id, comp->dispatch_id, comp->worker_id);
@@ -308,7 +304,8 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         if (d.rc[i] != RC_OK) {
-            intake_dead_letter(env, &inputs[i], i, d.why[i].msg, out);
+            intake_dead_letter(env, &inputs[i], i, (enum msg_invalid)d.why[i].code, d.why[i].msg,
+                               out);
             continue;
         }
         const size_t k = d.slot[i];

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
+#include "proto/msg.h"
 
 struct cfg;
 struct change_list;
@@ -18,7 +19,6 @@ struct input;
 struct metrics_tally;
 struct registry;
 struct store;
-struct store_stats;
 struct workers;
 
 struct intake_env {
@@ -27,8 +27,7 @@ struct intake_env {
     struct registry *reg;    /* the mirror, updated as changes are planned */
     struct workers *workers; /* this iteration's heartbeats: the concurrency limit */
     struct idgen *ids;
-    struct store_stats *stats; /* counters to bump */
-    struct metrics_tally *tally; /* the pass's metrics */
+    struct metrics_tally *tally; /* the pass's counts, the one ledger */
     int64_t now_ms;
 };
 
@@ -39,8 +38,9 @@ enum rc_rc intake_plan(const struct intake_env *env, const struct input *inputs,
                        struct change_list *out, struct rc_err *err);
 /* Plan the dead letter of input `in` (index `index` of the pass) with reason `why`, and for a
  * trigger with a readable request_id its `rejected` event (reason invalid): for an invalid
- * input, or one whose effect Redis refuses for good (contract §3, §7). */
+ * input, or one whose effect Redis refuses for good (contract §3, §7). `kind` labels it in
+ * the metrics (the decoder's class; MSG_INVALID_BAD_VALUE for what is refused after it). */
 void intake_dead_letter(const struct intake_env *env, const struct input *in, size_t index,
-                        const char *why, struct change_list *out);
+                        enum msg_invalid kind, const char *why, struct change_list *out);
 
 #endif /* RC_INTAKE_H */

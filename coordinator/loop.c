@@ -82,7 +82,6 @@ struct loop {
     bool want_caught_up;      /* the machine asks whether every input was read */
     uint64_t kafka_recoveries; /* the producer's count, as last acted on */
     int64_t caught_up_at_ms;  /* when that was last found true (Unix ms; 0: never) */
-    struct store_stats stats; /* counters: increments not yet written */
     int64_t next_tick_mono_ms;
     bool sweep_due;          /* a sweep is due or under way (a tick, a reload) */
     bool sweeping;           /* under way: holds and queues were reset at its start */
@@ -133,7 +132,6 @@ loop_new(struct loop **out, const struct cfg *cfg, struct rc_err *err)
         loop_free(l);
         return rc;
     }
-    l->stats.started_at_ms = l->started_at_ms;
     l->redis.what = "redis";
     l->kafka.what = "kafka";
     *out = l;
@@ -645,7 +643,6 @@ advance_one(struct loop *l, const struct machine_ctx *ctx, struct research *r)
         } else if (c->kind == CHANGE_FINISH) {
             log_debug("research completed", "research_id=%s", c->research_id);
         } else if (c->set[RF_DISPATCH_ID] && strcmp(c->value[RF_ATTEMPT], "1") != 0) {
-            l->stats.redispatches++;
             log_info("redispatched", "research_id=%s dispatch_id=%s worker_id=%s was=%s",
                      c->research_id, c->value[RF_DISPATCH_ID], c->value[RF_WORKER_ID],
                      research_get(r, RF_WORKER_ID));
@@ -694,7 +691,6 @@ pass_env(struct loop *l, int64_t now_ms)
                                .reg = l->reg,
                                .workers = l->workers,
                                .ids = &l->ids,
-                               .stats = &l->stats,
                                .tally = &l->tally,
                                .now_ms = now_ms};
 }
@@ -778,6 +774,24 @@ advance_changed(struct loop *l, int64_t now_ms)
     free(todo);
 }
 
+/* The figures a write of this pass carries, with `counts` (the one ledger) for the counters.
+ * A cycle (contract: every active research looked at) ends with the pass that completes a
+ * sweep; the other passes leave last_cycle_at and cycle_ms alone. */
+static struct store_stats
+pass_stats(struct loop *l, int64_t now, bool cycle_done, const struct metrics_tally *counts)
+{
+    struct store_stats stats = {.started_at_ms = l->started_at_ms, .counts = counts};
+    stats.active = (int64_t)registry_count(l->reg);
+    stats.last_cycle_at_ms = cycle_done ? now : 0;
+    stats.cycle_ms = l->last_cycle_ms;
+    stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
+                                   l->cfg->agent.concurrency_buffer);
+    l->gauges.capacity_limit = stats.limit;
+    clock_utc_day(now, stats.budget_day);
+    stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
+    return stats;
+}
+
 /* Some changes of the pass were refused for good by their own stored data (contract §7: a
  * research's key of another type or gone, a request's memo of another type): nothing of
  * them was written. Their inputs are dead-lettered with the Redis error, their researches
@@ -787,7 +801,9 @@ static bool
 refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
 {
     struct change_list fix = CHANGE_LIST_INIT;
+    struct metrics_tally counts = {0}; /* the dead letters', written with them */
     struct intake_env env = pass_env(l, now);
+    env.tally = &counts;
     struct machine_ctx ctx = pass_ctx(l, now);
     for (size_t i = 0; i < l->changes.n; i++) {
         const struct change *c = &l->changes.items[i];
@@ -799,7 +815,8 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
                   "research_id=%s inputs=%zu error=\"%s\"",
                   c->research_id != NULL ? c->research_id : "-", c->n_inputs, res->why);
         for (size_t k = 0; k < c->n_inputs; k++) {
-            intake_dead_letter(&env, &l->inputs[c->inputs[k]], c->inputs[k], res->why, &fix);
+            intake_dead_letter(&env, &l->inputs[c->inputs[k]], c->inputs[k],
+                               MSG_INVALID_BAD_VALUE, res->why, &fix);
         }
         struct research *r =
             res->research_key && c->research_id != NULL ? registry_find(l->reg, c->research_id)
@@ -813,14 +830,16 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
     }
     number_messages(l, &fix);
     struct store_result *res = xcalloc(fix.n > 0 ? fix.n : 1, sizeof(*res));
-    enum rc_rc rc = store_apply(l->store, fix.items, fix.n, NULL, l->cfg->agent.retention_s, res,
-                                NULL, err);
+    const struct store_stats stats = pass_stats(l, now, false, &counts);
+    enum rc_rc rc = store_apply(l->store, fix.items, fix.n, &stats, l->cfg->agent.retention_s,
+                                res, NULL, err);
     for (size_t i = 0; rc == RC_OK && i < fix.n; i++) {
         if (res[i].rc != RC_OK) {
             rc = rc_err_set(err, RC_EUNAVAIL, "cannot record a refused change: %s", res[i].why);
         }
     }
     if (rc == RC_OK) {
+        metrics_commit(l->metrics, &counts);
         /* Published with the pass: appended, as written changes. */
         for (size_t i = 0; i < fix.n; i++) {
             *change_list_add(&l->changes) = fix.items[i];
@@ -846,23 +865,17 @@ static bool
 write_pass(struct loop *l, int64_t now, bool cycle_done, volatile sig_atomic_t *stop,
            struct rc_err *err)
 {
-    struct store_stats stats = l->stats;
-    stats.active = (int64_t)registry_count(l->reg);
-    /* A cycle (contract: every active research looked at) ends with the pass that completes a
-     * sweep; the other passes leave last_cycle_at and cycle_ms alone. */
-    stats.last_cycle_at_ms = cycle_done ? now : 0;
-    stats.cycle_ms = l->last_cycle_ms;
-    stats.limit = workers_capacity(l->workers, l->cfg->agent.max_concurrent,
-                                   l->cfg->agent.concurrency_buffer);
-    l->gauges.capacity_limit = stats.limit;
-    clock_utc_day(now, stats.budget_day);
-    stats.daily_limit_usd = l->cfg->agent.daily_budget_usd;
+    struct store_stats stats = pass_stats(l, now, cycle_done, &l->tally);
     l->results = xgrow(l->results, &l->cap_results, l->changes.n > 0 ? l->changes.n : 1,
                        sizeof(*l->results));
     enum rc_rc rc =
         store_apply(l->store, l->changes.items, l->changes.n, &stats, l->cfg->agent.retention_s,
                     l->results, &l->gauges.budget_spent_usd, err);
     if (rc == RC_OK) {
+        /* Written with its counts: the metrics add the same ones now, whatever comes next (a
+         * pass planned again counts its inputs again, in both). */
+        metrics_commit(l->metrics, &l->tally);
+        memset(&l->tally, 0, sizeof(l->tally));
         for (size_t i = 0; i < l->changes.n; i++) {
             if (l->results[i].rc != RC_OK) {
                 rc = refuse_changes(l, now, err) ? RC_OK : RC_EUNAVAIL;
@@ -906,8 +919,6 @@ finish_pass(struct loop *l, int64_t now)
     log_debug("pass published", "changes=%zu inputs=%zu", l->changes.n, l->n_inputs);
     drop_inputs(l);
     change_list_reset(&l->changes);
-    metrics_commit(l->metrics, &l->tally);
-    memset(&l->tally, 0, sizeof(l->tally));
     registry_figures(l->reg, l->gauges.researches, &l->gauges.waiting);
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         l->gauges.workers_live[t] = (int64_t)workers_live(l->workers, (enum worker_type)t);
@@ -916,8 +927,6 @@ finish_pass(struct loop *l, int64_t now)
     l->gauges.budget_limit_usd = l->cfg->agent.daily_budget_usd;
     metrics_set_gauges(l->metrics, &l->gauges);
     metrics_set_up(l->metrics, true, !l->kafka.down, l->leading);
-    memset(&l->stats, 0, sizeof(l->stats));
-    l->stats.started_at_ms = l->started_at_ms;
     return true;
 }
 
@@ -996,10 +1005,8 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
     }
 
     struct intake_env env = pass_env(l, now);
-    struct store_stats before = l->stats;
     if (intake_plan(&env, l->inputs, l->n_inputs, &l->changes, err) != RC_OK) {
-        l->stats = before;
-        memset(&l->tally, 0, sizeof(l->tally));
+        memset(&l->tally, 0, sizeof(l->tally)); /* counted again when the inputs are */
         redis_failed(l, err, stop);
         return;
     }
@@ -1022,8 +1029,7 @@ iterate(struct loop *l, volatile sig_atomic_t *stop, struct rc_err *err)
             metrics_observe_cycle(l->metrics, l->last_cycle_ms / 1000.0);
         }
     } else {
-        l->stats = before; /* the increments are counted again when the inputs are */
-        memset(&l->tally, 0, sizeof(l->tally));
+        memset(&l->tally, 0, sizeof(l->tally)); /* counted again when the inputs are */
     }
 }
 

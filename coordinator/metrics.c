@@ -32,7 +32,7 @@ struct metrics {
     _Atomic uint64_t redispatches[WORKER_TYPE_COUNT];
     _Atomic uint64_t completions;
     _Atomic uint64_t stale_completions;
-    _Atomic uint64_t invalid[METRICS_INVALID_COUNT];
+    _Atomic uint64_t invalid[MSG_INVALID_COUNT];
     struct histogram phase_duration[WORKER_TYPE_COUNT];
     struct histogram cycle;
     _Atomic int64_t researches[PHASE_COUNT];
@@ -52,7 +52,7 @@ static const char *const trigger_names[METRICS_TRIGGER_COUNT] = {
 static const char *const outcome_names[METRICS_OUTCOME_COUNT] = {"completed", "failed",
                                                                  "cancelled"};
 static const char *const gate_names[METRICS_GATE_COUNT] = {"passed", "failed", "bypassed"};
-static const char *const invalid_names[METRICS_INVALID_COUNT] = {
+static const char *const invalid_names[MSG_INVALID_COUNT] = {
     "malformed", "too_large", "missing_key", "wrong_type", "bad_value"};
 
 struct metrics *
@@ -143,28 +143,6 @@ metrics_note_change(struct metrics_tally *t, const struct research *before,
     }
 }
 
-enum metrics_invalid
-metrics_invalid_class(const char *why)
-{
-    const char *rule = why != NULL ? strstr(why, ": ") : NULL;
-    if (why == NULL || strncmp(why, "message: ", 9) == 0) {
-        return why != NULL && strstr(why, "larger than") != NULL ? METRICS_INVALID_TOO_LARGE
-                                                                 : METRICS_INVALID_MALFORMED;
-    }
-    rule = rule != NULL ? rule + 2 : why;
-    if (strstr(rule, "longer than") != NULL || strstr(rule, "more than") != NULL) {
-        return METRICS_INVALID_TOO_LARGE;
-    }
-    if (strncmp(rule, "required", 8) == 0) {
-        return METRICS_INVALID_MISSING_KEY;
-    }
-    if (strncmp(rule, "must be a", 9) == 0 || strncmp(rule, "must be binary", 14) == 0 ||
-        strstr(rule, "not valid UTF-8") != NULL) {
-        return METRICS_INVALID_WRONG_TYPE;
-    }
-    return METRICS_INVALID_BAD_VALUE;
-}
-
 static void
 add(_Atomic uint64_t *a, uint64_t v)
 {
@@ -206,7 +184,7 @@ metrics_commit(struct metrics *m, const struct metrics_tally *t)
     }
     add(&m->completions, t->completions);
     add(&m->stale_completions, t->stale_completions);
-    for (size_t i = 0; i < METRICS_INVALID_COUNT; i++) {
+    for (size_t i = 0; i < MSG_INVALID_COUNT; i++) {
         add(&m->invalid[i], t->invalid[i]);
     }
 }
@@ -334,7 +312,7 @@ metrics_render(struct metrics *m, struct buf *out)
          "Completions that were not the current dispatch's: counted, nothing changed.");
     buf_printf(out, "rc_stale_completions_total %" PRIu64 "\n", get(&m->stale_completions));
     head(out, "rc_invalid_inputs_total", "counter", "Inputs sent to the dead letter topic.");
-    for (size_t i = 0; i < METRICS_INVALID_COUNT; i++) {
+    for (size_t i = 0; i < MSG_INVALID_COUNT; i++) {
         buf_printf(out, "rc_invalid_inputs_total{reason=\"%s\"} %" PRIu64 "\n", invalid_names[i],
                    get(&m->invalid[i]));
     }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "contract/phase.h"
+#include "proto/msg.h"
 
 struct buf;
 struct change;
@@ -38,17 +39,6 @@ enum metrics_gate {
     METRICS_GATE_COUNT
 };
 
-/* Why an input was invalid, in few enough classes to be a label (the dead letter has the
- * whole reason). */
-enum metrics_invalid {
-    METRICS_INVALID_MALFORMED = 0, /* not one msgpack map */
-    METRICS_INVALID_TOO_LARGE,
-    METRICS_INVALID_MISSING_KEY,
-    METRICS_INVALID_WRONG_TYPE,
-    METRICS_INVALID_BAD_VALUE, /* outside its set, a bad id, an unknown type or version */
-    METRICS_INVALID_COUNT
-};
-
 #define METRICS_DURATION_BUCKETS 12
 
 struct metrics_histogram_tally {
@@ -67,7 +57,7 @@ struct metrics_tally {
     uint64_t redispatches[WORKER_TYPE_COUNT];
     uint64_t completions;
     uint64_t stale_completions;
-    uint64_t invalid[METRICS_INVALID_COUNT];
+    uint64_t invalid[MSG_INVALID_COUNT]; /* by the decoder's class (enum msg_invalid) */
     struct metrics_histogram_tally phase_duration[WORKER_TYPE_COUNT];
 };
 
@@ -90,8 +80,6 @@ void metrics_free(struct metrics *m);
  * and the duration of a phase whose result came. */
 void metrics_note_change(struct metrics_tally *t, const struct research *before,
                          const struct change *c, int64_t now_ms);
-/* The class of an invalid input from its decoder's reason ("brief: longer than ..."). */
-enum metrics_invalid metrics_invalid_class(const char *why);
 
 /* Loop thread. */
 void metrics_commit(struct metrics *m, const struct metrics_tally *t);

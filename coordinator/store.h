@@ -18,26 +18,25 @@ struct buf;
 struct cancel_memo;
 struct cfg_redis;
 struct change;
+struct metrics_tally;
 struct registry;
 struct worker_beat;
 struct store;
 
-/* Figures of the coordinator written to rc:coordinator with each batch. The counters are
- * increments since the last successful write. */
+/* Figures of the coordinator written to rc:coordinator (and today's budget hash) with each
+ * pass. */
 struct store_stats {
     int64_t started_at_ms;
     int64_t last_cycle_at_ms; /* 0: leave as is */
     double cycle_ms;          /* duration of the last cycle, ms (written with µs precision) */
     int64_t active;
-    int64_t triggers;
-    int64_t completions;
-    int64_t stale_completions;
-    int64_t invalid_inputs;
-    int64_t redispatches;
     int64_t limit; /* the concurrency limit in force (written as `limit`, ours) */
     /* Today's budget hash: daily_limit_usd written, spent_usd created when absent. */
     char budget_day[11];
     double daily_limit_usd;
+    /* The pass's counts, the one ledger (the metrics add the same ones once it is written):
+     * rc:coordinator's counters are incremented by them. */
+    const struct metrics_tally *counts;
 };
 
 /* A remembered trigger outcome (rc:request:<id> and its figures). */

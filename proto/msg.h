@@ -154,12 +154,23 @@ struct msg {
 
 #define MSG_INIT {MSG_TRIGGER, 0, {{0}}, NULL}
 
+/* The kinds of invalid message, few enough to be a metric's label (the message says the key
+ * and the rule). */
+enum msg_invalid {
+    MSG_INVALID_MALFORMED = 0, /* not one msgpack map */
+    MSG_INVALID_TOO_LARGE,     /* the message, a string, a map: over its limit */
+    MSG_INVALID_MISSING_KEY,
+    MSG_INVALID_WRONG_TYPE,
+    MSG_INVALID_BAD_VALUE, /* outside its set, a bad id, an unknown type or version */
+    MSG_INVALID_COUNT
+};
+
 /* Validate and decode one message read from `topic`. Checks every rule of §3: exactly one map
  * with string keys, `type` allowed on the topic, `v` == 1 when present, required keys, types,
  * id syntax, sizes (whole message <= 1 MiB, brief <= 16 KiB, other strings <= 4 KiB), and the
  * rules of each type (status in its set, result a map when completed, ...). On failure returns
- * RC_EPROTO with err->msg naming the key and the rule ("request_id: required",
- * "brief: longer than 16384 bytes"); *out is written only on success and released with
+ * RC_EPROTO with err->code its enum msg_invalid and err->msg naming the key and the rule
+ * ("request_id: required", "brief: longer than 16384 bytes"); *out is written only on success and released with
  * msg_release(). Never allocates more than a small multiple of `len`. */
 enum rc_rc msg_decode(enum msg_topic topic, const char *data, size_t len, struct msg *out,
                       struct rc_err *err);

@@ -18,7 +18,7 @@ enum result_kind {
     RESULT_STRING,
 };
 
-/* Bounds of a number (contract §3 v3: cost and tokens, so that a worker cannot refill or
+/* Bounds of a number (contract §3: cost and tokens, so that a worker cannot refill or
  * poison the day's budget). */
 enum result_bound {
     RESULT_ANY = 0,     /* any finite number */

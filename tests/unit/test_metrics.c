@@ -106,25 +106,6 @@ test_metrics_finish_counts_outcome(void **state)
 }
 
 static void
-test_metrics_invalid_classes(void **state)
-{
-    (void)state;
-    assert_int_equal(metrics_invalid_class("message: not a msgpack map"),
-                     METRICS_INVALID_MALFORMED);
-    assert_int_equal(metrics_invalid_class("message: larger than 1048576 bytes"),
-                     METRICS_INVALID_TOO_LARGE);
-    assert_int_equal(metrics_invalid_class("brief: longer than 16384 bytes"),
-                     METRICS_INVALID_TOO_LARGE);
-    assert_int_equal(metrics_invalid_class("request_id: required"), METRICS_INVALID_MISSING_KEY);
-    assert_int_equal(metrics_invalid_class("force: must be a boolean"),
-                     METRICS_INVALID_WRONG_TYPE);
-    assert_int_equal(metrics_invalid_class("status: must be \"completed\" or \"failed\""),
-                     METRICS_INVALID_BAD_VALUE);
-    assert_int_equal(metrics_invalid_class("v: unsupported schema version 2"),
-                     METRICS_INVALID_BAD_VALUE);
-}
-
-static void
 test_metrics_render_and_ready(void **state)
 {
     (void)state;
@@ -138,7 +119,7 @@ test_metrics_render_and_ready(void **state)
     struct metrics_tally t;
     memset(&t, 0, sizeof(t));
     t.triggers[METRICS_TRIGGER_BUDGET_EXHAUSTED] = 3;
-    t.invalid[METRICS_INVALID_TOO_LARGE] = 2;
+    t.invalid[MSG_INVALID_TOO_LARGE] = 2;
     metrics_commit(m, &t);
     metrics_commit(m, &t);
     metrics_observe_cycle(m, 0.0007); /* bucket le=0.001 */
@@ -179,7 +160,6 @@ main(void)
         cmocka_unit_test(test_metrics_dispatch_counts_entry_and_dispatch),
         cmocka_unit_test(test_metrics_result_counts_duration_and_gate),
         cmocka_unit_test(test_metrics_finish_counts_outcome),
-        cmocka_unit_test(test_metrics_invalid_classes),
         cmocka_unit_test(test_metrics_render_and_ready),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

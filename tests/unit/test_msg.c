@@ -600,6 +600,29 @@ static const struct tv deadletter_ok[] = {
 
 /* ---- table runner ---- */
 
+/* The class an error must carry in err.code, from its rule as the messages word it: the
+ * decoder sets the code where it fails, and this checks the two agree on every case. */
+static enum msg_invalid
+expected_class(const char *msg)
+{
+    const char *rule = strstr(msg, ": ");
+    if (strncmp(msg, "message: ", 9) == 0) {
+        return strstr(msg, "larger than") != NULL ? MSG_INVALID_TOO_LARGE : MSG_INVALID_MALFORMED;
+    }
+    rule = rule != NULL ? rule + 2 : msg;
+    if (strstr(rule, "longer than") != NULL || strstr(rule, "more than") != NULL) {
+        return MSG_INVALID_TOO_LARGE;
+    }
+    if (strncmp(rule, "required", 8) == 0) {
+        return MSG_INVALID_MISSING_KEY;
+    }
+    if (strncmp(rule, "must be a", 9) == 0 || strncmp(rule, "must be binary", 14) == 0 ||
+        strstr(rule, "not valid UTF-8") != NULL) {
+        return MSG_INVALID_WRONG_TYPE;
+    }
+    return MSG_INVALID_BAD_VALUE;
+}
+
 struct msg_case {
     const char *name;
     enum msg_topic topic;
@@ -630,6 +653,10 @@ run_cases(const struct msg_case *cases, size_t n)
         if (rc != RC_EPROTO || strcmp(err.msg, c->want) != 0) {
             msg_release(&m);
             fail_msg("case %s: want \"%s\", got rc %d \"%s\"", c->name, c->want, (int)rc, err.msg);
+        }
+        if (err.code != (int)expected_class(c->want)) {
+            fail_msg("case %s: want class %d, got %d", c->name, (int)expected_class(c->want),
+                     err.code);
         }
         if (m.ts_ms != -12345 || m.mem != NULL) {
             fail_msg("case %s: out written on failure", c->name);
