@@ -72,12 +72,14 @@ done
 entry -rw-r--r-- 'usr/lib/systemd/system/research-coordinator\.service'
 entry -rw-r--r-- 'usr/lib/systemd/system/research-stub-worker@\.service'
 entry -rw------- 'etc/research-coordinator/coordinator\.env'
-for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz; do
+for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
+    docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
+    docs/testing.md; do
     entry -rw-r--r-- "usr/share/doc/research-coordinator/${f//./\\.}"
 done
 entry -rw-r--r-- 'usr/share/lintian/overrides/research-coordinator'
 n_files=$(grep -c '^-' "$tmp/contents")
-[[ $n_files -eq 17 ]] || fail "$n_files files in the package, want 17"
+[[ $n_files -eq 23 ]] || fail "$n_files files in the package, want 23"
 if grep -E '\./usr/local|\./usr/etc|/test_|/it_|/fuzz_' "$tmp/contents"; then
     fail "unexpected paths (above)"
 fi

@@ -22,7 +22,9 @@ check_tree() {
         gzip -t "$p/share/man/man1/$t.1.gz" || fail "$t.1.gz is not gzip"
     done
     "$p/bin/coordinator" --version >/dev/null || fail "installed coordinator does not run"
-    for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz; do
+    for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
+        docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
+        docs/testing.md; do
         [[ -s $p/share/doc/research-coordinator/$f ]] ||
             fail "no $prefix/share/doc/research-coordinator/$f"
     done

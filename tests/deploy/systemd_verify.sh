@@ -37,7 +37,7 @@ verify() {
 verify research-coordinator.service
 verify research-stub-worker@training.service
 
-# What the deployment relies on (README, deploy/README.md): the user, the restart policy
+# What the deployment relies on (docs/operations.md, deploy/README.md): the user, the restart policy
 # (no restart on 78, a bad configuration), the stop timeout, the hardening and the resource
 # limits (no core dump: it would hold the environment's secrets).
 unit=$units/research-coordinator.service

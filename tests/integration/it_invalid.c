@@ -1380,7 +1380,7 @@ test_invalid_input_with_a_64k_key_does_not_crash(void **state)
     char topic[128];
     snprintf(topic, sizeof(topic), "%striggers", it_env_topic_prefix(env));
     const struct it_msg *m = deadletter_wait(env, topic, in->partition, in->offset, "64k key");
-    /* Contract §3 v3: cut to its first 1 KiB, so that a dead letter is always publishable. */
+    /* Contract §3: cut to its first 1 KiB, so that a dead letter is always publishable. */
     if (m->key == NULL || m->key_len != LIMITS_DEADLETTER_KEY ||
         memcmp(m->key, key, LIMITS_DEADLETTER_KEY) != 0) {
         it_fail(env, "dead letter key is %zu bytes, want its first %d", m->key ? m->key_len : 0,

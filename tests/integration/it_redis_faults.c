@@ -89,7 +89,7 @@ static void
 test_redis_acl_user_and_a_permission_taken_away(void **state)
 {
     struct it_env *env = *state;
-    /* The README's ACL for the coordinator ("Running in production", "Security"), exactly. */
+    /* The ACL for the coordinator of docs/operations.md ("Security"), exactly. */
     const char *const user[] = {
         "ACL",           "SETUSER",      "coord",  "on",     ">s3cret", "resetkeys", "~rc:*",
         "resetchannels", "-@all",        "+evalsha", "+script|load", "+get", "+hget", "+hgetall",
@@ -98,7 +98,7 @@ test_redis_acl_user_and_a_permission_taken_away(void **state)
         "+del",          "+pexpire",     "+select", "+type",   "+exists", "+role", "+wait",
         "+ping"};
     it_redis_ok(env, (int)(sizeof(user) / sizeof(user[0])), user);
-    /* An operator's read-only user, for researchctl (README, "Security"). */
+    /* An operator's read-only user, for researchctl (docs/operations.md, "Security"). */
     const char *const ops[] = {"ACL", "SETUSER", "ops", "on", ">r3ad", "resetkeys", "~rc:*",
                                "resetchannels", "-@all", "+@read", "+select", "+ping"};
     it_redis_ok(env, (int)(sizeof(ops) / sizeof(ops[0])), ops);

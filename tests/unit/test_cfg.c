@@ -682,7 +682,7 @@ test_cfg_redis_url_accepted_forms(void **state)
     }
 }
 
-/* Contract §8 v3: the user name is kept (AUTH user pass), and redis+sentinel:// names the
+/* Contract §8: the user name is kept (AUTH user pass), and redis+sentinel:// names the
  * Sentinels and the primary's name. */
 static void
 test_cfg_redis_url_user_and_sentinels(void **state)

@@ -104,7 +104,7 @@ test_result_check_cases(void **state)
                                        KV("output_tokens", value_int(10))};
     const struct kv assessment_int_verdict[] = {KV("verdict", value_int(3))};
     const struct kv assessment_bad_utf8[] = {KV("verdict", value_str("\xc3\x28"))};
-    /* Contract §3 v3: costs 0..1e6 USD, tokens whole 0..1e12 (a budget cannot be refilled
+    /* Contract §3: costs 0..1e6 USD, tokens whole 0..1e12 (a budget cannot be refilled
      * by a negative cost, nor spent for good by a huge one). */
     const struct kv design_negative_cost[] = {KV("strategy_name", value_str("m")),
                                               KV("cost_usd", value_float(-5))};

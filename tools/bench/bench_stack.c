@@ -220,7 +220,7 @@ servers_start(struct bench_stack *st, struct rc_err *err)
     char *devbroker = path_in(st->opts.bin_dir, "devbroker");
     char *bootstrap_path = path_in(st->dir, "bootstrap");
     /* No RDB and no AOF: the benchmark measures the coordinator, not the disk (the fault
-     * tests use AOF; README's durability section says what it costs). */
+     * tests use AOF; docs/operations.md, "Durability: Redis", says what it costs). */
     /* clang-format off */
     const char *redis_argv[] = {"/usr/bin/redis-server", "--port", "0",
                                 "--unixsocket", st->redis_sock, "--unixsocketperm", "700",
