@@ -30,8 +30,10 @@ reply_array(size_t n, redisReply **elements)
     redisReply *r = calloc(1, sizeof(*r));
     r->type = REDIS_REPLY_ARRAY;
     r->elements = n;
-    r->element = calloc(n, sizeof(*r->element));
-    memcpy(r->element, elements, n * sizeof(*elements));
+    r->element = calloc(n > 0 ? n : 1, sizeof(*r->element));
+    for (size_t i = 0; i < n; i++) {
+        r->element[i] = elements[i];
+    }
     return r;
 }
 
@@ -90,7 +92,7 @@ test_apply_judges_a_bad_own_key_alone(void **state)
     const size_t n_calls = plan_two(ap, c, &out);
     redisReply *groups[] = {reply_str(REDIS_REPLY_STATUS, "OK"),
                             reply_str(REDIS_REPLY_ERROR, "KEYTYPE 2 rc:research:rs_2 holds a list"),
-                            reply_array(0, NULL)};
+                            reply_array(0, (redisReply *[]){NULL})};
     redisReply *call = reply_array(3, groups);
     struct store_result res[2];
     struct apply_outcome o;
