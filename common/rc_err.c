@@ -23,18 +23,27 @@ set_msg(struct rc_err *err, const char *fmt, va_list ap)
     }
 }
 
+static enum rc_rc fill(struct rc_err *err, enum rc_rc rc, int code, const char *fmt, va_list ap)
+    RC_PRINTF(4, 0);
+
+static enum rc_rc
+fill(struct rc_err *err, enum rc_rc rc, int code, const char *fmt, va_list ap)
+{
+    if (err != NULL) {
+        err->rc = rc;
+        err->sys_errno = 0;
+        err->code = code;
+        set_msg(err, fmt, ap);
+    }
+    return rc;
+}
+
 enum rc_rc
 rc_err_set(struct rc_err *err, enum rc_rc rc, const char *fmt, ...)
 {
-    if (err == NULL) {
-        return rc;
-    }
     va_list ap;
     va_start(ap, fmt);
-    err->rc = rc;
-    err->sys_errno = 0;
-    err->code = 0;
-    set_msg(err, fmt, ap);
+    fill(err, rc, 0, fmt, ap);
     va_end(ap);
     return rc;
 }
@@ -42,15 +51,9 @@ rc_err_set(struct rc_err *err, enum rc_rc rc, const char *fmt, ...)
 enum rc_rc
 rc_err_coded(struct rc_err *err, enum rc_rc rc, int code, const char *fmt, ...)
 {
-    if (err == NULL) {
-        return rc;
-    }
     va_list ap;
     va_start(ap, fmt);
-    err->rc = rc;
-    err->sys_errno = 0;
-    err->code = code;
-    set_msg(err, fmt, ap);
+    fill(err, rc, code, fmt, ap);
     va_end(ap);
     return rc;
 }

@@ -6,10 +6,8 @@
 #include "proto/msg.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <msgpack.h>
 #include <stdalign.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,22 +36,7 @@ struct arena {
 
 /* An invalid message: RC_EPROTO, with its class in err->code (enum msg_invalid) for whoever
  * counts invalid inputs by kind, and the key and rule in err->msg. */
-static enum rc_rc invalid(struct rc_err *err, enum msg_invalid cls, const char *fmt, ...)
-    RC_PRINTF(3, 4);
-
-static enum rc_rc
-invalid(struct rc_err *err, enum msg_invalid cls, const char *fmt, ...)
-{
-    char text[sizeof(err->msg)];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        text[0] = '\0';
-    }
-    return rc_err_coded(err, RC_EPROTO, (int)cls, "%s", text);
-}
+#define INVALID(err, cls, ...) rc_err_coded(err, RC_EPROTO, (int)(cls), __VA_ARGS__)
 
 static struct arena_chunk *
 chunk_new(size_t cap)
@@ -512,7 +495,7 @@ check_completion(const struct spec *s, struct msg *m, uint32_t set, struct rc_er
     (void)s;
     (void)set;
     if (m->u.completion.ok && m->u.completion.result == NULL) {
-        return invalid(err, MSG_INVALID_MISSING_KEY, "result: required");
+        return INVALID(err, MSG_INVALID_MISSING_KEY, "result: required");
     }
     return RC_OK;
 }
@@ -524,15 +507,15 @@ check_dispatch(const struct spec *s, struct msg *m, uint32_t set, struct rc_err 
     (void)set;
     const struct dispatch *d = &m->u.dispatch;
     if (!phase_is_worked(d->phase)) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "phase: \"%s\" is not a worked phase",
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "phase: \"%s\" is not a worked phase",
                           phase_name(d->phase));
     }
     if (d->worker_type != phase_worker_type(d->phase)) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "worker_type: must be \"%s\" for phase %s",
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "worker_type: must be \"%s\" for phase %s",
                           worker_type_name(phase_worker_type(d->phase)), phase_name(d->phase));
     }
     if (d->attempt < 1) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "attempt: must be >= 1");
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "attempt: must be >= 1");
     }
     return RC_OK;
 }
@@ -543,7 +526,7 @@ check_attempt(const struct spec *s, struct msg *m, uint32_t set, struct rc_err *
     (void)s;
     (void)set;
     if (m->u.event.attempt < 1) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "attempt: must be >= 1");
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "attempt: must be >= 1");
     }
     return RC_OK;
 }
@@ -559,7 +542,7 @@ check_rejected(const struct spec *s, struct msg *m, uint32_t set, struct rc_err 
         bool first = field_is_set(s, set, pairs[i][0]);
         bool second = field_is_set(s, set, pairs[i][1]);
         if (first != second) {
-            return invalid(err, MSG_INVALID_MISSING_KEY, "%s: required with %s", pairs[i][first ? 1 : 0],
+            return INVALID(err, MSG_INVALID_MISSING_KEY, "%s: required with %s", pairs[i][first ? 1 : 0],
                               pairs[i][first ? 0 : 1]);
         }
         *has[i] = first;
@@ -574,7 +557,7 @@ check_deadletter(const struct spec *s, struct msg *m, uint32_t set, struct rc_er
     (void)set;
     struct deadletter *d = &m->u.deadletter;
     if (d->original_size < d->original_len) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "original_size: smaller than original");
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "original_size: smaller than original");
     }
     d->truncated = d->original_size > d->original_len;
     return RC_OK;
@@ -677,9 +660,9 @@ static enum rc_rc
 bad_text(const char *name, const char *s, size_t len, struct rc_err *err)
 {
     if (memchr(s, '\0', len) != NULL) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "%s: contains a NUL byte", name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: contains a NUL byte", name);
     }
-    return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: not valid UTF-8", name);
+    return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: not valid UTF-8", name);
 }
 
 /* A non-empty string field: checked, then copied into the arena. */
@@ -688,19 +671,19 @@ dec_text(const char *name, const msgpack_object *o, enum field_type t, struct ar
          const char **out, struct rc_err *err)
 {
     if (o->type != MSGPACK_OBJECT_STR) {
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a string", name);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a string", name);
     }
     const char *s = o->via.str.ptr;
     size_t len = o->via.str.size;
     if (t == F_ID) {
         if (!limits_is_id(s, len)) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "%s: must be 1-%d bytes of [A-Za-z0-9._:-]", name,
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be 1-%d bytes of [A-Za-z0-9._:-]", name,
                               LIMITS_ID_MAX);
         }
     } else {
         size_t max = t == F_BRIEF ? LIMITS_BRIEF_MAX : LIMITS_STRING_MAX;
         if (len > max) {
-            return invalid(err, MSG_INVALID_TOO_LARGE, "%s: longer than %zu bytes", name, max);
+            return INVALID(err, MSG_INVALID_TOO_LARGE, "%s: longer than %zu bytes", name, max);
         }
         if (!limits_is_text(s, len)) {
             return bad_text(name, s, len, err);
@@ -715,7 +698,7 @@ dec_int(const char *name, const msgpack_object *o, int64_t *out, struct rc_err *
 {
     if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
         if (o->via.u64 > INT64_MAX) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "%s: out of range", name);
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: out of range", name);
         }
         *out = (int64_t)o->via.u64;
         return RC_OK;
@@ -724,7 +707,7 @@ dec_int(const char *name, const msgpack_object *o, int64_t *out, struct rc_err *
         *out = o->via.i64;
         return RC_OK;
     }
-    return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be an integer", name);
+    return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be an integer", name);
 }
 
 static enum rc_rc
@@ -742,7 +725,7 @@ dec_num(const char *name, const msgpack_object *o, double *out, struct rc_err *e
         *out = o->via.f64;
         return RC_OK;
     default:
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a number", name);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a number", name);
     }
 }
 
@@ -819,11 +802,11 @@ dec_result(const char *name, const msgpack_object *o, struct arena *a, const str
            size_t *n_out, struct rc_err *err)
 {
     if (o->type != MSGPACK_OBJECT_MAP) {
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a map", name);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a map", name);
     }
     const msgpack_object_map *map = &o->via.map;
     if (map->size > MSG_MAP_MAX) {
-        return invalid(err, MSG_INVALID_TOO_LARGE, "%s: more than %d entries", name, MSG_MAP_MAX);
+        return INVALID(err, MSG_INVALID_TOO_LARGE, "%s: more than %d entries", name, MSG_MAP_MAX);
     }
     struct kv *kv = kv_array(a, map->size);
     size_t n = 0;
@@ -850,7 +833,7 @@ dec_param_map(const char *outer, const msgpack_object_map *map, struct arena *a,
     const char *prefix = outer != NULL ? outer : "";
     const char *dot = outer != NULL ? "." : "";
     if (map->size > MSG_MAP_MAX) {
-        return invalid(err, MSG_INVALID_TOO_LARGE, "params%s%s: more than %d entries", dot, prefix,
+        return INVALID(err, MSG_INVALID_TOO_LARGE, "params%s%s: more than %d entries", dot, prefix,
                           MSG_MAP_MAX);
     }
     struct kv *kv = kv_array(a, map->size);
@@ -858,14 +841,14 @@ dec_param_map(const char *outer, const msgpack_object_map *map, struct arena *a,
         const msgpack_object *k = &map->ptr[i].key;
         const msgpack_object *o = &map->ptr[i].val;
         if (k->type != MSGPACK_OBJECT_STR) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "params%s%s: map key is not a string", dot, prefix);
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "params%s%s: map key is not a string", dot, prefix);
         }
         if (!key_ok(k)) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "params%s%s: keys must be 1-%d bytes of UTF-8", dot,
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "params%s%s: keys must be 1-%d bytes of UTF-8", dot,
                               prefix, LIMITS_STRING_MAX);
         }
         if (key_in(kv, i, k)) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "params%s%s: duplicate key \"%.*s\"", dot, prefix,
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "params%s%s: duplicate key \"%.*s\"", dot, prefix,
                               (int)k->via.str.size, k->via.str.ptr);
         }
         const char *key = arena_strndup(a, k->via.str.ptr, k->via.str.size);
@@ -887,18 +870,18 @@ dec_param_map(const char *outer, const msgpack_object_map *map, struct arena *a,
             continue;
         }
         if (o->type == MSGPACK_OBJECT_MAP) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "params%s%s.%s: nested deeper than one map", dot,
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "params%s%s.%s: nested deeper than one map", dot,
                               prefix, key);
         }
         if (o->type != MSGPACK_OBJECT_STR) {
-            return invalid(err, MSG_INVALID_WRONG_TYPE, "params%s%s.%s: must be a scalar or a map", dot,
+            return INVALID(err, MSG_INVALID_WRONG_TYPE, "params%s%s.%s: must be a scalar or a map", dot,
                               prefix, key);
         }
         if (o->via.str.size > max) {
-            return invalid(err, MSG_INVALID_TOO_LARGE, "params%s%s.%s: longer than %zu bytes", dot, prefix,
+            return INVALID(err, MSG_INVALID_TOO_LARGE, "params%s%s.%s: longer than %zu bytes", dot, prefix,
                               key, max);
         }
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "params%s%s.%s: not valid UTF-8", dot, prefix, key);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "params%s%s.%s: not valid UTF-8", dot, prefix, key);
     }
     *out = kv;
     *n_out = map->size;
@@ -917,7 +900,7 @@ static enum rc_rc
 dec_name(const struct field *f, const msgpack_object *o, unsigned char *at, struct rc_err *err)
 {
     if (o->type != MSGPACK_OBJECT_STR) {
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a string", f->name);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a string", f->name);
     }
     switch (f->type) {
     case F_PHASE:
@@ -927,7 +910,7 @@ dec_name(const struct field *f, const msgpack_object *o, unsigned char *at, stru
                 return RC_OK;
             }
         }
-        return invalid(err, MSG_INVALID_BAD_VALUE, "%s: not a phase name", f->name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: not a phase name", f->name);
     case F_WORKER_TYPE:
         for (size_t i = 0; i < WORKER_TYPE_COUNT; i++) {
             if (str_is(o, worker_type_name((enum worker_type)i))) {
@@ -935,19 +918,19 @@ dec_name(const struct field *f, const msgpack_object *o, unsigned char *at, stru
                 return RC_OK;
             }
         }
-        return invalid(err, MSG_INVALID_BAD_VALUE, "%s: not a worker type", f->name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: not a worker type", f->name);
     case F_GATE:
         if (str_is(o, "training") || str_is(o, "backtest")) {
             *(enum worker_type *)at = str_is(o, "training") ? WORKER_TRAINING : WORKER_BACKTEST;
             return RC_OK;
         }
-        return invalid(err, MSG_INVALID_BAD_VALUE, "%s: must be \"training\" or \"backtest\"", f->name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be \"training\" or \"backtest\"", f->name);
     default: /* F_STATUS */
         if (str_is(o, "completed") || str_is(o, "failed")) {
             *(bool *)at = str_is(o, "completed");
             return RC_OK;
         }
-        return invalid(err, MSG_INVALID_BAD_VALUE, "%s: must be \"completed\" or \"failed\"", f->name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be \"completed\" or \"failed\"", f->name);
     }
 }
 
@@ -961,12 +944,12 @@ dec_intish(const struct field *f, const msgpack_object *o, unsigned char *at, st
     }
     if (f->type == F_INT32) {
         if (i < INT32_MIN || i > INT32_MAX) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "%s: out of range", f->name);
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: out of range", f->name);
         }
         *(int32_t *)at = (int32_t)i;
     } else if (f->type == F_ORIG_SIZE) {
         if (i < 0) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "%s: must be >= 0", f->name);
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be >= 0", f->name);
         }
         *(size_t *)at = (size_t)i;
     } else {
@@ -980,10 +963,10 @@ dec_bin(const struct field *f, const msgpack_object *o, unsigned char *base, str
         struct rc_err *err)
 {
     if (o->type != MSGPACK_OBJECT_BIN) {
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be binary (bin)", f->name);
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be binary (bin)", f->name);
     }
     if (o->via.bin.size > LIMITS_DEADLETTER_ORIGINAL) {
-        return invalid(err, MSG_INVALID_TOO_LARGE, "%s: longer than %d bytes", f->name,
+        return INVALID(err, MSG_INVALID_TOO_LARGE, "%s: longer than %d bytes", f->name,
                           LIMITS_DEADLETTER_ORIGINAL);
     }
     char *copy = arena_alloc(a, o->via.bin.size);
@@ -1017,7 +1000,7 @@ dec_field(const struct field *f, const msgpack_object *o, unsigned char *base, s
     case F_BOOL:
     case F_TRUNCATED:
         if (o->type != MSGPACK_OBJECT_BOOLEAN) {
-            return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a boolean", f->name);
+            return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a boolean", f->name);
         }
         *(bool *)at = o->via.boolean;
         break;
@@ -1042,7 +1025,7 @@ dec_field(const struct field *f, const msgpack_object *o, unsigned char *base, s
         break;
     case F_PARAMS:
         if (o->type != MSGPACK_OBJECT_MAP) {
-            return invalid(err, MSG_INVALID_WRONG_TYPE, "%s: must be a map", f->name);
+            return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a map", f->name);
         }
         rc = dec_param_map(NULL, &o->via.map, a, (const struct kv **)at, (size_t *)(base + f->aux),
                            err);
@@ -1065,14 +1048,14 @@ dec_version(const msgpack_object *v, struct rc_err *err)
         if (v->via.u64 == LIMITS_SCHEMA_VERSION) {
             return RC_OK;
         }
-        return invalid(err, MSG_INVALID_BAD_VALUE, "v: unsupported schema version %" PRIu64 " (want %d)",
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "v: unsupported schema version %" PRIu64 " (want %d)",
                           v->via.u64, LIMITS_SCHEMA_VERSION);
     }
     if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "v: unsupported schema version %" PRId64 " (want %d)",
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "v: unsupported schema version %" PRId64 " (want %d)",
                           v->via.i64, LIMITS_SCHEMA_VERSION);
     }
-    return invalid(err, MSG_INVALID_WRONG_TYPE, "v: must be an integer");
+    return INVALID(err, MSG_INVALID_WRONG_TYPE, "v: must be an integer");
 }
 
 /* Quoting a type name in an error is only safe for short plain ASCII. */
@@ -1095,10 +1078,10 @@ dec_type(enum msg_topic topic, const msgpack_object *t, const struct spec **out,
 {
     if (t == NULL || t->type == MSGPACK_OBJECT_NIL ||
         (t->type == MSGPACK_OBJECT_STR && t->via.str.size == 0)) {
-        return invalid(err, MSG_INVALID_MISSING_KEY, "type: required");
+        return INVALID(err, MSG_INVALID_MISSING_KEY, "type: required");
     }
     if (t->type != MSGPACK_OBJECT_STR) {
-        return invalid(err, MSG_INVALID_WRONG_TYPE, "type: must be a string");
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "type: must be a string");
     }
     for (size_t i = 0; i < N_OF(specs); i++) {
         if (specs[i].topic == topic && str_is(t, specs[i].type)) {
@@ -1107,10 +1090,10 @@ dec_type(enum msg_topic topic, const msgpack_object *t, const struct spec **out,
         }
     }
     if (is_plain(t->via.str.ptr, t->via.str.size)) {
-        return invalid(err, MSG_INVALID_BAD_VALUE, "type: \"%.*s\" is not a message type of this topic",
+        return INVALID(err, MSG_INVALID_BAD_VALUE, "type: \"%.*s\" is not a message type of this topic",
                           (int)t->via.str.size, t->via.str.ptr);
     }
-    return invalid(err, MSG_INVALID_BAD_VALUE, "type: not a message type of this topic");
+    return INVALID(err, MSG_INVALID_BAD_VALUE, "type: not a message type of this topic");
 }
 
 static int
@@ -1132,14 +1115,14 @@ dec_common(const msgpack_object_map *map, const msgpack_object *common[3], struc
     for (uint32_t i = 0; i < map->size; i++) {
         const msgpack_object *k = &map->ptr[i].key;
         if (k->type != MSGPACK_OBJECT_STR) {
-            return invalid(err, MSG_INVALID_MALFORMED, "message: map key is not a string");
+            return INVALID(err, MSG_INVALID_MALFORMED, "message: map key is not a string");
         }
         for (size_t j = 0; j < 3; j++) {
             if (!str_is(k, names[j])) {
                 continue;
             }
             if (common[j] != NULL) {
-                return invalid(err, MSG_INVALID_BAD_VALUE, "%s: duplicate key", names[j]);
+                return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: duplicate key", names[j]);
             }
             common[j] = &map->ptr[i].val;
         }
@@ -1179,7 +1162,7 @@ dec_map(enum msg_topic topic, const msgpack_object_map *map, struct arena *a, st
         }
         uint32_t bit = UINT32_C(1) << idx;
         if ((seen & bit) != 0) {
-            return invalid(err, MSG_INVALID_BAD_VALUE, "%s: duplicate key", s->fields[idx].name);
+            return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: duplicate key", s->fields[idx].name);
         }
         seen |= bit;
         bool present;
@@ -1191,7 +1174,7 @@ dec_map(enum msg_topic topic, const msgpack_object_map *map, struct arena *a, st
     }
     for (size_t i = 0; i < s->n_fields; i++) {
         if ((s->fields[i].flags & FL_REQUIRED) != 0 && (set & (UINT32_C(1) << i)) == 0) {
-            return invalid(err, MSG_INVALID_MISSING_KEY, "%s: required", s->fields[i].name);
+            return INVALID(err, MSG_INVALID_MISSING_KEY, "%s: required", s->fields[i].name);
         }
     }
     return s->check != NULL ? s->check(s, m, set, err) : RC_OK;
@@ -1202,31 +1185,31 @@ static enum rc_rc
 unpack_one(const char *data, size_t len, msgpack_unpacked *up, struct rc_err *err)
 {
     if (len > LIMITS_MESSAGE_MAX) {
-        return invalid(err, MSG_INVALID_TOO_LARGE, "message: larger than %d bytes", LIMITS_MESSAGE_MAX);
+        return INVALID(err, MSG_INVALID_TOO_LARGE, "message: larger than %d bytes", LIMITS_MESSAGE_MAX);
     }
     if (data == NULL || len == 0) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: empty");
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: empty");
     }
     const unsigned char *p = (const unsigned char *)data;
     bool map_header = (p[0] >= 0x80 && p[0] <= 0x8f) || p[0] == 0xde || p[0] == 0xdf;
     if (!map_header) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: not a msgpack map");
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: not a msgpack map");
     }
     size_t end = 0;
     enum mp_walk walk = mp_skip(p, len, &end);
     if (walk == MP_WALK_DEEP) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: nested deeper than %d levels", MP_DEPTH_MAX);
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: nested deeper than %d levels", MP_DEPTH_MAX);
     }
     if (walk != MP_WALK_OK) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: truncated or malformed msgpack");
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: truncated or malformed msgpack");
     }
     if (end != len) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: trailing bytes after the map");
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: trailing bytes after the map");
     }
     size_t off = 0;
     msgpack_unpack_return ret = msgpack_unpack_next(up, data, len, &off);
     if (ret != MSGPACK_UNPACK_SUCCESS || off != len || up->data.type != MSGPACK_OBJECT_MAP) {
-        return invalid(err, MSG_INVALID_MALFORMED, "message: malformed msgpack");
+        return INVALID(err, MSG_INVALID_MALFORMED, "message: malformed msgpack");
     }
     return RC_OK;
 }

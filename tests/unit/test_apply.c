@@ -47,15 +47,42 @@ count(const struct buf *b, const char *needle)
     return n;
 }
 
-static size_t
-plan_two(struct apply *ap, struct change c[2], struct buf *out)
+/* A planned pass of two changes, as store_apply would send it. */
+struct pass {
+    struct apply *ap;
+    struct change c[2];
+    struct buf out;
+    size_t n_calls;
+};
+
+static void
+pass_plan(struct pass *p)
 {
-    change_init(&c[0], CHANGE_UPDATE, "rs_1");
-    change_set(&c[0], RF_PHASE, "training");
-    change_init(&c[1], CHANGE_UPDATE, "rs_2");
-    change_set(&c[1], RF_PHASE, "assessing");
-    apply_set_sha(ap, "0123456789012345678901234567890123456789");
-    return apply_plan(ap, c, 2, NULL, 3600, out);
+    *p = (struct pass){.ap = apply_new("rc:", "inst-1"), .c = {CHANGE_INIT, CHANGE_INIT},
+                       .out = BUF_INIT};
+    change_init(&p->c[0], CHANGE_UPDATE, "rs_1");
+    change_set(&p->c[0], RF_PHASE, "training");
+    change_init(&p->c[1], CHANGE_UPDATE, "rs_2");
+    change_set(&p->c[1], RF_PHASE, "assessing");
+    apply_set_sha(p->ap, "0123456789012345678901234567890123456789");
+    p->n_calls = apply_plan(p->ap, p->c, 2, NULL, 3600, &p->out);
+}
+
+/* Judge `reply` (freed) as the pass's one reply. */
+static void
+pass_judge(struct pass *p, redisReply *reply, struct store_result res[2], struct apply_outcome *o)
+{
+    apply_judge(p->ap, &reply, p->n_calls, 2, false, res, NULL, o);
+    freeReplyObject(reply);
+}
+
+static void
+pass_release(struct pass *p)
+{
+    buf_release(&p->out);
+    change_release(&p->c[0]);
+    change_release(&p->c[1]);
+    apply_free(p->ap);
 }
 
 /* Two changes are one EVALSHA of the loaded script, fenced by this instance, naming each
@@ -64,20 +91,16 @@ static void
 test_apply_plans_one_fenced_call(void **state)
 {
     (void)state;
-    struct apply *ap = apply_new("rc:", "inst-1");
-    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
-    struct buf out = BUF_INIT;
-    assert_int_equal(plan_two(ap, c, &out), 1);
-    assert_int_equal(count(&out, "EVALSHA"), 1);
-    assert_int_equal(count(&out, "0123456789012345678901234567890123456789"), 1);
-    assert_int_equal(count(&out, "inst-1"), 1);
-    assert_int_equal(count(&out, "rc:research:rs_1"), 1);
-    assert_int_equal(count(&out, "rc:research:rs_2"), 1);
-    assert_non_null(strstr(apply_script(ap), "FENCED"));
-    buf_release(&out);
-    change_release(&c[0]);
-    change_release(&c[1]);
-    apply_free(ap);
+    struct pass p;
+    pass_plan(&p);
+    assert_int_equal(p.n_calls, 1);
+    assert_int_equal(count(&p.out, "EVALSHA"), 1);
+    assert_int_equal(count(&p.out, "0123456789012345678901234567890123456789"), 1);
+    assert_int_equal(count(&p.out, "inst-1"), 1);
+    assert_int_equal(count(&p.out, "rc:research:rs_1"), 1);
+    assert_int_equal(count(&p.out, "rc:research:rs_2"), 1);
+    assert_non_null(strstr(apply_script(p.ap), "FENCED"));
+    pass_release(&p);
 }
 
 /* An error of a change's own research key is that change's, for good; the other change is
@@ -86,17 +109,14 @@ static void
 test_apply_judges_a_bad_own_key_alone(void **state)
 {
     (void)state;
-    struct apply *ap = apply_new("rc:", "inst-1");
-    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
-    struct buf out = BUF_INIT;
-    const size_t n_calls = plan_two(ap, c, &out);
+    struct pass p;
+    pass_plan(&p);
     redisReply *groups[] = {reply_str(REDIS_REPLY_STATUS, "OK"),
                             reply_str(REDIS_REPLY_ERROR, "KEYTYPE 2 rc:research:rs_2 holds a list"),
                             reply_array(0, (redisReply *[]){NULL})};
-    redisReply *call = reply_array(3, groups);
     struct store_result res[2];
     struct apply_outcome o;
-    apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+    pass_judge(&p, reply_array(3, groups), res, &o);
     assert_int_equal(res[0].rc, RC_OK);
     assert_int_equal(res[1].rc, RC_EBACKEND);
     assert_true(res[1].research_key);
@@ -105,11 +125,7 @@ test_apply_judges_a_bad_own_key_alone(void **state)
     assert_false(o.fenced);
     assert_null(o.outage);
     assert_false(o.drop_link);
-    freeReplyObject(call);
-    buf_release(&out);
-    change_release(&c[0]);
-    change_release(&c[1]);
-    apply_free(ap);
+    pass_release(&p);
 }
 
 /* One error for the whole call: FENCED writes nothing and is no outage; READONLY is an outage
@@ -127,24 +143,17 @@ test_apply_judges_whole_call_errors(void **state)
         {"OOM command not allowed when used memory > 'maxmemory'.", false, true, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct apply *ap = apply_new("rc:", "inst-1");
-        struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
-        struct buf out = BUF_INIT;
-        const size_t n_calls = plan_two(ap, c, &out);
-        redisReply *call = reply_str(REDIS_REPLY_ERROR, cases[i].error);
+        struct pass p;
+        pass_plan(&p);
         struct store_result res[2];
         struct apply_outcome o;
-        apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+        pass_judge(&p, reply_str(REDIS_REPLY_ERROR, cases[i].error), res, &o);
         assert_int_equal(o.fenced, cases[i].fenced);
         assert_int_equal(o.outage != NULL, cases[i].outage);
         assert_int_equal(o.drop_link, cases[i].drop);
         assert_int_equal(res[0].rc, RC_EUNAVAIL);
         assert_int_equal(res[1].rc, RC_EUNAVAIL);
-        freeReplyObject(call);
-        buf_release(&out);
-        change_release(&c[0]);
-        change_release(&c[1]);
-        apply_free(ap);
+        pass_release(&p);
     }
 }
 
@@ -153,21 +162,14 @@ static void
 test_apply_judges_a_short_reply_as_an_outage(void **state)
 {
     (void)state;
-    struct apply *ap = apply_new("rc:", "inst-1");
-    struct change c[2] = {CHANGE_INIT, CHANGE_INIT};
-    struct buf out = BUF_INIT;
-    const size_t n_calls = plan_two(ap, c, &out);
+    struct pass p;
+    pass_plan(&p);
     redisReply *groups[] = {reply_str(REDIS_REPLY_STATUS, "OK")};
-    redisReply *call = reply_array(1, groups);
     struct store_result res[2];
     struct apply_outcome o;
-    apply_judge(ap, &call, n_calls, 2, false, res, NULL, &o);
+    pass_judge(&p, reply_array(1, groups), res, &o);
     assert_non_null(o.outage);
-    freeReplyObject(call);
-    buf_release(&out);
-    change_release(&c[0]);
-    change_release(&c[1]);
-    apply_free(ap);
+    pass_release(&p);
 }
 
 int
