@@ -666,9 +666,8 @@ advance_one(struct loop *l, const struct machine_ctx *ctx, struct research *r)
     }
 }
 
-/* The full sweep (contract §1: every cycle looks at every active research, oldest first):
- * timeouts, lost dispatches, and every hold and queue recomputed from the researches. Up to
- * SWEEP_SLICE researches per pass; true once the last one was advanced. */
+/* Start a sweep: every hold and queue is rebuilt, from the workers the researches pin now
+ * and from what the sweep's advances queue. */
 static void
 sweep_begin(struct loop *l)
 {
@@ -711,6 +710,9 @@ pass_ctx(struct loop *l, int64_t now_ms)
                                 .kafka_down = producer_kafka_down(l->producer)};
 }
 
+/* The full sweep (contract §1: every cycle looks at every active research, oldest first):
+ * timeouts, lost dispatches, and every hold and queue recomputed from the researches. Up to
+ * SWEEP_SLICE researches per pass; true once the last one was advanced. */
 static bool
 advance_sweep(struct loop *l, int64_t now_ms)
 {
@@ -921,9 +923,7 @@ finish_pass(struct loop *l, int64_t now)
     return true;
 }
 
-/* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
- * a research waits for a type of worker none of which is known free (one may have turned free
- * without a completion, or joined), and not more often than BEATS_REFRESH_MS. */
+/* True when some research waits for a type of worker none of which is known free. */
 static bool
 starved(const struct loop *l)
 {
@@ -936,6 +936,9 @@ starved(const struct loop *l)
     return false;
 }
 
+/* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
+ * a research waits for a type of worker none of which is known free (one may have turned free
+ * without a completion, or joined), and not more often than BEATS_REFRESH_MS. */
 static bool
 beats_due(const struct loop *l, bool sweep)
 {
