@@ -753,7 +753,7 @@ advance_changed(struct loop *l, int64_t now_ms)
         }
     }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        size_t want = workers_free_count(l->workers, (enum worker_type)t);
+        size_t want = workers_count_free(l->workers, (enum worker_type)t);
         char id[LIMITS_ID_MAX + 1];
         while (want > 0 && waitq_pop(l->waiting, (enum worker_type)t, id, sizeof(id))) {
             struct research *r = registry_find(l->reg, id);
@@ -929,7 +929,7 @@ starved(const struct loop *l)
 {
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         if (waitq_len(l->waiting, (enum worker_type)t) > 0 &&
-            workers_free_count(l->workers, (enum worker_type)t) == 0) {
+            workers_count_free(l->workers, (enum worker_type)t) == 0) {
             return true;
         }
     }
