@@ -262,10 +262,10 @@ judge_gate(const struct machine_ctx *ctx, const struct research *view, enum work
     emit_event(out, ctx, &ev);
 }
 
-/* Write each key of `wt`'s schema present in the result as `<type>.<key>`, and the fields the
- * research takes from it. */
+/* Copy into the change each key of `wt`'s schema present in the result, as `<type>.<key>`,
+ * and the fields the research takes from it. */
 static void
-store_result(const struct completion *c, enum worker_type wt, struct change *out)
+copy_result(const struct completion *c, enum worker_type wt, struct change *out)
 {
     size_t n = 0;
     const struct result_key *schema = result_schema(wt, &n);
@@ -350,12 +350,12 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         return MACHINE_APPLIED;
     }
     change_set(out, RF_CHILD_STATUS, CHILD_COMPLETED);
-    store_result(c, wt, out);
+    copy_result(c, wt, out);
     if (wt == WORKER_DESIGN || wt == WORKER_ASSESSMENT) {
         charge(ctx, r, c, out);
     }
     if (wt == WORKER_TRAINING || wt == WORKER_BACKTEST) {
-        /* The gate reads the result just stored: judge a view with the change applied. */
+        /* The gate reads the result just copied: judge a view with the change applied. */
         struct research *view = research_dup(r);
         change_apply(out, view);
         judge_gate(ctx, view, wt, out);
