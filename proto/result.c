@@ -50,8 +50,6 @@ static const struct result_key assessment_keys[] = {
     {"cost_usd", RESULT_NUMBER, false, NULL, RESULT_COST},
 };
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 const struct result_key *
 result_schema(enum worker_type wt, size_t *n_keys)
 {

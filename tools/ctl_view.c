@@ -420,8 +420,6 @@ static const struct show_row dispatch_rows[] = {
     {"waiting since", "waiting_since", SHOW_TIME, false},
 };
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Printed after the phases: the header is printed first. */
 static const struct show_section tail_sections[] = {
     {"Gates", gate_rows, N_OF(gate_rows)},

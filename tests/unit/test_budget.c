@@ -16,8 +16,6 @@
 #include "coordinator/budget.h"
 #include "proto/value.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 /* The default table, loaded the way the coordinator loads it. */
 static struct cfg
 defaults(const char *prices)

@@ -84,8 +84,6 @@ run_cases(const struct gate_case *cases, size_t n, const struct cfg_gates *g,
     }
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static void
 test_gate_training_classification(void **state)
 {

@@ -8,9 +8,8 @@
 
 #include <string.h>
 
+#include "common/rc_err.h"
 #include "contract/limits.h"
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static void
 test_limits_ids(void **state)

@@ -24,7 +24,6 @@
 #include "proto/msg.h"
 #include "proto/value.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define RID "rs_01HZZZTESTRESEARCH0000001"
 
 /* ---- fixture: a cfg with the contract's gate defaults, a worker pool, one mirrored research */

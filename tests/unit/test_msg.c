@@ -637,7 +637,6 @@ run_cases(const struct msg_case *cases, size_t n)
     }
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define TRG MSG_TOPIC_TRIGGERS
 #define CMP MSG_TOPIC_COMPLETIONS
 #define DSP MSG_TOPIC_DISPATCH

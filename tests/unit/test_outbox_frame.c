@@ -16,7 +16,6 @@
 #include "common/cfg.h"
 #include "contract/outbox.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define HEAD_LEN 6 /* topic, has-key flag, four bytes of key length */
 
 /* A heap copy of exactly `len` bytes (so ASan sees any read past the end); caller frees. */

@@ -16,8 +16,6 @@
 #include "contract/limits.h"
 #include "proto/result.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static void
 test_result_schema_keys_in_contract_order(void **state)
 {

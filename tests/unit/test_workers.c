@@ -53,8 +53,6 @@ begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
     workers_release_all(w);
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static void
 expect_take(struct workers *w, enum worker_type wt, int64_t now_ms, const char *want)
 {
