@@ -117,7 +117,7 @@ static const struct var vars[] = {
      "host:port of the /metrics, /healthz, /readyz endpoint (unset: off)"},
 };
 
-#define N_VARS (sizeof vars / sizeof vars[0])
+#define N_VARS N_OF(vars)
 
 static const struct cfg cfg_initial = CFG_INIT;
 

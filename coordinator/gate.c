@@ -125,14 +125,14 @@ gate_training(const struct cfg_gates *g, const struct research *r, struct gate_o
              false},
             {"training", "final_loss", CMP_LE, g->training_max_loss, false},
         };
-        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        run(r, checks, N_OF(checks), out);
         return;
     }
     const struct check checks[] = {
         {"training", "accuracy", CMP_GE, g->training_min_accuracy, false},
         {"training", "final_loss", CMP_LE, g->training_max_loss, false},
     };
-    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+    run(r, checks, N_OF(checks), out);
     if (!out->passed) {
         return;
     }
@@ -165,7 +165,7 @@ gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_o
             {"backtest", "total_trades", CMP_GE, (double)g->backtest_min_trades, true},
             {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
         };
-        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        run(r, checks, N_OF(checks), out);
         return;
     }
     const struct check checks[] = {
@@ -173,5 +173,5 @@ gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_o
         {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
         {"backtest", "sharpe_ratio", CMP_GE, g->backtest_min_sharpe, false},
     };
-    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+    run(r, checks, N_OF(checks), out);
 }

@@ -160,7 +160,7 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     if (r->f[RF_CREATED_AT] == NULL) {
         return corrupt(why, why_len, RF_CREATED_AT, "missing", NULL);
     }
-    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+    for (size_t i = 0; i < N_OF(times); i++) {
         const char *v = r->f[times[i]];
         if (v != NULL && !whole(v, TIME_MS_MAX)) {
             return corrupt(why, why_len, times[i], "not a time in ms", v);

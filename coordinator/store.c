@@ -964,7 +964,7 @@ parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_mem
         }
     }
     bool known = false;
-    for (size_t i = 0; m->outcome != NULL && i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+    for (size_t i = 0; m->outcome != NULL && i < N_OF(outcomes); i++) {
         known = known || strcmp(m->outcome, outcomes[i]) == 0;
     }
     if (!known || m->research_id == NULL || !limits_is_id(m->research_id, strlen(m->research_id)) ||
@@ -1232,7 +1232,7 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
         {COORD_INVALID_INPUTS, st->invalid_inputs},
         {COORD_REDISPATCHES, st->redispatches},
     };
-    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+    for (size_t i = 0; i < N_OF(counters); i++) {
         /* HINCRBY 0 creates the field, so every counter is readable from the start. */
         op(o, "HINCRBY", K_COORDINATOR, 2);
         argv_str(&o->args, counters[i].name);

@@ -77,9 +77,9 @@ seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, 
         {RF_BYPASS_GATES, "0"},
         {RF_COST_USD, "0"},
     };
-    _Static_assert(2 + 2 * (sizeof(fields) / sizeof(fields[0])) == HSET_WORDS, "HSET_WORDS");
+    _Static_assert(2 + 2 * N_OF(fields) == HSET_WORDS, "HSET_WORDS");
     const char *hset[HSET_WORDS] = {"HSET", s->key};
-    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+    for (size_t f = 0; f < N_OF(fields); f++) {
         hset[2 + 2 * f] = research_field_name(fields[f].f);
         hset[3 + 2 * f] = fields[f].value;
     }

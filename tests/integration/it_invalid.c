@@ -492,7 +492,7 @@ static const struct invalid_case cases[] = {
      "type", "\"trigger\" is not a message type", NULL},
 };
 
-#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+#define N_CASES N_OF(cases)
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -1126,7 +1126,7 @@ test_invalid_stale_completions_change_nothing(void **state)
          .result = good,
          .n_result = 1},
     };
-    for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+    for (size_t i = 0; i < N_OF(stale); i++) {
         it_send_completion(env, &stale[i]);
     }
     counter_wait(env, "stale_completions", 4);

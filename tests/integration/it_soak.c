@@ -314,7 +314,7 @@ named_reason(const char *error)
     /* Contract §3 and §7: the reasons a research of this run may fail with. */
     static const char *const prefixes[] = {"no attempts left", "waited ", "bad result",
                                            "corrupt research", "stub failure"};
-    for (size_t i = 0; error != NULL && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+    for (size_t i = 0; error != NULL && i < N_OF(prefixes); i++) {
         if (strncmp(error, prefixes[i], strlen(prefixes[i])) == 0) {
             return true;
         }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/rc_err.h"
 
 struct instant {
     int64_t unix_ms;
@@ -34,7 +35,7 @@ static void
 test_clock_utc_day_of_known_instants(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof instants / sizeof instants[0]; i++) {
+    for (size_t i = 0; i < N_OF(instants); i++) {
         char day[11];
         memset(day, 'x', sizeof day);
         clock_utc_day(instants[i].unix_ms, day);
@@ -48,7 +49,7 @@ static void
 test_clock_rfc3339_of_known_instants(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof instants / sizeof instants[0]; i++) {
+    for (size_t i = 0; i < N_OF(instants); i++) {
         char ts[25];
         memset(ts, 'x', sizeof ts);
         clock_rfc3339(instants[i].unix_ms, ts);

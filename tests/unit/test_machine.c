@@ -1973,7 +1973,7 @@ test_machine_wants_worker_by_state(void **state)
         {"running", "training", "dispatched", "s", NULL, "w", "5", true, WORKER_TRAINING},
         {"completed", "completed", "completed", "s", NULL, NULL, NULL, false, WORKER_DESIGN},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct research *r = research_new();
         research_set(r, RF_RESEARCH_ID, "rs_1");
         research_set(r, RF_STATUS, cases[i].status);

@@ -163,7 +163,7 @@ test_metrics_render_and_ready(void **state)
         "rc_capacity_limit 6\n",
         "rc_leader 0\n",
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    for (size_t i = 0; i < N_OF(want); i++) {
         if (strstr(b.data, want[i]) == NULL) {
             fail_msg("no \"%s\" in:\n%s", want[i], b.data);
         }
