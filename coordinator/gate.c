@@ -2,13 +2,12 @@
  * gate: quality gates over stored results. A missing or unreadable metric fails its check. */
 #include "coordinator/gate.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/num.h"
 #include "coordinator/research.h"
 
 enum cmp { CMP_GE, CMP_GT, CMP_LE };
@@ -31,10 +30,8 @@ metric(const struct research *r, const char *gate, const char *name, double *out
     if (s == NULL) {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
+    double v = 0;
+    if (!num_parse_f64(s, strlen(s), &v)) {
         return false;
     }
     *out = v;

@@ -5,9 +5,7 @@
  * command, so the link, the reads and the write script stay together here. */
 #include "coordinator/store.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +18,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "common/redislink.h"
 #include "common/rediserr.h"
 #include "common/xalloc.h"
@@ -660,17 +659,7 @@ list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_
 static bool
 parse_whole(const char *s, size_t len, int64_t *out)
 {
-    if (len == 0 || len > 19) {
-        return false;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end != s + len || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
-        return false;
-    }
-    *out = (int64_t)v;
-    return true;
+    return len > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && num_parse_i64(s, len, out);
 }
 
 static bool
@@ -838,9 +827,7 @@ parse_spent(struct store *s, const redisReply *r)
     const char *bad = NULL;
     double spent = 0;
     if (r->type == REDIS_REPLY_STRING) {
-        char *end = NULL;
-        spent = strtod(r->str, &end);
-        if (end == r->str || *end != '\0' || !isfinite(spent)) {
+        if (!num_parse_f64(r->str, r->len, &spent)) {
             bad = "spent_usd is not a number";
             spent = 0;
         }
@@ -877,9 +864,9 @@ parse_request(const char *key, const redisReply *v, const redisReply *fig, struc
         o->value = xstrdup(v->str);
     }
     for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
-        const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
-        double d = strtod(val, NULL);
-        d = isfinite(d) ? d : 0;
+        const char *k = fig->element[j]->str;
+        double d = 0; /* a figure that is no number reads as 0 */
+        (void)num_parse_f64(fig->element[j + 1]->str, fig->element[j + 1]->len, &d);
         if (strcmp(k, FIGURE_ACTIVE_COUNT) == 0) {
             o->figures.has_capacity = true;
             o->figures.active_count = (int64_t)(d > 0 && d < 1e15 ? d : 0);
@@ -1378,7 +1365,12 @@ error_key(const redisReply *e, bool *missing)
         size_t n = strlen(codes[i]);
         if (e->len > n && strncmp(e->str, codes[i], n) == 0) {
             *missing = i == 1;
-            return atoi(e->str + n);
+            /* The index ends at the space before the key's name. */
+            const char *at = e->str + n;
+            const char *space = memchr(at, ' ', e->len - n);
+            int64_t k = -1;
+            (void)num_parse_i64(at, space != NULL ? (size_t)(space - at) : e->len - n, &k);
+            return k >= 0 && k <= K_COUNT ? (int)k : -1;
         }
     }
     return -1;
@@ -1522,7 +1514,9 @@ store_apply(struct store *s, const struct change *changes, size_t n,
             if (g < n) {
                 results[g] = one;
             } else if (spent_usd != NULL && e != NULL && e->type == REDIS_REPLY_STRING) {
-                *spent_usd = strtod(e->str, NULL);
+                double d = 0; /* the day's spend as the script summed it; 0 if no number */
+                (void)num_parse_f64(e->str, e->len, &d);
+                *spent_usd = d;
             }
         }
         if (shaped) {
