@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/dispatchid.h"
@@ -133,7 +134,9 @@ read_cycle(struct bench_stack *st, const char *key, char *at, size_t at_len, dou
     }
     if (r->type == REDISLINK_ARRAY && r->n_elements == 2 && r->elements[0].str != NULL) {
         snprintf(at, at_len, "%s", r->elements[0].str);
-        *cycle_ms = r->elements[1].str != NULL ? strtod(r->elements[1].str, NULL) : 0.0;
+        double ms = 0.0; /* none, or no number: 0 */
+        (void)num_parse_f64(r->elements[1].str, r->elements[1].len, &ms);
+        *cycle_ms = ms;
     } else {
         at[0] = '\0';
     }

@@ -452,7 +452,7 @@ show_row(const struct show_row *row, const char *v, int64_t now_ms, struct buf *
         ctl_fmt_when(ms, now_ms, out);
         buf_putc(out, '\n');
     } else if (v != NULL && row->kind == SHOW_MONEY && ctl_fmt_parse_num(v, &usd)) {
-        /* strtod skips leading white space, "\n" too: v is still escaped. */
+        /* ctl_fmt_parse_num skips leading white space, "\n" too: v is still escaped. */
         buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
         ctl_fmt_money(usd, text);
         buf_printf(out, "%s (", text);
