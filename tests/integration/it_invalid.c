@@ -16,6 +16,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "contract/keys.h"
 #include "contract/limits.h"
 #include "proto/msg.h"
@@ -637,7 +638,8 @@ counter_is(void *arg)
     struct counter_probe *p = arg;
     struct buf key = BUF_INIT;
     char *v = it_redis_hget(p->env, keys_coordinator(&key, it_env_key_prefix(p->env)), p->field);
-    p->seen = v != NULL ? strtoll(v, NULL, 10) : -1;
+    int64_t n = -1;
+    p->seen = v != NULL && num_parse_i64(v, strlen(v), &n) ? n : -1;
     free(v);
     buf_release(&key);
     return p->seen == p->want;

@@ -15,6 +15,7 @@
  * also a test of its own, in both builds). As a tool: it_soak --minutes N --seed S. */
 #include "tests/support/test.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
@@ -564,10 +566,15 @@ int
 main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--minutes") == 0 && i + 1 < argc) {
-            soak_minutes = atof(argv[++i]);
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            soak_seed = (unsigned)strtoul(argv[++i], NULL, 10);
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t seed = -1;
+        if (strcmp(argv[i], "--minutes") == 0 && v != NULL &&
+            num_parse_f64(v, strlen(v), &soak_minutes)) {
+            i++;
+        } else if (strcmp(argv[i], "--seed") == 0 && v != NULL &&
+                   num_parse_i64(v, strlen(v), &seed) && seed >= 0 && seed <= UINT_MAX) {
+            soak_seed = (unsigned)seed;
+            i++;
         } else {
             fprintf(stderr, "usage: it_soak [--minutes N] [--seed S]\n");
             return 64;

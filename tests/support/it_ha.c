@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_env_internal.h"
@@ -168,7 +169,10 @@ it_sentinel_primary_port(struct it_env *env, int sentinel_port, const char *mast
     int port = -1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[1]->type == REDIS_REPLY_STRING) {
-        port = atoi(r->element[1]->str);
+        int64_t p = -1;
+        if (num_parse_i64(r->element[1]->str, r->element[1]->len, &p) && p > 0 && p <= 65535) {
+            port = (int)p;
+        }
     }
     freeReplyObject(r);
     redisFree(c);

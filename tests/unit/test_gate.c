@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/num.h"
 #include "coordinator/gate.h"
 #include "coordinator/research.h"
 
@@ -448,7 +449,11 @@ test_gate_reason_states_true_relation(void **state)
             5) {
             fail_msg("case %s: reason \"%s\" not in the usual form", cases[i].name, out.reason);
         }
-        double v = strtod(value, NULL), t = strtod(threshold, NULL);
+        double v = 0, t = 0;
+        if (!num_parse_f64(value, strlen(value), &v) ||
+            !num_parse_f64(threshold, strlen(threshold), &t)) {
+            fail_msg("case %s: reason \"%s\" holds no numbers", cases[i].name, out.reason);
+        }
         bool holds = strcmp(op, "<") == 0    ? v < t
                      : strcmp(op, "<=") == 0 ? v <= t
                      : strcmp(op, ">") == 0  ? v > t
