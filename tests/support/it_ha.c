@@ -2,6 +2,8 @@
  * it_ha: what Redis failover tests add to an env: more redis-servers (replicas of the env's),
  * redis-sentinel, a TCP proxy whose target moves (tests/tools/tcpproxy), and links to servers
  * by port. Every process is a child of the env, stopped with it. */
+#include "tests/support/test.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,7 +18,6 @@
 #include "common/xalloc.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_env_internal.h"
-#include "tests/support/test.h"
 
 int
 it_env_redis_port(const struct it_env *env)

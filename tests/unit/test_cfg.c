@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/cfg: defaults, one problem line per bad variable, seconds with
  * fractions, KAFKA_PROP_ mapping, Redis URL forms, and redaction of secrets. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>

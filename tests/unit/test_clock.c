@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/clock: UTC day and RFC 3339 text of known instants, and the clocks. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 

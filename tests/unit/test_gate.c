@@ -2,11 +2,7 @@
  * test_gate: the quality gates of contract §5, one table case per check and boundary, for
  * training and backtest, classification and regression; missing metrics; thresholds from
  * struct cfg_gates; the reason text of the first failed check. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdio.h>

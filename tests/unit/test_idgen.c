@@ -2,11 +2,7 @@
  * test_idgen: research ids are "rs_" + 26 Crockford base32 characters (a ULID), valid ids by
  * the contract's rule, distinct across many calls and across generators, and sortable by their
  * millisecond time. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdlib.h>
 #include <string.h>

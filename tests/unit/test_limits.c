@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * test_limits: id syntax and the UTF-8 text rule of contract §3. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 

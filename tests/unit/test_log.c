@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/log: level parsing and names, the level check, the logfmt line (read
  * back by pointing stderr at a temporary file), and log_quote's escaping and truncation. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <errno.h>
 #include <stdio.h>

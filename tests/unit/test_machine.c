@@ -4,11 +4,7 @@
  * with msg_decode, as a worker or an event reader would). Covers acceptance and rejection,
  * every phase move, waiting for workers, stale and failed completions, bad results, both
  * gates (pass, fail, bypass) and completion. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -2,11 +2,7 @@
  * test_metrics: what a planned change counts for (phase entries, outcomes, dispatches and
  * redispatches, gate verdicts, phase durations), the classes of invalid inputs, and the text
  * rendering (labels, cumulative histogram buckets, readiness). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,11 +2,7 @@
  * test_msg: the message decoders' rules (contract §3, §4), one table case per rule, built with
  * msgpack's own packer; round-trips of every kind and event type through msg_encode; dead
  * letter truncation; and the request_id peek. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <msgpack.h>
 #include <stdbool.h>

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * test_phase: the names of phases and worker types (contract §1) and their mapping. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 

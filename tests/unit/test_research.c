@@ -2,11 +2,7 @@
  * test_research: the field name table of coordinator/research (every name round-trips, the
  * result fields agree with proto/result's schemas, as research.h promises), the mirror's
  * setters and typed readers, and coordinator/change, the planned edits applied to a mirror. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>

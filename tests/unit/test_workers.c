@@ -2,11 +2,7 @@
  * test_workers: live and free workers of a cycle (contract §5): free = live, idle and not held
  * by an active research; the least recently dispatched free worker goes first, across cycles,
  * ties by id; the concurrency limit formula. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
