@@ -5,15 +5,14 @@
 #include "common/cfg.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 
 #define KAFKA_PROP_PREFIX "KAFKA_PROP_"
@@ -117,11 +116,9 @@ static const struct var vars[] = {
      "host:port of the /metrics, /healthz, /readyz endpoint (unset: off)"},
 };
 
-#define N_VARS (sizeof vars / sizeof vars[0])
+#define N_VARS N_OF(vars)
 
 static const struct cfg cfg_initial = CFG_INIT;
-
-_Static_assert(sizeof(long long) == sizeof(int64_t), "strtoll must cover int64_t");
 
 /* ---- small helpers ---- */
 
@@ -695,41 +692,6 @@ in_bounds(const struct var *v, double d)
     return !(v->flags & VAR_MAX) || d <= v->max;
 }
 
-/* Whole-string decimal number: no leading space, no trailing junk, finite. */
-static bool
-parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-
-    if (s[0] == '\0' || isspace((unsigned char)s[0])) {
-        return false;
-    }
-    errno = 0;
-    double d = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(d)) {
-        return false;
-    }
-    *out = d;
-    return true;
-}
-
-static bool
-parse_int(const char *s, int64_t *out)
-{
-    char *end = NULL;
-
-    if (s[0] == '\0' || isspace((unsigned char)s[0])) {
-        return false;
-    }
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return false;
-    }
-    *out = (int64_t)v;
-    return true;
-}
-
 static bool
 valid_topic_prefix(const char *s)
 {
@@ -770,12 +732,9 @@ parse_prices(const char *text, struct cfg_price **out, size_t *n_out)
             ok = is_model_char(*c);
         }
         if (ok) {
-            char *in = xstrndup(eq + 1, (size_t)(slash - eq - 1));
-            char *outp = xstrndup(slash + 1, len - (size_t)(slash + 1 - p));
-            ok = parse_double(in, &t[n].input_per_m) && parse_double(outp, &t[n].output_per_m) &&
+            ok = num_parse_f64(eq + 1, (size_t)(slash - eq - 1), &t[n].input_per_m) &&
+                 num_parse_f64(slash + 1, len - (size_t)(slash + 1 - p), &t[n].output_per_m) &&
                  t[n].input_per_m >= 0 && t[n].output_per_m >= 0;
-            free(in);
-            free(outp);
         }
         if (ok) {
             t[n++].model = xstrndup(p, (size_t)(eq - p));
@@ -848,7 +807,7 @@ parse_var(const struct var *v, const char *text, struct cfg *c, struct buf *rule
     }
     case VAR_INT: {
         int64_t i;
-        ok = parse_int(text, &i) && in_bounds(v, (double)i);
+        ok = num_parse_i64(text, strlen(text), &i) && in_bounds(v, (double)i);
         if (ok) {
             memcpy(field, &i, sizeof i);
         }
@@ -856,7 +815,7 @@ parse_var(const struct var *v, const char *text, struct cfg *c, struct buf *rule
     }
     case VAR_SECONDS_MS: {
         double s;
-        ok = parse_double(text, &s) && in_bounds(v, s);
+        ok = num_parse_f64(text, strlen(text), &s) && in_bounds(v, s);
         if (ok) {
             /* Bounds keep s within [0, SECONDS_GUARD], so this cannot overflow. */
             int64_t ms = (int64_t)(s * 1000.0 + 0.5);
@@ -869,7 +828,7 @@ parse_var(const struct var *v, const char *text, struct cfg *c, struct buf *rule
     }
     case VAR_NUMBER: {
         double d;
-        ok = parse_double(text, &d) && in_bounds(v, d);
+        ok = num_parse_f64(text, strlen(text), &d) && in_bounds(v, d);
         if (ok) {
             memcpy(field, &d, sizeof d);
         }

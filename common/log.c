@@ -39,7 +39,7 @@ log_level_parse(const char *s, enum log_level *out)
     if (s == NULL) {
         return RC_EINVAL;
     }
-    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
+    for (size_t i = 0; i < N_OF(level_names); i++) {
         if (strcasecmp(s, level_names[i]) == 0) {
             *out = (enum log_level)i;
             return RC_OK;

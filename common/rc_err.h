@@ -59,6 +59,9 @@ RC_NORETURN void rc_assert_fail(const char *expr, const char *file, int line);
         }                                                                                          \
     } while (0)
 
+/* The element count of an array (not a pointer: that would be a programmer error). */
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Process exit codes (sysexits-style); only main() exits. */
 enum rc_exit {
     RC_EXIT_OK = 0,

@@ -10,6 +10,7 @@
 
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/rediserr.h"
 
 /* A Sentinel is asked within this at most (or REDIS_TIMEOUT_MS when shorter), so that one
@@ -146,9 +147,8 @@ ask_sentinel(const struct cfg_redis *cfg, const struct cfg_hostport *sentinel, c
             rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: knows no primary named %s", where,
                             cfg->master_name);
         } else {
-            char *end = NULL;
-            long p = strtol(r->element[1]->str, &end, 10);
-            if (end == r->element[1]->str || *end != '\0' || p < 1 || p > 65535) {
+            int64_t p = 0;
+            if (!num_parse_i64(r->element[1]->str, r->element[1]->len, &p) || p < 1 || p > 65535) {
                 rc = rc_err_set(err, RC_EUNAVAIL, "redis %s: reports a bad port \"%s\"", where,
                                 r->element[1]->str);
             } else {

@@ -44,7 +44,7 @@ static const struct rule rules[] = {
 enum rediserr_kind
 rediserr_classify(const char *msg, size_t len)
 {
-    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+    for (size_t i = 0; i < N_OF(rules); i++) {
         size_t n = strlen(rules[i].prefix);
         if (len >= n && memcmp(msg, rules[i].prefix, n) == 0) {
             return rules[i].kind;
@@ -89,5 +89,5 @@ rediserr_name(enum rediserr_kind kind)
 {
     static const char *const names[] = {"outage", "failover", "noscript", "fenced", "data",
                                         "other"};
-    return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "other";
+    return (unsigned)kind < N_OF(names) ? names[kind] : "other";
 }

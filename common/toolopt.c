@@ -3,11 +3,10 @@
  * its global state) and number parsers. */
 #include "common/toolopt.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "common/xalloc.h"
 
 /* How parse() treats a positional argument. */
@@ -182,14 +181,12 @@ enum rc_rc
 toolopt_int64(const char *s, int64_t min, int64_t max, const char *what, int64_t *out,
               struct rc_err *err)
 {
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (s[0] == '\0' || end == s || *end != '\0' || errno != 0 || v < min || v > max) {
+    int64_t v = 0;
+    if (!num_parse_i64(s, strlen(s), &v) || v < min || v > max) {
         return rc_err_set(err, RC_EINVAL, "%s: must be an integer in [%lld, %lld], not '%s'", what,
                           (long long)min, (long long)max, s);
     }
-    *out = (int64_t)v;
+    *out = v;
     return RC_OK;
 }
 
@@ -224,11 +221,8 @@ enum rc_rc
 toolopt_double(const char *s, double min, double max, const char *what, double *out,
                struct rc_err *err)
 {
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (s[0] == '\0' || end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < min ||
-        v > max) {
+    double v = 0;
+    if (!num_parse_f64(s, strlen(s), &v) || v < min || v > max) {
         return rc_err_set(err, RC_EINVAL, "%s: must be a number in [%g, %g], not '%s'", what, min,
                           max, s);
     }

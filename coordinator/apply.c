@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "common/rediserr.h"
 #include "common/xalloc.h"
 #include "contract/fields.h"
@@ -440,7 +441,7 @@ plan_stats(const struct store_stats *st, const char *instance, struct ops *o)
         {COORD_INVALID_INPUTS, sum(t->invalid, MSG_INVALID_COUNT)},
         {COORD_REDISPATCHES, sum(t->redispatches, WORKER_TYPE_COUNT)},
     };
-    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+    for (size_t i = 0; i < N_OF(counters); i++) {
         /* HINCRBY 0 creates the field, so every counter is readable from the start. */
         op(o, "HINCRBY", K_COORDINATOR, 2);
         resp_str(&o->args, counters[i].name);
@@ -587,7 +588,12 @@ error_key(const redisReply *e, bool *missing)
         size_t n = strlen(codes[i]);
         if (e->len > n && strncmp(e->str, codes[i], n) == 0) {
             *missing = i == 1;
-            return atoi(e->str + n);
+            /* The index ends at the space before the key's name. */
+            const char *at = e->str + n;
+            const char *space = memchr(at, ' ', e->len - n);
+            int64_t k = -1;
+            (void)num_parse_i64(at, space != NULL ? (size_t)(space - at) : e->len - n, &k);
+            return k >= 0 && k <= K_COUNT ? (int)k : -1;
         }
     }
     return -1;
@@ -712,7 +718,9 @@ apply_judge(struct apply *ap, redisReply *const *replies, size_t n_calls, size_t
             if (g < n) {
                 results[g] = one;
             } else if (spent_usd != NULL && e != NULL && e->type == REDIS_REPLY_STRING) {
-                *spent_usd = strtod(e->str, NULL);
+                double d = 0; /* the day's spend as the script summed it; 0 if no number */
+                (void)num_parse_f64(e->str, e->len, &d);
+                *spent_usd = d;
             }
         }
         if (shaped) {

@@ -99,7 +99,8 @@ void change_init(struct change *c, enum change_kind kind, const char *research_i
 /* Set a field to `value` (copied; NULL or "" clears it). */
 void change_set(struct change *c, enum research_field f, const char *value);
 void change_set_int(struct change *c, enum research_field f, int64_t v);
-/* True when the change touches anything in Redis or has something to publish. */
+/* True when the change touches nothing in Redis and has nothing to publish: an UPDATE with no
+ * field, message, request or cancel outcome, and no money. */
 bool change_is_empty(const struct change *c);
 /* Encode `m` and queue it for `topic` under key[0..key_len) (copied; NULL for no key). */
 void change_emit(struct change *c, enum topic topic, const char *key, size_t key_len,

@@ -2,13 +2,12 @@
  * gate: quality gates over stored results. A missing or unreadable metric fails its check. */
 #include "coordinator/gate.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/num.h"
 #include "coordinator/research.h"
 
 enum cmp { CMP_GE, CMP_GT, CMP_LE };
@@ -31,10 +30,8 @@ metric(const struct research *r, const char *gate, const char *name, double *out
     if (s == NULL) {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v)) {
+    double v = 0;
+    if (!num_parse_f64(s, strlen(s), &v)) {
         return false;
     }
     *out = v;
@@ -125,14 +122,14 @@ gate_training(const struct cfg_gates *g, const struct research *r, struct gate_o
              false},
             {"training", "final_loss", CMP_LE, g->training_max_loss, false},
         };
-        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        run(r, checks, N_OF(checks), out);
         return;
     }
     const struct check checks[] = {
         {"training", "accuracy", CMP_GE, g->training_min_accuracy, false},
         {"training", "final_loss", CMP_LE, g->training_max_loss, false},
     };
-    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+    run(r, checks, N_OF(checks), out);
     if (!out->passed) {
         return;
     }
@@ -165,7 +162,7 @@ gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_o
             {"backtest", "total_trades", CMP_GE, (double)g->backtest_min_trades, true},
             {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
         };
-        run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+        run(r, checks, N_OF(checks), out);
         return;
     }
     const struct check checks[] = {
@@ -173,5 +170,5 @@ gate_backtest(const struct cfg_gates *g, const struct research *r, struct gate_o
         {"backtest", "max_drawdown", CMP_LE, g->backtest_max_drawdown, false},
         {"backtest", "sharpe_ratio", CMP_GE, g->backtest_min_sharpe, false},
     };
-    run(r, checks, sizeof(checks) / sizeof(checks[0]), out);
+    run(r, checks, N_OF(checks), out);
 }

@@ -663,9 +663,8 @@ advance_one(struct loop *l, const struct machine_ctx *ctx, struct research *r)
     }
 }
 
-/* The full sweep (contract §1: every cycle looks at every active research, oldest first):
- * timeouts, lost dispatches, and every hold and queue recomputed from the researches. Up to
- * SWEEP_SLICE researches per pass; true once the last one was advanced. */
+/* Start a sweep: every hold and queue is rebuilt, from the workers the researches pin now
+ * and from what the sweep's advances queue. */
 static void
 sweep_begin(struct loop *l)
 {
@@ -707,6 +706,9 @@ pass_ctx(struct loop *l, int64_t now_ms)
                                 .kafka_down = producer_kafka_down(l->producer)};
 }
 
+/* The full sweep (contract §1: every cycle looks at every active research, oldest first):
+ * timeouts, lost dispatches, and every hold and queue recomputed from the researches. Up to
+ * SWEEP_SLICE researches per pass; true once the last one was advanced. */
 static bool
 advance_sweep(struct loop *l, int64_t now_ms)
 {
@@ -747,7 +749,7 @@ advance_changed(struct loop *l, int64_t now_ms)
         }
     }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
-        size_t want = workers_free_count(l->workers, (enum worker_type)t);
+        size_t want = workers_count_free(l->workers, (enum worker_type)t);
         char id[LIMITS_ID_MAX + 1];
         while (want > 0 && waitq_pop(l->waiting, (enum worker_type)t, id, sizeof(id))) {
             struct research *r = registry_find(l->reg, id);
@@ -930,21 +932,22 @@ finish_pass(struct loop *l, int64_t now)
     return true;
 }
 
-/* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
- * a research waits for a type of worker none of which is known free (one may have turned free
- * without a completion, or joined), and not more often than BEATS_REFRESH_MS. */
+/* True when some research waits for a type of worker none of which is known free. */
 static bool
 starved(const struct loop *l)
 {
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         if (waitq_len(l->waiting, (enum worker_type)t) > 0 &&
-            workers_free_count(l->workers, (enum worker_type)t) == 0) {
+            workers_count_free(l->workers, (enum worker_type)t) == 0) {
             return true;
         }
     }
     return false;
 }
 
+/* Whether this pass reads the heartbeats: always for a full sweep; between sweeps only when
+ * a research waits for a type of worker none of which is known free (one may have turned free
+ * without a completion, or joined), and not more often than BEATS_REFRESH_MS. */
 static bool
 beats_due(const struct loop *l, bool sweep)
 {

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "contract/dispatchid.h"
 #include "contract/fields.h"
@@ -262,10 +263,10 @@ judge_gate(const struct machine_ctx *ctx, const struct research *view, enum work
     emit_event(out, ctx, &ev);
 }
 
-/* Write each key of `wt`'s schema present in the result as `<type>.<key>`, and the fields the
- * research takes from it. */
+/* Copy into the change each key of `wt`'s schema present in the result, as `<type>.<key>`,
+ * and the fields the research takes from it. */
 static void
-store_result(const struct completion *c, enum worker_type wt, struct change *out)
+copy_result(const struct completion *c, enum worker_type wt, struct change *out)
 {
     size_t n = 0;
     const struct result_key *schema = result_schema(wt, &n);
@@ -305,7 +306,11 @@ charge(const struct machine_ctx *ctx, const struct research *r, const struct com
     }
     const char *before = research_get(r, RF_COST_USD);
     char total[64];
-    budget_format((before != NULL ? strtod(before, NULL) : 0.0) + cost, total, sizeof(total));
+    double spent = 0.0; /* a stored cost that is no number was refused at load (research_check) */
+    if (before != NULL) {
+        (void)num_parse_f64(before, strlen(before), &spent);
+    }
+    budget_format(spent + cost, total, sizeof(total));
     change_set(out, RF_COST_USD, total);
     out->cost_usd = cost;
     clock_utc_day(ctx->now_ms, out->budget_day);
@@ -350,12 +355,12 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         return MACHINE_APPLIED;
     }
     change_set(out, RF_CHILD_STATUS, CHILD_COMPLETED);
-    store_result(c, wt, out);
+    copy_result(c, wt, out);
     if (wt == WORKER_DESIGN || wt == WORKER_ASSESSMENT) {
         charge(ctx, r, c, out);
     }
     if (wt == WORKER_TRAINING || wt == WORKER_BACKTEST) {
-        /* The gate reads the result just stored: judge a view with the change applied. */
+        /* The gate reads the result just copied: judge a view with the change applied. */
         struct research *view = research_dup(r);
         change_apply(out, view);
         judge_gate(ctx, view, wt, out);
@@ -537,7 +542,7 @@ wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum wo
     if (limit <= 0) {
         return; /* waits forever: nothing to parse, the common case of every pass */
     }
-    const int64_t waited = ctx->now_ms - strtoll(since, NULL, 10);
+    const int64_t waited = ctx->now_ms - research_int(r, RF_WAITING_SINCE);
     if (waited >= limit) {
         char error[160];
         snprintf(error, sizeof(error),
@@ -595,7 +600,7 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
     const char *id = research_get(r, RF_RESEARCH_ID);
     enum phase phase = research_phase(r);
     const char *attempt_text = research_get(r, RF_ATTEMPT);
-    const int64_t attempt = (attempt_text != NULL ? strtoll(attempt_text, NULL, 10) : 1) + 1;
+    const int64_t attempt = (attempt_text != NULL ? research_int(r, RF_ATTEMPT) : 1) + 1;
     if (attempt > ctx->cfg->agent.max_attempts) {
         char error[LIMITS_ID_MAX + 160];
         snprintf(error, sizeof(error),

@@ -98,8 +98,7 @@ tally_duration(struct metrics_histogram_tally *h, double seconds)
 static int64_t
 field_int(const struct research *r, enum research_field f)
 {
-    const char *v = r != NULL ? research_get(r, f) : NULL;
-    return v != NULL ? strtoll(v, NULL, 10) : 0;
+    return r != NULL ? research_int(r, f) : 0;
 }
 
 void

@@ -2,11 +2,11 @@
  * research: the in-memory mirror of one research hash. */
 #include "coordinator/research.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "common/rc_err.h"
 #include "common/xalloc.h"
 #include "contract/limits.h"
@@ -160,7 +160,7 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     if (r->f[RF_CREATED_AT] == NULL) {
         return corrupt(why, why_len, RF_CREATED_AT, "missing", NULL);
     }
-    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+    for (size_t i = 0; i < N_OF(times); i++) {
         const char *v = r->f[times[i]];
         if (v != NULL && !whole(v, TIME_MS_MAX)) {
             return corrupt(why, why_len, times[i], "not a time in ms", v);
@@ -174,9 +174,8 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     }
     const char *cost = r->f[RF_COST_USD];
     if (cost != NULL) {
-        char *end = NULL;
-        double d = strtod(cost, &end);
-        if (end == cost || *end != '\0' || !(d >= 0 && d <= 1e15)) {
+        double d = 0;
+        if (!num_parse_f64(cost, strlen(cost), &d) || !(d >= 0 && d <= 1e15)) {
             return corrupt(why, why_len, RF_COST_USD, "not an amount of USD", cost);
         }
     }
@@ -230,13 +229,8 @@ research_int(const struct research *r, enum research_field f)
     if (s == NULL) {
         return 0;
     }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0') {
-        return 0;
-    }
-    return (int64_t)v;
+    int64_t v = 0;
+    return num_parse_i64(s, strlen(s), &v) ? v : 0;
 }
 
 bool

@@ -5,9 +5,7 @@
  * (redislink); every reply of an exchange is read before any is judged. */
 #include "coordinator/store.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +17,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/num.h"
 #include "common/redislink.h"
 #include "common/rediserr.h"
 #include "common/xalloc.h"
@@ -428,17 +427,7 @@ list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_
 static bool
 parse_whole(const char *s, size_t len, int64_t *out)
 {
-    if (len == 0 || len > 19) {
-        return false;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end != s + len || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9'))) {
-        return false;
-    }
-    *out = (int64_t)v;
-    return true;
+    return len > 0 && (s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) && num_parse_i64(s, len, out);
 }
 
 static bool
@@ -606,9 +595,7 @@ parse_spent(struct store *s, const redisReply *r)
     const char *bad = NULL;
     double spent = 0;
     if (r->type == REDIS_REPLY_STRING) {
-        char *end = NULL;
-        spent = strtod(r->str, &end);
-        if (end == r->str || *end != '\0' || !isfinite(spent)) {
+        if (!num_parse_f64(r->str, r->len, &spent)) {
             bad = "spent_usd is not a number";
             spent = 0;
         }
@@ -645,9 +632,9 @@ parse_request(const char *key, const redisReply *v, const redisReply *fig, struc
         o->value = xstrdup(v->str);
     }
     for (size_t j = 0; fig->type == REDIS_REPLY_ARRAY && j + 1 < fig->elements; j += 2) {
-        const char *k = fig->element[j]->str, *val = fig->element[j + 1]->str;
-        double d = strtod(val, NULL);
-        d = isfinite(d) ? d : 0;
+        const char *k = fig->element[j]->str;
+        double d = 0; /* a figure that is no number reads as 0 */
+        (void)num_parse_f64(fig->element[j + 1]->str, fig->element[j + 1]->len, &d);
         if (strcmp(k, FIGURE_ACTIVE_COUNT) == 0) {
             o->figures.has_capacity = true;
             o->figures.active_count = (int64_t)(d > 0 && d < 1e15 ? d : 0);
@@ -732,7 +719,7 @@ parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_mem
         }
     }
     bool known = false;
-    for (size_t i = 0; m->outcome != NULL && i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+    for (size_t i = 0; m->outcome != NULL && i < N_OF(outcomes); i++) {
         known = known || strcmp(m->outcome, outcomes[i]) == 0;
     }
     if (!known || m->research_id == NULL || !limits_is_id(m->research_id, strlen(m->research_id)) ||

@@ -286,7 +286,7 @@ workers_hold(struct workers *w, const char *worker_id)
 }
 
 size_t
-workers_free_count(const struct workers *w, enum worker_type wt)
+workers_count_free(const struct workers *w, enum worker_type wt)
 {
     size_t n = 0;
     for (size_t i = 0; i < w->n_beats; i++) {

@@ -55,7 +55,7 @@ void workers_release(struct workers *w, const char *worker_id);
  * it also catches holds ended by a cancel or a redispatch, which release nothing at once). */
 void workers_release_all(struct workers *w);
 /* Free workers of `wt`: live, heartbeat idle, not held. */
-size_t workers_free_count(const struct workers *w, enum worker_type wt);
+size_t workers_count_free(const struct workers *w, enum worker_type wt);
 /* Live workers of `wt` this cycle. */
 size_t workers_live(const struct workers *w, enum worker_type wt);
 /* Live workers of `wt` whose heartbeat says busy. */

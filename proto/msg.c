@@ -359,7 +359,6 @@ struct spec {
     }
 /* clang-format on */
 #define REQ FL_REQUIRED
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct field trigger_fields[] = {
     FLD("request_id", F_ID, REQ, trigger.request_id),

@@ -3,7 +3,6 @@
  * the text form of result values as stored in the research hash. */
 #include "proto/result.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/num.h"
 #include "contract/limits.h"
 
 static const char *const output_formats[] = {"classification", "regression", NULL};
@@ -49,8 +49,6 @@ static const struct result_key assessment_keys[] = {
     {"output_tokens", RESULT_NUMBER, false, NULL, RESULT_TOKENS},
     {"cost_usd", RESULT_NUMBER, false, NULL, RESULT_COST},
 };
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 const struct result_key *
 result_schema(enum worker_type wt, size_t *n_keys)
@@ -237,21 +235,14 @@ result_parse(enum result_kind kind, const char *text)
     if (text == NULL || text[0] == '\0') {
         return value_nil();
     }
-    char *end = NULL;
-    if (is_decimal_int(text)) {
-        errno = 0;
-        long long i = strtoll(text, &end, 10);
-        if (errno == 0 && *end == '\0') {
-            return value_int((int64_t)i);
-        }
-        /* out of int64 range: fall through to a double */
+    const size_t len = strlen(text);
+    int64_t i = 0;
+    if (is_decimal_int(text) && num_parse_i64(text, len, &i)) {
+        return value_int(i);
     }
-    if (!is_decimal_float(text)) {
-        return value_nil();
-    }
-    errno = 0;
-    double f = strtod(text, &end);
-    if (end == text || *end != '\0' || !isfinite(f)) {
+    /* Out of int64 range, or not an integer: a double, when plainly written. */
+    double f = 0;
+    if (!is_decimal_float(text) || !num_parse_f64(text, len, &f)) {
         return value_nil();
     }
     return value_float(f);

@@ -33,7 +33,7 @@ test_cli_bad_configuration_names_every_variable(void **state)
     assert_int_equal(run(env, "bad-config", argv, bad, &log), 78);
     const char *names[] = {"AGENT_POLL_INTERVAL:",        "REDIS_URL:", "AGENT_MAX_ATTEMPTS:",
                            "TRAINING_GATE_MIN_ACCURACY:", "LOG_LEVEL:", "5 configuration problems"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    for (size_t i = 0; i < N_OF(names); i++) {
         if (strstr(log, names[i]) == NULL) {
             fail_msg("no \"%s\" in:\n%s", names[i], log);
         }
@@ -71,7 +71,7 @@ test_cli_help_and_print_config(void **state)
                           "AGENT_DAILY_BUDGET",
                           "BACKTEST_GATE_MIN_TRADES",
                           "KAFKA_PROP_"};
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+    for (size_t i = 0; i < N_OF(vars); i++) {
         assert_non_null(strstr(log, vars[i]));
     }
     free(log);

@@ -59,7 +59,7 @@ ctl(struct it_env *env, const char *name, char **out, const char *const args[])
     const char *argv[16] = {"researchctl"};
     size_t n = 1;
     for (size_t i = 0; args[i] != NULL; i++) {
-        assert_true(n + 1 < sizeof(argv) / sizeof(argv[0]));
+        assert_true(n + 1 < N_OF(argv));
         argv[n++] = args[i];
     }
     argv[n] = NULL;
@@ -161,7 +161,7 @@ check_events(struct it_env *env, const char *id)
         {"phase_started", "phase=backtesting"}, {"gate", "gate=backtest passed=true"},
         {"phase_started", "phase=assessing"},   {"completed", "strategy_name="}};
     const char *prev = out;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    for (size_t i = 0; i < N_OF(kinds); i++) {
         snprintf(want, sizeof want, "Z  %s  %-15s  %s", id, kinds[i][0], kinds[i][1]);
         const char *at = strstr(out, want);
         if (at == NULL || at < prev) {
@@ -228,7 +228,7 @@ test_ctl_idle_status_show_and_events(void **state)
                                    {"Outcome", "verdict", "promising"},
                                    {"Dispatch", NULL, NULL},
                                    {NULL, "attempt", "1"}};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    for (size_t i = 0; i < N_OF(rows); i++) {
         struct buf text = BUF_INIT;
         if (rows[i][0] != NULL) {
             buf_printf(&text, "\n\n%s\n", rows[i][0]);
@@ -305,7 +305,7 @@ test_ctl_workers_lists_every_worker(void **state)
                                 "\nbacktest    old-backtest-1  dead     rs_gone   "
                                 "rs_gone:backtesting:1  1m 0",
                                 "\n\n4 workers: 3 live (0 busy), 1 dead\n"};
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    for (size_t i = 0; i < N_OF(rows); i++) {
         assert_has(env, out, rows[i]);
     }
     assert_has(env, out, " s ago\n");
@@ -357,7 +357,7 @@ test_ctl_help_and_exit_statuses(void **state)
     const char *const help[] = {"--help", NULL};
     assert_int_equal(ctl(env, "ctl-help", &out, help), 0);
     const char *const names[] = {"trigger", "cancel", "status", "show", "workers", "events"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < N_OF(names); i++) {
         char want[64];
         snprintf(want, sizeof want, "\n  %-8s  ", names[i]);
         assert_has(env, out, want);
@@ -493,7 +493,7 @@ test_ctl_refuses_a_password_in_argv(void **state)
     char at[64];
     snprintf(at, sizeof at, "127.0.0.1:%d", port);
     const char *const credentials[] = {":hunter2", "admin:hunter2"};
-    for (size_t i = 0; i < sizeof credentials / sizeof credentials[0]; i++) {
+    for (size_t i = 0; i < N_OF(credentials); i++) {
         char url[128];
         snprintf(url, sizeof url, "redis://%s@%s/0", credentials[i], at);
         const char *const status[] = {"--redis-url", url, "status", NULL};

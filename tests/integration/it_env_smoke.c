@@ -131,11 +131,11 @@ test_it_env_workers_heartbeat_and_stop_leaves_no_child(void **state)
     assert_int_equal(it_env_kill(env, 1, SIGTERM), -1); /* not ours */
 
     pid_t pids[] = {it_env_pid(env, "redis"), it_env_pid(env, "devbroker"), workers, doomed};
-    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
+    for (size_t i = 0; i < N_OF(pids); i++) {
         assert_true(pids[i] > 0);
     }
     assert_int_equal(it_env_stop(env), 0);
-    for (size_t i = 0; i < sizeof pids / sizeof pids[0]; i++) {
+    for (size_t i = 0; i < N_OF(pids); i++) {
         errno = 0;
         assert_int_equal(kill(pids[i], 0), -1);
         assert_int_equal(errno, ESRCH);

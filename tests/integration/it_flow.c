@@ -156,7 +156,7 @@ test_flow_two_researches_complete_with_every_event_and_field(void **state)
                                  "training.accuracy",    "training.final_loss",
                                  "backtest.win_rate",    "backtest.sharpe_ratio",
                                  "assessment.verdict",   "assessment.output_tokens"};
-        for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+        for (size_t i = 0; i < N_OF(results); i++) {
             assert_present(env, id, results[i]);
         }
         assert_field(env, id, "training.accuracy", "0.62");
@@ -185,7 +185,7 @@ test_flow_two_researches_complete_with_every_event_and_field(void **state)
     const char *fields[] = {"instance",       "version",     "started_at",  "last_cycle_at",
                             "cycle_ms",       "active",      "completions", "stale_completions",
                             "invalid_inputs", "redispatches"};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < N_OF(fields); i++) {
         char *v = it_redis_hget(env, "rc:coordinator", fields[i]);
         if (v == NULL) {
             it_fail(env, "rc:coordinator has no %s", fields[i]);

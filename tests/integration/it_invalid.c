@@ -16,6 +16,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "contract/keys.h"
 #include "contract/limits.h"
 #include "proto/msg.h"
@@ -492,7 +493,7 @@ static const struct invalid_case cases[] = {
      "type", "\"trigger\" is not a message type", NULL},
 };
 
-#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+#define N_CASES N_OF(cases)
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
@@ -637,7 +638,8 @@ counter_is(void *arg)
     struct counter_probe *p = arg;
     struct buf key = BUF_INIT;
     char *v = it_redis_hget(p->env, keys_coordinator(&key, it_env_key_prefix(p->env)), p->field);
-    p->seen = v != NULL ? strtoll(v, NULL, 10) : -1;
+    int64_t n = -1;
+    p->seen = v != NULL && num_parse_i64(v, strlen(v), &n) ? n : -1;
     free(v);
     buf_release(&key);
     return p->seen == p->want;
@@ -1126,7 +1128,7 @@ test_invalid_stale_completions_change_nothing(void **state)
          .result = good,
          .n_result = 1},
     };
-    for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++) {
+    for (size_t i = 0; i < N_OF(stale); i++) {
         it_send_completion(env, &stale[i]);
     }
     counter_wait(env, "stale_completions", 4);

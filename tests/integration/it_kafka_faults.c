@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/redislink.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
@@ -258,15 +259,19 @@ test_kafka_a_pass_is_bounded_in_bytes(void **state)
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     char line[1024];
-    long most = 0;
+    int64_t most = 0;
     while (fgets(line, sizeof(line), f) != NULL) {
         const char *at = strstr(line, "msg=\"pass published\"");
         const char *n = at != NULL ? strstr(at, "inputs=") : NULL;
-        long inputs = n != NULL ? atol(n + strlen("inputs=")) : 0;
+        int64_t inputs = 0;
+        if (n != NULL) {
+            n += strlen("inputs=");
+            (void)num_parse_i64(n, strcspn(n, " \n"), &inputs);
+        }
         most = inputs > most ? inputs : most;
     }
     fclose(f);
-    printf("faults: %d inputs of 300 kB at once: the largest pass took %ld\n", BIG, most);
+    printf("faults: %d inputs of 300 kB at once: the largest pass took %ld\n", BIG, (long)most);
     assert_true(most > 0 && most <= 112);
 }
 
@@ -453,7 +458,10 @@ test_kafka_a_long_load_keeps_the_lease(void **state)
     redisReply *r = it_redis_cmd(env, 2, info);
     const char *zr = strstr(r->str, "cmdstat_zrange:calls=");
     assert_non_null(zr);
-    assert_true(atol(zr + strlen("cmdstat_zrange:calls=")) >= PARKED / 1000);
+    zr += strlen("cmdstat_zrange:calls=");
+    int64_t calls = -1;
+    assert_true(num_parse_i64(zr, strcspn(zr, ","), &calls));
+    assert_true(calls >= PARKED / 1000);
     freeReplyObject(r);
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/num.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 
@@ -101,14 +102,18 @@ http_get(int port, const char *path, char **body)
     return http_request(port, "GET", path, body);
 }
 
-/* The value of the sample line "<series> <value>" in a scrape, or -1 when absent. */
+/* The value of the sample line "<series> <value>" in a scrape, or -1 when absent (or no
+ * number). */
 static double
 sample(const char *scrape, const char *series)
 {
     size_t n = strlen(series);
     for (const char *p = scrape; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p) {
         if (strncmp(p, series, n) == 0 && p[n] == ' ') {
-            return strtod(p + n + 1, NULL);
+            const char *v = p + n + 1;
+            double d = -1;
+            (void)num_parse_f64(v, strcspn(v, " \n"), &d);
+            return d;
         }
     }
     return -1;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/num.h"
 #include "coordinator/budget.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
@@ -98,7 +99,10 @@ static long long
 counter(struct it_env *env, const char *name)
 {
     char *v = it_redis_hget(env, "rc:coordinator", name);
-    long long n = v != NULL ? strtoll(v, NULL, 10) : 0;
+    int64_t n = 0;
+    if (v != NULL) {
+        (void)num_parse_i64(v, strlen(v), &n);
+    }
     free(v);
     return n;
 }
@@ -301,7 +305,9 @@ test_ops_budget_spent_by_a_design_refuses_the_next_trigger(void **state)
     assert_field(env, first, "cost_usd", "0.5");
     char *spent = it_redis_hget(env, key, "spent_usd");
     assert_non_null(spent);
-    assert_true(strtod(spent, NULL) > 0.4999 && strtod(spent, NULL) < 0.5001);
+    double spent_usd = 0;
+    assert_true(num_parse_f64(spent, strlen(spent), &spent_usd));
+    assert_true(spent_usd > 0.4999 && spent_usd < 0.5001);
     free(spent);
 
     /* The same request again: the first outcome, figures included; nothing created. */

@@ -97,11 +97,11 @@ test_redis_acl_user_and_a_permission_taken_away(void **state)
         "+zrem",         "+zrange",      "+zrangebyscore", "+zremrangebyscore", "+expire", "+set",
         "+del",          "+pexpire",     "+select", "+type",   "+exists", "+role", "+wait",
         "+ping"};
-    it_redis_ok(env, (int)(sizeof(user) / sizeof(user[0])), user);
+    it_redis_ok(env, (int)N_OF(user), user);
     /* An operator's read-only user, for researchctl (docs/operations.md, "Security"). */
     const char *const ops[] = {"ACL", "SETUSER", "ops", "on", ">r3ad", "resetkeys", "~rc:*",
                                "resetchannels", "-@all", "+@read", "+select", "+ping"};
-    it_redis_ok(env, (int)(sizeof(ops) / sizeof(ops[0])), ops);
+    it_redis_ok(env, (int)N_OF(ops), ops);
     char url[128], ops_url[128], bad_url[128];
     snprintf(url, sizeof(url), "REDIS_URL=redis://coord:s3cret@127.0.0.1:%d/0",
              it_env_redis_port(env));
@@ -357,14 +357,14 @@ test_redis_corrupt_researches_fail_alone(void **state)
     };
     char now[32];
     snprintf(now, sizeof(now), "%lld", (long long)clock_now_ms());
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         seed_research(env, &cases[i], now);
     }
     it_start_pool(env, 2, NULL, NULL);
     pid_t coordinator = it_env_start_coordinator(env, coord_env);
     char *ids[10];
     it_trigger_all(env, "sound", 10, NULL, ids, WAIT_MS);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         const struct event *ev = it_event_wait(env, EVENT_FAILED, cases[i].id, WAIT_MS);
         if (strncmp(ev->error, cases[i].want, strlen(cases[i].want)) != 0) {
             it_fail(env, "%s failed with \"%s\", want \"%s...\"", cases[i].id, ev->error,

@@ -15,6 +15,7 @@
  * also a test of its own, in both builds). As a tool: it_soak --minutes N --seed S. */
 #include "tests/support/test.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
@@ -314,7 +316,7 @@ named_reason(const char *error)
     /* Contract §3 and §7: the reasons a research of this run may fail with. */
     static const char *const prefixes[] = {"no attempts left", "waited ", "bad result",
                                            "corrupt research", "stub failure"};
-    for (size_t i = 0; error != NULL && i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+    for (size_t i = 0; error != NULL && i < N_OF(prefixes); i++) {
         if (strncmp(error, prefixes[i], strlen(prefixes[i])) == 0) {
             return true;
         }
@@ -564,10 +566,15 @@ int
 main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--minutes") == 0 && i + 1 < argc) {
-            soak_minutes = atof(argv[++i]);
-        } else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
-            soak_seed = (unsigned)strtoul(argv[++i], NULL, 10);
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t seed = -1;
+        if (strcmp(argv[i], "--minutes") == 0 && v != NULL &&
+            num_parse_f64(v, strlen(v), &soak_minutes)) {
+            i++;
+        } else if (strcmp(argv[i], "--seed") == 0 && v != NULL &&
+                   num_parse_i64(v, strlen(v), &seed) && seed >= 0 && seed <= UINT_MAX) {
+            soak_seed = (unsigned)seed;
+            i++;
         } else {
             fprintf(stderr, "usage: it_soak [--minutes N] [--seed S]\n");
             return 64;

@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_runs.h"
@@ -62,9 +63,8 @@ beat_read(struct it_env *env, const char *worker_id, struct beat *out)
     out->dispatch_id = hget_or_empty(env, key, "dispatch_id");
     out->research_id = hget_or_empty(env, key, "research_id");
     char *seen = hget_or_empty(env, key, "last_seen");
-    char *end = NULL;
-    long long n = strtoll(seen, &end, 10);
-    out->last_seen = end != seen && *end == '\0' ? (int64_t)n : -1;
+    int64_t n = -1;
+    out->last_seen = num_parse_i64(seen, strlen(seen), &n) ? n : -1;
     free(seen);
 }
 
@@ -332,7 +332,10 @@ zscore(struct it_env *env, const char *key, const char *member)
 {
     const char *const argv[] = {"ZSCORE", key, member};
     redisReply *r = it_redis_cmd(env, 3, argv);
-    int64_t v = r->type == REDIS_REPLY_STRING ? (int64_t)strtoll(r->str, NULL, 10) : -1;
+    int64_t v = -1;
+    if (r->type == REDIS_REPLY_STRING) {
+        (void)num_parse_i64(r->str, r->len, &v);
+    }
     freeReplyObject(r);
     return v;
 }

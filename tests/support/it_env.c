@@ -2,6 +2,8 @@
  * it_env: lifecycle of an integration-test environment: its temp dir, redis-server and
  * devbroker, the base environment of its children, stop, logs, and the small test utilities.
  * Children are in it_child.c, Redis helpers in it_redis.c, Kafka in it_kafka.c. */
+#include "tests/support/test.h"
+
 #include "tests/support/it_env.h"
 
 #include <arpa/inet.h>
@@ -26,7 +28,6 @@
 #include "common/xalloc.h"
 #include "tests/support/it_env_internal.h"
 #include "tests/support/it_proc.h"
-#include "tests/support/test.h"
 
 #ifndef RC_BIN_DIR
 #error "RC_BIN_DIR must name the build's bin dir (tests/CMakeLists.txt defines it)"

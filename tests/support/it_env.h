@@ -74,7 +74,7 @@ int it_env_stop(struct it_env *env);
  * select. Returns cmocka's result. */
 struct CMUnitTest;
 int it_run_group(const char *name, const struct CMUnitTest *tests, size_t n);
-#define IT_RUN_GROUP(name, tests) it_run_group((name), (tests), sizeof(tests) / sizeof((tests)[0]))
+#define IT_RUN_GROUP(name, tests) it_run_group((name), (tests), N_OF(tests))
 
 /* cmocka fixtures: it_setup starts an env into *state (returns -1 when that fails, which
  * cmocka reports as an error); it_teardown stops it and returns it_env_stop's result, so a

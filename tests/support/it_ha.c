@@ -2,6 +2,8 @@
  * it_ha: what Redis failover tests add to an env: more redis-servers (replicas of the env's),
  * redis-sentinel, a TCP proxy whose target moves (tests/tools/tcpproxy), and links to servers
  * by port. Every process is a child of the env, stopped with it. */
+#include "tests/support/test.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,10 +14,10 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_env_internal.h"
-#include "tests/support/test.h"
 
 int
 it_env_redis_port(const struct it_env *env)
@@ -168,7 +170,10 @@ it_sentinel_primary_port(struct it_env *env, int sentinel_port, const char *mast
     int port = -1;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
         r->element[1]->type == REDIS_REPLY_STRING) {
-        port = atoi(r->element[1]->str);
+        int64_t p = -1;
+        if (num_parse_i64(r->element[1]->str, r->element[1]->len, &p) && p > 0 && p <= 65535) {
+            port = (int)p;
+        }
     }
     freeReplyObject(r);
     redisFree(c);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * it_kafka: the env's Kafka side: a producer that waits for each delivery, the topic readers
  * the env owns, and the decoded views of the events, dead-letter and dispatch topics. */
+#include "tests/support/test.h"
+
 #include "tests/support/it_env.h"
 
 #include <stdarg.h>
@@ -15,7 +17,6 @@
 #include "common/xalloc.h"
 #include "tests/support/it_env_internal.h"
 #include "tests/support/it_topic.h"
-#include "tests/support/test.h"
 
 #define PRODUCE_TIMEOUT_MS 15000
 #define MESSAGE_MAX_BYTES "4194304" /* room for a 2 MiB payload plus framing */

@@ -48,7 +48,7 @@ reg_signal_cb(int sig)
     reg_kill_all();
     /* Hand the signal on to whoever had it before (cmocka, ASan, the default action): it is
      * blocked while we run, so it arrives once we return. */
-    for (size_t i = 0; i < sizeof reg_signals / sizeof reg_signals[0]; i++) {
+    for (size_t i = 0; i < N_OF(reg_signals); i++) {
         if (reg_signals[i] == sig) {
             sigaction(sig, &reg_old_actions[i], NULL);
         }
@@ -72,7 +72,7 @@ reg_install(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = reg_signal_cb;
     sigemptyset(&sa.sa_mask);
-    for (size_t i = 0; i < sizeof reg_signals / sizeof reg_signals[0]; i++) {
+    for (size_t i = 0; i < N_OF(reg_signals); i++) {
         sigaction(reg_signals[i], &sa, &reg_old_actions[i]);
     }
     reg_installed = 1;

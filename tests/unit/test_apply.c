@@ -142,7 +142,7 @@ test_apply_judges_whole_call_errors(void **state)
         {"READONLY You can't write against a read only replica.", false, true, true},
         {"OOM command not allowed when used memory > 'maxmemory'.", false, true, false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct pass p;
         pass_plan(&p);
         struct store_result res[2];

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_budget: pricing of design and assessment results (cost_usd wins, tokens priced by the
  * longest matching model prefix, unknown models as sonnet), the exhausted check. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -15,8 +11,6 @@
 #include "common/cfg.h"
 #include "coordinator/budget.h"
 #include "proto/value.h"
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The default table, loaded the way the coordinator loads it. */
 static struct cfg

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/buf: growth, NUL termination, printf, reset and detach. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdlib.h>
 #include <string.h>

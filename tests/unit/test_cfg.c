@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/cfg: defaults, one problem line per bad variable, seconds with
  * fractions, KAFKA_PROP_ mapping, Redis URL forms, and redaction of secrets. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +21,7 @@ load(const char *const *list, struct cfg *out, struct buf *problems, struct rc_e
     size_t n = 0;
 
     for (; list[n] != NULL; n++) {
-        assert_true(n + 1 < sizeof env / sizeof env[0]);
+        assert_true(n + 1 < N_OF(env));
         env[n] = strdup(list[n]);
         assert_non_null(env[n]);
     }
@@ -242,7 +238,7 @@ test_cfg_seconds_accept_fractions(void **state)
         {"AGENT_WAIT_TIMEOUT=0", offsetof(struct cfg, agent.wait_timeout_ms), 0},
         {"AGENT_WAIT_TIMEOUT=0.0", offsetof(struct cfg, agent.wait_timeout_ms), 0},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         const char *const env[] = {(char *)(uintptr_t)cases[i].env, NULL};
         struct cfg c = cfg_zero;
         if (load(env, &c, NULL, NULL) != RC_OK) {
@@ -329,7 +325,7 @@ test_cfg_bad_value_names_its_variable(void **state)
     (void)state;
     struct buf problems = BUF_INIT;
 
-    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(bad_cases); i++) {
         const struct bad_case *bc = &bad_cases[i];
         const char *const env[] = {(char *)(uintptr_t)bc->env, NULL};
         struct cfg c = cfg_zero;
@@ -603,7 +599,7 @@ test_cfg_usage_lists_every_variable(void **state)
         "BACKTEST_GATE_MIN_TRADES",
         "LOG_LEVEL",
     };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    for (size_t i = 0; i < N_OF(names); i++) {
         if (strstr(text, names[i]) == NULL) {
             fail_msg("case %s missing", names[i]);
         }
@@ -659,7 +655,7 @@ test_cfg_redis_url_accepted_forms(void **state)
         {"unix:///run/redis/redis.sock", NULL, 0, "/run/redis/redis.sock", NULL, 0},
         {"unix:///tmp/r.sock?db=3", NULL, 0, "/tmp/r.sock", NULL, 3},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         const struct url_case *uc = &cases[i];
         struct cfg_redis r = {0};
         struct rc_err err = RC_ERR_INIT;
@@ -738,7 +734,7 @@ test_cfg_redis_url_user_and_sentinels(void **state)
         {"redis+sentinel://s1/my master", "master name"},
         {"redis+sentinel://s1/m/x", "db must be an integer"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < N_OF(bad); i++) {
         struct cfg_redis b = {0};
         if (cfg_parse_redis_url(bad[i].url, &b, &err) != RC_EINVAL ||
             strstr(err.msg, bad[i].rule) == NULL) {
@@ -785,7 +781,7 @@ test_cfg_redis_url_rejected_forms(void **state)
          "aaaaaaaaaaaaaaaaaaaaaaaaaa.sock",
          "at most"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct cfg_redis r = {0};
         struct rc_err err = RC_ERR_INIT;
         r.port = -7; /* untouched on failure */
@@ -807,7 +803,7 @@ test_cfg_metrics_addr_forms(void **state)
     (void)state;
     static const char *const good[] = {"METRICS_ADDR=127.0.0.1:9464", "METRICS_ADDR=[::1]:9464",
                                        "METRICS_ADDR=metrics.local:1"};
-    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    for (size_t i = 0; i < N_OF(good); i++) {
         char *envp[] = {(char *)(uintptr_t)good[i], NULL};
         struct cfg c = CFG_INIT;
         struct rc_err err = RC_ERR_INIT;

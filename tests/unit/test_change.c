@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_change: change_merge, which folds a research's later change of a pass into its
  * earlier one so that the store writes one. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 

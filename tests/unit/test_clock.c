@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/clock: UTC day and RFC 3339 text of known instants, and the clocks. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 
 #include "common/clock.h"
+#include "common/rc_err.h"
 
 struct instant {
     int64_t unix_ms;
@@ -34,7 +31,7 @@ static void
 test_clock_utc_day_of_known_instants(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof instants / sizeof instants[0]; i++) {
+    for (size_t i = 0; i < N_OF(instants); i++) {
         char day[11];
         memset(day, 'x', sizeof day);
         clock_utc_day(instants[i].unix_ms, day);
@@ -48,7 +45,7 @@ static void
 test_clock_rfc3339_of_known_instants(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof instants / sizeof instants[0]; i++) {
+    for (size_t i = 0; i < N_OF(instants); i++) {
         char ts[25];
         memset(ts, 'x', sizeof ts);
         clock_rfc3339(instants[i].unix_ms, ts);

@@ -33,7 +33,7 @@ test_ctl_event_fields_follow_the_contract(void **state)
         {{.type = EVENT_CANCELLED}, "phase dispatch_id request_id"},
         {{.type = EVENT_CANCEL_REJECTED}, "reason request_id"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct ctl_field f[CTL_EVENT_MAX_FIELDS];
         size_t n = ctl_event_fields(&cases[i].ev, f);
         struct buf keys = BUF_INIT;
@@ -85,7 +85,7 @@ test_ctl_event_line_is_readable(void **state)
           .request_id = "c-1"},
          "2026-11-23T10:00:00.123Z  rs_4  cancel_rejected  reason=not_found request_id=c-1"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         ctl_event_line(TS, &cases[i].ev, &b);
         if (strcmp(b.data, cases[i].want) != 0) {
@@ -128,7 +128,7 @@ test_ctl_event_escapes_control_characters(void **state)
          "message=\"tab\\there \\xc2\\x9bK\"",
          "\"message\":\"tab\\there "},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         ctl_event_line(TS, &cases[i].ev, &b);
         if (strcmp(b.data, cases[i].line) != 0) {

@@ -21,7 +21,7 @@ test_ctl_fmt_durations(void **state)
         {3599999, "59m 59s"}, {3600000, "1h 00m"},   {7380000, "2h 03m"}, {86399999, "23h 59m"},
         {86400000, "1d 00h"}, {100800000, "1d 04h"}, {-5000, "0m 00s"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         char out[CTL_FMT_MAX];
         ctl_fmt_duration(cases[i].ms, out);
         if (strcmp(out, cases[i].want) != 0) {
@@ -41,7 +41,7 @@ test_ctl_fmt_ages(void **state)
         {0, "0.0 s"},      {400, "0.4 s"},    {850, "0.8 s"},     {12345, "12.3 s"},
         {59999, "59.9 s"}, {60000, "1m 00s"}, {302000, "5m 02s"}, {-1, "0.0 s"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         char out[CTL_FMT_MAX];
         ctl_fmt_age(cases[i].ms, out);
         if (strcmp(out, cases[i].want) != 0) {
@@ -62,7 +62,7 @@ test_ctl_fmt_money(void **state)
         {-0.006, "-$0.01"}, {19.999, "$20.00"}, {1234.5, "$1234.50"}, {0.021, "$0.02"},
         {NAN, "$?"},        {INFINITY, "$?"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         char out[CTL_FMT_MAX];
         ctl_fmt_money(cases[i].usd, out);
         if (strcmp(out, cases[i].want) != 0) {
@@ -108,7 +108,7 @@ test_ctl_fmt_values_quoted_when_needed(void **state)
         {"tab\there", "\"tab\\there\""},
         {NULL, "-"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         ctl_fmt_value(&b, cases[i].in);
         if (strcmp(b.data, cases[i].want) != 0) {
@@ -144,7 +144,7 @@ test_ctl_fmt_text_escapes_control_characters(void **state)
         {"", ""},
         {NULL, "-"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         ctl_fmt_text(&b, cases[i].in);
         if (strcmp(b.data, cases[i].want) != 0) {
@@ -173,7 +173,7 @@ test_ctl_fmt_cells_pad_the_escaped_text(void **state)
         {NULL, 3, "-  "},
         {"", 2, "  "},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         buf_putc(&b, '|');
         ctl_fmt_cell(&b, cases[i].in, cases[i].width);

@@ -31,7 +31,7 @@ test_ctl_json_escapes_strings(void **state)
         {"surrogate\xed\xa0\x80", 12, "\"surrogate\\ufffd\\ufffd\\ufffd\""},
         {"", 0, "\"\""},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         ctl_json_quote(&b, cases[i].in, cases[i].len);
         if (strcmp(b.data, cases[i].want) != 0) {
@@ -85,7 +85,7 @@ test_ctl_json_numbers_are_shortest_and_valid(void **state)
         {0.381, "0.381"},   {NAN, "null"},
         {INFINITY, "null"}, {-INFINITY, "null"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf b = BUF_INIT;
         struct ctl_json *j = ctl_json_new(&b);
         ctl_json_num(j, cases[i].v);

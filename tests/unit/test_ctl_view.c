@@ -146,7 +146,7 @@ test_ctl_view_status_json_shape(void **state)
         "\"cycle_ms\":1.2,\"lease_ttl_ms\":0,",
         "\"last_finished\":null}\n",
     };
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    for (size_t i = 0; i < N_OF(parts); i++) {
         if (strstr(b.data, parts[i]) == NULL) {
             fail_msg("no %s in %s", parts[i], b.data);
         }
@@ -203,7 +203,7 @@ test_ctl_view_research_sections(void **state)
         {"phase", "completed"},        {"research_id", "rs_1"},         {"status", "completed"},
         {"training.accuracy", "0.62"}, {"verdict", "promising"},
     };
-    size_t n = sizeof(fields) / sizeof(fields[0]);
+    size_t n = N_OF(fields);
     struct ctl_research r = {xcalloc(n, sizeof(char *)), xcalloc(n, sizeof(char *)), n, 3600000};
     for (size_t i = 0; i < n; i++) {
         r.names[i] = xstrdup(fields[i][0]);
@@ -222,7 +222,7 @@ test_ctl_view_research_sections(void **state)
         "  cost                  $0.02 (0.021 USD)\n",
         "\nOther fields\n  extra                 x\n",
     };
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+    for (size_t i = 0; i < N_OF(parts); i++) {
         if (strstr(b.data, parts[i]) == NULL) {
             fail_msg("no %s in %s", parts[i], b.data);
         }
@@ -267,7 +267,7 @@ test_ctl_view_text_escapes_what_it_read(void **state)
         "  rs_01HA  training     strategy: \\x1b[2Jwiped_screen_x  (2m 15s)\n",
         "  rs_01HB  design\\ning  strategy: -                      (0m 30s)\n",
     };
-    for (size_t i = 0; i < sizeof(status_parts) / sizeof(status_parts[0]); i++) {
+    for (size_t i = 0; i < N_OF(status_parts); i++) {
         if (strstr(b.data, status_parts[i]) == NULL) {
             fail_msg("no %s in %s", status_parts[i], b.data);
         }
@@ -315,7 +315,7 @@ test_ctl_view_text_escapes_what_it_read(void **state)
         {"error", "line one\nline two"},   {"research_id", "rs_1"},
         {"training.acc\x1b", "\r0.62"},    {"x\x1b[8m", "\t"},
     };
-    size_t n = sizeof(fields) / sizeof(fields[0]);
+    size_t n = N_OF(fields);
     struct ctl_research r = {xcalloc(n, sizeof(char *)), xcalloc(n, sizeof(char *)), n, -1};
     for (size_t i = 0; i < n; i++) {
         r.names[i] = xstrdup(fields[i][0]);
@@ -330,7 +330,7 @@ test_ctl_view_text_escapes_what_it_read(void **state)
         "\nTraining\n  acc\\x1b               \\r0.62\n",
         "\nOther fields\n  x\\x1b[8m              \\t\n",
     };
-    for (size_t i = 0; i < sizeof(show_parts) / sizeof(show_parts[0]); i++) {
+    for (size_t i = 0; i < N_OF(show_parts); i++) {
         if (strstr(b.data, show_parts[i]) == NULL) {
             fail_msg("no %s in %s", show_parts[i], b.data);
         }

@@ -2,11 +2,7 @@
  * test_gate: the quality gates of contract §5, one table case per check and boundary, for
  * training and backtest, classification and regression; missing metrics; thresholds from
  * struct cfg_gates; the reason text of the first failed check. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +10,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/num.h"
 #include "coordinator/gate.h"
 #include "coordinator/research.h"
 
@@ -83,8 +80,6 @@ run_cases(const struct gate_case *cases, size_t n, const struct cfg_gates *g,
         }
     }
 }
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static void
 test_gate_training_classification(void **state)
@@ -450,7 +445,11 @@ test_gate_reason_states_true_relation(void **state)
             5) {
             fail_msg("case %s: reason \"%s\" not in the usual form", cases[i].name, out.reason);
         }
-        double v = strtod(value, NULL), t = strtod(threshold, NULL);
+        double v = 0, t = 0;
+        if (!num_parse_f64(value, strlen(value), &v) ||
+            !num_parse_f64(threshold, strlen(threshold), &t)) {
+            fail_msg("case %s: reason \"%s\" holds no numbers", cases[i].name, out.reason);
+        }
         bool holds = strcmp(op, "<") == 0    ? v < t
                      : strcmp(op, "<=") == 0 ? v <= t
                      : strcmp(op, ">") == 0  ? v > t

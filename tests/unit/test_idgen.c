@@ -2,15 +2,12 @@
  * test_idgen: research ids are "rs_" + 26 Crockford base32 characters (a ULID), valid ids by
  * the contract's rule, distinct across many calls and across generators, and sortable by their
  * millisecond time. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/rc_err.h"
 #include "contract/limits.h"
 #include "coordinator/idgen.h"
 
@@ -42,7 +39,7 @@ test_idgen_shape(void **state)
     struct idgen g;
     idgen_init(&g);
     static const int64_t times[] = {0, 1, 1700000000000LL, 0xFFFFFFFFFFFFLL};
-    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+    for (size_t i = 0; i < N_OF(times); i++) {
         char id[IDGEN_RESEARCH_LEN + 1];
         memset(id, 'x', sizeof(id));
         idgen_research(&g, times[i], id);
@@ -143,7 +140,7 @@ test_idgen_sortable_by_time(void **state)
         0xFFFFFFFFFFFFLL,
     };
     char prev[IDGEN_RESEARCH_LEN + 1], cur[IDGEN_RESEARCH_LEN + 1];
-    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+    for (size_t i = 0; i < N_OF(times); i++) {
         /* several draws per ms: any later-ms id sorts after any earlier-ms one */
         for (int k = 0; k < 50; k++) {
             idgen_research(&g, times[i], cur);

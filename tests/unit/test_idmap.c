@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_idmap: the id -> pointer hash map: put, get, overwrite, delete, growth past many keys,
  * tombstones that keep probe chains intact through heavy churn, and clear. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: MIT
  * test_limits: id syntax and the UTF-8 text rule of contract §3. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 
+#include "common/rc_err.h"
 #include "contract/limits.h"
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static void
 test_limits_ids(void **state)

@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of common/log: level parsing and names, the level check, the logfmt line (read
  * back by pointing stderr at a temporary file), and log_quote's escaping and truncation. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -71,7 +67,7 @@ test_log_level_parse_accepts_the_four_names(void **state)
         {"error", LOG_ERROR}, {"warn", LOG_WARN},   {"info", LOG_INFO},
         {"debug", LOG_DEBUG}, {"DEBUG", LOG_DEBUG}, {"Warn", LOG_WARN},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         enum log_level level = LOG_ERROR;
         if (log_level_parse(cases[i].text, &level) != RC_OK || level != cases[i].level) {
             fail_msg("case %s", cases[i].text);
@@ -84,7 +80,7 @@ test_log_level_parse_rejects_others(void **state)
 {
     (void)state;
     static const char *const bad[] = {"", "warning", "inf", "info ", " info", "trace", "3"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    for (size_t i = 0; i < N_OF(bad); i++) {
         enum log_level level = LOG_DEBUG;
         if (log_level_parse(bad[i], &level) != RC_EINVAL || level != LOG_DEBUG) {
             fail_msg("case \"%s\"", bad[i]);
@@ -280,7 +276,7 @@ test_log_quote_escapes_quotes_backslashes_and_controls(void **state)
         {"caf\xc3\xa9 = ok", "caf\xc3\xa9 = ok"}, /* UTF-8 passes through */
         {"k=v \"q\"\n\\", "k=v \\\"q\\\"\\n\\\\"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         char out[64];
         memset(out, 'Z', sizeof out);
         const char *r = log_quote(cases[i].in, out, sizeof out);
@@ -306,7 +302,7 @@ test_log_quote_truncates_between_escapes(void **state)
         {"\n", "\\n"}, {"\x01", "\\u0001"}, {"c", "c"},     {"d", "d"},
         {"\t", "\\t"}, {"\"", "\\\""},      {"e", "e"},
     };
-    enum { N_PIECES = sizeof pieces / sizeof pieces[0] };
+    enum { N_PIECES = N_OF(pieces) };
     char in[64] = "";
     char full[128] = "";
     size_t ends[N_PIECES + 1]; /* where the escaping may end: after 0, 1, ... pieces */

@@ -4,11 +4,7 @@
  * with msg_decode, as a worker or an event reader would). Covers acceptance and rejection,
  * every phase move, waiting for workers, stale and failed completions, bad results, both
  * gates (pass, fail, bypass) and completion. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,7 +20,6 @@
 #include "proto/msg.h"
 #include "proto/value.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define RID "rs_01HZZZTESTRESEARCH0000001"
 
 /* ---- fixture: a cfg with the contract's gate defaults, a worker pool, one mirrored research */
@@ -1974,7 +1969,7 @@ test_machine_wants_worker_by_state(void **state)
         {"running", "training", "dispatched", "s", NULL, "w", "5", true, WORKER_TRAINING},
         {"completed", "completed", "completed", "s", NULL, NULL, NULL, false, WORKER_DESIGN},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct research *r = research_new();
         research_set(r, RF_RESEARCH_ID, "rs_1");
         research_set(r, RF_STATUS, cases[i].status);

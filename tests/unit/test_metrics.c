@@ -2,11 +2,7 @@
  * test_metrics: what a planned change counts for (phase entries, outcomes, dispatches and
  * redispatches, gate verdicts, phase durations), the classes of invalid inputs, and the text
  * rendering (labels, cumulative histogram buckets, readiness). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +140,7 @@ test_metrics_render_and_ready(void **state)
         "rc_capacity_limit 6\n",
         "rc_leader 0\n",
     };
-    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+    for (size_t i = 0; i < N_OF(want); i++) {
         if (strstr(b.data, want[i]) == NULL) {
             fail_msg("no \"%s\" in:\n%s", want[i], b.data);
         }

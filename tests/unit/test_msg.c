@@ -2,11 +2,7 @@
  * test_msg: the message decoders' rules (contract §3, §4), one table case per rule, built with
  * msgpack's own packer; round-trips of every kind and event type through msg_encode; dead
  * letter truncation; and the request_id peek. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <msgpack.h>
 #include <stdbool.h>
@@ -664,7 +660,6 @@ run_cases(const struct msg_case *cases, size_t n)
     }
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define TRG MSG_TOPIC_TRIGGERS
 #define CMP MSG_TOPIC_COMPLETIONS
 #define DSP MSG_TOPIC_DISPATCH

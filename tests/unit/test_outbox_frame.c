@@ -2,11 +2,7 @@
  * test_outbox_frame: the outbox's framing of one message (outbox_frame/unframe, pure):
  * the byte layout, round trips of topic, key and payload (no key, empty key, binary and long
  * keys), and malformed frames rejected without reading past the end. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,7 +12,6 @@
 #include "common/cfg.h"
 #include "contract/outbox.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define HEAD_LEN 6 /* topic, has-key flag, four bytes of key length */
 
 /* A heap copy of exactly `len` bytes (so ASan sees any read past the end); caller frees. */

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * test_phase: the names of phases and worker types (contract §1) and their mapping. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <string.h>
 
@@ -31,7 +27,7 @@ test_phase_parse_rejects_unknown(void **state)
 {
     (void)state;
     static const char *const bad[] = {"", "Pending", "design", "backtest", "running", "pending "};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < N_OF(bad); i++) {
         enum phase out = PHASE_FAILED;
         if (phase_parse(bad[i], &out) != RC_EINVAL || out != PHASE_FAILED) {
             fail_msg("case \"%s\"", bad[i]);
@@ -56,7 +52,7 @@ test_phase_worked_and_final(void **state)
         {PHASE_ASSESSING, true, false}, {PHASE_COMPLETED, false, true},
         {PHASE_FAILED, false, true},    {PHASE_CANCELLED, false, true},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         if (phase_is_worked(cases[i].p) != cases[i].worked ||
             phase_is_final(cases[i].p) != cases[i].final) {
             fail_msg("case %s", phase_name(cases[i].p));
@@ -78,7 +74,7 @@ test_phase_worker_type_mapping(void **state)
         {PHASE_BACKTESTING, WORKER_BACKTEST, "backtest"},
         {PHASE_ASSESSING, WORKER_ASSESSMENT, "assessment"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         enum worker_type back = WORKER_TYPE_COUNT;
         if (phase_worker_type(cases[i].p) != cases[i].wt ||
             worker_type_phase(cases[i].wt) != cases[i].p ||

@@ -42,7 +42,7 @@ test_rediserr_classifies_every_kind(void **state)
         {"ERR unknown command 'FOO'", REDISERR_OTHER, RC_EBACKEND, false},
         {"", REDISERR_OTHER, RC_EBACKEND, false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         enum rediserr_kind k = rediserr_classify(cases[i].reply, strlen(cases[i].reply));
         if (k != cases[i].kind || rediserr_rc(k) != cases[i].rc ||
             rediserr_drops_link(k) != cases[i].drops) {

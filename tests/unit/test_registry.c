@@ -2,11 +2,7 @@
  * test_registry: the active researches in memory: age order (created_at, then id), find,
  * replace, removal during a walk (NULL slots until compact), and registry_apply of the three
  * kinds of change the store writes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <string.h>

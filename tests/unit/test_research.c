@@ -2,11 +2,7 @@
  * test_research: the field name table of coordinator/research (every name round-trips, the
  * result fields agree with proto/result's schemas, as research.h promises), the mirror's
  * setters and typed readers, and coordinator/change, the planned edits applied to a mirror. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +82,7 @@ test_research_field_names_match_contract(void **state)
         {RF_COST_USD, "cost_usd"},
         {RF_DISPATCHED_AT, "dispatched_at"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         if (strcmp(research_field_name(cases[i].f), cases[i].name) != 0) {
             fail_msg("case %s: named \"%s\"", cases[i].name, research_field_name(cases[i].f));
         }
@@ -203,7 +199,7 @@ test_research_int_reads_decimal_else_zero(void **state)
         {" ", 0},
         {"-", 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct research *r = research_new();
         research_set(r, RF_CREATED_AT, cases[i].text);
         int64_t got = research_int(r, RF_CREATED_AT);
@@ -295,7 +291,7 @@ test_change_is_empty_by_kind_and_content(void **state)
     (void)state;
     struct change c = CHANGE_INIT;
     static const enum change_kind kinds[] = {CHANGE_CREATE, CHANGE_FINISH, CHANGE_NOTE};
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+    for (size_t i = 0; i < N_OF(kinds); i++) {
         change_init(&c, kinds[i], kinds[i] == CHANGE_NOTE ? NULL : "rs_1");
         assert_false(change_is_empty(&c)); /* every kind but UPDATE writes something */
         change_release(&c);
@@ -457,7 +453,7 @@ test_research_check_names_the_corrupt_field(void **state)
     struct research *ok = sound_research();
     assert_true(research_check(ok, "rs_1", why, sizeof(why)));
     research_free(ok);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct research *r = sound_research();
         research_set(r, cases[i].field, cases[i].value);
         why[0] = '\0';

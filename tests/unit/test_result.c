@@ -1,11 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_result: the result schemas of contract §3, result_check's verdicts and messages, and the
  * text form of values (result_format, result_parse). */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <float.h>
 #include <math.h>
@@ -15,8 +11,6 @@
 #include "common/buf.h"
 #include "contract/limits.h"
 #include "proto/result.h"
-
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 
 static void
 test_result_schema_keys_in_contract_order(void **state)

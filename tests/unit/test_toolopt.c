@@ -17,7 +17,7 @@ static const struct toolopt table[] = {
     {"json", NULL, "flag"},
     {"timeout", "S", "seconds"},
 };
-#define N_TABLE (sizeof(table) / sizeof(table[0]))
+#define N_TABLE N_OF(table)
 
 /* Each option seen as "name=arg;" (or "name;" for a flag). */
 static enum rc_rc
@@ -90,7 +90,7 @@ test_toolopt_usage_errors(void **state)
         {{"cmd", "extra", NULL}, "unexpected argument 'extra'"},
         {{"cmd", "--timeout", "refuse", NULL}, "--timeout: refused"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < N_OF(cases); i++) {
         struct buf seen = BUF_INIT;
         struct rc_err err = RC_ERR_INIT;
         int argc = 0;

@@ -1,10 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * Unit tests of waitq: per-type queues of waiting researches, oldest first. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -2,11 +2,7 @@
  * test_workers: live and free workers of a cycle (contract §5): free = live, idle and not held
  * by an active research; the least recently dispatched free worker goes first, across cycles,
  * ties by id; the concurrency limit formula. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "tests/support/test.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -53,8 +49,6 @@ begin(struct workers *w, const struct beat_spec *spec, size_t n, int64_t now_ms)
     workers_release_all(w);
 }
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static void
 expect_take(struct workers *w, enum worker_type wt, int64_t now_ms, const char *want)
 {
@@ -71,7 +65,7 @@ expect_take(struct workers *w, enum worker_type wt, int64_t now_ms, const char *
 }
 
 static void
-test_workers_free_is_live_idle_and_not_held(void **state)
+test_free_workers_are_live_idle_and_not_held(void **state)
 {
     (void)state;
     struct workers *w = workers_new();
@@ -289,21 +283,21 @@ test_workers_holds_carry_over_reads(void **state)
         {"b", WORKER_TRAINING, true},
     };
     begin(w, idle, N_OF(idle), 0);
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 2);
     expect_take(w, WORKER_TRAINING, 1, "a");
     workers_hold(w, "b");
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 0);
     reread(w, idle, N_OF(idle), 2); /* heartbeats lag: both still say idle */
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 0);
     expect_take(w, WORKER_TRAINING, 2, NULL);
     workers_done(w, "a", "a-1"); /* a's completion */
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 1);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 1);
     expect_take(w, WORKER_TRAINING, 3, "a");
     workers_hold(w, "gone"); /* not live: no effect on the figures */
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 0);
     begin(w, idle, N_OF(idle), 4); /* the sweep recomputes: nobody holds them now */
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
-    assert_int_equal(workers_free_count(w, WORKER_DESIGN), 0);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 2);
+    assert_int_equal(workers_count_free(w, WORKER_DESIGN), 0);
     workers_free(w);
 }
 
@@ -393,7 +387,7 @@ test_workers_draining_is_live_not_free(void **state)
     struct workers *w = workers_new();
     read_one(w, "t-1", 5000, "draining", 5000);
     assert_int_equal(workers_live(w, WORKER_TRAINING), 1);
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 0);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 0);
     assert_null(workers_take(w, WORKER_TRAINING, 5000));
     assert_int_equal(workers_capacity(w, 0, 1), 2);
     workers_free(w);
@@ -434,9 +428,9 @@ test_workers_release_and_prune(void **state)
     const struct beat_spec two[] = {{"t-1", WORKER_TRAINING, true}, {"t-2", WORKER_TRAINING, true}};
     reread(w, two, 2, 100);
     assert_string_equal(workers_take(w, WORKER_TRAINING, 100), "t-1");
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 1);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 1);
     workers_release(w, "t-1");
-    assert_int_equal(workers_free_count(w, WORKER_TRAINING), 2);
+    assert_int_equal(workers_count_free(w, WORKER_TRAINING), 2);
     /* t-1 was dispatched to at 100, so t-2 comes first... */
     assert_string_equal(workers_take(w, WORKER_TRAINING, 200), "t-2");
     workers_release_all(w);
@@ -456,7 +450,7 @@ main(void)
         cmocka_unit_test(test_workers_draining_is_live_not_free),
         cmocka_unit_test(test_workers_dispatch_since_follows_changes),
         cmocka_unit_test(test_workers_release_and_prune),
-        cmocka_unit_test(test_workers_free_is_live_idle_and_not_held),
+        cmocka_unit_test(test_free_workers_are_live_idle_and_not_held),
         cmocka_unit_test(test_workers_hold_after_take_counts),
         cmocka_unit_test(test_workers_holds_carry_over_reads),
         cmocka_unit_test(test_workers_live_busy_find),

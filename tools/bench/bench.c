@@ -119,7 +119,7 @@ static const struct toolopt opt_table[] = {
     [OPT_KEEP] = {"keep", NULL, "keep the temp dir with every process's log"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
-#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+#define N_OPTS N_OF(opt_table)
 
 static const char summary[] =
     "Measure the coordinator end to end and print a table (figure, ours, Celery, ours/Celery,\n"

@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/phase.h"
@@ -155,14 +156,17 @@ send_line(struct peer *p, const char *line, struct rc_err *err)
     return RC_OK;
 }
 
-/* The value of ` key=` in a result line as a number; NAN when absent. */
+/* The value of ` key=` in a result line as a number; NAN when absent or no number. */
 static double
 field(const char *line, const char *key)
 {
     size_t key_len = strlen(key);
     for (const char *p = strstr(line, key); p != NULL; p = strstr(p + 1, key)) {
         if ((p == line || p[-1] == ' ') && p[key_len] == '=') {
-            return strtod(p + key_len + 1, NULL);
+            const char *v = p + key_len + 1;
+            double d = NAN;
+            (void)num_parse_f64(v, strcspn(v, " \n"), &d);
+            return d;
         }
     }
     return NAN;

@@ -10,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/dispatchid.h"
@@ -77,9 +78,9 @@ seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, 
         {RF_BYPASS_GATES, "0"},
         {RF_COST_USD, "0"},
     };
-    _Static_assert(2 + 2 * (sizeof(fields) / sizeof(fields[0])) == HSET_WORDS, "HSET_WORDS");
+    _Static_assert(2 + 2 * N_OF(fields) == HSET_WORDS, "HSET_WORDS");
     const char *hset[HSET_WORDS] = {"HSET", s->key};
-    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+    for (size_t f = 0; f < N_OF(fields); f++) {
         hset[2 + 2 * f] = research_field_name(fields[f].f);
         hset[3 + 2 * f] = fields[f].value;
     }
@@ -133,7 +134,9 @@ read_cycle(struct bench_stack *st, const char *key, char *at, size_t at_len, dou
     }
     if (r->type == REDISLINK_ARRAY && r->n_elements == 2 && r->elements[0].str != NULL) {
         snprintf(at, at_len, "%s", r->elements[0].str);
-        *cycle_ms = r->elements[1].str != NULL ? strtod(r->elements[1].str, NULL) : 0.0;
+        double ms = 0.0; /* none, or no number: 0 */
+        (void)num_parse_f64(r->elements[1].str, r->elements[1].len, &ms);
+        *cycle_ms = ms;
     } else {
         at[0] = '\0';
     }

@@ -3,7 +3,6 @@
  * processes spent, and join trigger times, finish times and the workers' latency logs. */
 #include "tools/bench/bench_flow.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/keys.h"
@@ -102,11 +102,9 @@ measured_index(const char *request_id, int64_t n)
     if (request_id == NULL || strncmp(request_id, MEASURED_PREFIX, len) != 0) {
         return -1;
     }
-    char *end = NULL;
-    errno = 0;
-    long long i = strtoll(request_id + len, &end, 10);
-    return errno == 0 && *end == '\0' && end != request_id + len && i >= 0 && i < n ? (int64_t)i
-                                                                                    : -1;
+    int64_t i = 0;
+    const char *digits = request_id + len;
+    return num_parse_i64(digits, strlen(digits), &i) && i >= 0 && i < n ? i : -1;
 }
 
 /* Per finished research: what collect() learns. */
@@ -153,8 +151,9 @@ collect_batch(struct bench_stack *st, const struct redislink_reply *ids, size_t 
         bool ok = r->elements[1].str != NULL && strcmp(r->elements[1].str, "completed") == 0;
         t->completed += ok;
         t->failed += !ok;
-        int64_t finished_us =
-            r->elements[2].str != NULL ? (int64_t)strtoll(r->elements[2].str, NULL, 10) * 1000 : 0;
+        int64_t finished_ms = 0; /* none, or no number: 0 */
+        (void)num_parse_i64(r->elements[2].str, r->elements[2].len, &finished_ms);
+        int64_t finished_us = finished_ms * 1000;
         t->last_finished_us = finished_us > t->last_finished_us ? finished_us : t->last_finished_us;
         bench_timeline_set_trigger(tl, ids[i].str, produced[idx]);
         bench_timeline_set_finished(tl, ids[i].str, finished_us);

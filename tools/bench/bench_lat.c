@@ -3,13 +3,13 @@
  * research id (FNV-1a, linear probing, kept at most half full). */
 #include "tools/bench/bench_lat.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "contract/limits.h"
 #include "contract/phase.h"
@@ -174,16 +174,14 @@ add_line(struct bench_timeline *tl, char *line)
         !phase_is_worked(ph)) {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    long long us = strtoll(fields[3], &end, 10);
-    if (errno != 0 || end == fields[3] || *end != '\0' || us <= 0) {
+    int64_t us = 0;
+    if (!num_parse_i64(fields[3], strlen(fields[3]), &us) || us <= 0) {
         return false;
     }
     struct entry *e = entry_of(tl, fields[1]);
     int64_t *slot = recv ? &e->recv[ph - PHASE_DESIGNING] : &e->done[ph - PHASE_DESIGNING];
     if (*slot == 0) {
-        *slot = (int64_t)us;
+        *slot = us;
     }
     return true;
 }

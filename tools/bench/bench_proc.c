@@ -3,7 +3,6 @@
  * Between fork and exec only async-signal-safe calls run: the driver has librdkafka threads. */
 #include "tools/bench/bench_proc.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 
 #define MAX_FD_CLOSED 4096 /* descriptors above 2 closed in a child, up to this */
@@ -341,14 +341,12 @@ bench_proc_cpu_us(pid_t pid, int64_t *out, struct rc_err *err)
     for (int field = 1; p != NULL && field <= 13; field++) {
         p = strchr(p + 1, ' ');
         if (p != NULL && field >= 12) {
-            char *end = NULL;
-            errno = 0;
-            long long v = strtoll(p + 1, &end, 10);
-            if (errno != 0 || end == p + 1 || v < 0) {
+            int64_t v = -1;
+            if (!num_parse_i64(p + 1, strcspn(p + 1, " "), &v) || v < 0) {
                 p = NULL;
                 break;
             }
-            ticks[field - 12] = (int64_t)v;
+            ticks[field - 12] = v;
         }
     }
     long hz = sysconf(_SC_CLK_TCK);
@@ -389,13 +387,14 @@ bench_proc_peak_rss_kb(pid_t pid, int64_t *out, struct rc_err *err)
     if (text == NULL) {
         return rc_err_sys(err, "read %s", path);
     }
+    /* "VmHWM:<spaces>1234 kB" */
     const char *line = strstr(text, "\nVmHWM:");
-    char *end = NULL;
-    long long kb = line != NULL ? strtoll(line + 7, &end, 10) : -1;
-    if (line == NULL || end == line + 7 || kb < 0) {
+    const char *digits = line != NULL ? line + 7 + strspn(line + 7, " \t") : NULL;
+    int64_t kb = -1;
+    if (digits == NULL || !num_parse_i64(digits, strcspn(digits, " \t\n"), &kb) || kb < 0) {
         rc = rc_err_set(err, RC_EPROTO, "%s: no VmHWM", path);
     } else {
-        *out = (int64_t)kb;
+        *out = kb;
     }
     free(text);
     return rc;

@@ -5,7 +5,6 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/kclient.h"
+#include "common/num.h"
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/fields.h"
@@ -383,13 +383,9 @@ bench_stack_redis_int(struct bench_stack *st, const char *const *words, int64_t 
     if (r->type == REDISLINK_INT) {
         v = r->integer;
     } else if (r->type == REDISLINK_STR) {
-        char *end = NULL;
-        errno = 0;
-        long long parsed = strtoll(r->str, &end, 10);
-        if (errno != 0 || end == r->str) {
+        if (!num_parse_i64(r->str, r->len, &v)) {
             rc = rc_err_set(err, RC_EPROTO, "%s: not an integer: %s", words[0], r->str);
         }
-        v = (int64_t)parsed;
     }
     redislink_replies_free(r, 1);
     if (rc == RC_OK) {

@@ -81,7 +81,7 @@ static const struct toolopt opt_table[] = {
     [OPT_FAULT_FILE] = {"fault-file", "PATH", "on SIGHUP, queue the request errors PATH lists"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
-#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+#define N_OPTS N_OF(opt_table)
 
 static const char summary[] =
     "Run an in-process Kafka mock cluster with the contract's topics until SIGINT/SIGTERM.\n"
@@ -172,7 +172,7 @@ static enum rc_rc
 install_signals(bool catch_hup, struct rc_err *err)
 {
     static const int sigs[] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP};
-    size_t n_sigs = sizeof(sigs) / sizeof(sigs[0]) - (catch_hup ? 0 : 1);
+    size_t n_sigs = N_OF(sigs) - (catch_hup ? 0 : 1);
     struct sigaction sa;
 
     memset(&sa, 0, sizeof(sa));
@@ -301,7 +301,7 @@ is_number(const char *s)
 static const char *
 api_key_name(int16_t key)
 {
-    for (size_t i = 0; i < sizeof(api_keys) / sizeof(api_keys[0]); i++) {
+    for (size_t i = 0; i < N_OF(api_keys); i++) {
         if (api_keys[i].key == key) {
             return api_keys[i].name;
         }
@@ -320,7 +320,7 @@ parse_api_key(const char *s, int16_t *out, struct rc_err *err)
         }
         return rc;
     }
-    for (size_t i = 0; i < sizeof(api_keys) / sizeof(api_keys[0]); i++) {
+    for (size_t i = 0; i < N_OF(api_keys); i++) {
         if (strcasecmp(s, api_keys[i].name) == 0) {
             *out = api_keys[i].key;
             return RC_OK;
@@ -371,7 +371,7 @@ parse_fault_line(char *line, struct fault *out, bool *found, struct rc_err *err)
         if (*p == '\0' || *p == '#') {
             break;
         }
-        if (n_fields == sizeof(fields) / sizeof(fields[0])) {
+        if (n_fields == N_OF(fields)) {
             return rc_err_set(err, RC_EINVAL, "too many fields");
         }
         fields[n_fields++] = p;

@@ -17,7 +17,6 @@
 #include "tools/researchctl/ctl_event.h"
 #include "tools/researchctl/ctl_kafka.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define POLL_MS 200
 #define CATCH_UP_STALL_MS 15000 /* give up reading to the end after this without progress */
 

@@ -2,7 +2,6 @@
  * ctl_fmt: formatting and parsing of figures for researchctl. */
 #include "tools/researchctl/ctl_fmt.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "tools/researchctl/ctl_json.h"
 
 #define MS_PER_MINUTE 60000LL
@@ -187,11 +187,7 @@ ctl_fmt_parse_int(const char *s, int64_t *out)
     if (s == NULL || s[0] == '\0') {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno == 0 && *end == '\0') {
-        *out = (int64_t)v;
+    if (num_parse_i64(s, strlen(s), out)) {
         return true;
     }
     double d = 0;
@@ -206,15 +202,11 @@ ctl_fmt_parse_int(const char *s, int64_t *out)
 bool
 ctl_fmt_parse_num(const char *s, double *out)
 {
-    if (s == NULL || s[0] == '\0') {
+    if (s == NULL) {
         return false;
     }
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno != 0 || !isfinite(v)) {
-        return false;
-    }
-    *out = v;
-    return true;
+    /* Leading white space is let through, as strtod lets it: a stored "\n0.5" still shows as
+     * money, with its text (escaped) beside it. */
+    s += strspn(s, " \t\n\v\f\r");
+    return num_parse_f64(s, strlen(s), out);
 }

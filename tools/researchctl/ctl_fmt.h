@@ -54,7 +54,8 @@ void ctl_fmt_value(struct buf *out, const char *s);
  * integral value ("1.7e+12", as Redis writes large zset scores). False otherwise (NULL, "",
  * "abc", "1.5"); *out written only on success. */
 bool ctl_fmt_parse_int(const char *s, int64_t *out);
-/* Parse a whole finite decimal number. False otherwise; *out written only on success. */
+/* Parse a whole finite decimal number, after any leading white space. False otherwise; *out
+ * written only on success. */
 bool ctl_fmt_parse_num(const char *s, double *out);
 
 #endif /* RC_CTL_FMT_H */

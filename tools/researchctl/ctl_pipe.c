@@ -60,7 +60,7 @@ ctl_pipe_hmget(struct ctl_pipe *p, const char *key, const char *const *fields)
     words[n++] = "HMGET";
     words[n++] = key;
     for (size_t i = 0; fields[i] != NULL; i++) {
-        RC_ASSERT(n < sizeof(words) / sizeof(words[0]));
+        RC_ASSERT(n < N_OF(words));
         words[n++] = fields[i];
     }
     ctl_pipe_add(p, n, words);

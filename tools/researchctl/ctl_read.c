@@ -41,7 +41,7 @@ worker_release(struct ctl_worker *w)
 }
 
 static void
-workers_free(struct ctl_worker *v, size_t n)
+worker_array_free(struct ctl_worker *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         worker_release(&v[i]);
@@ -141,7 +141,7 @@ ctl_status_release(struct ctl_status *st)
         active_release(&st->active[i]);
     }
     free(st->active);
-    workers_free(st->workers, st->n_workers);
+    worker_array_free(st->workers, st->n_workers);
     free(st->coordinator.instance);
     free(st->coordinator.version);
     free(st->coordinator.leader_instance);
@@ -392,7 +392,7 @@ out:
 void
 ctl_workers_release(struct ctl_workers *w)
 {
-    workers_free(w->v, w->n);
+    worker_array_free(w->v, w->n);
     *w = (struct ctl_workers)CTL_WORKERS_INIT;
 }
 

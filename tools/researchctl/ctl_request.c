@@ -17,8 +17,6 @@
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_kafka.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static enum rc_rc
 request_id_opt(struct ctl_opts *o, const char *arg, struct rc_err *err)
 {

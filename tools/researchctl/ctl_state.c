@@ -15,8 +15,6 @@
 #include "tools/researchctl/ctl_view.h"
 #include "common/redislink.h"
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 static enum rc_rc
 redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
             struct rc_err *err)

@@ -420,8 +420,6 @@ static const struct show_row dispatch_rows[] = {
     {"waiting since", "waiting_since", SHOW_TIME, false},
 };
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Printed after the phases: the header is printed first. */
 static const struct show_section tail_sections[] = {
     {"Gates", gate_rows, N_OF(gate_rows)},
@@ -454,7 +452,7 @@ show_row(const struct show_row *row, const char *v, int64_t now_ms, struct buf *
         ctl_fmt_when(ms, now_ms, out);
         buf_putc(out, '\n');
     } else if (v != NULL && row->kind == SHOW_MONEY && ctl_fmt_parse_num(v, &usd)) {
-        /* strtod skips leading white space, "\n" too: v is still escaped. */
+        /* ctl_fmt_parse_num skips leading white space, "\n" too: v is still escaped. */
         buf_printf(out, "  %-*s", LABEL_WIDTH, row->label);
         ctl_fmt_money(usd, text);
         buf_printf(out, "%s (", text);

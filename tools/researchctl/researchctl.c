@@ -21,8 +21,6 @@
 
 extern char **environ;
 
-#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-
 /* Every command, in the order of --help. */
 static const struct ctl_command *(*const commands[])(void) = {
     ctl_request_trigger, ctl_request_cancel, ctl_state_status,

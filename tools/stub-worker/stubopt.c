@@ -53,7 +53,7 @@ static const struct toolopt opt_table[] = {
     [OPT_LATENCY_LOG] = {"latency-log", "PATH", "append timing lines to PATH (below; tools/bench)"},
     [OPT_HELP] = {"help", NULL, "print this help and exit"},
 };
-#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+#define N_OPTS N_OF(opt_table)
 
 static const char summary[] =
     "Simulate N workers of one type for the research coordinator (one process, one loop).\n"
