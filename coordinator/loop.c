@@ -798,8 +798,9 @@ pass_stats(struct loop *l, int64_t now, bool cycle_done, const struct metrics_ta
  * research's key of another type or gone, a request's memo of another type): nothing of
  * them was written. Their inputs are dead-lettered with the Redis error, their researches
  * fail alone, in a second write; the mirror, which had them applied, is reloaded next turn.
- * False when that write cannot be made (the pass is then an outage like any other). */
-static bool
+ * RC_ECONFLICT when this instance lost the lease meanwhile (fenced: it leads no more); else
+ * not RC_OK when that write cannot be made (the pass is then an outage like any other). */
+static enum rc_rc
 refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
 {
     struct change_list fix = CHANGE_LIST_INIT;
@@ -855,7 +856,7 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
     free(res);
     change_list_release(&fix);
     l->mirror_ok = false;
-    return rc == RC_OK;
+    return rc;
 }
 
 /* Write the pass's changes and figures in one round trip, and a second one when some changes
@@ -880,7 +881,7 @@ write_pass(struct loop *l, int64_t now, bool cycle_done, volatile sig_atomic_t *
         memset(&l->tally, 0, sizeof(l->tally));
         for (size_t i = 0; i < l->changes.n; i++) {
             if (l->results[i].rc != RC_OK) {
-                rc = refuse_changes(l, now, err) ? RC_OK : RC_EUNAVAIL;
+                rc = refuse_changes(l, now, err); /* RC_ECONFLICT: fenced, as below */
                 break;
             }
         }
