@@ -33,6 +33,9 @@
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
 
+/* The scratch command buffer a pass keeps for the next one, at most: the usual pass fits. */
+#define CMD_KEEP_BYTES (1 << 20)
+
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -810,6 +813,9 @@ store_apply(struct store *s, const struct change *changes, size_t n,
         resp_release(&a);
     }
     redislink_append(s->link, s->cmd.data, s->cmd.len);
+    if (s->cmd.cap > CMD_KEEP_BYTES) {
+        buf_release(&s->cmd); /* hiredis holds its copy: a big pass (a load) leaves no twin */
+    }
     /* One reply per call, all read in one round trip before any is judged (a pass holds at
      * most a sweep slice and a batch of inputs, so its commands stay a few MB): an array with
      * one element per group and the warnings last, or one error for the whole call (FENCED:
