@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
- * it_child: the processes an env starts (its children): spawning with the layered
- * environment, signalling, collecting, stopping in waves, and the coordinator and stub-worker
- * starters that wait for readiness. */
+ * it_child: the processes an env starts (its children), each by name with its log in the env
+ * dir: spawning through the env's proc group (tools/stack/proc: the layered environment, the
+ * orphan protection), signalling, collecting, stopping in waves, and the coordinator and
+ * stub-worker starters that wait for readiness. */
 #include "tests/support/it_env.h"
 
 #include <errno.h>
@@ -17,17 +18,15 @@
 #include "common/xalloc.h"
 #include "contract/keys.h"
 #include "tests/support/it_env_internal.h"
-#include "tests/support/it_proc.h"
+#include "tools/stack/proc.h"
 
 #ifndef RC_BIN_DIR
 #error "RC_BIN_DIR must name the build's bin dir (tests/CMakeLists.txt defines it)"
 #endif
 
-extern char **environ;
-
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-/* A NULL-terminated vector of owned strings, for argv and envp. */
+/* A NULL-terminated vector of owned strings, for an argv. */
 struct strv {
     char **v;
     size_t n;
@@ -40,23 +39,6 @@ strv_add(struct strv *sv, const char *s)
     sv->v = xgrow(sv->v, &sv->cap, sv->n + 2, sizeof *sv->v);
     sv->v[sv->n++] = xstrdup(s);
     sv->v[sv->n] = NULL;
-}
-
-/* Add "NAME=value", replacing an earlier entry with the same NAME. */
-static void
-strv_setenv(struct strv *sv, const char *entry)
-{
-    const char *eq = strchr(entry, '=');
-    size_t name_len = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
-
-    for (size_t i = 0; i < sv->n; i++) {
-        if (strncmp(sv->v[i], entry, name_len) == 0 && sv->v[i][name_len] == '=') {
-            free(sv->v[i]);
-            sv->v[i] = xstrdup(entry);
-            return;
-        }
-    }
-    strv_add(sv, entry);
 }
 
 static void
@@ -81,13 +63,19 @@ it_child_find(struct it_env *env, pid_t pid)
     return NULL;
 }
 
+void
+it_child_log_path(const struct it_env *env, const char *name, struct buf *out)
+{
+    buf_printf(out, "%s/%s.log", env->dir, name);
+}
+
 /* Reap the child if it has exited; true when it is gone. */
 bool
-it_child_gone(struct it_child *c)
+it_child_gone(struct it_env *env, struct it_child *c)
 {
     int st = 0;
 
-    if (!c->done && it_proc_wait(c->pid, 0, &st, NULL) == RC_OK) {
+    if (!c->done && proc_wait(env->procs, c->pid, 0, &st, NULL) == RC_OK) {
         c->done = true;
         c->status = st;
     }
@@ -101,7 +89,7 @@ it_child_state(const struct it_child *c, char *out, size_t len)
         snprintf(out, len, "running");
         return;
     }
-    it_proc_describe(c->status, out, len);
+    proc_describe(c->status, out, len);
 }
 
 static bool
@@ -122,6 +110,19 @@ name_ok(const char *name)
     return true;
 }
 
+void
+it_child_add(struct it_env *env, const char *name, pid_t pid, bool infra)
+{
+    RC_ASSERT(name_ok(name));
+    env->children =
+        xgrow(env->children, &env->cap_children, env->n_children + 1, sizeof *env->children);
+    struct it_child *c = &env->children[env->n_children++];
+    memset(c, 0, sizeof *c);
+    c->pid = pid;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->infra = infra;
+}
+
 /* Start `path` as child `name` with argv (argv[0] kept as given) and the environment
  * environ + each layer in turn (NULL layers skipped). */
 enum rc_rc
@@ -129,10 +130,7 @@ it_child_spawn(struct it_env *env, const char *name, const char *path, const cha
                const char *const *const layers[], size_t n_layers, bool infra, pid_t *out,
                struct rc_err *err)
 {
-    struct strv args = {NULL, 0, 0};
-    struct strv envp = {NULL, 0, 0};
     struct buf log_path = BUF_INIT;
-    enum rc_rc rc = RC_OK;
     pid_t pid = -1;
 
     if (!name_ok(name)) {
@@ -141,35 +139,17 @@ it_child_spawn(struct it_env *env, const char *name, const char *path, const cha
     if (access(path, X_OK) != 0) {
         return rc_err_sys(err, "%s is not there or not executable (not built?)", path);
     }
-    for (size_t i = 0; argv[i] != NULL; i++) {
-        strv_add(&args, argv[i]);
-    }
-    for (size_t i = 0; environ != NULL && environ[i] != NULL; i++) {
-        strv_add(&envp, environ[i]);
-    }
-    for (size_t l = 0; l < n_layers; l++) {
-        for (size_t i = 0; layers[l] != NULL && layers[l][i] != NULL; i++) {
-            strv_setenv(&envp, layers[l][i]);
-        }
-    }
-    buf_printf(&log_path, "%s/%s.log", env->dir, name);
-    rc = it_proc_spawn(path, args.v, envp.v, log_path.data, &pid, err);
-    if (rc != RC_OK) {
-        goto out;
-    }
-    env->children =
-        xgrow(env->children, &env->cap_children, env->n_children + 1, sizeof *env->children);
-    struct it_child *c = &env->children[env->n_children++];
-    memset(c, 0, sizeof *c);
-    c->pid = pid;
-    snprintf(c->name, sizeof c->name, "%s", name);
-    c->infra = infra;
-    *out = pid;
-out:
+    it_child_log_path(env, name, &log_path);
+    const struct proc_spec sp = {
+        .path = path, .argv = argv, .env = layers, .n_env = n_layers, .log_path = log_path.data};
+    enum rc_rc rc = proc_spawn(env->procs, &sp, &pid, NULL, NULL, err);
     buf_release(&log_path);
-    strv_release(&envp);
-    strv_release(&args);
-    return rc;
+    if (rc != RC_OK) {
+        return rc;
+    }
+    it_child_add(env, name, pid, infra);
+    *out = pid;
+    return RC_OK;
 }
 
 pid_t
@@ -233,7 +213,7 @@ it_env_wait_exit(struct it_env *env, pid_t pid, int timeout_ms, int *status)
         return -1;
     }
     if (!c->done) {
-        if (it_proc_wait(pid, timeout_ms, &st, NULL) != RC_OK) {
+        if (proc_wait(env->procs, pid, timeout_ms, &st, NULL) != RC_OK) {
             return -1;
         }
         c->done = true;
@@ -257,7 +237,7 @@ it_children_stop(struct it_env *env, bool infra)
 
     for (size_t i = 0; i < env->n_children; i++) {
         struct it_child *c = &env->children[i];
-        if (c->infra == infra && !it_child_gone(c)) {
+        if (c->infra == infra && !it_child_gone(env, c)) {
             kill(c->pid, SIGTERM);
         }
     }
@@ -269,11 +249,11 @@ it_children_stop(struct it_env *env, bool infra)
         }
         int64_t left = deadline - clock_mono_ms();
         int st = 0;
-        if (it_proc_wait(c->pid, left > 0 ? (int)left : 0, &st, NULL) != RC_OK) {
+        if (proc_wait(env->procs, c->pid, left > 0 ? (int)left : 0, &st, NULL) != RC_OK) {
             fprintf(stderr, "it_env: %s (pid %ld) ignored SIGTERM for %d ms: SIGKILL\n", c->name,
                     (long)c->pid, IT_STOP_TIMEOUT_MS);
             kill(c->pid, SIGKILL);
-            if (it_proc_wait(c->pid, 5000, &st, NULL) != RC_OK) {
+            if (proc_wait(env->procs, c->pid, 5000, &st, NULL) != RC_OK) {
                 st = 0x7f; /* should not happen; leave it marked as not a clean exit */
             }
         }
@@ -324,7 +304,7 @@ it_env_start_coordinator(struct it_env *env, const char *const extra_env[])
         if (ready) {
             break;
         }
-        if (it_child_gone(c)) {
+        if (it_child_gone(env, c)) {
             char state[96];
             it_child_state(c, state, sizeof state);
             it_fail(env, "coordinator (pid %ld) ended before its first cycle: %s", (long)pid,
@@ -417,7 +397,7 @@ it_env_start_workers(struct it_env *env, const char *type, int count, const char
         if (n >= count) {
             break;
         }
-        if (it_child_gone(c) || clock_mono_ms() >= deadline) {
+        if (it_child_gone(env, c) || clock_mono_ms() >= deadline) {
             char state[96];
             it_child_state(c, state, sizeof state);
             it_fail(env, "%s (pid %ld, %s): %lld of %d workers \"%s*\" in %s after %d ms",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * it_env: lifecycle of an integration-test environment: its temp dir, redis-server and
- * devbroker, the base environment of its children, stop, logs, and the small test utilities.
- * Children are in it_child.c, Redis helpers in it_redis.c, Kafka in it_kafka.c. */
+ * devbroker (started and waited for by tools/stack), the base environment of its children,
+ * stop, logs, and the small test utilities. Children are in it_child.c, Redis helpers in
+ * it_redis.c, Kafka in it_kafka.c. */
 #include "tests/support/test.h"
 
 #include "tests/support/it_env.h"
@@ -27,7 +28,8 @@
 #include "common/redislink.h"
 #include "common/xalloc.h"
 #include "tests/support/it_env_internal.h"
-#include "tests/support/it_proc.h"
+#include "tools/stack/proc.h"
+#include "tools/stack/stack.h"
 
 #ifndef RC_BIN_DIR
 #error "RC_BIN_DIR must name the build's bin dir (tests/CMakeLists.txt defines it)"
@@ -155,7 +157,7 @@ it_env_run(struct it_env *env, const char *name, const char *const argv[],
     struct stat st;
     int status = 0;
 
-    buf_printf(&path, "%s/%s.log", env->dir, name);
+    it_child_log_path(env, name, &path);
     long from = stat(path.data, &st) == 0 ? (long)st.st_size : 0; /* a reused name appends */
     pid_t pid = it_env_spawn(env, name, argv, extra_env);
     bool exited = it_env_wait_exit(env, pid, timeout_ms, &status) == 0;
@@ -167,7 +169,7 @@ it_env_run(struct it_env *env, const char *name, const char *const argv[],
     buf_release(&path);
     if (!exited || !WIFEXITED(status)) {
         char state[96];
-        it_proc_describe(status, state, sizeof state);
+        proc_describe(status, state, sizeof state);
         it_fail(env, "%s (%s) %s; its output:\n%s", name, argv[0],
                 exited ? state : "did not exit in time", text);
         free(text);
@@ -191,7 +193,7 @@ dump_log(const struct it_env *env, const struct it_child *c)
     char *data = xmalloc(LOG_TAIL_BYTES + 1);
 
     it_child_state(c, state, sizeof state);
-    buf_printf(&path, "%s/%s.log", env->dir, c->name);
+    it_child_log_path(env, c->name, &path);
     fprintf(stderr, "----- %s (pid %ld, %s) -----\n", path.data, (long)c->pid, state);
     FILE *f = fopen(path.data, "rb");
     if (f == NULL) {
@@ -240,7 +242,7 @@ it_env_dump_logs(struct it_env *env)
     }
     for (size_t i = 0; i < env->n_children; i++) {
         bool seen = false;
-        it_child_gone(&env->children[i]);
+        it_child_gone(env, &env->children[i]);
         for (size_t j = i + 1; j < env->n_children; j++) {
             seen = seen || strcmp(env->children[j].name, env->children[i].name) == 0;
         }
@@ -306,6 +308,7 @@ it_env_stop(struct it_env *env)
         free(env->base_env[i]);
     }
     free(env->base_env);
+    proc_group_free(env->procs); /* every child is reaped by now: frees only */
     free(env->children);
     free(env->dir);
     free(env->redis_sock);
@@ -375,7 +378,7 @@ start_redis(struct it_env *env, struct rc_err *err)
 {
     char *server = it_find_program("redis-server");
     struct buf sock = BUF_INIT;
-    enum rc_rc rc = RC_OK;
+    struct buf log_path = BUF_INIT;
     pid_t pid = -1;
 
     if (server == NULL) {
@@ -391,37 +394,26 @@ start_redis(struct it_env *env, struct rc_err *err)
     if (env->redis_port <= 0) {
         env->redis_port = it_free_port();
     }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", env->redis_port);
+    it_child_log_path(env, "redis", &log_path);
     /* AOF as in the dev stack (a restart keeps the data, contract §7). */
-    /* clang-format off */
-    const char *const argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                                "--unixsocket", env->redis_sock,
-                                "--unixsocketperm", "700", "--save", "", "--appendonly", "yes",
-                                "--appendfsync", "everysec", "--dir", env->dir, NULL};
-    /* clang-format on */
-    rc = it_child_spawn(env, "redis", server, argv, NULL, 0, true, &pid, err);
+    const struct stack_redis redis = {.server = server,
+                                      .dir = env->dir,
+                                      .unix_path = env->redis_sock,
+                                      .tcp_port = env->redis_port,
+                                      .aof = true,
+                                      .log_path = log_path.data};
+    enum rc_rc rc = stack_redis_spawn(env->procs, &redis, &pid, err);
+    if (rc == RC_OK) {
+        it_child_add(env, "redis", pid, true);
+        rc = stack_redis_wait(env->procs, pid, &redis, IT_READY_TIMEOUT_MS, err);
+    }
+    if (rc == RC_OK) {
+        struct cfg_redis where = {.unix_path = env->redis_sock, .timeout_ms = REDIS_TIMEOUT_MS};
+        env->redis = redislink_new(&where);
+    }
+    buf_release(&log_path);
     free(server);
-    if (rc != RC_OK) {
-        return rc;
-    }
-    struct cfg_redis where = {.unix_path = env->redis_sock, .timeout_ms = REDIS_TIMEOUT_MS};
-    env->redis = redislink_new(&where);
-    const char *ping[] = {"PING"};
-    const struct redislink_cmd cmd = {1, ping};
-    int64_t deadline = clock_mono_ms() + IT_READY_TIMEOUT_MS;
-    while (clock_mono_ms() < deadline) {
-        if (it_child_gone(&env->children[env->n_children - 1])) {
-            return rc_err_set(err, RC_EUNAVAIL, "redis-server exited before answering PING");
-        }
-        if (redislink_run(env->redis, &cmd, 1, NULL) == RC_OK) {
-            return RC_OK;
-        }
-        redislink_drop(env->redis); /* the next attempt need not wait for the backoff */
-        it_sleep_ms(10);
-    }
-    return rc_err_set(err, RC_EUNAVAIL, "redis-server did not answer PING within %d ms",
-                      IT_READY_TIMEOUT_MS);
+    return rc;
 }
 
 void
@@ -449,51 +441,27 @@ start_broker(struct it_env *env, int partitions, struct rc_err *err)
 {
     struct buf file = BUF_INIT;
     struct buf path = BUF_INIT;
-    struct buf prefix_env = BUF_INIT;
-    enum rc_rc rc = RC_OK;
+    struct buf faults = BUF_INIT;
+    struct buf log_path = BUF_INIT;
     pid_t pid = -1;
 
-    struct buf faults = BUF_INIT;
     buf_printf(&file, "%s/bootstrap", env->dir);
     buf_printf(&path, "%s/devbroker", RC_BIN_DIR);
-    buf_printf(&prefix_env, "KAFKA_TOPIC_PREFIX=%s", env->topic_prefix);
     buf_printf(&faults, "%s/broker.faults", env->dir); /* it_env_broker_faults */
-    char n_partitions[16];
-    snprintf(n_partitions, sizeof n_partitions, "%d", partitions);
-    const char *const argv[] = {
-        "devbroker",    "--bootstrap-file", file.data,      "--topic-prefix", env->topic_prefix,
-        "--fault-file", faults.data,        "--partitions", n_partitions,     NULL};
-    const char *const layer[] = {prefix_env.data, NULL};
-    const char *const *const layers[] = {layer};
-    rc = it_child_spawn(env, "devbroker", path.data, argv, layers, 1, true, &pid, err);
+    it_child_log_path(env, "devbroker", &log_path);
+    const struct stack_broker broker = {.devbroker = path.data,
+                                        .bootstrap_file = file.data,
+                                        .partitions = partitions,
+                                        .topic_prefix = env->topic_prefix,
+                                        .fault_file = faults.data,
+                                        .log_path = log_path.data};
+    enum rc_rc rc = stack_broker_spawn(env->procs, &broker, &pid, err);
+    if (rc == RC_OK) {
+        it_child_add(env, "devbroker", pid, true);
+        rc = stack_broker_wait(env->procs, pid, &broker, IT_READY_TIMEOUT_MS, &env->bootstrap, err);
+    }
+    buf_release(&log_path);
     buf_release(&faults);
-    if (rc != RC_OK) {
-        goto out;
-    }
-    int64_t deadline = clock_mono_ms() + IT_READY_TIMEOUT_MS;
-    rc = rc_err_set(err, RC_EUNAVAIL, "devbroker wrote no %s within %d ms", file.data,
-                    IT_READY_TIMEOUT_MS);
-    while (clock_mono_ms() < deadline) {
-        FILE *f = fopen(file.data, "r"); /* written atomically: complete once it exists */
-        if (f != NULL) {
-            char line[1024] = {0};
-            bool got = fgets(line, sizeof line, f) != NULL;
-            fclose(f);
-            line[strcspn(line, "\r\n \t")] = '\0';
-            if (got && line[0] != '\0') {
-                env->bootstrap = xstrdup(line);
-                rc = RC_OK;
-                break;
-            }
-        }
-        if (it_child_gone(&env->children[env->n_children - 1])) {
-            rc = rc_err_set(err, RC_EUNAVAIL, "devbroker exited before writing %s", file.data);
-            break;
-        }
-        it_sleep_ms(10);
-    }
-out:
-    buf_release(&prefix_env);
     buf_release(&path);
     buf_release(&file);
     return rc;
@@ -519,6 +487,7 @@ env_start(struct it_env **out, int partitions)
     /* A server that drops a link (a Sentinel killing clients, a stopped redis) must fail a
      * write with EPIPE, not end the test process. */
     signal(SIGPIPE, SIG_IGN);
+    env->procs = proc_group_new();
     env->topic_prefix = xstrdup(TOPIC_PREFIX);
     env->key_prefix = xstrdup(KEY_PREFIX);
     if (make_dir(env, &err) != RC_OK || start_redis(env, &err) != RC_OK ||

@@ -23,8 +23,9 @@
  * the tail of every child's log), so they are for test bodies and setup/teardown only. A plain
  * cmocka assert prints no logs (cmocka tells teardown nothing): prefer the wait helpers, use
  * it_fail() for checks whose failure needs the logs, or run with IT_VERBOSE=1.
- * Children are started with PR_SET_PDEATHSIG (Linux), so a crashed or killed test process
- * leaves no orphan; an atexit handler and a SIGABRT/SIGTERM/SIGINT handler kill them too.
+ * Children are started by tools/stack/proc with PR_SET_PDEATHSIG (Linux), so a crashed or
+ * killed test process leaves no orphan; its atexit handler and SIGABRT/SIGTERM/SIGINT/SIGHUP
+ * handler (for those not ignored) kill them too.
  *
  * Environment switches: IT_VERBOSE=1 prints every child's log tail at stop; IT_KEEP=1 keeps
  * the temp dir (its path is printed); IT_REQUIRE_ALL=1 (set by CI) turns it_skip into a

@@ -14,7 +14,9 @@
 #include "common/rc_err.h"
 #include "contract/phase.h"
 
+struct buf;
 struct it_topic;
+struct proc_group;
 
 #define IT_CHILD_NAME_MAX 64
 
@@ -38,6 +40,7 @@ struct it_env {
     char **base_env; /* "NAME=value", NULL-terminated, owned */
     size_t n_base;
 
+    struct proc_group *procs; /* every child's process (tools/stack/proc) */
     struct it_child *children;
     size_t n_children;
     size_t cap_children;
@@ -64,10 +67,15 @@ struct it_env {
 enum rc_rc it_child_spawn(struct it_env *env, const char *name, const char *path,
                           const char *const argv[], const char *const *const layers[],
                           size_t n_layers, bool infra, pid_t *out, struct rc_err *err);
+/* it_child.c: record `pid` (started in env->procs by other means: tools/stack) as child
+ * `name`; its log must be it_child_log_path's. */
+void it_child_add(struct it_env *env, const char *name, pid_t pid, bool infra);
+/* it_child.c: append DIR/<name>.log, the log of child `name`, to out. */
+void it_child_log_path(const struct it_env *env, const char *name, struct buf *out);
 /* it_child.c: the child with that pid, or NULL. */
 struct it_child *it_child_find(struct it_env *env, pid_t pid);
 /* it_child.c: reap the child if it has exited; true when it is gone. */
-bool it_child_gone(struct it_child *c);
+bool it_child_gone(struct it_env *env, struct it_child *c);
 /* it_child.c: "running", "exit 0", "signal 9 (Killed)". */
 void it_child_state(const struct it_child *c, char *out, size_t len);
 /* it_child.c: SIGTERM the running children with this `infra`, wait IT_STOP_TIMEOUT_MS in all,

@@ -63,7 +63,7 @@ answers(struct it_env *env, pid_t pid, int port)
     struct timeval tv = {0, 200 * 1000};
     while (clock_mono_ms() < deadline) {
         struct it_child *child = it_child_find(env, pid);
-        if (child == NULL || it_child_gone(child)) {
+        if (child == NULL || it_child_gone(env, child)) {
             return false;
         }
         redisContext *c = redisConnectWithTimeout("127.0.0.1", port, tv);

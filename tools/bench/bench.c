@@ -22,9 +22,9 @@
 #include "tools/bench/bench_celery.h"
 #include "tools/bench/bench_cycle.h"
 #include "tools/bench/bench_flow.h"
-#include "tools/bench/bench_proc.h"
 #include "tools/bench/bench_report.h"
 #include "tools/bench/bench_stack.h"
+#include "tools/stack/proc.h"
 #include "common/toolopt.h"
 
 #define TOOL "bench"
@@ -356,7 +356,7 @@ remove_tree(const char *top)
 
 struct run {
     struct options *opt;
-    struct bench_procs *bp;
+    struct proc_group *procs;
     char *top; /* the temp dir */
     char *bin_dir;
     struct bench_results res;
@@ -379,7 +379,7 @@ stack_up(struct run *run, const char *name, bool workers, struct bench_stack **o
                                   .poll_interval = run->opt->poll_interval,
                                   .fetch_wait_ms = run->opt->fetch_wait_ms};
     struct bench_stack *st = NULL;
-    enum rc_rc rc = bench_stack_start(run->bp, &so, &st, err);
+    enum rc_rc rc = bench_stack_start(run->procs, &so, &st, err);
     if (rc == RC_OK && workers) {
         rc = bench_stack_coordinator_start(st, true, COORDINATOR_READY_MS, err);
         if (rc == RC_OK) {
@@ -489,7 +489,7 @@ run_celery(struct run *run, struct rc_err *err)
     fprintf(stderr, " at once\n");
     struct bench_celery_opts co = {run->opt->python,     RC_BENCH_SCRIPT_DIR,  dir,
                                    run->opt->celery_n.v, run->opt->celery_n.n, run->opt->lowload};
-    enum rc_rc rc = bench_celery_run(run->bp, &co, &run->res.celery, err);
+    enum rc_rc rc = bench_celery_run(run->procs, &co, &run->res.celery, err);
     if (rc == RC_OK && !run->res.celery.ran) {
         fprintf(stderr, TOOL ": Celery peer skipped: %s\n", run->res.celery.note);
     }
@@ -569,7 +569,7 @@ main(int argc, char **argv)
         free(run.bin_dir);
         return RC_EXIT_FAILURE;
     }
-    run.bp = bench_procs_new();
+    run.procs = proc_group_new();
     run.res.quick = opt.quick;
     run.res.workers = opt.workers;
     run.res.partitions = opt.partitions;
@@ -580,7 +580,7 @@ main(int argc, char **argv)
     if (rc == RC_OK) {
         rc = run_stages(&run, &stage, &err);
     }
-    bench_procs_free(run.bp); /* anything still running */
+    proc_group_free(run.procs); /* anything still running */
     run.res.wall_s = (double)(clock_mono_ms() - t0) / 1000.0;
     if (rc == RC_OK) {
         bench_report_table(&run.res, stdout);

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -21,7 +20,8 @@
 #include "common/stopsig.h"
 #include "common/xalloc.h"
 #include "contract/phase.h"
-#include "tools/bench/bench_proc.h"
+#include "tools/stack/proc.h"
+#include "tools/stack/stack.h"
 
 #define CHECK_TIMEOUT_MS 30000  /* `import celery, redis` */
 #define READY_TIMEOUT_MS 120000 /* workers up and a warm-up chain through every queue */
@@ -30,7 +30,7 @@
 #define LINE_MAX_BYTES 4096
 
 struct peer {
-    struct bench_procs *bp;
+    struct proc_group *procs;
     const struct bench_celery_opts *opts;
     char *sock;
     char *env_text[3];
@@ -56,9 +56,11 @@ spawn(struct peer *p, const char *const *argv, const char *log_name, bool pipes,
       struct rc_err *err)
 {
     char *log_path = path_in(p->opts->dir, log_name);
-    struct bench_spawn sp = {argv, p->env, log_path, pipes};
-    enum rc_rc rc = bench_procs_spawn(p->bp, &sp, pid, pipes ? &p->to_fd : NULL,
-                                      pipes ? &p->from_fd : NULL, err);
+    const char *const *const layers[] = {p->env};
+    const struct proc_spec sp = {
+        .argv = argv, .env = layers, .n_env = 1, .log_path = log_path, .pipes = pipes};
+    enum rc_rc rc =
+        proc_spawn(p->procs, &sp, pid, pipes ? &p->to_fd : NULL, pipes ? &p->from_fd : NULL, err);
     free(log_path);
     return rc;
 }
@@ -70,7 +72,7 @@ check_python(struct peer *p, struct bench_peer *out, bool *ok, struct rc_err *er
     char *script = path_in(p->opts->script_dir, "bench_celery.py");
     const char *argv[] = {p->opts->python, "-c", "import celery, redis", NULL};
     pid_t pid = -1;
-    int code = -1;
+    int status = 0;
     enum rc_rc rc = RC_OK;
 
     *ok = false;
@@ -81,15 +83,15 @@ check_python(struct peer *p, struct bench_peer *out, bool *ok, struct rc_err *er
     } else {
         rc = spawn(p, argv, "celery-check.log", false, &pid, err);
         if (rc == RC_OK) {
-            rc = bench_procs_wait(p->bp, pid, CHECK_TIMEOUT_MS, &code, err);
+            rc = proc_wait(p->procs, pid, CHECK_TIMEOUT_MS, &status, err);
         }
-        if (rc == RC_OK && code != 0) {
+        if (rc == RC_OK && proc_exit_code(status) != 0) {
             snprintf(out->note, sizeof(out->note),
                      "%s cannot import celery and redis: apt-get install python3-celery "
                      "python3-redis",
                      p->opts->python);
         }
-        *ok = rc == RC_OK && code == 0;
+        *ok = rc == RC_OK && proc_exit_code(status) == 0;
     }
     free(script);
     return rc;
@@ -209,12 +211,12 @@ ask(struct peer *p, const char *command, int64_t timeout_ms, char **out, struct 
 static enum rc_rc
 cpu_snapshot(const struct peer *p, int64_t out[3], struct rc_err *err)
 {
-    enum rc_rc rc = bench_proc_cpu_sum_us(p->workers, WORKER_TYPE_COUNT, &out[0], err);
+    enum rc_rc rc = proc_cpu_sum_us(p->workers, WORKER_TYPE_COUNT, &out[0], err);
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(p->client, &out[1], err);
+        rc = proc_cpu_us(p->client, &out[1], err);
     }
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(p->redis, &out[2], err);
+        rc = proc_cpu_us(p->redis, &out[2], err);
     }
     return rc;
 }
@@ -282,27 +284,20 @@ run_lowload(struct peer *p, int64_t n, struct bench_lowload *out, struct rc_err 
     return RC_OK;
 }
 
-/* Celery's own redis-server, ready once its socket exists. */
+/* Celery's own redis-server (tools/stack: no persistence), ready once it answers PING. */
 static enum rc_rc
 redis_start(struct peer *p, struct rc_err *err)
 {
-    /* clang-format off */
-    const char *argv[] = {"/usr/bin/redis-server", "--port", "0",
-                          "--unixsocket", p->sock, "--unixsocketperm", "700",
-                          "--save", "", "--appendonly", "no", "--dir", p->opts->dir, NULL};
-    /* clang-format on */
-    enum rc_rc rc = spawn(p, argv, "redis.log", false, &p->redis, err);
-    int64_t deadline = clock_mono_ms() + READY_TIMEOUT_MS;
-    struct stat sb;
-
-    while (rc == RC_OK && stat(p->sock, &sb) != 0) {
-        if (clock_mono_ms() >= deadline || stopsig_requested() ||
-            !bench_procs_running(p->bp, p->redis)) {
-            return rc_err_set(err, RC_EUNAVAIL, "celery's redis-server not ready (logs in %s)",
-                              p->opts->dir);
-        }
-        stopsig_nap_ms(10);
+    char *log_path = path_in(p->opts->dir, "redis.log");
+    const struct stack_redis redis = {.server = "/usr/bin/redis-server",
+                                      .dir = p->opts->dir,
+                                      .unix_path = p->sock,
+                                      .log_path = log_path};
+    enum rc_rc rc = stack_redis_spawn(p->procs, &redis, &p->redis, err);
+    if (rc == RC_OK) {
+        rc = stack_redis_wait(p->procs, p->redis, &redis, READY_TIMEOUT_MS, err);
     }
+    free(log_path);
     return rc;
 }
 
@@ -371,7 +366,7 @@ stop(struct peer *p)
         p->to_fd = -1;
     }
     if (p->client > 0) {
-        (void)bench_procs_stop(p->bp, p->client, STOP_TIMEOUT_MS, NULL);
+        (void)proc_stop(p->procs, p->client, STOP_TIMEOUT_MS, NULL);
     }
     if (p->from_fd >= 0) {
         close(p->from_fd);
@@ -384,19 +379,19 @@ stop(struct peer *p)
     }
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         if (p->workers[t] > 0) {
-            (void)bench_procs_stop(p->bp, p->workers[t], STOP_TIMEOUT_MS, NULL);
+            (void)proc_stop(p->procs, p->workers[t], STOP_TIMEOUT_MS, NULL);
         }
     }
     if (p->redis > 0) {
-        (void)bench_procs_stop(p->bp, p->redis, STOP_TIMEOUT_MS, NULL);
+        (void)proc_stop(p->procs, p->redis, STOP_TIMEOUT_MS, NULL);
     }
 }
 
 enum rc_rc
-bench_celery_run(struct bench_procs *bp, const struct bench_celery_opts *opts,
+bench_celery_run(struct proc_group *procs, const struct bench_celery_opts *opts,
                  struct bench_peer *out, struct rc_err *err)
 {
-    struct peer p = {.bp = bp,
+    struct peer p = {.procs = procs,
                      .opts = opts,
                      .redis = -1,
                      .client = -1,

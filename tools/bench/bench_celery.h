@@ -13,7 +13,7 @@
 #include "common/rc_err.h"
 #include "tools/bench/bench_report.h"
 
-struct bench_procs;
+struct proc_group;
 
 struct bench_celery_opts {
     const char *python;     /* /usr/bin/python3: Debian's, where python3-celery installs */
@@ -28,7 +28,7 @@ struct bench_celery_opts {
  * out->note saying why (the benchmark goes on without it). Other failures: RC_EUNAVAIL (a
  * process not ready or not answering in time; its log is in opts->dir) or RC_EPROTO (the
  * client's answer could not be read). */
-enum rc_rc bench_celery_run(struct bench_procs *bp, const struct bench_celery_opts *opts,
+enum rc_rc bench_celery_run(struct proc_group *procs, const struct bench_celery_opts *opts,
                             struct bench_peer *out, struct rc_err *err);
 
 #endif /* RC_BENCH_CELERY_H */

@@ -17,8 +17,8 @@
 #include "contract/fields.h"
 #include "contract/keys.h"
 #include "tools/bench/bench_lat.h"
-#include "tools/bench/bench_proc.h"
 #include "tools/bench/bench_stack.h"
+#include "tools/stack/proc.h"
 #include "common/redislink.h"
 
 #define SEED_BATCH 1000          /* researches written per round trip */
@@ -224,7 +224,7 @@ bench_cycle_run(struct bench_stack *st, int64_t active, int64_t samples, struct 
         rc = sample(st, samples, t0_ms, &r, err);
     }
     if (rc == RC_OK) {
-        rc = bench_proc_peak_rss_kb(bench_stack_coordinator_pid(st), &rss_kb, err);
+        rc = proc_peak_rss_kb(bench_stack_coordinator_pid(st), &rss_kb, err);
         r.peak_rss_mb = (double)rss_kb / 1024.0;
     }
     struct rc_err stop_err = RC_ERR_INIT;

@@ -18,8 +18,8 @@
 #include "contract/keys.h"
 #include "contract/phase.h"
 #include "tools/bench/bench_lat.h"
-#include "tools/bench/bench_proc.h"
 #include "tools/bench/bench_stack.h"
+#include "tools/stack/proc.h"
 #include "common/redislink.h"
 
 #define WARMUP_BURST 8       /* unmeasured researches before a throughput run */
@@ -238,19 +238,19 @@ cpu_snapshot(const struct bench_stack *st, int64_t out[N_CHARGED], struct rc_err
     int64_t w = 0;
 
     memset(out, 0, N_CHARGED * sizeof(*out));
-    enum rc_rc rc = bench_proc_cpu_us(bench_stack_coordinator_pid(st), &out[0], err);
+    enum rc_rc rc = proc_cpu_us(bench_stack_coordinator_pid(st), &out[0], err);
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_sum_us(workers, n_workers, &w, err);
+        rc = proc_cpu_sum_us(workers, n_workers, &w, err);
         out[1] = w;
     }
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(bench_stack_redis_pid(st), &out[5], err);
+        rc = proc_cpu_us(bench_stack_redis_pid(st), &out[5], err);
     }
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(bench_stack_broker_pid(st), &out[6], err);
+        rc = proc_cpu_us(bench_stack_broker_pid(st), &out[6], err);
     }
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(getpid(), &out[7], err);
+        rc = proc_cpu_us(getpid(), &out[7], err);
     }
     return rc;
 }
@@ -330,7 +330,7 @@ measure_idle(struct bench_stack *st, int64_t idle_s, struct bench_idle *out, str
 
     stopsig_nap_ms(SETTLE_MS);
     int64_t t0 = clock_mono_us();
-    enum rc_rc rc = bench_proc_cpu_us(pid, &before, err);
+    enum rc_rc rc = proc_cpu_us(pid, &before, err);
     int64_t end_ms = clock_mono_ms() + idle_s * 1000;
     while (rc == RC_OK && clock_mono_ms() < end_ms) {
         if (stopsig_requested()) {
@@ -339,7 +339,7 @@ measure_idle(struct bench_stack *st, int64_t idle_s, struct bench_idle *out, str
         stopsig_nap_ms(100);
     }
     if (rc == RC_OK) {
-        rc = bench_proc_cpu_us(pid, &after, err);
+        rc = proc_cpu_us(pid, &after, err);
     }
     if (rc == RC_OK) {
         double seconds = (double)(clock_mono_us() - t0) / 1e6;

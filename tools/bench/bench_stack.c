@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -23,8 +23,9 @@
 #include "contract/fields.h"
 #include "contract/keys.h"
 #include "proto/msg.h"
-#include "tools/bench/bench_proc.h"
 #include "common/redislink.h"
+#include "tools/stack/proc.h"
+#include "tools/stack/stack.h"
 
 #define READY_TIMEOUT_MS 20000    /* redis-server, devbroker, stub workers */
 #define STOP_TIMEOUT_MS 10000     /* SIGTERM to exit (a stub worker flushes its completions) */
@@ -47,10 +48,11 @@ enum env_slot {
 };
 
 struct bench_stack {
-    struct bench_procs *bp; /* borrowed */
+    struct proc_group *procs; /* borrowed */
     struct bench_stack_opts opts;
     char *dir;
     char *redis_sock;
+    char *bootstrap;       /* devbroker's bootstrap servers, once it is ready */
     char *env_text[N_ENV]; /* "NAME=value", owned; env[] points at them */
     const char *env[N_ENV + 1];
     struct cfg cfg; /* loaded from env[]: what the children see */
@@ -67,6 +69,16 @@ struct bench_stack {
     char delivery_error[256]; /* the first failed delivery, "" while none */
 };
 
+/* Unix time in microseconds (CLOCK_REALTIME), the clock of the workers' latency logs. */
+static int64_t
+now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + (int64_t)(ts.tv_nsec / 1000);
+}
+
 static char *
 path_in(const char *dir, const char *name)
 {
@@ -80,29 +92,11 @@ spawn(struct bench_stack *st, const char *const *argv, const char *log_name, pid
       struct rc_err *err)
 {
     char *log_path = path_in(st->dir, log_name);
-    struct bench_spawn sp = {argv, st->env, log_path, false};
-    enum rc_rc rc = bench_procs_spawn(st->bp, &sp, pid, NULL, NULL, err);
+    const char *const *const layers[] = {st->env};
+    const struct proc_spec sp = {.argv = argv, .env = layers, .n_env = 1, .log_path = log_path};
+    enum rc_rc rc = proc_spawn(st->procs, &sp, pid, NULL, NULL, err);
     free(log_path);
     return rc;
-}
-
-/* The first line of `path` (caller frees), or NULL while it is empty or absent. */
-static char *
-first_line(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    char *out = NULL;
-
-    if (f == NULL) {
-        return NULL;
-    }
-    if (fgets(line, sizeof(line), f) != NULL) {
-        line[strcspn(line, "\r\n")] = '\0';
-        out = line[0] != '\0' ? xstrdup(line) : NULL;
-    }
-    fclose(f);
-    return out;
 }
 
 static void
@@ -127,7 +121,7 @@ wait_ready(struct bench_stack *st, pid_t pid, const char *what, bool (*ready)(st
         if (stopsig_requested()) {
             return rc_err_set(err, RC_EUNAVAIL, "interrupted");
         }
-        if (pid > 0 && !bench_procs_running(st->bp, pid)) {
+        if (pid > 0 && !proc_running(st->procs, pid)) {
             return rc_err_set(err, RC_EUNAVAIL, "%s exited at start (see its log in %s)", what,
                               st->dir);
         }
@@ -138,26 +132,6 @@ wait_ready(struct bench_stack *st, pid_t pid, const char *what, bool (*ready)(st
         stopsig_nap_ms(POLL_MS);
     }
     return RC_OK;
-}
-
-static bool
-servers_ready(struct bench_stack *st)
-{
-    struct stat sb;
-    char *bootstrap_path = path_in(st->dir, "bootstrap");
-    char *bootstrap = first_line(bootstrap_path);
-    bool ok = stat(st->redis_sock, &sb) == 0 && bootstrap != NULL;
-    free(bootstrap);
-    free(bootstrap_path);
-    return ok;
-}
-
-static bool
-redis_answers(struct bench_stack *st)
-{
-    const char *ping[] = {"PING"};
-    const struct redislink_cmd cmd = {1, ping};
-    return redislink_run(st->rl, &cmd, 1, NULL) == RC_OK;
 }
 
 static void
@@ -211,32 +185,40 @@ load_cfg(struct bench_stack *st, struct rc_err *err)
     return rc;
 }
 
-/* Start redis-server and the dev broker, and wait for the socket and the bootstrap file. */
+/* Start redis-server and the dev broker, then wait until the one answers PING and the other
+ * has written its bootstrap file (st->bootstrap). */
 static enum rc_rc
 servers_start(struct bench_stack *st, struct rc_err *err)
 {
-    char partitions[24];
-    snprintf(partitions, sizeof(partitions), "%" PRId64, st->opts.partitions);
+    char *redis_log = path_in(st->dir, "redis.log");
     char *devbroker = path_in(st->opts.bin_dir, "devbroker");
     char *bootstrap_path = path_in(st->dir, "bootstrap");
+    char *broker_log = path_in(st->dir, "devbroker.log");
     /* No RDB and no AOF: the benchmark measures the coordinator, not the disk (the fault
      * tests use AOF; docs/operations.md, "Durability: Redis", says what it costs). */
-    /* clang-format off */
-    const char *redis_argv[] = {"/usr/bin/redis-server", "--port", "0",
-                                "--unixsocket", st->redis_sock, "--unixsocketperm", "700",
-                                "--save", "", "--appendonly", "no", "--dir", st->dir, NULL};
-    const char *broker_argv[] = {devbroker, "--partitions", partitions,
-                                 "--bootstrap-file", bootstrap_path, NULL};
-    /* clang-format on */
-    enum rc_rc rc = spawn(st, redis_argv, "redis.log", &st->redis, err);
+    const struct stack_redis redis = {.server = "/usr/bin/redis-server",
+                                      .dir = st->dir,
+                                      .unix_path = st->redis_sock,
+                                      .log_path = redis_log};
+    const struct stack_broker broker = {.devbroker = devbroker,
+                                        .bootstrap_file = bootstrap_path,
+                                        .partitions = (int)st->opts.partitions,
+                                        .log_path = broker_log};
+    enum rc_rc rc = stack_redis_spawn(st->procs, &redis, &st->redis, err);
     if (rc == RC_OK) {
-        rc = spawn(st, broker_argv, "devbroker.log", &st->broker, err);
+        rc = stack_broker_spawn(st->procs, &broker, &st->broker, err);
     }
     if (rc == RC_OK) {
-        rc = wait_ready(st, -1, "redis-server and devbroker", servers_ready, READY_TIMEOUT_MS, err);
+        rc = stack_redis_wait(st->procs, st->redis, &redis, READY_TIMEOUT_MS, err);
     }
+    if (rc == RC_OK) {
+        rc = stack_broker_wait(st->procs, st->broker, &broker, READY_TIMEOUT_MS, &st->bootstrap,
+                               err);
+    }
+    free(broker_log);
     free(bootstrap_path);
     free(devbroker);
+    free(redis_log);
     return rc;
 }
 
@@ -244,12 +226,10 @@ servers_start(struct bench_stack *st, struct rc_err *err)
 static void
 env_fill(struct bench_stack *st)
 {
-    char *bootstrap_path = path_in(st->dir, "bootstrap");
-    char *bootstrap = first_line(bootstrap_path);
     struct buf url = BUF_INIT;
 
     buf_printf(&url, "unix://%s", st->redis_sock);
-    env_set(st, ENV_BROKERS, "KAFKA_BROKERS", bootstrap != NULL ? bootstrap : "");
+    env_set(st, ENV_BROKERS, "KAFKA_BROKERS", st->bootstrap);
     env_set(st, ENV_REDIS_URL, "REDIS_URL", url.data);
     env_set(st, ENV_KEY_PREFIX, "REDIS_KEY_PREFIX", "rc:");
     env_set(st, ENV_TOPIC_PREFIX, "KAFKA_TOPIC_PREFIX", "research.");
@@ -261,16 +241,14 @@ env_fill(struct bench_stack *st)
     env_set(st, ENV_LOG_LEVEL, "LOG_LEVEL", "warn");
     env_set(st, ENV_METRICS, "METRICS_ADDR", "");
     buf_release(&url);
-    free(bootstrap);
-    free(bootstrap_path);
 }
 
 enum rc_rc
-bench_stack_start(struct bench_procs *bp, const struct bench_stack_opts *opts,
+bench_stack_start(struct proc_group *procs, const struct bench_stack_opts *opts,
                   struct bench_stack **out, struct rc_err *err)
 {
     struct bench_stack *st = xcalloc(1, sizeof(*st));
-    st->bp = bp;
+    st->procs = procs;
     st->opts = *opts;
     st->dir = xstrdup(opts->dir);
     st->redis_sock = path_in(opts->dir, "redis.sock");
@@ -290,9 +268,6 @@ bench_stack_start(struct bench_procs *bp, const struct bench_stack_opts *opts,
     }
     if (rc == RC_OK) {
         st->rl = redislink_new(&st->cfg.redis);
-        rc = wait_ready(st, st->redis, "redis-server", redis_answers, READY_TIMEOUT_MS, err);
-    }
-    if (rc == RC_OK) {
         rc = producer_open(st, err);
     }
     if (rc != RC_OK) {
@@ -310,7 +285,7 @@ stop_child(struct bench_stack *st, pid_t *pid, const char *what, enum rc_rc *rc,
     struct rc_err e = RC_ERR_INIT;
 
     if (*pid > 0) {
-        if (bench_procs_stop(st->bp, *pid, STOP_TIMEOUT_MS, &e) != RC_OK && *rc == RC_OK) {
+        if (proc_stop(st->procs, *pid, STOP_TIMEOUT_MS, &e) != RC_OK && *rc == RC_OK) {
             *rc = rc_err_set(err, e.rc, "%s: %s (logs in %s)", what, e.msg, st->dir);
         }
         *pid = -1;
@@ -360,6 +335,7 @@ bench_stack_free(struct bench_stack *st)
         free(st->env_text[i]);
     }
     cfg_release(&st->cfg);
+    free(st->bootstrap);
     free(st->redis_sock);
     free(st->dir);
     free(st);
@@ -429,6 +405,9 @@ bench_stack_set_poll_interval(struct bench_stack *st, const char *seconds)
 int64_t
 bench_stack_coordinator_log_count(struct bench_stack *st, const char *needle, int64_t *offset)
 {
+    if (st == NULL) {
+        return 0; /* the stack never started: no log */
+    }
     char *path = path_in(st->dir, "coordinator.log");
     FILE *f = fopen(path, "r");
     char line[4096];
@@ -454,7 +433,7 @@ bench_stack_coordinator_stop(struct bench_stack *st, struct rc_err *err)
 {
     enum rc_rc rc = RC_OK;
     if (st->coordinator > 0) {
-        rc = bench_procs_stop(st->bp, st->coordinator, STOP_TIMEOUT_MS, err);
+        rc = proc_stop(st->procs, st->coordinator, STOP_TIMEOUT_MS, err);
         st->coordinator = -1;
     }
     return rc;
@@ -535,8 +514,7 @@ bench_stack_workers_stop(struct bench_stack *st, struct rc_err *err)
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
         if (st->workers[t] > 0) {
             struct rc_err e = RC_ERR_INIT;
-            if (bench_procs_stop(st->bp, st->workers[t], STOP_TIMEOUT_MS, &e) != RC_OK &&
-                rc == RC_OK) {
+            if (proc_stop(st->procs, st->workers[t], STOP_TIMEOUT_MS, &e) != RC_OK && rc == RC_OK) {
                 rc = rc_err_set(err, e.rc, "stub-worker %s: %s",
                                 worker_type_name((enum worker_type)t), e.msg);
             }
@@ -564,7 +542,7 @@ bench_stack_perf_stop(struct bench_stack *st)
 {
     if (st->perf > 0) {
         kill(st->perf, SIGINT);
-        (void)bench_procs_stop(st->bp, st->perf, 30000, NULL);
+        (void)proc_stop(st->procs, st->perf, 30000, NULL);
         st->perf = -1;
     }
 }
@@ -643,7 +621,7 @@ bench_stack_trigger(struct bench_stack *st, const char *request_id, int64_t *pro
     m.u.trigger.brief = "bench";
     msg_encode(&m, &wire);
     for (;;) {
-        us = bench_proc_now_us();
+        us = now_us();
         kerr = rd_kafka_produce(st->triggers, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, wire.data,
                                 wire.len, request_id, strlen(request_id), NULL) == 0
                    ? RD_KAFKA_RESP_ERR_NO_ERROR

@@ -14,7 +14,7 @@
 #include "common/rc_err.h"
 #include "contract/phase.h"
 
-struct bench_procs;
+struct proc_group;
 struct redislink;
 struct bench_stack; /* opaque */
 
@@ -27,10 +27,11 @@ struct bench_stack_opts {
     const char *fetch_wait_ms; /* KAFKA_PROP_FETCH_WAIT_MAX_MS of every Kafka client */
 };
 
-/* Start redis-server and the dev broker and wait until both answer, then open the driver's
- * Redis link and trigger producer. `bp` (borrowed) records the children. RC_EUNAVAIL when
- * one is not ready within its time or the driver is stopping. Free with bench_stack_free. */
-enum rc_rc bench_stack_start(struct bench_procs *bp, const struct bench_stack_opts *opts,
+/* Start redis-server and the dev broker (tools/stack) and wait until both are ready, then
+ * open the driver's Redis link and trigger producer. `procs` (borrowed) records the children.
+ * RC_EUNAVAIL when one is not ready within its time or the driver is stopping. Free with
+ * bench_stack_free. */
+enum rc_rc bench_stack_start(struct proc_group *procs, const struct bench_stack_opts *opts,
                              struct bench_stack **out, struct rc_err *err);
 /* Stop the stack's children (workers, coordinator, then the servers). RC_EBACKEND naming the
  * first that did not end cleanly (exit 0 after SIGTERM): a crashed coordinator, worker or
@@ -47,7 +48,7 @@ enum rc_rc bench_stack_coordinator_start(struct bench_stack *st, bool wait, int6
 /* AGENT_POLL_INTERVAL of the coordinators started from now on. */
 void bench_stack_set_poll_interval(struct bench_stack *st, const char *seconds);
 /* How many lines of the coordinator's log, from byte *offset on, contain `needle`; *offset
- * moves to the end of the log. 0 when there is no log. */
+ * moves to the end of the log. 0 when there is no log (or no stack: st NULL). */
 int64_t bench_stack_coordinator_log_count(struct bench_stack *st, const char *needle,
                                           int64_t *offset);
 /* SIGTERM it and wait for it to end. */
