@@ -177,6 +177,7 @@ struct apply {
     struct ops ops;
     struct apply_call call;
     struct resp cmd;
+    struct buf frame; /* one call, framed */
     struct buf fixed_keys[K_COUNT + 1]; /* by K_*: each key of a group that names nothing */
     char *warnings; /* the script's last warnings (figures it could not write), logged when
                        they change */
@@ -210,6 +211,7 @@ apply_free(struct apply *ap)
     resp_release(&ap->call.keys);
     resp_release(&ap->call.groups);
     resp_release(&ap->cmd);
+    buf_release(&ap->frame);
     for (int i = 0; i <= K_COUNT; i++) {
         buf_release(&ap->fixed_keys[i]);
     }
@@ -561,9 +563,9 @@ add_group(struct apply *ap, struct apply_call *call, const struct apply_keys *k,
     call->n_groups++;
 }
 
-/* Append EVALSHA apply with the call's groups to `out`, and empty the call. */
+/* Hand EVALSHA apply with the call's groups to `send`, and empty the call. */
 static void
-send_call(struct apply *ap, struct apply_call *call, struct buf *out)
+send_call(struct apply *ap, struct apply_call *call, apply_send_fn *send, void *ctx)
 {
     struct resp *a = &ap->cmd;
     resp_str(a, "EVALSHA");
@@ -572,7 +574,9 @@ send_call(struct apply *ap, struct apply_call *call, struct buf *out)
     resp_cat(a, &call->keys);
     resp_str(a, ap->instance);
     resp_cat(a, &call->groups);
-    resp_frame(a, out);
+    buf_reset(&ap->frame);
+    resp_frame(a, &ap->frame);
+    send(ctx, ap->frame.data, ap->frame.len);
     resp_reset(a);
     resp_reset(&call->keys);
     resp_reset(&call->groups);
@@ -655,7 +659,7 @@ judge_group(const redisReply *e, struct store_result *res, struct apply_outcome 
 
 size_t
 apply_plan(struct apply *ap, const struct change *changes, size_t n,
-           const struct store_stats *stats, int64_t retention_s, struct buf *out)
+           const struct store_stats *stats, int64_t retention_s, apply_send_fn *send, void *ctx)
 {
     const size_t n_groups = n + (stats != NULL ? 1 : 0);
     struct ops *o = &ap->ops;
@@ -678,7 +682,7 @@ apply_plan(struct apply *ap, const struct change *changes, size_t n,
             add_group(ap, call, &k, 0, o);
         }
         if (call->n_groups == GROUPS_MAX || i + 1 == n_groups) {
-            send_call(ap, call, out);
+            send_call(ap, call, send, ctx);
             n_calls++;
         }
     }

@@ -26,10 +26,15 @@ void apply_free(struct apply *ap);
 const char *apply_script(const struct apply *ap);
 void apply_set_sha(struct apply *ap, const char *sha);
 
-/* Append to `out` the script calls (EVALSHA, in the Redis protocol) that write changes[0..n)
- * and, when stats is not NULL, the pass's figures last; returns how many calls. */
+/* Where a planned call goes: `len` bytes of one command in the Redis protocol, borrowed for
+ * the call (store_apply queues it on the link at once: no pass-sized copy). */
+typedef void apply_send_fn(void *ctx, const char *cmd, size_t len);
+
+/* Hand `send` the script calls (EVALSHA) that write changes[0..n) and, when stats is not NULL,
+ * the pass's figures last, each as soon as it is planned; returns how many calls. */
 size_t apply_plan(struct apply *ap, const struct change *changes, size_t n,
-                  const struct store_stats *stats, int64_t retention_s, struct buf *out);
+                  const struct store_stats *stats, int64_t retention_s, apply_send_fn *send,
+                  void *ctx);
 
 /* The pass as the replies say. */
 struct apply_outcome {

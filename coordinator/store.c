@@ -33,9 +33,6 @@
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
 
-/* The scratch command buffer a pass keeps for the next one, at most: the usual pass fits. */
-#define CMD_KEEP_BYTES (1 << 20)
-
 /* Take the lease when free, renew it when ours; a TTL of 0 gives it up (if ours). */
 static const char lease_lua[] =
     "local cur = redis.call('GET', KEYS[1])\n"
@@ -790,6 +787,13 @@ store_request_release(struct store_request *r)
 
 
 
+/* apply_plan's calls go straight onto the link. */
+static void
+queue_call(void *ctx, const char *cmd, size_t len)
+{
+    redislink_append(ctx, cmd, len);
+}
+
 enum rc_rc
 store_apply(struct store *s, const struct change *changes, size_t n,
             const struct store_stats *stats, int64_t retention_s, struct store_result *results,
@@ -799,8 +803,8 @@ store_apply(struct store *s, const struct change *changes, size_t n,
     if (rc != RC_OK) {
         return rc;
     }
-    buf_reset(&s->cmd);
-    const size_t n_calls = apply_plan(s->apply, changes, n, stats, retention_s, &s->cmd);
+    const size_t n_calls =
+        apply_plan(s->apply, changes, n, stats, retention_s, queue_call, s->link);
     /* REDIS_WAIT_REPLICAS: the pass counts as written only once that many replicas have it,
      * so that a failover to one of them loses nothing committed. In the same round trip. */
     const bool wait = s->cfg.wait_replicas > 0;
@@ -809,12 +813,8 @@ store_apply(struct store *s, const struct change *changes, size_t n,
         resp_str(&a, "WAIT");
         resp_int(&a, s->cfg.wait_replicas);
         resp_int(&a, s->cfg.timeout_ms / 2);
-        resp_frame(&a, &s->cmd);
+        append(s, &a);
         resp_release(&a);
-    }
-    redislink_append(s->link, s->cmd.data, s->cmd.len);
-    if (s->cmd.cap > CMD_KEEP_BYTES) {
-        buf_release(&s->cmd); /* hiredis holds its copy: a big pass (a load) leaves no twin */
     }
     /* One reply per call, all read in one round trip before any is judged (a pass holds at
      * most a sweep slice and a batch of inputs, so its commands stay a few MB): an array with

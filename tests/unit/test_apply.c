@@ -47,6 +47,13 @@ count(const struct buf *b, const char *needle)
     return n;
 }
 
+/* apply_plan's calls, gathered as the link would get them. */
+static void
+collect(void *ctx, const char *cmd, size_t len)
+{
+    buf_append(ctx, cmd, len);
+}
+
 /* A planned pass of two changes, as store_apply would send it. */
 struct pass {
     struct apply *ap;
@@ -65,7 +72,7 @@ pass_plan(struct pass *p)
     change_init(&p->c[1], CHANGE_UPDATE, "rs_2");
     change_set(&p->c[1], RF_PHASE, "assessing");
     apply_set_sha(p->ap, "0123456789012345678901234567890123456789");
-    p->n_calls = apply_plan(p->ap, p->c, 2, NULL, 3600, &p->out);
+    p->n_calls = apply_plan(p->ap, p->c, 2, NULL, 3600, collect, &p->out);
 }
 
 /* Judge `reply` (freed) as the pass's one reply. */
