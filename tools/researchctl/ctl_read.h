@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * ctl_read: what researchctl reads from Redis (contract §6) as plain structs: the status
- * overview, the workers, one research's hash. Keys are built by coordinator/keys.h; commands
+ * overview, the workers, one research's hash. Keys are built by contract/keys.h; commands
  * go through a query function (redislink_query in production, canned replies in tests) and
  * are pipelined: status and workers take two round trips whatever their size, a research one.
  * It only reads: researchctl changes state by publishing to Kafka. */
