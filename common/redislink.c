@@ -79,12 +79,6 @@ redislink_where(const struct redislink *rl)
     return rl->peer.where;
 }
 
-static const char *
-where(const struct redislink *rl)
-{
-    return rl->peer.where;
-}
-
 void
 redislink_drop(struct redislink *rl)
 {
@@ -96,7 +90,7 @@ redislink_drop(struct redislink *rl)
 static enum rc_rc
 link_failed(struct redislink *rl, struct rc_err *err)
 {
-    enum rc_rc rc = redisconn_link_error(rl->ctx, where(rl), rl->cfg.timeout_ms, err);
+    enum rc_rc rc = redisconn_link_error(rl->ctx, redislink_where(rl), rl->cfg.timeout_ms, err);
     redislink_drop(rl);
     return rc;
 }
@@ -109,7 +103,7 @@ redislink_open(struct redislink *rl, bool *opened, struct rc_err *err)
      * back (until they make it a replica, which discards them): follow the Sentinels' word,
      * not the old link. */
     if (rl->ctx != NULL && redisconn_primary_moved(&rl->cfg, &rl->peer, PRIMARY_CHECK_MS)) {
-        log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"", where(rl));
+        log_warn("the Sentinels name another primary: reconnecting", "was=\"%s\"", redislink_where(rl));
         link_close(rl);
     }
     if (rl->ctx != NULL) {
@@ -117,7 +111,7 @@ redislink_open(struct redislink *rl, bool *opened, struct rc_err *err)
     }
     int64_t now = clock_mono_ms();
     if (now < rl->retry_at_ms) {
-        return rc_err_set(err, RC_EUNAVAIL, "redis %s: down, next attempt in %lld ms", where(rl),
+        return rc_err_set(err, RC_EUNAVAIL, "redis %s: down, next attempt in %lld ms", redislink_where(rl),
                           (long long)(rl->retry_at_ms - now));
     }
     enum rc_rc rc = redisconn_open(&rl->cfg, &rl->ctx, &rl->peer, err);
@@ -151,7 +145,7 @@ redislink_read(struct redislink *rl, redisReply **out, size_t n, struct rc_err *
                 out[j] = NULL;
             }
             if (rl->ctx == NULL) {
-                return rc_err_set(err, RC_EUNAVAIL, "redis %s: not connected", where(rl));
+                return rc_err_set(err, RC_EUNAVAIL, "redis %s: not connected", redislink_where(rl));
             }
             return link_failed(rl, err);
         }
@@ -168,7 +162,7 @@ redislink_reply_error(struct redislink *rl, const char *what, const redisReply *
     if (rediserr_drops_link(kind)) {
         redislink_drop(rl);
     }
-    return rc_err_set(err, rediserr_rc(kind), "redis %s: %s%s%s", where(rl),
+    return rc_err_set(err, rediserr_rc(kind), "redis %s: %s%s%s", redislink_where(rl),
                       what != NULL ? what : "", what != NULL ? ": " : "", r->str);
 }
 
@@ -309,7 +303,7 @@ redislink_query(struct redislink *rl, const struct redislink_cmd *cmds, size_t n
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
         n_copied = i + 1; /* a partial copy is still freed below */
         if (!copy_reply(raw[i], &replies[i])) {
-            rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: unexpected reply type %d", where(rl),
+            rc = rc_err_set(err, RC_EBACKEND, "redis %s: %s: unexpected reply type %d", redislink_where(rl),
                             cmds[i].argv[0], raw[i]->type);
         }
     }
@@ -344,7 +338,7 @@ redislink_hget(struct redislink *rl, const char *key, const char *field, char **
     } else if (reply->type == REDIS_REPLY_NIL) {
         *out = NULL;
     } else {
-        rc = rc_err_set(err, RC_EBACKEND, "redis %s: HGET %s: unexpected reply type %d", where(rl),
+        rc = rc_err_set(err, RC_EBACKEND, "redis %s: HGET %s: unexpected reply type %d", redislink_where(rl),
                         key, reply->type);
     }
     freeReplyObject(reply);
@@ -373,7 +367,7 @@ redislink_hget_equal(struct redislink *rl, const char *const *keys, const char *
     for (size_t i = 0; rc == RC_OK && i < n; i++) {
         if (replies[i]->type != REDIS_REPLY_STRING && replies[i]->type != REDIS_REPLY_NIL) {
             rc = rc_err_set(err, RC_EBACKEND, "redis %s: HGET %s: unexpected reply type %d",
-                            where(rl), keys[i], replies[i]->type);
+                            redislink_where(rl), keys[i], replies[i]->type);
         }
     }
     for (size_t i = 0; rc == RC_OK && i < n; i++) {

@@ -57,15 +57,6 @@ struct store {
     bool bad_workers_key[WORKER_TYPE_COUNT]; /* said once: that zset is of another type */
 };
 
-/* An error reply, judged by the one classification (redislink_reply_error): RC_ECONFLICT for
- * our fence, RC_EUNAVAIL for an outage (a demoted or replaced primary, or flushed scripts,
- * also drop the link), RC_EBACKEND for bad data and anything else. */
-static enum rc_rc
-reply_error(struct store *s, const redisReply *r, struct rc_err *err)
-{
-    return redislink_reply_error(s->link, NULL, r, err);
-}
-
 /* Queue a command on the pipeline. */
 static void
 append(struct store *s, struct resp *a)
@@ -74,15 +65,6 @@ append(struct store *s, struct resp *a)
     resp_frame(a, &s->cmd);
     redislink_append(s->link, s->cmd.data, s->cmd.len);
     resp_reset(a);
-}
-
-/* Read the replies of the `n` commands queued last, all of them (redislink_read: a broken
- * link is dropped, and then nothing is returned). Error replies are returned as such, for the
- * caller to judge. */
-static enum rc_rc
-read_replies(struct store *s, redisReply **out, size_t n, struct rc_err *err)
-{
-    return redislink_read(s->link, out, n, err);
 }
 
 static void
@@ -102,12 +84,12 @@ command(struct store *s, struct resp *a, redisReply **out, struct rc_err *err)
 {
     append(s, a);
     redisReply *r = NULL;
-    enum rc_rc rc = read_replies(s, &r, 1, err);
+    enum rc_rc rc = redislink_read(s->link, &r, 1, err);
     if (rc != RC_OK) {
         return rc;
     }
     if (r->type == REDIS_REPLY_ERROR) {
-        rc = reply_error(s, r, err);
+        rc = redislink_reply_error(s->link, NULL, r, err);
         freeReplyObject(r);
         return rc;
     }
@@ -301,12 +283,12 @@ load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struc
         append(s, &a);
     }
     hashes = xcalloc(ids->elements > 0 ? ids->elements : 1, sizeof(*hashes));
-    if ((rc = read_replies(s, hashes, ids->elements, err)) != RC_OK) {
+    if ((rc = redislink_read(s->link, hashes, ids->elements, err)) != RC_OK) {
         goto out;
     }
     const redisReply *down = outage_reply(hashes, ids->elements);
     if (down != NULL) {
-        rc = reply_error(s, down, err); /* LOADING, BUSY, ...: the load waits for it */
+        rc = redislink_reply_error(s->link, NULL, down, err); /* LOADING, BUSY, ...: the load waits for it */
         goto out;
     }
     for (size_t i = 0; i < ids->elements; i++) {
@@ -390,12 +372,12 @@ list_live_workers(struct store *s, int64_t since, redisReply *lists[WORKER_TYPE_
     }
     resp_release(&a);
     redisReply *r[2 * WORKER_TYPE_COUNT] = {0};
-    enum rc_rc rc = read_replies(s, r, 2 * WORKER_TYPE_COUNT, err);
+    enum rc_rc rc = redislink_read(s->link, r, 2 * WORKER_TYPE_COUNT, err);
     for (int t = 0; rc == RC_OK && t < WORKER_TYPE_COUNT; t++) {
         redisReply *list = r[2 * t + 1];
         if (list->type == REDIS_REPLY_ERROR) {
             if (rediserr_classify(list->str, list->len) != REDISERR_DATA) {
-                rc = reply_error(s, list, err);
+                rc = redislink_reply_error(s->link, NULL, list, err);
                 break;
             }
             if (!s->bad_workers_key[t]) {
@@ -514,13 +496,13 @@ store_read_workers(struct store *s, int64_t now_ms, int64_t timeout_ms, struct w
         }
     }
     hs = xcalloc(n_asked > 0 ? n_asked : 1, sizeof(*hs));
-    if ((rc = read_replies(s, hs, n_asked, err)) != RC_OK) {
+    if ((rc = redislink_read(s->link, hs, n_asked, err)) != RC_OK) {
         goto out;
     }
     idmap_clear(s->rejected);
     const redisReply *down = outage_reply(hs, n_asked);
     if (down != NULL) {
-        rc = reply_error(s, down, err);
+        rc = redislink_reply_error(s->link, NULL, down, err);
         goto out;
     }
     size_t k = 0;
@@ -676,10 +658,10 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
     resp_release(&a);
     const size_t n_replies = 2 * n + (budget_day != NULL);
     redisReply **r = xcalloc(n_replies > 0 ? n_replies : 1, sizeof(*r));
-    if ((rc = read_replies(s, r, n_replies, err)) == RC_OK) {
+    if ((rc = redislink_read(s->link, r, n_replies, err)) == RC_OK) {
         const redisReply *down = outage_reply(r, n_replies);
         if (down != NULL) {
-            rc = reply_error(s, down, err);
+            rc = redislink_reply_error(s->link, NULL, down, err);
         }
     }
     if (rc == RC_OK) {
@@ -755,10 +737,10 @@ store_get_cancels(struct store *s, const char *const *request_ids, const char *c
     }
     resp_release(&a);
     redisReply **r = xcalloc(n_replies > 0 ? n_replies : 1, sizeof(*r));
-    if ((rc = read_replies(s, r, n_replies, err)) == RC_OK) {
+    if ((rc = redislink_read(s->link, r, n_replies, err)) == RC_OK) {
         const redisReply *down = outage_reply(r, n_replies);
         if (down != NULL) {
-            rc = reply_error(s, down, err);
+            rc = redislink_reply_error(s->link, NULL, down, err);
         }
     }
     for (size_t i = 0, k = 0; rc == RC_OK && i < n; i++) {
@@ -822,7 +804,7 @@ store_apply(struct store *s, const struct change *changes, size_t n,
      * not the leader; NOPERM; a key every change needs of the wrong type; NOSCRIPT; ...). */
     const size_t n_replies = n_calls + (wait ? 1 : 0);
     redisReply **r = xcalloc(n_replies, sizeof(*r));
-    if ((rc = read_replies(s, r, n_replies, err)) != RC_OK) {
+    if ((rc = redislink_read(s->link, r, n_replies, err)) != RC_OK) {
         free(r);
         return rc;
     }
