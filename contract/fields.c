@@ -34,6 +34,9 @@ static const char *const field_names[RF_COUNT] = {
     "cost_usd",
     "dispatched_at",
     "picked_up_at",
+    "options",
+    "released",
+    "resend_reason",
     /* design */
     "design.strategy_name",
     "design.strategy_path",

@@ -38,9 +38,22 @@ enum research_field {
     RF_DISPATCHED_AT,
     /* ours: when the current dispatch was seen in its worker's heartbeat (ms) */
     RF_PICKED_UP_AT,
+    /* ours: the trigger's options map as JSON text (proto/json.h), absent when it had none */
+    RF_OPTIONS,
+    /* ours: how many of its dispatches came back `released`; they use up no attempt (§3) */
+    RF_RELEASED,
+    /* ours: why its current dispatch is to be sent again as soon as a worker is free (set by
+     * a released completion; cleared when sent) */
+    RF_RESEND_REASON,
     RF_RESULT_FIRST, /* result fields follow: design.*, training.*, backtest.*, assessment.* */
     RF_COUNT = RF_RESULT_FIRST + 23
 };
+
+/* The key every phase's params carry: the trigger's options map, or nil (§1). */
+#define PARAM_OPTIONS "options"
+
+/* The `reason` of a redispatch after a `released` completion (§3, §4). */
+#define REDISPATCH_RELEASED "released"
 
 /* "research_id", ..., "training.accuracy". */
 const char *research_field_name(enum research_field f);

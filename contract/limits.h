@@ -13,6 +13,7 @@
 #define LIMITS_MESSAGE_MAX 1048576       /* a whole message, bytes */
 #define LIMITS_DEADLETTER_ORIGINAL 65536 /* bytes of the input kept in a dead letter */
 #define LIMITS_DEADLETTER_KEY 1024       /* bytes of the input's key a dead letter keeps (§3) */
+#define LIMITS_OPTIONS_MAX 16384         /* a trigger's options map, encoded, bytes (§3) */
 
 /* True when s[0..len) is 1..128 bytes of [A-Za-z0-9._:-]. */
 bool limits_is_id(const char *s, size_t len);

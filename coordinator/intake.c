@@ -157,7 +157,11 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
     if (c->cost_usd != 0 && strcmp(c->budget_day, b->day) == 0) {
         b->spent_usd += c->cost_usd;
     }
-    if (research_is(r, RF_STATUS, STATUS_RUNNING) && c->kind == CHANGE_FINISH) {
+    if (comp->status == COMPLETION_RELEASED) {
+        log_info("dispatch released", "research_id=%s phase=%s dispatch_id=%s worker_id=%s",
+                 comp->research_id, research_get(r, RF_PHASE), comp->dispatch_id,
+                 comp->worker_id);
+    } else if (research_is(r, RF_STATUS, STATUS_RUNNING) && c->kind == CHANGE_FINISH) {
         log_info("research failed", "research_id=%s phase=%s error=\"%s\"", comp->research_id,
                  research_get(r, RF_PHASE), c->value[RF_ERROR] ? c->value[RF_ERROR] : "");
     } else {

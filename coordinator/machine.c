@@ -20,6 +20,7 @@
 #include "coordinator/gate.h"
 #include "coordinator/research.h"
 #include "coordinator/workers.h"
+#include "proto/json.h"
 #include "proto/msg.h"
 #include "proto/result.h"
 
@@ -74,6 +75,15 @@ machine_accept(const struct machine_ctx *ctx, const struct trigger *t, const cha
     change_set_int(out, RF_CREATED_AT, ctx->now_ms);
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
     change_set_int(out, RF_PHASE_STARTED_AT, ctx->now_ms);
+    if (t->options != NULL) {
+        /* Stored as JSON, for operators; the decoder made sure JSON can hold it. */
+        struct buf json = BUF_INIT;
+        struct rc_err err = RC_ERR_INIT;
+        if (json_from_msgpack(t->options, t->options_len, &json, &err) == RC_OK) {
+            change_set(out, RF_OPTIONS, json.data);
+        }
+        buf_release(&json);
+    }
     out->request_id = xstrdup(t->request_id);
     out->request_value = xstrdup(research_id);
 
@@ -340,7 +350,13 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
     enum worker_type wt = phase_worker_type(phase);
     change_init(out, CHANGE_UPDATE, c->research_id);
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
-    if (!c->ok) {
+    if (c->status == COMPLETION_RELEASED) {
+        /* Handed back unfinished: sent again as soon as another worker is free, at no
+         * attempt's cost (machine_advance). */
+        change_set(out, RF_RESEND_REASON, REDISPATCH_RELEASED);
+        return MACHINE_APPLIED;
+    }
+    if (c->status == COMPLETION_FAILED) {
         char error[LIMITS_STRING_MAX + 64];
         snprintf(error, sizeof(error), "%s",
                  c->error != NULL ? c->error : "worker reported failure");
@@ -437,6 +453,7 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
               const char *dispatch_id, const char *worker_id, int64_t attempt, struct change *out)
 {
     struct kv params[8];
+    struct buf options = BUF_INIT;
     struct kv training[MAX_KEYS], backtest[MAX_KEYS];
     size_t n = 0;
     const char *strategy = research_get(r, RF_STRATEGY_NAME);
@@ -467,6 +484,14 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
         break;
     }
     }
+    /* Every phase carries the trigger's options, as MessagePack again (research_check made
+     * sure the stored JSON reads). */
+    const char *json = research_get(r, RF_OPTIONS);
+    struct rc_err err = RC_ERR_INIT;
+    bool has_options =
+        json != NULL && json_to_msgpack(json, strlen(json), &options, &err) == RC_OK;
+    params[n++] = (struct kv){PARAM_OPTIONS,
+                              has_options ? value_raw(options.data, options.len) : value_nil()};
     struct msg m = MSG_INIT;
     m.kind = MSG_DISPATCH;
     m.ts_ms = ctx->now_ms;
@@ -482,6 +507,7 @@ emit_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
     };
     change_emit(out, topic_dispatch(phase_worker_type(phase)),
                 worker_id, strlen(worker_id), &m);
+    buf_release(&options);
 }
 
 /* Send the phase `next` of `r` to `worker` as dispatch `attempt`: the fields and the dispatch
@@ -500,6 +526,7 @@ send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
     change_set(out, RF_WAITING_SINCE, NULL);
     change_set_int(out, RF_DISPATCHED_AT, ctx->now_ms);
     change_set(out, RF_PICKED_UP_AT, NULL);
+    change_set(out, RF_RESEND_REASON, NULL);
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
     /* The message reads only fields this change leaves alone (the brief, the strategy, the
      * stored results): `r` as it stands will do, no copy with the change applied. */
@@ -592,7 +619,9 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
 }
 
 /* Send `r`'s current phase again, to another free worker, as the next attempt; fail it when no
- * attempt is left. With no free worker it waits (the attempt count grows only when sent). */
+ * attempt is left. With no free worker it waits (the attempt count grows only when sent). A
+ * released dispatch uses up no attempt: those are counted apart and not held against
+ * AGENT_MAX_ATTEMPTS. */
 static void
 redispatch(const struct machine_ctx *ctx, const struct research *r, const char *reason,
            struct change *out)
@@ -601,12 +630,15 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
     enum phase phase = research_phase(r);
     const char *attempt_text = research_get(r, RF_ATTEMPT);
     const int64_t attempt = (attempt_text != NULL ? research_int(r, RF_ATTEMPT) : 1) + 1;
-    if (attempt > ctx->cfg->agent.max_attempts) {
+    const bool released = strcmp(reason, REDISPATCH_RELEASED) == 0;
+    const int64_t n_released = research_int(r, RF_RELEASED) + (released ? 1 : 0);
+    if (!released && attempt - n_released > ctx->cfg->agent.max_attempts) {
         char error[LIMITS_ID_MAX + 160];
         snprintf(error, sizeof(error),
                  "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), the "
                  "last lost to %s on %s",
-                 phase_name(phase), attempt - 1, reason, research_get(r, RF_WORKER_ID));
+                 phase_name(phase), attempt - 1 - n_released, reason,
+                 research_get(r, RF_WORKER_ID));
         change_init(out, CHANGE_UPDATE, id);
         emit_abort(ctx, r, reason, out);
         fail(ctx, r, error, out);
@@ -624,6 +656,9 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
     emit_abort(ctx, r, reason, out);
     char dispatch_id[LIMITS_ID_MAX + 1];
     send_dispatch(ctx, r, phase, worker, attempt, out, dispatch_id, sizeof(dispatch_id));
+    if (released) {
+        change_set_int(out, RF_RELEASED, n_released);
+    }
     struct event ev = {.type = EVENT_REDISPATCHED,
                        .research_id = id,
                        .phase = phase,
@@ -647,6 +682,11 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     }
     enum phase phase = research_phase(r);
     if (machine_holds_worker(r)) {
+        const char *resend = research_get(r, RF_RESEND_REASON);
+        if (resend != NULL) {
+            redispatch(ctx, r, resend, out);
+            return;
+        }
         bool picked_up = false;
         const char *lost = lost_dispatch(ctx, r, &picked_up);
         if (lost != NULL) {

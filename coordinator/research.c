@@ -6,10 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/num.h"
 #include "common/rc_err.h"
 #include "common/xalloc.h"
 #include "contract/limits.h"
+#include "proto/json.h"
 #include "proto/result.h"
 
 void
@@ -125,6 +127,18 @@ corrupt(char *why, size_t len, enum research_field f, const char *problem, const
     return false;
 }
 
+/* Stored options are a JSON object that reads as MessagePack again (they are sent in every
+ * dispatch). */
+static bool
+options_read(const char *json)
+{
+    struct buf mp = BUF_INIT;
+    struct rc_err err = RC_ERR_INIT;
+    bool ok = json[0] == '{' && json_to_msgpack(json, strlen(json), &mp, &err) == RC_OK;
+    buf_release(&mp);
+    return ok;
+}
+
 /* Unix ms up to year 2286: larger is garbage, and sums of them cannot overflow. */
 #define TIME_MS_MAX 9999999999999LL
 
@@ -168,6 +182,19 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     }
     if (r->f[RF_ATTEMPT] != NULL && !whole(r->f[RF_ATTEMPT], RESEARCH_ATTEMPT_MAX)) {
         return corrupt(why, why_len, RF_ATTEMPT, "not a whole number 0..1000000", r->f[RF_ATTEMPT]);
+    }
+    if (r->f[RF_RELEASED] != NULL && (!whole(r->f[RF_RELEASED], RESEARCH_ATTEMPT_MAX) ||
+                                      research_int(r, RF_RELEASED) > research_int(r, RF_ATTEMPT))) {
+        return corrupt(why, why_len, RF_RELEASED, "not a whole number 0..attempt",
+                       r->f[RF_RELEASED]);
+    }
+    if (r->f[RF_RESEND_REASON] != NULL &&
+        strcmp(r->f[RF_RESEND_REASON], REDISPATCH_RELEASED) != 0) {
+        return corrupt(why, why_len, RF_RESEND_REASON, "not " REDISPATCH_RELEASED,
+                       r->f[RF_RESEND_REASON]);
+    }
+    if (r->f[RF_OPTIONS] != NULL && !options_read(r->f[RF_OPTIONS])) {
+        return corrupt(why, why_len, RF_OPTIONS, "not a JSON object", r->f[RF_OPTIONS]);
     }
     if (r->f[RF_BYPASS_GATES] != NULL && !in_set(r->f[RF_BYPASS_GATES], bools)) {
         return corrupt(why, why_len, RF_BYPASS_GATES, "not 0 or 1", r->f[RF_BYPASS_GATES]);

@@ -13,6 +13,8 @@
 
 #include "common/buf.h"
 #include "common/xalloc.h"
+#include "contract/fields.h"
+#include "proto/json.h"
 
 /* Entries kept in one result or params map; larger maps make the message invalid. */
 #define MSG_MAP_MAX 256
@@ -314,7 +316,8 @@ enum field_type {
     F_PHASE,       /* enum phase by name */
     F_WORKER_TYPE, /* enum worker_type by name */
     F_GATE,        /* enum worker_type: "training" or "backtest" */
-    F_STATUS,      /* bool: "completed" = true, "failed" = false */
+    F_STATUS,      /* enum completion_status by name */
+    F_OPTIONS,     /* const char * (aux: size_t length): a JSON-like map, kept encoded */
     F_RESULT,      /* const struct kv * (aux: size_t count): scalars kept, the rest VALUE_OTHER */
     F_PARAMS,      /* const struct kv * (aux: size_t count): scalars and one level of maps */
     F_BIN,         /* const char * (aux: size_t length): bin <= 64 KiB */
@@ -368,6 +371,7 @@ static const struct field trigger_fields[] = {
     FLD("strategy_path", F_STR, 0, trigger.strategy_path),
     FLD("bypass_gates", F_BOOL, 0, trigger.bypass_gates),
     FLD("force", F_BOOL, 0, trigger.force),
+    FLD2("options", F_OPTIONS, 0, trigger.options, trigger.options_len),
 };
 
 static const struct field cancel_fields[] = {
@@ -380,7 +384,7 @@ static const struct field completion_fields[] = {
     FLD("dispatch_id", F_ID, REQ, completion.dispatch_id),
     FLD("research_id", F_ID, REQ, completion.research_id),
     FLD("worker_id", F_ID, REQ, completion.worker_id),
-    FLD("status", F_STATUS, REQ, completion.ok),
+    FLD("status", F_STATUS, REQ, completion.status),
     FLD("error", F_STR, 0, completion.error),
     FLD2("result", F_RESULT, 0, completion.result, completion.n_result),
 };
@@ -493,7 +497,7 @@ check_completion(const struct spec *s, struct msg *m, uint32_t set, struct rc_er
 {
     (void)s;
     (void)set;
-    if (m->u.completion.ok && m->u.completion.result == NULL) {
+    if (m->u.completion.status == COMPLETION_COMPLETED && m->u.completion.result == NULL) {
         return INVALID(err, MSG_INVALID_MISSING_KEY, "result: required");
     }
     return RC_OK;
@@ -590,6 +594,12 @@ static const struct spec specs[] = {
          check_deadletter),
 };
 
+static const char *const status_names[] = {
+    [COMPLETION_COMPLETED] = "completed",
+    [COMPLETION_FAILED] = "failed",
+    [COMPLETION_RELEASED] = "released",
+};
+
 static const char *const kind_names[] = {
     [MSG_TRIGGER] = "trigger",       [MSG_CANCEL] = "cancel", [MSG_COMPLETION] = "completion",
     [MSG_DISPATCH] = "dispatch",     [MSG_ABORT] = "abort",   [MSG_EVENT] = "event",
@@ -614,6 +624,13 @@ msg_kind_name(enum msg_kind kind)
 {
     RC_ASSERT((size_t)kind < N_OF(kind_names));
     return kind_names[kind];
+}
+
+const char *
+completion_status_name(enum completion_status s)
+{
+    RC_ASSERT((size_t)s < N_OF(status_names));
+    return status_names[s];
 }
 
 const char *
@@ -823,6 +840,44 @@ dec_result(const char *name, const msgpack_object *o, struct arena *a, const str
     return RC_OK;
 }
 
+static int
+append_cb(void *data, const char *bytes, size_t len)
+{
+    buf_append(data, bytes, len);
+    return 0;
+}
+
+/* An options map (§1, §3): a map that JSON can hold (it is stored as JSON), at most
+ * LIMITS_OPTIONS_MAX bytes encoded; kept encoded, as it came, in the arena. */
+static enum rc_rc
+dec_options(const char *name, const msgpack_object *o, struct arena *a, const char **out,
+            size_t *out_len, struct rc_err *err)
+{
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        return INVALID(err, MSG_INVALID_WRONG_TYPE, "%s: must be a map", name);
+    }
+    struct buf mp = BUF_INIT, json = BUF_INIT;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &mp, append_cb);
+    msgpack_pack_object(&pk, *o);
+    enum rc_rc rc = RC_OK;
+    struct rc_err why = RC_ERR_INIT;
+    if (mp.len > LIMITS_OPTIONS_MAX) {
+        rc = INVALID(err, MSG_INVALID_TOO_LARGE, "%s: longer than %d bytes encoded", name,
+                     LIMITS_OPTIONS_MAX);
+    } else if (json_from_msgpack(mp.data, mp.len, &json, &why) != RC_OK) {
+        rc = INVALID(err, MSG_INVALID_BAD_VALUE, "%s: %s", name, why.msg);
+    } else {
+        char *copy = arena_alloc(a, mp.len);
+        memcpy(copy, mp.data, mp.len);
+        *out = copy;
+        *out_len = mp.len;
+    }
+    buf_release(&mp);
+    buf_release(&json);
+    return rc;
+}
+
 /* One params map; `outer` is NULL at the top, else the key of the map it is nested in. A nested
  * map is read by one more call with outer set, which cannot nest again. */
 static enum rc_rc
@@ -852,6 +907,20 @@ dec_param_map(const char *outer, const msgpack_object_map *map, struct arena *a,
         }
         const char *key = arena_strndup(a, k->via.str.ptr, k->via.str.size);
         kv[i].key = key;
+        if (outer == NULL && strcmp(key, PARAM_OPTIONS) == 0) {
+            /* the trigger's options, any depth: carried, not read */
+            kv[i].val = value_nil();
+            if (o->type != MSGPACK_OBJECT_NIL) {
+                const char *raw = NULL;
+                size_t raw_len = 0;
+                enum rc_rc rc = dec_options("params.options", o, a, &raw, &raw_len, err);
+                if (rc != RC_OK) {
+                    return rc;
+                }
+                kv[i].val = value_raw(raw, raw_len);
+            }
+            continue;
+        }
         if (o->type == MSGPACK_OBJECT_MAP && outer == NULL) {
             const struct kv *inner = NULL;
             size_t n_inner = 0;
@@ -925,11 +994,14 @@ dec_name(const struct field *f, const msgpack_object *o, unsigned char *at, stru
         }
         return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be \"training\" or \"backtest\"", f->name);
     default: /* F_STATUS */
-        if (str_is(o, "completed") || str_is(o, "failed")) {
-            *(bool *)at = str_is(o, "completed");
-            return RC_OK;
+        for (size_t i = 0; i < N_OF(status_names); i++) {
+            if (str_is(o, status_names[i])) {
+                *(enum completion_status *)at = (enum completion_status)i;
+                return RC_OK;
+            }
         }
-        return INVALID(err, MSG_INVALID_BAD_VALUE, "%s: must be \"completed\" or \"failed\"", f->name);
+        return INVALID(err, MSG_INVALID_BAD_VALUE,
+                       "%s: must be \"completed\", \"failed\" or \"released\"", f->name);
     }
 }
 
@@ -1031,6 +1103,9 @@ dec_field(const struct field *f, const msgpack_object *o, unsigned char *base, s
         break;
     case F_BIN:
         rc = dec_bin(f, o, base, a, err);
+        break;
+    case F_OPTIONS:
+        rc = dec_options(f->name, o, a, (const char **)at, (size_t *)(base + f->aux), err);
         break;
     }
     *present = rc == RC_OK;
@@ -1250,13 +1325,6 @@ msg_release(struct msg *m)
 
 /* ---- encoding ---- */
 
-static int
-buf_write_cb(void *data, const char *bytes, size_t len)
-{
-    buf_append(data, bytes, len);
-    return 0;
-}
-
 /* NULL and "" are written as nil. */
 static void
 enc_str(msgpack_packer *pk, const char *s)
@@ -1325,6 +1393,9 @@ enc_map(msgpack_packer *pk, const struct kv *kv, size_t n, bool nest)
         case VALUE_OTHER:
             msgpack_pack_array(pk, 0);
             break;
+        case VALUE_RAW:
+            buf_append(pk->data, v->s, v->raw_len);
+            break;
         }
     }
 }
@@ -1385,8 +1456,17 @@ enc_field(msgpack_packer *pk, const struct field *f, const struct msg *m)
         enc_str(pk, worker_type_name(*(const enum worker_type *)at));
         break;
     case F_STATUS:
-        enc_str(pk, *(const bool *)at ? "completed" : "failed");
+        enc_str(pk, completion_status_name(*(const enum completion_status *)at));
         break;
+    case F_OPTIONS: {
+        const char *raw = *(const char *const *)at;
+        if (raw == NULL) {
+            msgpack_pack_nil(pk);
+        } else {
+            buf_append(pk->data, raw, *(const size_t *)(base + f->aux));
+        }
+        break;
+    }
     case F_RESULT:
     case F_PARAMS: {
         const struct kv *kv = *(const struct kv *const *)at;
@@ -1417,7 +1497,7 @@ msg_encode(const struct msg *m, struct buf *out)
 {
     const struct spec *s = spec_of(m);
     msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write_cb);
+    msgpack_packer_init(&pk, out, append_cb);
     msgpack_pack_map(&pk, 3 + s->n_fields);
     enc_key(&pk, "v");
     msgpack_pack_int64(&pk, LIMITS_SCHEMA_VERSION);

@@ -49,6 +49,10 @@ struct trigger {
     const char *strategy_path;
     bool bypass_gates;
     bool force;
+    /* The options map as MessagePack (NULL: absent or nil), <= LIMITS_OPTIONS_MAX bytes and
+     * JSON-like (proto/json.h), forwarded unchanged in every dispatch's params (§1). */
+    const char *options;
+    size_t options_len;
 };
 
 struct cancel {
@@ -57,13 +61,16 @@ struct cancel {
     const char *reason;
 };
 
+/* A completion's `status` (§3). Released: the worker hands the dispatch back unfinished. */
+enum completion_status { COMPLETION_COMPLETED = 0, COMPLETION_FAILED, COMPLETION_RELEASED };
+
 struct completion {
     const char *dispatch_id; /* required, id */
     const char *research_id; /* required, id */
     const char *worker_id;   /* required, id */
-    bool ok;                 /* status: true = "completed", false = "failed" */
+    enum completion_status status;
     const char *error;
-    const struct kv *result; /* required map when ok; only its scalar entries are kept */
+    const struct kv *result; /* required map when completed; only its scalar entries are kept */
     size_t n_result;
 };
 
@@ -74,7 +81,8 @@ struct dispatch {
     enum phase phase;             /* a worked phase */
     enum worker_type worker_type; /* == phase_worker_type(phase) */
     int64_t attempt;              /* 1, 2, ... */
-    const struct kv *params;      /* every key of the phase's params (contract §1) */
+    const struct kv *params;      /* every key of the phase's params (contract §1); `options`
+                                     (PARAM_OPTIONS) is VALUE_RAW (a map) or VALUE_NIL */
     size_t n_params;
 };
 
@@ -186,6 +194,7 @@ bool msg_peek_request_id(const char *data, size_t len, char out[LIMITS_ID_MAX + 
 void msg_encode(const struct msg *m, struct buf *out);
 
 const char *msg_kind_name(enum msg_kind kind);           /* "trigger", ... */
+const char *completion_status_name(enum completion_status s); /* "completed", ... */
 const char *event_type_name(enum event_type type);       /* "accepted", ... */
 enum rc_rc event_type_parse(const char *name, enum event_type *out);
 

@@ -197,6 +197,7 @@ result_format(const struct value *v, struct buf *out)
     case VALUE_NIL:
     case VALUE_MAP:
     case VALUE_OTHER:
+    case VALUE_RAW:
         break;
     }
 }

@@ -52,6 +52,18 @@ value_bool(bool b)
 }
 
 struct value
+value_raw(const char *mp, size_t len)
+{
+    struct value v = value_nil();
+    if (mp != NULL) {
+        v.kind = VALUE_RAW;
+        v.s = mp;
+        v.raw_len = len;
+    }
+    return v;
+}
+
+struct value
 value_map(const struct kv *map, size_t len)
 {
     struct value v = value_nil();

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * value: the few MessagePack shapes a phase result or dispatch params may hold: scalars and,
- * one level deep, a map of scalars. Decoded values live in their message's memory. */
+ * one level deep, a map of scalars; and one opaque object carried as it came (a trigger's
+ * options). Decoded values live in their message's memory. */
 #ifndef RC_VALUE_H
 #define RC_VALUE_H
 
@@ -19,6 +20,7 @@ enum value_kind {
     VALUE_MAP,   /* string-keyed map of scalars (one level only) */
     VALUE_OTHER, /* decoded but unusable here (array, bin, nested too deep): kept so a validator
                     can say "must be a number" */
+    VALUE_RAW,   /* one whole MessagePack object, encoded: `s` points at its raw_len bytes */
 };
 
 struct value {
@@ -29,6 +31,7 @@ struct value {
     const char *s;      /* VALUE_STR: NUL-terminated */
     const struct kv *map; /* VALUE_MAP */
     size_t map_len;
+    size_t raw_len; /* VALUE_RAW */
 };
 
 struct kv {
@@ -43,6 +46,7 @@ struct value value_int(int64_t i);
 struct value value_float(double f);
 struct value value_bool(bool b);
 struct value value_map(const struct kv *map, size_t len);
+struct value value_raw(const char *mp, size_t len); /* NULL gives VALUE_NIL */
 
 /* The entry named `key`, or NULL. */
 const struct kv *kv_find(const struct kv *kv, size_t n, const char *key);

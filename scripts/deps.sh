@@ -7,7 +7,8 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config clang cppcheck librdkafka-dev libhiredis-dev
           libmsgpack-dev libmicrohttpd-dev libcmocka-dev redis-server redis-sentinel git jq prometheus
-          lintian docker-compose systemd dpkg-dev binutils python3-celery python3-redis)
+          lintian docker-compose systemd dpkg-dev binutils python3-celery python3-redis
+          python3-confluent-kafka python3-msgpack python3-pytest python3-venv python3-pip)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q '^install ok installed$'

@@ -417,22 +417,25 @@ test_ops_duplicated_and_stale_completions_change_nothing(void **state)
     struct completion dup = {.dispatch_id = design_dispatch,
                              .research_id = id,
                              .worker_id = design_worker,
-                             .ok = true,
+                             .status = COMPLETION_COMPLETED,
                              .result = design,
                              .n_result = 1};
     struct completion wrong_worker = {.dispatch_id = training_dispatch,
                                       .research_id = id,
                                       .worker_id = "g9-training-7",
-                                      .ok = true,
+                                      .status = COMPLETION_COMPLETED,
                                       .result = training,
                                       .n_result = 2};
     struct completion wrong_dispatch = {.dispatch_id = "rs_x:training:9",
                                         .research_id = id,
                                         .worker_id = training_worker,
-                                        .ok = false,
+                                        .status = COMPLETION_FAILED,
                                         .error = "late"};
     struct completion unknown = {
-        .dispatch_id = "d-1", .research_id = "rs_unknown", .worker_id = "w-1", .ok = false};
+        .dispatch_id = "d-1",
+        .research_id = "rs_unknown",
+        .worker_id = "w-1",
+        .status = COMPLETION_FAILED};
     it_send_completion(env, &dup);
     it_send_completion(env, &wrong_worker);
     it_send_completion(env, &wrong_dispatch);

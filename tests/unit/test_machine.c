@@ -392,7 +392,7 @@ completion_of(const struct fx *f, bool ok, const struct kv *result, size_t n)
         .dispatch_id = field(f, RF_DISPATCH_ID),
         .research_id = RID,
         .worker_id = field(f, RF_WORKER_ID),
-        .ok = ok,
+        .status = ok ? COMPLETION_COMPLETED : COMPLETION_FAILED,
         .result = result,
         .n_result = n,
     };
@@ -625,7 +625,7 @@ test_machine_advance_pending_to_designing(void **state)
     assert_int_equal(d.u.dispatch.phase, PHASE_DESIGNING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_DESIGN);
     assert_int_equal(d.u.dispatch.attempt, 1);
-    static const char *const keys[] = {"brief", "model"};
+    static const char *const keys[] = {"brief", "model", PARAM_OPTIONS};
     assert_param_keys(&d.u.dispatch, keys, N_OF(keys));
     assert_param_str(&d.u.dispatch, "brief", "find a mean-reversion edge");
     assert_param_str(&d.u.dispatch, "model", NULL); /* present, nil */
@@ -690,7 +690,7 @@ test_machine_pending_with_strategy_starts_training(void **state)
     find_dispatch(f, &c, TOPIC_DISPATCH_TRAINING, &d);
     assert_int_equal(d.u.dispatch.phase, PHASE_TRAINING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_TRAINING);
-    static const char *const keys[] = {"strategy_name", "strategy_path"};
+    static const char *const keys[] = {"strategy_name", "strategy_path", PARAM_OPTIONS};
     assert_param_keys(&d.u.dispatch, keys, N_OF(keys));
     assert_param_str(&d.u.dispatch, "strategy_name", "given_strategy");
     assert_param_str(&d.u.dispatch, "strategy_path", "/s/given.py");
@@ -801,7 +801,7 @@ test_machine_complete_stale(void **state)
     const struct completion early = {.dispatch_id = "x",
                                      .research_id = RID,
                                      .worker_id = "d1",
-                                     .ok = true,
+                                     .status = COMPLETION_COMPLETED,
                                      .result = design_result,
                                      .n_result = N_OF(design_result)};
     /* pending: nothing was dispatched */
@@ -1025,7 +1025,8 @@ test_machine_training_gate_pass_then_backtesting(void **state)
     find_dispatch(f, &c, TOPIC_DISPATCH_BACKTEST, &d);
     assert_int_equal(d.u.dispatch.phase, PHASE_BACKTESTING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_BACKTEST);
-    static const char *const keys[] = {"strategy_name", "strategy_path", "model_path"};
+    static const char *const keys[] = {"strategy_name", "strategy_path", "model_path",
+                                       PARAM_OPTIONS};
     assert_param_keys(&d.u.dispatch, keys, N_OF(keys));
     assert_param_str(&d.u.dispatch, "strategy_name", "meanrev_v1");
     assert_param_str(&d.u.dispatch, "strategy_path", "/strategies/meanrev_v1.py");
@@ -1072,7 +1073,7 @@ test_machine_training_gate_fail_assesses_without_backtest(void **state)
     assert_int_equal(d.u.dispatch.phase, PHASE_ASSESSING);
     assert_int_equal(d.u.dispatch.worker_type, WORKER_ASSESSMENT);
     static const char *const keys[] = {"strategy_name", "model", "training", "backtest",
-                                       "gate_rejection_reason"};
+                                       "gate_rejection_reason", PARAM_OPTIONS};
     assert_param_keys(&d.u.dispatch, keys, N_OF(keys));
     assert_param_str(&d.u.dispatch, "strategy_name", "meanrev_v1");
     assert_param_str(&d.u.dispatch, "model", NULL);
@@ -1557,7 +1558,7 @@ test_machine_cancel_while_training_aborts_its_dispatch(void **state)
     struct completion late = {.dispatch_id = field(f, RF_DISPATCH_ID),
                               .research_id = RID,
                               .worker_id = "t1",
-                              .ok = true,
+                              .status = COMPLETION_COMPLETED,
                               .result = training_good,
                               .n_result = N_OF(training_good)};
     struct change l = CHANGE_INIT;
@@ -1815,7 +1816,7 @@ test_machine_normal_finish_is_never_lost(void **state)
     change_release(&c);
     struct kv result[] = {{"strategy_name", value_str("s1")}};
     struct completion done = {.dispatch_id = dispatch_id, .research_id = RID, .worker_id = "d1",
-                              .ok = true, .result = result, .n_result = 1};
+                              .status = COMPLETION_COMPLETED, .result = result, .n_result = 1};
     struct machine_ctx ctx = ctx_of(f);
     assert_int_equal(machine_complete(&ctx, f->r, &done, &c), MACHINE_APPLIED);
     apply(f, &c);

@@ -323,6 +323,70 @@ pack_assessment_params(msgpack_packer *pk)
     msgpack_pack_nil(pk);
 }
 
+/* Options as upstream would send them: nested maps and arrays of every JSON kind. */
+static void
+pack_options(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 3);
+    pk_cstr(pk, "symbol");
+    pk_cstr(pk, "BTCUSD");
+    pk_cstr(pk, "range");
+    msgpack_pack_array(pk, 2);
+    pk_cstr(pk, "2024-01-01");
+    msgpack_pack_double(pk, 2.5);
+    pk_cstr(pk, "deep");
+    msgpack_pack_map(pk, 1);
+    pk_cstr(pk, "x");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_true(pk);
+}
+
+static void
+pack_options_bin(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    pk_cstr(pk, "blob");
+    msgpack_pack_bin(pk, 1);
+    msgpack_pack_bin_body(pk, "x", 1);
+}
+
+static void
+pack_options_int_key(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    msgpack_pack_int(pk, 1);
+    msgpack_pack_int(pk, 2);
+}
+
+static void
+pack_options_large(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 5);
+    for (int i = 0; i < 5; i++) {
+        char key[2] = {(char)('a' + i), '\0'};
+        pk_cstr(pk, key);
+        pk_repeat(pk, 'o', LIMITS_STRING_MAX);
+    }
+}
+
+static void
+pack_params_with_options(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 2);
+    pk_cstr(pk, "brief");
+    pk_cstr(pk, "find alpha");
+    pk_cstr(pk, "options");
+    pack_options(pk);
+}
+
+static void
+pack_params_options_bin(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 1);
+    pk_cstr(pk, "options");
+    pack_options_bin(pk);
+}
+
 static void
 pack_params_too_deep(msgpack_packer *pk)
 {
@@ -722,6 +786,26 @@ test_msg_trigger_rules(void **state)
 {
     (void)state;
     static const struct msg_case cases[] = {
+        {"options", TRG, trigger_ok, {FN("options", pack_options)}, NULL},
+        {"options empty", TRG, trigger_ok, {FN("options", pack_empty_map)}, NULL},
+        {"options nil", TRG, trigger_ok, {NIL("options")}, NULL},
+        {"options array", TRG, trigger_ok, {ARR("options")}, "options: must be a map"},
+        {"options string", TRG, trigger_ok, {S("options", "{}")}, "options: must be a map"},
+        {"options bin inside",
+         TRG,
+         trigger_ok,
+         {FN("options", pack_options_bin)},
+         "options: at blob: binary values have no JSON form"},
+        {"options int key",
+         TRG,
+         trigger_ok,
+         {FN("options", pack_options_int_key)},
+         "options: at the top: map keys must be UTF-8 strings"},
+        {"options too large",
+         TRG,
+         trigger_ok,
+         {FN("options", pack_options_large)},
+         "options: longer than 16384 bytes encoded"},
         {"request_id absent", TRG, trigger_ok, {OMIT("request_id")}, "request_id: required"},
         {"request_id empty", TRG, trigger_ok, {S("request_id", "")}, "request_id: required"},
         {"request_id nil", TRG, trigger_ok, {NIL("request_id")}, "request_id: required"},
@@ -870,7 +954,9 @@ test_msg_completion_rules(void **state)
          CMP,
          completion_ok,
          {S("status", "maybe")},
-         "status: must be \"completed\" or \"failed\""},
+         "status: must be \"completed\", \"failed\" or \"released\""},
+        {"released without result", CMP, completion_ok, {S("status", "released"), OMIT("result")},
+         NULL},
         {"status int", CMP, completion_ok, {I("status", 1)}, "status: must be a string"},
         {"status absent", CMP, completion_ok, {OMIT("status")}, "status: required"},
         {"completed without result", CMP, completion_ok, {OMIT("result")}, "result: required"},
@@ -923,6 +1009,12 @@ test_msg_dispatch_rules(void **state)
          {S("phase", "assessing"), S("worker_type", "assessment"),
           FN("params", pack_assessment_params)},
          NULL},
+        {"options any depth", DSP, dispatch_ok, {FN("params", pack_params_with_options)}, NULL},
+        {"options bin",
+         DSP,
+         dispatch_ok,
+         {FN("params", pack_params_options_bin)},
+         "params.options: at blob: binary values have no JSON form"},
         {"phase pending",
          DSP,
          dispatch_ok,
@@ -1449,7 +1541,7 @@ test_msg_result_values_kept(void **state)
     struct msg m = MSG_INIT;
     decode_ok(MSG_TOPIC_COMPLETIONS, completion_ok, over, &m);
     const struct completion *c = &m.u.completion;
-    assert_true(c->ok);
+    assert_int_equal(c->status, COMPLETION_COMPLETED);
     assert_int_equal(c->n_result, 10); /* 12 less the int key and the repeated key */
     static const struct {
         const char *key;
@@ -1491,7 +1583,7 @@ test_msg_completion_fields(void **state)
     assert_string_equal(m.u.completion.dispatch_id, "d-1");
     assert_string_equal(m.u.completion.research_id, "rs-1");
     assert_string_equal(m.u.completion.worker_id, "w-1");
-    assert_true(m.u.completion.ok);
+    assert_int_equal(m.u.completion.status, COMPLETION_COMPLETED);
     assert_null(m.u.completion.error);
     assert_int_equal(m.u.completion.n_result, 3);
     assert_string_equal(kv_find(m.u.completion.result, 3, "strategy_name")->val.s, "momentum");
@@ -1501,7 +1593,7 @@ test_msg_completion_fields(void **state)
     msg_release(&m);
 
     decode_ok(MSG_TOPIC_COMPLETIONS, completion_ok, failed, &m);
-    assert_false(m.u.completion.ok);
+    assert_int_equal(m.u.completion.status, COMPLETION_FAILED);
     assert_string_equal(m.u.completion.error, "out of memory");
     assert_null(m.u.completion.result);
     assert_int_equal(m.u.completion.n_result, 0);
@@ -1598,12 +1690,19 @@ assert_values_equal(const char *what, const struct kv *a, size_t na, const struc
         case VALUE_MAP:
             assert_values_equal(a[i].key, x->map, x->map_len, y->map, y->map_len);
             break;
+        case VALUE_RAW:
+            assert_int_equal(x->raw_len, y->raw_len);
+            assert_memory_equal(x->s, y->s, x->raw_len);
+            break;
         case VALUE_NIL:
         case VALUE_OTHER:
             break;
         }
     }
 }
+
+/* {"a": [1, {}]} as MessagePack */
+#define OPTIONS_A1 "\x81\xa1" "a" "\x92\x01\x80"
 
 static void
 test_msg_roundtrip_trigger_and_cancel(void **state)
@@ -1619,8 +1718,12 @@ test_msg_roundtrip_trigger_and_cancel(void **state)
                                     .strategy = "momentum",
                                     .strategy_path = "/s/momentum.py",
                                     .bypass_gates = true,
-                                    .force = false};
+                                    .force = false,
+                                    .options = OPTIONS_A1,
+                                    .options_len = sizeof(OPTIONS_A1) - 1};
     roundtrip(MSG_TOPIC_TRIGGERS, &in, &out);
+    assert_int_equal(out.u.trigger.options_len, sizeof(OPTIONS_A1) - 1);
+    assert_memory_equal(out.u.trigger.options, OPTIONS_A1, sizeof(OPTIONS_A1) - 1);
     assert_str_eq("request_id", out.u.trigger.request_id, "req-7");
     assert_str_eq("brief", out.u.trigger.brief, in.u.trigger.brief);
     assert_str_eq("model", out.u.trigger.model, "claude-haiku-4-5");
@@ -1660,7 +1763,7 @@ test_msg_roundtrip_completion(void **state)
     in.u.completion = (struct completion){.dispatch_id = "d-1",
                                           .research_id = "rs-1",
                                           .worker_id = "w-1",
-                                          .ok = true,
+                                          .status = COMPLETION_COMPLETED,
                                           .error = NULL,
                                           .result = result,
                                           .n_result = N_OF(result)};
@@ -1668,18 +1771,18 @@ test_msg_roundtrip_completion(void **state)
     assert_str_eq("dispatch_id", out.u.completion.dispatch_id, "d-1");
     assert_str_eq("research_id", out.u.completion.research_id, "rs-1");
     assert_str_eq("worker_id", out.u.completion.worker_id, "w-1");
-    assert_true(out.u.completion.ok);
+    assert_int_equal(out.u.completion.status, COMPLETION_COMPLETED);
     assert_null(out.u.completion.error);
     assert_values_equal("result", result, N_OF(result), out.u.completion.result,
                         out.u.completion.n_result);
     msg_release(&out);
 
-    in.u.completion.ok = false;
+    in.u.completion.status = COMPLETION_FAILED;
     in.u.completion.error = "crashed";
     in.u.completion.result = NULL;
     in.u.completion.n_result = 0;
     roundtrip(MSG_TOPIC_COMPLETIONS, &in, &out);
-    assert_false(out.u.completion.ok);
+    assert_int_equal(out.u.completion.status, COMPLETION_FAILED);
     assert_str_eq("error", out.u.completion.error, "crashed");
     assert_null(out.u.completion.result);
     msg_release(&out);
@@ -1699,6 +1802,7 @@ test_msg_roundtrip_dispatch_and_abort(void **state)
         {"training", {.kind = VALUE_MAP, .map = training, .map_len = N_OF(training)}},
         {"backtest", {.kind = VALUE_NIL}},
         {"gate_rejection_reason", {.kind = VALUE_STR, .s = "training: accuracy 0.05 < 0.10"}},
+        {"options", {.kind = VALUE_RAW, .s = OPTIONS_A1, .raw_len = sizeof(OPTIONS_A1) - 1}},
     };
     struct msg in = MSG_INIT;
     struct msg out = MSG_INIT;
@@ -1915,7 +2019,7 @@ test_msg_encode_writes_nil_keys(void **state)
     assert_int_equal(encoded_key_type(&wire, "type", &size), MSGPACK_OBJECT_STR);
     assert_int_equal(encoded_key_type(&wire, "force", &size), MSGPACK_OBJECT_BOOLEAN);
     assert_int_equal(encoded_key_type(&wire, "model", &size), MSGPACK_OBJECT_NIL);
-    assert_int_equal(size, 3 + 7);
+    assert_int_equal(size, 3 + 8);
     buf_release(&wire);
 }
 

@@ -999,7 +999,7 @@ publish_completion(struct stub *s, struct worker *w)
     m.u.completion.dispatch_id = w->dispatch_id;
     m.u.completion.research_id = w->research_id;
     m.u.completion.worker_id = w->id;
-    m.u.completion.ok = !w->will_fail;
+    m.u.completion.status = w->will_fail ? COMPLETION_FAILED : COMPLETION_COMPLETED;
     if (w->will_fail) {
         m.u.completion.error = "stub failure";
     } else {
