@@ -580,6 +580,82 @@ test_flow_many_researches_at_once_each_complete_once(void **state)
     free(stale);
 }
 
+/* {"symbol": "BTCUSD", "tf": "1h"}, as the trigger carries it and every dispatch must. */
+#define OPTIONS_MP "\x82\xa6" "symbol" "\xa6" "BTCUSD" "\xa2" "tf" "\xa2" "1h"
+
+static void
+assert_options_param(const struct dispatch *d)
+{
+    const struct kv *o = kv_find(d->params, d->n_params, "options");
+    assert_non_null(o);
+    assert_int_equal(o->val.kind, VALUE_RAW);
+    assert_int_equal(o->val.raw_len, sizeof(OPTIONS_MP) - 1);
+    assert_memory_equal(o->val.s, OPTIONS_MP, sizeof(OPTIONS_MP) - 1);
+}
+
+/* The trigger's options are stored with the research (as JSON) and reach every phase's
+ * dispatch unchanged. */
+static void
+test_flow_options_reach_every_phase(void **state)
+{
+    struct it_env *env = *state;
+    start_all_workers(env);
+    it_env_start_coordinator(env, NULL);
+    struct trigger t = {.options = OPTIONS_MP, .options_len = sizeof(OPTIONS_MP) - 1};
+    char *id = trigger_ok(env, "req-options", &t);
+    it_research_wait(env, id, "phase", "completed", WAIT_MS);
+    char *json = it_research_hget(env, id, "options");
+    assert_non_null(json);
+    assert_string_equal(json, "{\"symbol\":\"BTCUSD\",\"tf\":\"1h\"}");
+    free(json);
+    static const enum worker_type types[] = {WORKER_DESIGN, WORKER_TRAINING, WORKER_BACKTEST,
+                                             WORKER_ASSESSMENT};
+    for (size_t i = 0; i < N_OF(types); i++) {
+        assert_options_param(it_dispatch_wait(env, types[i], id, 1, WAIT_MS));
+    }
+    free(id);
+}
+
+/* A worker hands its dispatch back (released): the phase goes to another free worker at once
+ * as attempt 2, with a `redispatched` event of reason released, and the research completes
+ * even with AGENT_MAX_ATTEMPTS=1: a released attempt is not counted. */
+static void
+test_flow_released_dispatch_runs_elsewhere_without_an_attempt(void **state)
+{
+    struct it_env *env = *state;
+    static const char *const slow[] = {"--duration-ms", "60000", NULL};
+    it_env_start_workers(env, "design", 1, NULL, fast);
+    it_env_start_workers(env, "training", 1, "slow-", slow);
+    it_env_start_workers(env, "backtest", 1, NULL, fast);
+    it_env_start_workers(env, "assessment", 1, NULL, fast);
+    const char *const one_attempt[] = {"AGENT_MAX_ATTEMPTS=1", NULL};
+    it_env_start_coordinator(env, one_attempt);
+    char *id = trigger_ok(env, "req-released", NULL);
+    const struct dispatch *d = it_dispatch_wait(env, WORKER_TRAINING, id, 1, WAIT_MS);
+    assert_string_equal(d->worker_id, "slow-training-1");
+    it_research_wait(env, id, "picked_up_at", NULL, WAIT_MS);
+    /* Only now a fast training worker is there to take it. */
+    it_env_start_workers(env, "training", 1, "fast-", fast);
+    struct completion rel = {.dispatch_id = d->dispatch_id,
+                             .research_id = id,
+                             .worker_id = d->worker_id,
+                             .status = COMPLETION_RELEASED};
+    it_send_completion(env, &rel);
+    const struct event *ev = it_event_wait(env, EVENT_REDISPATCHED, id, WAIT_MS);
+    assert_string_equal(ev->reason, "released");
+    assert_int_equal(ev->attempt, 2);
+    assert_int_equal(ev->phase, PHASE_TRAINING);
+    const struct dispatch *again = it_dispatch_wait(env, WORKER_TRAINING, id, 2, WAIT_MS);
+    assert_string_equal(again->worker_id, "fast-training-1");
+    it_research_wait(env, id, "phase", "completed", WAIT_MS);
+    char *released = it_research_hget(env, id, "released");
+    assert_non_null(released);
+    assert_string_equal(released, "1");
+    free(released);
+    assert_int_equal(it_event_count(env, EVENT_FAILED, id), 0);
+    free(id);
+}
+
 int
 main(void)
 {
@@ -599,6 +675,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flow_trigger_at_the_limit_is_rejected_with_the_counts,
                                         it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_flow_many_researches_at_once_each_complete_once,
+                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_options_reach_every_phase, it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_flow_released_dispatch_runs_elsewhere_without_an_attempt,
                                         it_setup, it_teardown),
     };
     return IT_RUN_GROUP("flow", tests);

@@ -332,6 +332,27 @@ b_force_int(msgpack_packer *pk)
 }
 
 static void
+b_options_array(msgpack_packer *pk)
+{
+    put_trigger(pk, 1, "req-options-array", "b");
+    put_str(pk, "options");
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_int(pk, 1);
+}
+
+/* {"blob": <bin>}: JSON cannot hold it, and it is stored as JSON. */
+static void
+b_options_bin(msgpack_packer *pk)
+{
+    put_trigger(pk, 1, "req-options-bin", "b");
+    put_str(pk, "options");
+    msgpack_pack_map(pk, 1);
+    put_str(pk, "blob");
+    msgpack_pack_bin(pk, 2);
+    msgpack_pack_bin_body(pk, "\x00\x01", 2);
+}
+
+static void
 b_duplicate_brief(msgpack_packer *pk)
 {
     put_trigger(pk, 1, "req-dup-brief", "one");
@@ -470,6 +491,10 @@ static const struct invalid_case cases[] = {
     {"bypass_gates \"yes\"", "triggers", "req-bypass-yes", b_bypass_yes, "bypass_gates", "boolean",
      "req-bypass-yes"},
     {"force an int", "triggers", "req-force-int", b_force_int, "force", "boolean", "req-force-int"},
+    {"options an array", "triggers", "req-options-array", b_options_array, "options",
+     "must be a map", "req-options-array"},
+    {"options holding bytes", "triggers", "req-options-bin", b_options_bin, "options",
+     "at blob: binary values have no JSON form", "req-options-bin"},
     {"duplicate brief", "triggers", "req-dup-brief", b_duplicate_brief, "brief", "duplicate",
      "req-dup-brief"},
     {"over 64 KiB, no brief", "triggers", "req-big-no-brief", b_big_no_brief, "brief", "required",

@@ -530,6 +530,7 @@ test_machine_accept_keeps_trigger_options(void **state)
     assert_planned(&c, RF_STRATEGY_PATH, "/s/given.py");
     assert_planned(&c, RF_BYPASS_GATES, "1");
     assert_planned(&c, RF_PHASE, "pending");
+    assert_false(c.set[RF_OPTIONS]); /* none given */
     change_release(&c);
 }
 
@@ -629,6 +630,7 @@ test_machine_advance_pending_to_designing(void **state)
     assert_param_keys(&d.u.dispatch, keys, N_OF(keys));
     assert_param_str(&d.u.dispatch, "brief", "find a mean-reversion edge");
     assert_param_str(&d.u.dispatch, "model", NULL); /* present, nil */
+    assert_int_equal(param(&d.u.dispatch, PARAM_OPTIONS)->kind, VALUE_NIL); /* none given */
     msg_release(&d);
 
     struct msg e = MSG_INIT;
@@ -1641,6 +1643,166 @@ advance_now(struct fx *f, struct change *c)
     apply(f, c);
 }
 
+/* {"symbol": "BTCUSD", "bars": [1, 2.5]} */
+#define OPTIONS_MP "\x82\xa6" "symbol" "\xa6" "BTCUSD" "\xa4" "bars" "\x92\x01\xcb\x40\x04\0\0\0\0\0\0"
+#define OPTIONS_JSON "{\"symbol\":\"BTCUSD\",\"bars\":[1,2.5]}"
+
+/* The trigger's options are stored as JSON and sent, as the same MessagePack, in the params of
+ * every phase; without options the key is there, nil. */
+static void
+test_machine_options_forwarded_to_every_phase(void **state)
+{
+    struct fx *f = *state;
+    struct trigger t = plain_trigger;
+    t.options = OPTIONS_MP;
+    t.options_len = sizeof(OPTIONS_MP) - 1;
+    struct machine_ctx ctx = ctx_of(f);
+    struct change c = CHANGE_INIT;
+    machine_accept(&ctx, &t, RID, &c);
+    assert_planned(&c, RF_OPTIONS, OPTIONS_JSON);
+    apply(f, &c);
+    change_release(&c);
+    static const struct {
+        const char *worker;
+        enum worker_type type;
+        enum topic topic;
+        const struct kv *result;
+        size_t n;
+    } steps[] = {
+        {"d1", WORKER_DESIGN, TOPIC_DISPATCH_DESIGN, design_result, N_OF(design_result)},
+        {"t1", WORKER_TRAINING, TOPIC_DISPATCH_TRAINING, training_good, N_OF(training_good)},
+        {"b1", WORKER_BACKTEST, TOPIC_DISPATCH_BACKTEST, backtest_good, N_OF(backtest_good)},
+        {"a1", WORKER_ASSESSMENT, TOPIC_DISPATCH_ASSESSMENT, NULL, 0},
+    };
+    for (size_t i = 0; i < N_OF(steps); i++) {
+        advance_with(f, steps[i].worker, steps[i].type, &c);
+        struct msg d = MSG_INIT;
+        find_dispatch(f, &c, steps[i].topic, &d);
+        const struct value *o = param(&d.u.dispatch, PARAM_OPTIONS);
+        assert_int_equal(o->kind, VALUE_RAW);
+        assert_int_equal(o->raw_len, sizeof(OPTIONS_MP) - 1);
+        assert_memory_equal(o->s, OPTIONS_MP, o->raw_len);
+        msg_release(&d);
+        change_release(&c);
+        if (steps[i].result != NULL) {
+            complete_ok(f, steps[i].result, steps[i].n);
+        }
+    }
+}
+
+static enum machine_verdict
+release_current(struct fx *f, struct change *c)
+{
+    f->now_ms += 1000;
+    struct completion comp = completion_of(f, true, NULL, 0);
+    comp.status = COMPLETION_RELEASED;
+    struct machine_ctx ctx = ctx_of(f);
+    enum machine_verdict o = machine_complete(&ctx, f->r, &comp, c);
+    apply(f, c);
+    return o;
+}
+
+/* A released dispatch goes to another free worker at once as attempt + 1, reason "released",
+ * and uses up no attempt: with AGENT_MAX_ATTEMPTS=1 a phase released twice still runs, and
+ * still completes. */
+static void
+test_machine_released_is_sent_again_at_no_attempts_cost(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.max_attempts = 1;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    char *first = dup_str(field(f, RF_DISPATCH_ID));
+    struct change c = CHANGE_INIT;
+    assert_int_equal(release_current(f, &c), MACHINE_APPLIED);
+    assert_int_equal(c.kind, CHANGE_UPDATE);
+    assert_planned(&c, RF_RESEND_REASON, "released");
+    assert_false(c.set[RF_STATUS]);
+    assert_int_equal(c.n_out, 0);
+    change_release(&c);
+    assert_true(machine_holds_worker(f->r)); /* d1 is not free until it is sent again */
+
+    advance_with(f, "d2", WORKER_DESIGN, &c);
+    assert_planned(&c, RF_WORKER_ID, "d2");
+    assert_planned(&c, RF_ATTEMPT, "2");
+    assert_planned(&c, RF_RELEASED, "1");
+    assert_planned(&c, RF_RESEND_REASON, NULL);
+    assert_false(c.set[RF_PHASE_STARTED_AT]);
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.reason, "released");
+    assert_string_equal(e.u.event.old_dispatch_id, first);
+    assert_int_equal(e.u.event.attempt, 2);
+    msg_release(&e);
+    change_release(&c);
+
+    assert_int_equal(release_current(f, &c), MACHINE_APPLIED);
+    change_release(&c);
+    advance_with(f, "d3", WORKER_DESIGN, &c);
+    assert_planned(&c, RF_ATTEMPT, "3");
+    assert_planned(&c, RF_RELEASED, "2");
+    change_release(&c);
+    char why[256];
+    assert_true(research_check(f->r, RID, why, sizeof(why)));
+
+    complete_ok(f, design_result, N_OF(design_result));
+    assert_string_equal(field(f, RF_STATUS), "running");
+    assert_string_equal(field(f, RF_STRATEGY_NAME), "meanrev_v1");
+    free(first);
+}
+
+/* Released with no free worker: it waits, holding nothing new, and goes out once one is. A
+ * loss after releases still counts only the attempts that were not released. */
+static void
+test_machine_released_waits_for_a_free_worker(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.max_attempts = 1;
+    f->cfg.agent.wait_timeout_ms = 60000;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    release_current(f, &c);
+    change_release(&c);
+    advance_with(f, NULL, WORKER_DESIGN, &c);
+    assert_planned_int(&c, RF_WAITING_SINCE, f->now_ms);
+    assert_false(c.set[RF_ATTEMPT]);
+    assert_int_equal(c.n_out, 0);
+    change_release(&c);
+    assert_string_equal(field(f, RF_RESEND_REASON), "released");
+
+    advance_with(f, "d2", WORKER_DESIGN, &c);
+    assert_planned(&c, RF_WORKER_ID, "d2");
+    assert_planned(&c, RF_ATTEMPT, "2");
+    assert_planned(&c, RF_WAITING_SINCE, NULL);
+    change_release(&c);
+
+    /* d2 dies: its attempt was the one that counted, so none is left. */
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, "d3", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_non_null(strstr(c.value[RF_ERROR], "designing dispatched 1 times"));
+    change_release(&c);
+}
+
+/* A release that is stale (an old dispatch, another worker) changes nothing. */
+static void
+test_machine_stale_release_changes_nothing(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    struct completion comp = completion_of(f, true, NULL, 0);
+    comp.status = COMPLETION_RELEASED;
+    comp.worker_id = "d9";
+    struct machine_ctx ctx = ctx_of(f);
+    struct change c = CHANGE_INIT;
+    assert_int_equal(machine_complete(&ctx, f->r, &comp, &c), MACHINE_STALE);
+    change_release(&c);
+    assert_null(field(f, RF_RESEND_REASON));
+}
+
 static void
 test_machine_dead_worker_redispatches(void **state)
 {
@@ -2030,6 +2192,10 @@ main(void)
         T(test_machine_cancel_while_training_aborts_its_dispatch),
         T(test_machine_cancel_pending_has_no_dispatch),
         T(test_machine_cancel_rejected),
+        T(test_machine_options_forwarded_to_every_phase),
+        T(test_machine_released_is_sent_again_at_no_attempts_cost),
+        T(test_machine_released_waits_for_a_free_worker),
+        T(test_machine_stale_release_changes_nothing),
         T(test_machine_dead_worker_redispatches),
         T(test_machine_dispatch_timeout_unless_picked_up),
         T(test_machine_dispatch_timeout_counts_from_the_ack),

@@ -448,6 +448,11 @@ test_research_check_names_the_corrupt_field(void **state)
         {RF_COST_USD, "-3", "corrupt research: cost_usd: not an amount"},
         {RF_COST_USD, "nan", "corrupt research: cost_usd: not an amount"},
         {RF_BYPASS_GATES, "yes", "corrupt research: bypass_gates: not 0 or 1"},
+        {RF_RELEASED, "x", "corrupt research: released: not a whole number 0..attempt"},
+        {RF_RELEASED, "5", "corrupt research: released: not a whole number 0..attempt"},
+        {RF_RESEND_REASON, "bored", "corrupt research: resend_reason: not released"},
+        {RF_OPTIONS, "[1]", "corrupt research: options: not a JSON object"},
+        {RF_OPTIONS, "{\"a\":", "corrupt research: options: not a JSON object"},
     };
     char why[300];
     struct research *ok = sound_research();
