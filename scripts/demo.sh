@@ -3,9 +3,16 @@
 # The dev stack, end to end: redis-server, the dev broker (librdkafka's mock cluster), the
 # coordinator and stub workers of every type; three researches are triggered and shown moving
 # through their phases to completion. Everything runs on 127.0.0.1 / a unix socket and is
-# stopped on exit. Usage: scripts/demo.sh [number of researches, default 3]
+# stopped on exit. Usage: scripts/demo.sh [--python] [number of researches, default 3]
+# With --python the workers are the Python examples of examples/python/ (the researchcoord
+# library, run from python/ with the system's Python) instead of stub-worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PY=0
+if [[ ${1:-} == --python ]]; then
+    PY=1
+    shift
+fi
 N=${1:-3}
 
 bash scripts/deps.sh
@@ -54,19 +61,30 @@ http_get() {
 
 "$BIN/coordinator" 2>"$DIR/coordinator.log" &
 PIDS+=($!)
-"$BIN/stub-worker" --type design --count 2 --duration-ms 800-1500 2>"$DIR/design.log" &
-PIDS+=($!)
-"$BIN/stub-worker" --type training --count 2 --duration-ms 1000-2000 2>"$DIR/training.log" &
-PIDS+=($!)
-"$BIN/stub-worker" --type backtest --count 2 --duration-ms 800-1500 2>"$DIR/backtest.log" &
-PIDS+=($!)
-"$BIN/stub-worker" --type assessment --count 1 --duration-ms 500-1000 2>"$DIR/assessment.log" &
-PIDS+=($!)
+if ((PY)); then
+    # Debian's python3 has python3-confluent-kafka, -redis and -msgpack (deps.sh).
+    export PYTHONPATH=$PWD/python
+    for type in design training backtest assessment; do
+        /usr/bin/python3 "examples/python/${type}_worker.py" "py-$type" 2>"$DIR/$type.log" &
+        PIDS+=($!)
+    done
+    WORKERS="Python example workers (examples/python/)"
+else
+    "$BIN/stub-worker" --type design --count 2 --duration-ms 800-1500 2>"$DIR/design.log" &
+    PIDS+=($!)
+    "$BIN/stub-worker" --type training --count 2 --duration-ms 1000-2000 2>"$DIR/training.log" &
+    PIDS+=($!)
+    "$BIN/stub-worker" --type backtest --count 2 --duration-ms 800-1500 2>"$DIR/backtest.log" &
+    PIDS+=($!)
+    "$BIN/stub-worker" --type assessment --count 1 --duration-ms 500-1000 2>"$DIR/assessment.log" &
+    PIDS+=($!)
+    WORKERS="7 stub workers"
+fi
 for _ in $(seq 200); do
     [[ -n $(R HGET rc:coordinator last_cycle_at) && $(R ZCARD rc:workers:assessment) -ge 1 ]] && break
     sleep 0.1
 done
-echo "demo: redis on $REDIS_URL, kafka on $KAFKA_BROKERS, coordinator and 7 stub workers up"
+echo "demo: redis on $REDIS_URL, kafka on $KAFKA_BROKERS, coordinator and $WORKERS up"
 
 briefs=("momentum on BTC 1h bars" "mean reversion on ETH/BTC" "volatility breakout on SOL"
         "pairs trading on majors" "funding-rate carry")

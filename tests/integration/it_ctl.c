@@ -323,14 +323,24 @@ test_ctl_cancel_reports_each_outcome(void **state)
     it_env_start_workers(env, "design", 1, NULL, slow);
     it_env_start_coordinator(env, NULL);
     char *out = NULL;
-    const char *const trig[] = {"trigger", "--brief", "to cancel", "--request-id",
-                                "req-c",   "--json",  NULL};
+    const char *const trig[] = {"trigger",   "--brief", "to cancel",
+                                "--options", "{\"symbol\": \"BTCUSD\", \"bars\": [1, 2.5]}",
+                                "--request-id", "req-c", "--json", NULL};
     assert_int_equal(ctl(env, "ctl-trigger", &out, trig), 0);
     assert_has(env, out, "\"type\":\"accepted\"");
     free(out);
     const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, "req-c", WAIT_MS);
     char *id = strdup(ev->research_id);
     it_research_wait(env, id, "child_status", "dispatched", WAIT_MS);
+    /* --options: stored as JSON, and in the dispatch's params. */
+    char *options = it_research_hget(env, id, "options");
+    assert_non_null(options);
+    assert_string_equal(options, "{\"symbol\":\"BTCUSD\",\"bars\":[1,2.5]}");
+    free(options);
+    const struct dispatch *d = it_dispatch_wait(env, WORKER_DESIGN, id, 1, WAIT_MS);
+    const struct kv *o = kv_find(d->params, d->n_params, "options");
+    assert_non_null(o);
+    assert_int_equal(o->val.kind, VALUE_RAW);
 
     char want[256];
     const char *const cancel[] = {"cancel", id, "--reason", "changed my mind", NULL};
@@ -380,6 +390,21 @@ test_ctl_help_and_exit_statuses(void **state)
     const char *const no_id[] = {"show", NULL};
     assert_int_equal(ctl(env, "ctl-no-id", &out, no_id), 64);
     free(out);
+    /* --options must be one JSON object: a usage error, before anything connects. */
+    static const struct {
+        const char *json, *want;
+    } bad_options[] = {
+        {"[1]", "researchctl: trigger: --options: must be a JSON object ({...})\n"},
+        {"{\"a\":", "researchctl: trigger: --options: at byte 5: expected a value\n"},
+        {"{\"a\": NaN}", "researchctl: trigger: --options: at byte 6: expected a value\n"},
+    };
+    for (size_t i = 0; i < N_OF(bad_options); i++) {
+        const char *const trig[] = {"trigger", "--brief", "b", "--options", bad_options[i].json,
+                                    NULL};
+        assert_int_equal(ctl(env, "ctl-bad-options", &out, trig), 64);
+        assert_has(env, out, bad_options[i].want);
+        free(out);
+    }
 
     const char *const show[] = {"show", "rs_x", NULL};
     assert_int_equal(ctl(env, "ctl-show-unknown", &out, show), 1);

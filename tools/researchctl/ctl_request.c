@@ -12,6 +12,8 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "contract/fields.h"
+#include "contract/limits.h"
+#include "proto/json.h"
 #include "tools/researchctl/ctl_cmd.h"
 #include "tools/researchctl/ctl_event.h"
 #include "tools/researchctl/ctl_fmt.h"
@@ -85,6 +87,7 @@ enum trigger_opt {
     T_STRATEGY_PATH,
     T_BYPASS,
     T_FORCE,
+    T_OPTIONS,
     T_REQUEST_ID,
     T_NO_WAIT,
     T_TIMEOUT,
@@ -99,12 +102,40 @@ static const struct toolopt trigger_table[] = {
     [T_STRATEGY_PATH] = {"strategy-path", "P", "where that strategy lives"},
     [T_BYPASS] = {"bypass-gates", NULL, "skip both quality gates"},
     [T_FORCE] = {"force", NULL, "accept even at capacity or with the budget spent"},
+    [T_OPTIONS] = {"options", "JSON",
+                   "a JSON object handed unchanged to every phase's worker ({\"symbol\":\"BTCUSD\"})"},
     [T_REQUEST_ID] = {"request-id", "ID", "idempotency key (default: generated)"},
     [T_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
     [T_TIMEOUT] = {"timeout", "S", "seconds to wait for the outcome (default 30)"},
     [T_JSON] = {"json", NULL, "print the outcome event as one JSON object"},
     [T_HELP] = {"help", NULL, "show this help"},
 };
+
+/* --options as MessagePack: the trigger borrows it until the process ends (reachable, so no
+ * leak to report). */
+static struct buf trigger_options;
+
+static enum rc_rc
+options_opt(struct ctl_opts *o, const char *arg, struct rc_err *err)
+{
+    struct rc_err why = RC_ERR_INIT;
+    buf_reset(&trigger_options);
+    if (json_to_msgpack(arg, strlen(arg), &trigger_options, &why) != RC_OK) {
+        return rc_err_set(err, RC_EINVAL, "--options: %s", why.msg);
+    }
+    /* fixmap, map 16, map 32 */
+    const unsigned char first = (unsigned char)trigger_options.data[0];
+    if (!((first & 0xf0) == 0x80 || first == 0xde || first == 0xdf)) {
+        return rc_err_set(err, RC_EINVAL, "--options: must be a JSON object ({...})");
+    }
+    if (trigger_options.len > LIMITS_OPTIONS_MAX) {
+        return rc_err_set(err, RC_EINVAL, "--options: longer than %d bytes as MessagePack",
+                          LIMITS_OPTIONS_MAX);
+    }
+    o->t.options = trigger_options.data;
+    o->t.options_len = trigger_options.len;
+    return RC_OK;
+}
 
 static enum rc_rc
 trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
@@ -129,6 +160,8 @@ trigger_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
     case T_FORCE:
         o->t.force = true;
         break;
+    case T_OPTIONS:
+        return options_opt(o, arg, err);
     case T_REQUEST_ID:
         return request_id_opt(o, arg, err);
     case T_NO_WAIT:
