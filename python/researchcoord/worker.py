@@ -170,6 +170,9 @@ class Worker:
         self._check_retry_at = 0.0
         self._resend_at = 0.0
         self._producer = self._consumer = self._redis = None
+        self._topic = self.config.topic(protocol.topic_dispatch(worker_type))
+        self._completions = self.config.topic(protocol.TOPIC_COMPLETIONS)
+        self._workers_key = protocol.key_workers(self.config.key_prefix, worker_type)
         self.ready = threading.Event()       # set once the first heartbeat is written
 
     # ---- the public surface ------------------------------------------------------------
@@ -248,9 +251,12 @@ class Worker:
             "fetch.wait.max.ms": "10",
         }))
         self._redis = cfg.redis()
-        self._topic = cfg.topic(protocol.topic_dispatch(self.worker_type))
-        self._completions = cfg.topic(protocol.TOPIC_COMPLETIONS)
-        self._workers_key = protocol.key_workers(cfg.key_prefix, self.worker_type)
+
+    def _bind(self, producer=None, consumer=None, redis=None):
+        """Use these clients (tests give fakes: every rule but the I/O runs unchanged)."""
+        self._producer = producer if producer is not None else self._producer
+        self._consumer = consumer if consumer is not None else self._consumer
+        self._redis = redis if redis is not None else self._redis
 
     def _position(self):
         """Assign every partition of the dispatch topic at its end as of now (the high
