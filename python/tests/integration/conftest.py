@@ -148,8 +148,16 @@ class Stack:
         return p
 
     def stop(self):
+        """Stop every process, newest first; then fail if the coordinator or the broker had
+        died before, or the coordinator did not exit cleanly on SIGTERM."""
+        dead = [p.name for p in self.procs
+                if p.name in ("coordinator", "devbroker", "redis") and not p.alive()]
         for p in reversed(self.procs):
             p.stop()
+        coord = [p for p in self.procs if p.name == "coordinator"]
+        assert not dead, "%s ended during the tests:\n%s" % (", ".join(dead), self.logs())
+        assert not coord or coord[0].p.returncode == 0, (
+            "the coordinator exited with %s:\n%s" % (coord[0].p.returncode, self.logs()))
 
     def logs(self):
         return "\n".join("----- %s (%s) -----\n%s" % (p.name, p.log_path, p.tail())
