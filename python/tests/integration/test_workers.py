@@ -87,17 +87,24 @@ def test_cancel_reaches_running_handler(stack, client, base, training):
     assert out.accepted
     rid = out.research_id
     start = training.wait_line(what="start", research_id=rid)
+    key = stack.prefix + "worker:py-train-c"
+    wait_for(lambda: stack.redis.hget(key, "step") == "halfway", 3, "the step in the heartbeat")
+    hb = stack.redis.hgetall(key)
+    assert (hb["state"], hb["dispatch_id"], hb["research_id"], hb["progress"]) == (
+        "busy", start["dispatch_id"], rid, "0.5"), hb
+    st = client.status()
+    assert rid in [a["research_id"] for a in st["active"]]
+    assert "py-train-c" in [w["worker_id"] for w in st["workers"]["training"]]
     sent = time.time()
     c = client.cancel(rid, reason="test", timeout=10)
     assert c.accepted and c.type == "cancelled", c
     got = training.wait_line(timeout=5, what="cancelled", research_id=rid)
     assert got["t"] - sent < 1.0, "abort took %.2f s" % (got["t"] - sent)
-    key = stack.prefix + "worker:py-train-c"
     wait_for(lambda: stack.redis.hget(key, "state") == "idle", 2, "idle after the abort")
     assert stack.redis.hget(key, "dispatch_id") == ""
     assert client.research(rid)["status"] == "cancelled"
     assert not training.find(what="done", research_id=rid)
-    assert start["dispatch_id"]
+    assert "progress" not in stack.redis.hgetall(key)
 
 
 def test_raising_handler_fails_its_research_alone(stack, client, base, training):
