@@ -375,3 +375,17 @@ def test_last_seen_always_grows(rig):
         seen.append(int(hb(r, "tr-1")["last_seen"]))
     assert seen[0] < seen[1] < seen[2]
     assert r.zsets["rc:workers:training"]["tr-1"] == seen[2]
+
+
+def test_draining_hands_back_a_dispatch_that_still_arrives(rig):
+    w, r, prod, gate, started = rig
+    w._draining = True
+    did, wire = dispatch()
+    research(r, "rs-1", did)
+    send(w, wire)
+    turn(w)
+    assert started == []
+    c = prod.sent[0][2]
+    assert (c["status"], c["dispatch_id"], c["worker_id"]) == ("released", did, "tr-1")
+    w._write_beats()
+    assert hb(r, "tr-1")["state"] == "draining"
