@@ -73,7 +73,10 @@ class Job:
         with self._lock:
             canceller = self._canceller
         if canceller is not None:
-            canceller()
+            try:
+                canceller()
+            except RuntimeError:
+                pass  # its event loop closed meanwhile: the handler has returned already
 
     def _set_canceller(self, fn):
         with self._lock:

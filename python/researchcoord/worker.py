@@ -192,6 +192,7 @@ class Worker:
         if self._handler is None:
             raise RuntimeError("no handler: decorate a function with @worker.handler")
         old = self._install_signals()
+        beat_thread = None
         try:
             self._open()
             if not self._position():
@@ -208,6 +209,8 @@ class Worker:
         finally:
             self._closed.set()
             self._beat_due.set()
+            if beat_thread is not None:
+                beat_thread.join(self.config.redis_timeout_ms / 1000.0 + 1)
             self._restore_signals(old)
             self._close()
 
@@ -314,6 +317,7 @@ class Worker:
                 grace_end = time.monotonic() + self.shutdown_grace
                 self._mark_all_due()
             if self._draining:
+                self._take_outcomes()  # a job that just finished completes, not released
                 with self._lock:
                     running = [s for s in self.slots if s.job is not None]
                 if not running:
@@ -584,7 +588,12 @@ class Worker:
             if self._closed.is_set():
                 return
             self._beat_due.clear()
-            if not self._write_beats():
+            try:
+                ok = self._write_beats()
+            except Exception:  # never let the heartbeat thread die silently
+                log.exception("heartbeat failed")
+                ok = False
+            if not ok:
                 self._closed.wait(BEAT_RETRY_S)
                 self._beat_due.set()
 
