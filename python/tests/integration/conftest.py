@@ -181,9 +181,9 @@ class Fleet:
         self.procs = []
 
     def start(self, wtype, wid, *args, wait=True):
-        p = self.stack.spawn("worker-" + wid, [sys.executable, os.path.join(HERE, "fleet_worker.py"),
-                                             "--type", wtype, "--id", wid, "--log", self.log]
-                             + list(args))
+        argv = [sys.executable, os.path.join(HERE, "fleet_worker.py"), "--type", wtype,
+                "--id", wid, "--log", self.log] + list(args)
+        p = self.stack.spawn("worker-" + wid, argv)
         self.procs.append(p)
         if wait:
             self.wait_live(wid)

@@ -100,6 +100,7 @@ def test_cancel_reaches_running_handler(stack, client, base, training):
     assert c.accepted and c.type == "cancelled", c
     got = training.wait_line(timeout=5, what="cancelled", research_id=rid)
     assert got["t"] - sent < 1.0, "abort took %.2f s" % (got["t"] - sent)
+    print("cancel reached the handler in %.3f s" % (got["t"] - sent))
     wait_for(lambda: stack.redis.hget(key, "state") == "idle", 2, "idle after the abort")
     assert stack.redis.hget(key, "dispatch_id") == ""
     assert client.research(rid)["status"] == "cancelled"
