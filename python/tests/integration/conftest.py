@@ -166,8 +166,20 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(request):
+    """The module's stack. Its temp dir (logs, sockets) is removed when the module's tests
+    all passed, and kept, and named, when one failed."""
     s = Stack()
-    request.addfinalizer(s.stop)
+    failed_before = request.session.testsfailed
+
+    def down():
+        try:
+            s.stop()
+        finally:
+            if request.session.testsfailed == failed_before:
+                shutil.rmtree(s.dir, ignore_errors=True)
+            else:
+                print("integration logs kept in %s" % s.dir)
+    request.addfinalizer(down)
     s.start(request.module.COORDINATOR_ENV)
     return s
 
