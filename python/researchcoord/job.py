@@ -109,6 +109,8 @@ def _run_coroutine(coro, job):
 def error_text(exc):
     """What a failed completion says about `exc`: its text, else its class name."""
     text = str(exc).strip()
+    if isinstance(exc, SystemExit):
+        text = "SystemExit(%s)" % text
     return protocol.clip_text(text if text else type(exc).__name__)
 
 
@@ -125,7 +127,7 @@ def execute(handler, job, worker_type=None):
         if job.cancelled:
             return Outcome("cancelled")
         return Outcome("failed", error="cancelled inside the handler")
-    except Exception as e:  # the handler's failure is the research's, never the worker's
+    except BaseException as e:  # the handler's failure (even sys.exit) is the research's
         if job.cancelled:
             return Outcome("cancelled")
         return Outcome("failed", error=error_text(e))

@@ -87,3 +87,11 @@ def test_progress_is_clamped_and_step_cut():
         return {}
     out = run_dispatch(h, "backtest")
     assert out.progress[0][0] == 1.0 and len(out.progress[0][1]) == 256
+
+
+def test_sys_exit_in_a_handler_fails_the_job_not_the_worker():
+    import sys
+
+    def quits(job):
+        sys.exit(3)
+    assert run_dispatch(quits, "backtest").error == "SystemExit(3)"
