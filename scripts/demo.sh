@@ -88,9 +88,12 @@ echo "demo: redis on $REDIS_URL, kafka on $KAFKA_BROKERS, coordinator and $WORKE
 
 briefs=("momentum on BTC 1h bars" "mean reversion on ETH/BTC" "volatility breakout on SOL"
         "pairs trading on majors" "funding-rate carry")
+# Each trigger's options reach every phase's worker unchanged (the Python examples use them).
+symbols=(BTCUSD ETHBTC SOLUSD BTCETH BTCUSD)
 IDS=()
 for i in $(seq "$N"); do
-    out=$("$BIN/researchctl" trigger --brief "${briefs[$(((i - 1) % 5))]}" --model claude-sonnet-4-5)
+    out=$("$BIN/researchctl" trigger --brief "${briefs[$(((i - 1) % 5))]}" --model claude-sonnet-4-5 \
+        --options "{\"symbol\":\"${symbols[$(((i - 1) % 5))]}\",\"timeframe\":\"1h\"}")
     echo "demo: $out"
     IDS+=("${out##* }")
 done
