@@ -128,6 +128,7 @@ struct rcw {
     int64_t clock_skew_ms;
     int64_t die_after;
     bool unchecked;
+    bool abandon;
     bool verbose;
     rcw_note_fn note;
     void *note_arg;
@@ -1185,24 +1186,28 @@ n_running(const struct rcw *w)
 static void
 drain(struct rcw *w)
 {
-    w->draining = true;
+    w->draining = !w->abandon;
     beat_all(w);
-    say(w, "stopping: %zu running, grace %" PRId64 " ms", n_running(w),
-        w->conf.grace_ms > 0 ? w->conf.grace_ms : 0);
+    verbose(w, "stopping: %zu running, grace %" PRId64 " ms", n_running(w),
+            w->conf.grace_ms > 0 && !w->abandon ? w->conf.grace_ms : 0);
     int64_t until = clock_mono_ms() + (w->conf.grace_ms > 0 ? w->conf.grace_ms : 0);
-    while (n_running(w) > 0 && clock_mono_ms() < until && !kafka_fatal(w)) {
+    while (!w->abandon && n_running(w) > 0 && clock_mono_ms() < until && !kafka_fatal(w)) {
         turn(w, until);
     }
     for (size_t i = 0; i < w->conf.n_workers; i++) {
         struct slot *s = &w->slots[i];
-        if (s->job != NULL && rcw_job_settle(s->job, RCW_JOB_RELEASED) && !s->dying) {
+        if (s->job != NULL && w->abandon) {
+            (void)rcw_job_settle(s->job, RCW_JOB_ABORTED);
+        } else if (s->job != NULL && rcw_job_settle(s->job, RCW_JOB_RELEASED) && !s->dying) {
             publish_released(w, s, rcw_job_dispatch(s->job));
         }
         if (s->job != NULL) {
             slot_set_idle(s);
         }
     }
-    flush_heartbeats(w, clock_mono_ms());
+    if (!w->abandon) {
+        flush_heartbeats(w, clock_mono_ms()); /* heartbeats are left to expire */
+    }
     resend_completions(w, clock_mono_ms(), true);
     rd_kafka_flush(w->producer, FLUSH_TIMEOUT_MS);
     if (w->n_queued + w->n_resend > 0) {
@@ -1299,6 +1304,7 @@ rcw_new(struct rcw **out, const struct rcw_config *cfg, struct rc_err *err)
     w->clock_skew_ms = cfg->clock_skew_ms;
     w->die_after = cfg->die_after;
     w->unchecked = cfg->unchecked_results;
+    w->abandon = cfg->abandon_at_stop;
     w->verbose = cfg->verbose;
     w->note = cfg->note;
     w->note_arg = cfg->note_arg;

@@ -53,6 +53,9 @@ struct rcw_config {
                                heartbeat, then silence for ever, the job never completes */
     bool unchecked_results; /* publish results without checking them (to test the
                                coordinator's own check) */
+    bool abandon_at_stop;   /* a stop publishes nothing for running jobs (no draining wait, no
+                               `released`): they are cancelled and left to the coordinator's
+                               timeouts, as after a crash */
     bool verbose;           /* a stderr line per dispatch started, completed, aborted, ignored */
     const char *log_name;   /* prefix of our stderr lines (NULL: "rcw") */
     rcw_note_fn note;       /* per-dispatch notes, NULL: none */
@@ -83,6 +86,14 @@ void rcw_stop(struct rcw *w);
 void rcw_free(struct rcw *w);
 /* The id of worker i (0-based, i < count), borrowed for w's life. */
 const char *rcw_worker_id(const struct rcw *w, int i);
+
+/* Signals (call rcw_signals_block first thing in main, before rcw_new starts threads): block
+ * SIGINT and SIGTERM in this thread and every thread made after (and ignore SIGPIPE). Then
+ * rcw_signals_start makes a thread that waits for them and calls rcw_stop(w). A forked child
+ * should restore its mask (rcw_signals_unblock) before exec. RC_ESYS on failure. */
+enum rc_rc rcw_signals_block(struct rc_err *err);
+enum rc_rc rcw_signals_start(struct rcw *w, struct rc_err *err);
+void rcw_signals_unblock(void);
 
 /* ---- the job: called from its handler (its thread) only ------------------------------------ */
 
