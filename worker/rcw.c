@@ -163,7 +163,20 @@ struct rcw {
     pthread_mutex_t mu; /* guards done_head/done_tail */
     struct rcw_job *done_head;
     struct rcw_job *done_tail;
-    size_t n_threads; /* job threads started and not yet joined */
+    /* The job threads' pool, under mu. */
+    pthread_cond_t pool_cv; /* a job to run, or pool_quit */
+    struct rcw_job *run_head;
+    struct rcw_job *run_tail;
+    size_t n_run;  /* jobs in the run queue */
+    size_t n_idle; /* pool threads waiting for one */
+    size_t n_starting; /* pool threads made, not yet waiting */
+    size_t n_live; /* jobs handed to the pool and not yet collected from the done queue */
+    bool pool_quit;
+    struct rcw_job *submit_head; /* the turn's new jobs, I/O thread only (pool_submit) */
+    struct rcw_job *submit_tail;
+    pthread_t *pool; /* written by the I/O thread only */
+    size_t n_pool;
+    size_t cap_pool;
 };
 
 static void say(const struct rcw *w, const char *fmt, ...) RC_PRINTF(2, 3);
@@ -721,31 +734,125 @@ slot_set_idle(struct slot *s)
 
 /* ---- Jobs --------------------------------------------------------------------------------- */
 
-struct job_start {
-    struct rcw *w;
-    struct rcw_job *job;
-};
-
-/* A job thread: run the handler, settle the job DONE (unless an abort or the shutdown came
- * first) and hand it back to the I/O thread, waking it. */
-static void *
-job_main(void *arg)
+/* Append `job` to the queue (head, tail). Under w->mu. */
+static void
+queue_push(struct rcw_job **head, struct rcw_job **tail, struct rcw_job *job)
 {
-    struct job_start js = *(struct job_start *)arg;
-    free(arg);
-    js.w->handler(js.job, js.w->handler_arg);
-    (void)rcw_job_settle(js.job, RCW_JOB_DONE);
-    pthread_mutex_lock(&js.w->mu);
-    rcw_job_link(js.job)->next = NULL;
-    if (js.w->done_tail != NULL) {
-        rcw_job_link(js.w->done_tail)->next = js.job;
+    rcw_job_link(job)->next = NULL;
+    if (*tail != NULL) {
+        rcw_job_link(*tail)->next = job;
     } else {
-        js.w->done_head = js.job;
+        *head = job;
     }
-    js.w->done_tail = js.job;
-    pthread_mutex_unlock(&js.w->mu);
-    poke(js.w->wake[1]);
+    *tail = job;
+}
+
+/* A pool thread: take a job from the run queue, run its handler, settle it DONE (unless an
+ * abort or the shutdown came first), hand it back through the done queue and wake the I/O
+ * thread; wait for the next. Threads are kept, not made per dispatch: creating one (its stack
+ * mapped and faulted in, then unmapped) cost stub-worker more CPU than all the rest of a
+ * dispatch under tools/bench. */
+static void *
+pool_main(void *arg)
+{
+    struct rcw *w = arg;
+
+    pthread_mutex_lock(&w->mu);
+    w->n_starting--; /* counted as idle from here */
+    for (;;) {
+        w->n_idle++;
+        while (w->run_head == NULL && !w->pool_quit) {
+            pthread_cond_wait(&w->pool_cv, &w->mu);
+        }
+        w->n_idle--;
+        if (w->run_head == NULL) {
+            break; /* pool_quit, nothing left to run */
+        }
+        struct rcw_job *job = w->run_head;
+        w->run_head = rcw_job_link(job)->next;
+        if (w->run_head == NULL) {
+            w->run_tail = NULL;
+        } else if (w->n_idle > 0) {
+            /* One more thread for the rest: woken one at a time, so that a quick handler's
+             * thread takes the next job itself before a sleeping one needs waking. */
+            pthread_cond_signal(&w->pool_cv);
+        }
+        w->n_run--;
+        pthread_mutex_unlock(&w->mu);
+        w->handler(job, w->handler_arg);
+        (void)rcw_job_settle(job, RCW_JOB_DONE);
+        pthread_mutex_lock(&w->mu);
+        /* Woken only by the first job of an empty done queue: collect_done, which empties
+         * it, has yet to run for any later one (one system call, not one per job). */
+        bool first = w->done_head == NULL;
+        queue_push(&w->done_head, &w->done_tail, job);
+        if (first) {
+            poke(w->wake[1]);
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
     return NULL;
+}
+
+/* Hand the turn's new jobs (w->submit_*) to the pool at once, adding threads while there are
+ * more jobs waiting than threads idle (an aborted handler slow to return keeps its thread: the
+ * pool grows past `count` then). */
+static void
+pool_submit(struct rcw *w)
+{
+    if (w->submit_head == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    bool was_empty = w->run_head == NULL;
+    for (struct rcw_job *job = w->submit_head, *next = NULL; job != NULL; job = next) {
+        next = rcw_job_link(job)->next;
+        queue_push(&w->run_head, &w->run_tail, job);
+        w->n_run++;
+        w->n_live++;
+    }
+    w->submit_head = w->submit_tail = NULL;
+    while (w->n_run > w->n_idle + w->n_starting) {
+        if (w->n_pool == w->cap_pool) {
+            w->cap_pool = w->cap_pool == 0 ? 8 : 2 * w->cap_pool;
+            w->pool = xrealloc(w->pool, w->cap_pool * sizeof(*w->pool));
+        }
+        if (pthread_create(&w->pool[w->n_pool], NULL, pool_main, w) != 0) {
+            break; /* the threads there are take the rest in turn */
+        }
+        w->n_pool++;
+        w->n_starting++;
+    }
+    if (w->n_pool == 0) {
+        /* No thread at all to run them: fail them rather than hold them. */
+        for (struct rcw_job *job = w->run_head, *next = NULL; job != NULL; job = next) {
+            next = rcw_job_link(job)->next;
+            rcw_job_fail(job, "worker could not start a thread");
+            (void)rcw_job_settle(job, RCW_JOB_DONE);
+            queue_push(&w->done_head, &w->done_tail, job);
+        }
+        w->run_head = w->run_tail = NULL;
+        w->n_run = 0;
+        poke(w->wake[1]);
+    }
+    if (was_empty) {
+        pthread_cond_signal(&w->pool_cv); /* the first; each taker wakes the next */
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* End the pool: every thread, once idle, exits and is joined. Only when no job is live. */
+static void
+pool_stop(struct rcw *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->pool_quit = true;
+    pthread_cond_broadcast(&w->pool_cv);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < w->n_pool; i++) {
+        (void)pthread_join(w->pool[i], NULL);
+    }
+    w->n_pool = 0;
 }
 
 /* Start dispatch `m` (taken) from raw[0..len) on slot `s`. */
@@ -754,8 +861,6 @@ slot_start(struct rcw *w, struct slot *s, struct msg *m, const char *raw, size_t
 {
     struct rcw_job *job = rcw_job_new(m, raw, len, s->index);
     const struct dispatch *d = rcw_job_dispatch(job);
-    struct job_start *js = xmalloc(sizeof(*js));
-    *js = (struct job_start){w, job};
 
     s->job = job;
     s->progress = NAN;
@@ -763,29 +868,11 @@ slot_start(struct rcw *w, struct slot *s, struct msg *m, const char *raw, size_t
     s->beat_due = true;
     verbose(w, "%s: started %s (research %s, attempt %" PRId64 ")", s->id, d->dispatch_id,
             d->research_id, d->attempt);
-    struct rcw_job_link *l = rcw_job_link(job);
-    int e = pthread_create(&l->thread, NULL, job_main, js);
-    if (e != 0) {
-        /* Out of threads: fail it rather than hold it (the research fails, no hang). */
-        free(js);
-        say(w, "%s: cannot start a thread for %s: %s", s->id, d->dispatch_id, strerror(e));
-        rcw_job_fail(job, "worker could not start a thread");
-        (void)rcw_job_settle(job, RCW_JOB_DONE);
-        pthread_mutex_lock(&w->mu);
-        l->next = w->done_head;
-        w->done_head = job;
-        if (w->done_tail == NULL) {
-            w->done_tail = job;
-        }
-        pthread_mutex_unlock(&w->mu);
-        return;
-    }
-    l->started = true;
-    w->n_threads++;
+    queue_push(&w->submit_head, &w->submit_tail, job); /* to the pool at the turn's end */
 }
 
-/* Take the jobs whose handlers returned: join their threads, publish the completion of those
- * still their slot's (aborted and released ones publish nothing more), and free them. */
+/* Take the jobs whose handlers returned: publish the completion of those still their slot's
+ * (aborted and released ones publish nothing more), and free them. */
 static size_t
 collect_done(struct rcw *w)
 {
@@ -796,12 +883,10 @@ collect_done(struct rcw *w)
 
     size_t n = 0;
     while (job != NULL) {
-        struct rcw_job_link *l = rcw_job_link(job);
-        struct rcw_job *next = l->next;
-        if (l->started) {
-            (void)pthread_join(l->thread, NULL);
-            w->n_threads--;
-        }
+        struct rcw_job *next = rcw_job_link(job)->next;
+        pthread_mutex_lock(&w->mu);
+        w->n_live--;
+        pthread_mutex_unlock(&w->mu);
         struct slot *s = &w->slots[rcw_job_slot(job)];
         if (s->job == job && rcw_job_state(job) == RCW_JOB_DONE && !s->dying && !s->silent) {
             struct completion c;
@@ -1059,6 +1144,7 @@ start_checked(struct rcw *w)
             verbose(w, "%s: dies with %s (die_after)", s->id, rcw_job_dispatch(s->job)->dispatch_id);
         }
     }
+    pool_submit(w); /* the turn's jobs, in one hand-over */
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
@@ -1180,6 +1266,15 @@ n_running(const struct rcw *w)
     return n;
 }
 
+static size_t
+live_jobs(struct rcw *w)
+{
+    pthread_mutex_lock(&w->mu);
+    size_t n = w->n_live;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
 /* The stop: heartbeat draining, let running jobs end within the grace (their completions
  * published as usual), hand back the rest as `released`, deliver the completions, and wait
  * (bounded) for the cancelled handlers to return. */
@@ -1214,9 +1309,9 @@ drain(struct rcw *w)
         say(w, "%zu completions not delivered at exit", w->n_queued + w->n_resend);
     }
     int64_t join_until = clock_mono_ms() + JOIN_TIMEOUT_MS;
-    while (w->n_threads > 0 && clock_mono_ms() < join_until) {
+    while (live_jobs(w) > 0 && clock_mono_ms() < join_until) {
         collect_done(w);
-        if (w->n_threads > 0) {
+        if (live_jobs(w) > 0) {
             struct pollfd pfd = {.fd = w->wake[0], .events = POLLIN};
             (void)poll(&pfd, 1, 50);
             drain_pipe(w->wake[0]);
@@ -1245,10 +1340,11 @@ rcw_run(struct rcw *w, struct rc_err *err)
         return rc_err_set(err, RC_EBACKEND, "kafka: fatal error");
     }
     drain(w);
-    if (w->n_threads > 0) {
+    size_t stuck = live_jobs(w);
+    if (stuck > 0) {
         /* Left running: rcw_free must not free what they use. */
         return rc_err_set(err, RC_EBACKEND, "%zu handlers did not return after their cancel",
-                          w->n_threads);
+                          stuck);
     }
     return RC_OK;
 }
@@ -1285,6 +1381,7 @@ rcw_new(struct rcw **out, const struct rcw_config *cfg, struct rc_err *err)
     w->cfg = (struct cfg)CFG_INIT;
     w->wake[0] = w->wake[1] = w->kpipe[0] = w->kpipe[1] = -1;
     pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->pool_cv, NULL);
     rc = rcw_conf_resolve(cfg, &w->conf, err);
     if (rc == RC_OK) {
         rc = load_env(w, cfg->envp, err);
@@ -1382,12 +1479,14 @@ rcw_free(struct rcw *w)
     kclient_free(w->kconsumer);
     kclient_free(w->kproducer);
     redislink_free(w->redis);
-    if (w->n_threads > 0) {
+    if (live_jobs(w) > 0) {
         /* Handlers that never returned (rcw_run said so) still use the object, its pipe and
          * their jobs: those are left to the process's exit. */
         return;
     }
     collect_done(w); /* after the producer: nothing is published any more */
+    pool_stop(w);
+    free(w->pool);
     for (size_t i = 0; w->slots != NULL && i < w->conf.n_workers; i++) {
         struct slot *s = &w->slots[i];
         free(s->hb_key);
@@ -1417,6 +1516,7 @@ rcw_free(struct rcw *w)
             close(w->kpipe[i]);
         }
     }
+    pthread_cond_destroy(&w->pool_cv);
     pthread_mutex_destroy(&w->mu);
     rcw_conf_release(&w->conf);
     cfg_release(&w->cfg);

@@ -6,6 +6,7 @@
 #include "worker/rcw_job.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

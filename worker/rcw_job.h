@@ -6,7 +6,6 @@
 #ifndef RC_RCW_JOB_H
 #define RC_RCW_JOB_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,11 +45,9 @@ bool rcw_job_take_progress(struct rcw_job *job, double *progress, char *step);
  * ("bad result: <key>: <rule>") as error, and returns true (the caller logs it). */
 bool rcw_job_completion(struct rcw_job *job, bool unchecked, struct completion *out);
 
-/* Thread plumbing (rcw.c): the job's thread handle and the I/O thread's list link. */
+/* Thread plumbing (rcw.c): the job's link in the run queue, then in the done queue. */
 struct rcw_job_link {
-    struct rcw_job *next; /* the done queue or the orphans */
-    pthread_t thread;
-    bool started;         /* `thread` was created */
+    struct rcw_job *next;
 };
 struct rcw_job_link *rcw_job_link(struct rcw_job *job);
 
