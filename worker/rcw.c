@@ -42,14 +42,14 @@
 
 extern char **environ;
 
-#define LOOP_MAX_WAIT_MS 200    /* bounds how long a stop waits for the loop to look */
-#define KAFKA_TIMEOUT_MS 5000   /* metadata and watermark queries at start-up */
-#define START_RETRY_MS 500      /* between start-up attempts while Kafka is not ready */
-#define FLUSH_TIMEOUT_MS 10000  /* how long a stop waits for unsent completions */
-#define JOIN_TIMEOUT_MS 5000    /* how long rcw_run waits for cancelled handlers to return */
-#define TURN_MAX_MESSAGES 1000  /* messages one loop turn takes from Kafka */
-#define RESEND_PAUSE_MS 1000    /* between a failed delivery and producing it again */
-#define CHECK_RETRY_MS 200      /* after a failed research check, before asking again */
+#define LOOP_MAX_WAIT_MS 200   /* bounds how long a stop waits for the loop to look */
+#define KAFKA_TIMEOUT_MS 5000  /* metadata and watermark queries at start-up */
+#define START_RETRY_MS 500     /* between start-up attempts while Kafka is not ready */
+#define FLUSH_TIMEOUT_MS 10000 /* how long a stop waits for unsent completions */
+#define JOIN_TIMEOUT_MS 5000   /* how long rcw_run waits for cancelled handlers to return */
+#define TURN_MAX_MESSAGES 1000 /* messages one loop turn takes from Kafka */
+#define RESEND_PAUSE_MS 1000   /* between a failed delivery and producing it again */
+#define CHECK_RETRY_MS 200     /* after a failed research check, before asking again */
 #define BEAT_WORDS (RCW_BEAT_WORDS_MAX + 4) /* an HSET, an HDEL of progress and step */
 
 /* ---- State -------------------------------------------------------------------------------- */
@@ -77,8 +77,8 @@ struct slot {
     const char *id; /* borrowed from conf */
     char *hb_key;   /* <prefix>worker:<id> */
     struct rcw_job *job;
-    bool dying;   /* die_after reached: silent once its "busy" beat is written */
-    bool silent;  /* dead: no heartbeats, no work, ever again */
+    bool dying;  /* die_after reached: silent once its "busy" beat is written */
+    bool silent; /* dead: no heartbeats, no work, ever again */
     bool beat_due;
     int64_t n_accepted;
     struct rcw_seen seen;
@@ -105,7 +105,7 @@ struct check {
     const char *raw; /* the Kafka payload (borrowed for the turn) or `owned` */
     size_t raw_len;
     char *owned;
-    struct buf key;  /* <prefix>research:<id>, reused */
+    struct buf key; /* <prefix>research:<id>, reused */
     enum check_answer answer;
 };
 
@@ -132,7 +132,7 @@ struct rcw {
     bool verbose;
     rcw_note_fn note;
     void *note_arg;
-    const char *dispatch_topic;    /* borrowed from cfg */
+    const char *dispatch_topic; /* borrowed from cfg */
     const char *completions_topic;
     char *workers_key;
     struct kclient *kproducer;
@@ -167,10 +167,10 @@ struct rcw {
     pthread_cond_t pool_cv; /* a job to run, or pool_quit */
     struct rcw_job *run_head;
     struct rcw_job *run_tail;
-    size_t n_run;  /* jobs in the run queue */
-    size_t n_idle; /* pool threads waiting for one */
+    size_t n_run;      /* jobs in the run queue */
+    size_t n_idle;     /* pool threads waiting for one */
     size_t n_starting; /* pool threads made, not yet waiting */
-    size_t n_live; /* jobs handed to the pool and not yet collected from the done queue */
+    size_t n_live;     /* jobs handed to the pool and not yet collected from the done queue */
     bool pool_quit;
     struct rcw_job *submit_head; /* the turn's new jobs, I/O thread only (pool_submit) */
     struct rcw_job *submit_tail;
@@ -327,8 +327,9 @@ silence_unbeatable(struct rcw *w)
             const struct redislink_reply *r = &replies[i];
             if (r->type == REDISLINK_STR && strcmp(r->str, "hash") != 0 &&
                 strcmp(r->str, "none") != 0) {
-                say(w, "%s: %s holds a %s, not a hash: it cannot heartbeat and is dead from "
-                       "now on",
+                say(w,
+                    "%s: %s holds a %s, not a hash: it cannot heartbeat and is dead from "
+                    "now on",
                     due[i]->id, due[i]->hb_key, r->str);
                 due[i]->silent = true;
                 n_found++;
@@ -1125,8 +1126,8 @@ start_checked(struct rcw *w)
         }
         rcw_seen_add(&s->seen, d->dispatch_id);
         if (c->answer == CHECK_STALE) {
-            verbose(w, "%s: dispatch %s is no longer research %s's, ignored", s->id,
-                    d->dispatch_id, d->research_id);
+            verbose(w, "%s: dispatch %s is no longer research %s's, ignored", s->id, d->dispatch_id,
+                    d->research_id);
         }
         if (c->answer != CHECK_CURRENT) {
             continue;
@@ -1141,7 +1142,8 @@ start_checked(struct rcw *w)
             /* The worker "crashes" mid-work: one busy heartbeat, then silence for good. */
             s->dying = true;
             (void)rcw_job_settle(s->job, RCW_JOB_ABORTED);
-            verbose(w, "%s: dies with %s (die_after)", s->id, rcw_job_dispatch(s->job)->dispatch_id);
+            verbose(w, "%s: dies with %s (die_after)", s->id,
+                    rcw_job_dispatch(s->job)->dispatch_id);
         }
     }
     pool_submit(w); /* the turn's jobs, in one hand-over */
@@ -1155,7 +1157,8 @@ take_messages(struct rcw *w)
     struct turn *t = &w->turn;
     rd_kafka_message_t *rkm = NULL;
 
-    while (t->n_rkms < TURN_MAX_MESSAGES && (rkm = rd_kafka_consumer_poll(w->consumer, 0)) != NULL) {
+    while (t->n_rkms < TURN_MAX_MESSAGES &&
+           (rkm = rd_kafka_consumer_poll(w->consumer, 0)) != NULL) {
         t->rkms[t->n_rkms++] = rkm;
     }
     w->turn_full = t->n_rkms == TURN_MAX_MESSAGES;
@@ -1431,9 +1434,10 @@ rcw_new(struct rcw **out, const struct rcw_config *cfg, struct rc_err *err)
     w->beat_cmds = xcalloc(2 * n + 3, sizeof(*w->beat_cmds));
     w->beat_words = xcalloc((BEAT_WORDS + 2) * n + 2, sizeof(*w->beat_words));
 
-    rc = kafka_open(w, cfg->id_prefix != NULL ? cfg->id_prefix
-                       : cfg->id != NULL      ? cfg->id
-                                              : RCW_DEFAULT_ID_PREFIX,
+    rc = kafka_open(w,
+                    cfg->id_prefix != NULL ? cfg->id_prefix
+                    : cfg->id != NULL      ? cfg->id
+                                           : RCW_DEFAULT_ID_PREFIX,
                     err);
     if (rc != RC_OK) {
         goto out;

@@ -31,15 +31,15 @@ typedef void (*rcw_note_fn)(void *arg, const char *what, const char *research_id
                             const char *phase);
 
 struct rcw_config {
-    const char *type;     /* "design", "training", "backtest" or "assessment" (required) */
-    const char *id;       /* the worker id when count is 1; NULL: ids from id_prefix */
-    const char *id_prefix; /* ids are <id_prefix><type>-<i>, i from 1 (NULL: "rcw-") */
-    int count;            /* workers (job slots), 1..RCW_MAX_WORKERS; 0 means 1 */
-    int64_t heartbeat_ms; /* period, 10..2000; 0 means 1000 */
+    const char *type;          /* "design", "training", "backtest" or "assessment" (required) */
+    const char *id;            /* the worker id when count is 1; NULL: ids from id_prefix */
+    const char *id_prefix;     /* ids are <id_prefix><type>-<i>, i from 1 (NULL: "rcw-") */
+    int count;                 /* workers (job slots), 1..RCW_MAX_WORKERS; 0 means 1 */
+    int64_t heartbeat_ms;      /* period, 10..2000; 0 means 1000 */
     int64_t shutdown_grace_ms; /* rcw_stop waits this long for running jobs; 0 means 10000;
                                   < 0: release at once */
-    const char *host;     /* optional heartbeat field `host` (NULL: none) */
-    const char *labels;   /* optional heartbeat field `labels`, <= 1 KiB (NULL: none) */
+    const char *host;          /* optional heartbeat field `host` (NULL: none) */
+    const char *labels;        /* optional heartbeat field `labels`, <= 1 KiB (NULL: none) */
     /* The environment to read KAFKA_BROKERS, KAFKA_TOPIC_PREFIX, KAFKA_PROP_*, REDIS_URL,
      * REDIS_KEY_PREFIX, REDIS_TIMEOUT_MS, LOG_LEVEL from (NULL-terminated "NAME=value"; NULL:
      * the process's environ). */
@@ -63,8 +63,8 @@ struct rcw_config {
 };
 
 #define RCW_MAX_WORKERS 1000
-#define RCW_STEP_MAX 256     /* bytes of a heartbeat's `step` (contract §5) */
-#define RCW_LABELS_MAX 1024  /* bytes of `labels` */
+#define RCW_STEP_MAX 256    /* bytes of a heartbeat's `step` (contract §5) */
+#define RCW_LABELS_MAX 1024 /* bytes of `labels` */
 
 /* Check `cfg` (borrowed, copied) and the environment, make the Kafka clients and the Redis
  * link (no connection is waited for here). RC_EINVAL naming the field or variable on bad
@@ -94,6 +94,7 @@ const char *rcw_worker_id(const struct rcw *w, int i);
 enum rc_rc rcw_signals_block(struct rc_err *err);
 enum rc_rc rcw_signals_start(struct rcw *w, struct rc_err *err);
 void rcw_signals_unblock(void);
+/* The waiting thread keeps `w` until the process exits: free it only right before exit. */
 
 /* ---- the job: called from its handler (its thread) only ------------------------------------ */
 

@@ -13,15 +13,15 @@
 #define RCW_BEAT_NUM_MAX 32   /* bytes of a formatted progress */
 
 struct rcw_beat {
-    const char *type;        /* "training" */
+    const char *type; /* "training" */
     enum hb_state state;
     const char *dispatch_id; /* "" when none */
     const char *research_id;
-    const char *last_seen;   /* ms, as text */
-    double progress;         /* NaN: none */
-    const char *step;        /* NULL or "": none */
-    const char *host;        /* NULL: none */
-    const char *labels;      /* NULL: none */
+    const char *last_seen; /* ms, as text */
+    double progress;       /* NaN: none */
+    const char *step;      /* NULL or "": none */
+    const char *host;      /* NULL: none */
+    const char *labels;    /* NULL: none */
 };
 
 /* Fill words[0..RCW_BEAT_WORDS_MAX) with `HSET <key> type .. state .. dispatch_id ..

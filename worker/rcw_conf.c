@@ -22,8 +22,7 @@ optional_text(const char *name, const char *s, size_t max, char **out, struct rc
     }
     size_t len = strlen(s);
     if (len > max || !limits_is_text(s, len)) {
-        return rc_err_set(err, RC_EINVAL, "%s: must be UTF-8 text of at most %zu bytes", name,
-                          max);
+        return rc_err_set(err, RC_EINVAL, "%s: must be UTF-8 text of at most %zu bytes", name, max);
     }
     *out = xstrdup(s);
     return RC_OK;
@@ -37,8 +36,9 @@ rcw_conf_resolve(const struct rcw_config *in, struct rcw_conf *out, struct rc_er
     enum rc_rc rc = RC_OK;
 
     if (in->type == NULL || worker_type_parse(in->type, &c.type) != RC_OK) {
-        rc = rc_err_set(err, RC_EINVAL, "type: '%s' is not design, training, backtest or assessment",
-                        in->type != NULL ? in->type : "");
+        rc =
+            rc_err_set(err, RC_EINVAL, "type: '%s' is not design, training, backtest or assessment",
+                       in->type != NULL ? in->type : "");
         goto out;
     }
     int count = in->count == 0 ? 1 : in->count;
@@ -65,8 +65,10 @@ rcw_conf_resolve(const struct rcw_config *in, struct rcw_conf *out, struct rc_er
     c.ids = xcalloc(c.n_workers, sizeof(*c.ids));
     if (in->id != NULL) {
         if (count != 1) {
-            rc = rc_err_set(err, RC_EINVAL, "id: given with count %d (ids of several workers "
-                                            "come from id_prefix)", count);
+            rc = rc_err_set(err, RC_EINVAL,
+                            "id: given with count %d (ids of several workers "
+                            "come from id_prefix)",
+                            count);
             goto out;
         }
         if (!limits_is_id(in->id, strlen(in->id))) {

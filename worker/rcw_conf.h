@@ -19,16 +19,19 @@
 struct rcw_conf {
     enum worker_type type;
     size_t n_workers;
-    char **ids;         /* n_workers ids (owned) */
-    char *id_stem;      /* "<prefix><type>-" when the ids were numbered, else NULL */
+    char **ids;    /* n_workers ids (owned) */
+    char *id_stem; /* "<prefix><type>-" when the ids were numbered, else NULL */
     int64_t heartbeat_ms;
-    int64_t grace_ms;   /* < 0: release at once */
-    char *host;         /* NULL: none */
+    int64_t grace_ms; /* < 0: release at once */
+    char *host;       /* NULL: none */
     char *labels;
     char *log_name;
 };
 
-#define RCW_CONF_INIT {WORKER_DESIGN, 0, NULL, NULL, 0, 0, NULL, NULL, NULL}
+#define RCW_CONF_INIT                                                                              \
+    {                                                                                              \
+        WORKER_DESIGN, 0, NULL, NULL, 0, 0, NULL, NULL, NULL                                       \
+    }
 
 /* Check `in` and fill `out` (released with rcw_conf_release). RC_EINVAL naming the field:
  * an unknown type, a count or heartbeat out of range, an id (given or built) that breaks the

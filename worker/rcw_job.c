@@ -24,8 +24,8 @@ struct rcw_job {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC: signalled when the state changes */
     enum rcw_job_state state;
-    struct msg m;   /* the decoded dispatch (owned) */
-    char *raw;      /* its bytes (owned), for rcw_job_input_json */
+    struct msg m; /* the decoded dispatch (owned) */
+    char *raw;    /* its bytes (owned), for rcw_job_input_json */
     size_t raw_len;
     size_t slot;
     /* Progress, under mu. */

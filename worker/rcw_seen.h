@@ -16,7 +16,10 @@ struct rcw_seen {
     size_t next; /* the slot the next id overwrites */
 };
 
-#define RCW_SEEN_INIT {{{0}}, 0}
+#define RCW_SEEN_INIT                                                                              \
+    {                                                                                              \
+        {{0}}, 0                                                                                   \
+    }
 
 /* True when `dispatch_id` is among the remembered ones. */
 bool rcw_seen_has(const struct rcw_seen *s, const char *dispatch_id);

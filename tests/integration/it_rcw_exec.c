@@ -4,7 +4,8 @@
  * processes (the dispatch as JSON on stdin, the ids in the environment, progress in the
  * heartbeat), a failing script failing its research with its stderr's tail, an abort killing
  * the script's whole process group (SIGKILL after the grace when it ignores SIGTERM), and a
- * stop handing the running dispatch back as `released`. */
+ * stop handing the running dispatch back as `released`; and the C example worker on
+ * librcworker's API. */
 #include "tests/support/test.h"
 
 #include <errno.h>
@@ -154,12 +155,15 @@ struct hb_wait {
     const char *value;
 };
 
+/* The field equals `value`; or, when `value` ends with '*', starts with what precedes it. */
 static bool
 hb_has(void *arg)
 {
     struct hb_wait *h = arg;
     char *v = it_redis_hget(h->env, h->key, h->field);
-    bool ok = v != NULL && strcmp(v, h->value) == 0;
+    size_t n = strlen(h->value);
+    bool ok = v != NULL && (n > 0 && h->value[n - 1] == '*' ? strncmp(v, h->value, n - 1) == 0
+                                                             : strcmp(v, h->value) == 0);
     free(v);
     return ok;
 }
@@ -200,7 +204,8 @@ pid_gone(void *arg)
 
 static const char design_body[] =
     "cat > \"$D/design.in\"\n"
-    "echo \"$RC_RESEARCH_ID $RC_DISPATCH_ID $RC_ATTEMPT $RC_PHASE $RC_WORKER_ID\" > \"$D/design.env\"\n"
+    "echo \"$RC_RESEARCH_ID $RC_DISPATCH_ID $RC_ATTEMPT $RC_PHASE $RC_WORKER_ID\" > "
+    "\"$D/design.env\"\n"
     "echo 'progress 0.5 drafting' >&\"$RC_PROGRESS_FD\"\n"
     "printf '{\"strategy_name\": \"s_%s\", \"strategy_path\": \"/s/%s.py\", \"model\": \"m-1\","
     " \"input_tokens\": 10, \"output_tokens\": 5}' \"$RC_RESEARCH_ID\" \"$RC_RESEARCH_ID\"\n";
@@ -210,9 +215,8 @@ static const char backtest_body[] =
     "echo '{\"win_rate\": 0.55, \"max_drawdown\": 0.12, \"sharpe_ratio\": 1.4,"
     " \"total_return\": 0.18, \"net_return\": 0.15, \"total_trades\": 42}'\n";
 
-static const char assessment_body[] =
-    "cat > \"$D/assessment.in\"\n"
-    "echo '{\"verdict\": \"promising\", \"model\": \"m-1\"}'\n";
+static const char assessment_body[] = "cat > \"$D/assessment.in\"\n"
+                                      "echo '{\"verdict\": \"promising\", \"model\": \"m-1\"}'\n";
 
 /* Training: reports progress, then waits for the test's go-ahead (bounded: 20 s). */
 static const char training_body[] =
@@ -296,12 +300,13 @@ test_rcw_exec_failure_carries_the_stderr_tail(void **state)
 {
     struct it_env *env = *state;
     /* Fails, until told to give a result that breaks the phase's rules. */
-    char *path = script(env, "design.sh",
-                        "cat > /dev/null\n"
-                        "if [ -f \"$D/bad\" ]; then echo '{\"model\": \"m\"}'; exit 0; fi\n"
-                        "i=0; while [ $i -lt 50 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done\n"
-                        "echo 'boom: no data for BTC' >&2\n"
-                        "exit 3\n");
+    char *path =
+        script(env, "design.sh",
+               "cat > /dev/null\n"
+               "if [ -f \"$D/bad\" ]; then echo '{\"model\": \"m\"}'; exit 0; fi\n"
+               "i=0; while [ $i -lt 50 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done\n"
+               "echo 'boom: no data for BTC' >&2\n"
+               "exit 3\n");
     start_exec(env, "design", "x-design", path, NULL);
     free(path);
     it_env_start_coordinator(env, NULL);
@@ -390,6 +395,32 @@ test_rcw_exec_stop_releases_the_running_dispatch(void **state)
     free(id);
 }
 
+/* The C example (examples/c/training_worker.c) as the training worker beside stub workers:
+ * librcworker's API end to end (progress steps and labels in its heartbeat, the result
+ * built key by key). */
+static void
+test_rcw_exec_c_example_worker(void **state)
+{
+    struct it_env *env = *state;
+    const char *const fast[] = {"--duration-ms", "20", NULL};
+    it_env_start_workers(env, "design", 1, NULL, fast);
+    it_env_start_workers(env, "backtest", 1, NULL, fast);
+    it_env_start_workers(env, "assessment", 1, NULL, fast);
+    const char *const argv[] = {"example-training-worker", "c-training-1", NULL};
+    it_env_spawn(env, "example", argv, NULL);
+    it_log_wait(env, "example", "1 training workers ready", WAIT_MS);
+    wait_hb(env, "c-training-1", "labels", "example=1");
+    it_env_start_coordinator(env, NULL);
+    char *id = trigger_ok(env, "req-c", "{\"symbol\": \"ETH\"}");
+    wait_hb(env, "c-training-1", "step", "epoch *"); /* shown by a periodic heartbeat */
+    it_research_wait(env, id, "status", "completed", WAIT_MS);
+    char *v = it_research_hget(env, id, "training.final_loss");
+    assert_non_null(v);
+    free(v);
+    it_log_wait(env, "example", "options {\"symbol\":\"ETH\"}", 0);
+    free(id);
+}
+
 int
 main(void)
 {
@@ -399,8 +430,9 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_rcw_exec_abort_kills_the_process_group, it_setup,
                                         it_teardown),
-        cmocka_unit_test_setup_teardown(test_rcw_exec_stop_releases_the_running_dispatch,
-                                        it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_rcw_exec_stop_releases_the_running_dispatch, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_rcw_exec_c_example_worker, it_setup, it_teardown),
     };
     return IT_RUN_GROUP("rcw_exec", tests);
 }

@@ -24,12 +24,19 @@ test_rcw_exec_progress_lines(void **state)
     assert_true(p == 1.0); /* clamped */
     assert_true(execrun_parse_progress("progress -2", &p, &step));
     assert_true(p == 0.0);
-    const char *not[] = {"", "progress", "progress ", "progress x", "progress 0.4x",
-                         "progress nan", "progress inf", "Progress 0.1", "progress\t0.1",
-                         "step 3"};
-    for (size_t i = 0; i < N_OF(not); i++) {
-        if (execrun_parse_progress(not[i], &p, &step)) {
-            fail_msg("case '%s' taken as progress", not[i]);
+    const char * not [] = {"",
+                           "progress",
+                           "progress ",
+                           "progress x",
+                           "progress 0.4x",
+                           "progress nan",
+                           "progress inf",
+                           "Progress 0.1",
+                           "progress\t0.1",
+                           "step 3"};
+    for (size_t i = 0; i < N_OF(not ); i++) {
+        if (execrun_parse_progress(not [i], &p, &step)) {
+            fail_msg("case '%s' taken as progress", not [i]);
         }
     }
 }

@@ -27,7 +27,7 @@
 
 extern char **environ;
 
-#define LOOK_MS 20        /* how often a run looks at its job (an abort) and its child */
+#define LOOK_MS 20          /* how often a run looks at its job (an abort) and its child */
 #define LINE_MAX_BYTES 2048 /* a longer progress line is ignored */
 
 enum { P_IN = 0, P_OUT, P_ERR, P_PROG, N_PIPES };
@@ -82,9 +82,12 @@ child_env(const struct rcw_job *job, struct buf *text)
     char fd[8];
     snprintf(fd, sizeof(fd), "%d", EXECRUN_PROGRESS_FD);
     const char *ours[][2] = {
-        {"RC_RESEARCH_ID", rcw_job_research_id(job)}, {"RC_DISPATCH_ID", rcw_job_dispatch_id(job)},
-        {"RC_ATTEMPT", attempt},                      {"RC_PHASE", rcw_job_phase(job)},
-        {"RC_WORKER_ID", rcw_job_worker_id(job)},     {"RC_WORKER_TYPE", rcw_job_worker_type(job)},
+        {"RC_RESEARCH_ID", rcw_job_research_id(job)},
+        {"RC_DISPATCH_ID", rcw_job_dispatch_id(job)},
+        {"RC_ATTEMPT", attempt},
+        {"RC_PHASE", rcw_job_phase(job)},
+        {"RC_WORKER_ID", rcw_job_worker_id(job)},
+        {"RC_WORKER_TYPE", rcw_job_worker_type(job)},
         {"RC_PROGRESS_FD", fd},
     };
     size_t n_env = 0;
@@ -297,6 +300,9 @@ execrun_handle(struct rcw_job *job, void *arg)
         fds[i][0] = fds[i][1] = -1;
         r.fd[i] = -1;
     }
+    if (rcw_job_cancelled(job)) {
+        return; /* released at shutdown before its turn came: never started */
+    }
     r.input = rcw_job_input_json(job);
     r.input_len = strlen(r.input);
     char **envp = child_env(job, &env_text);
@@ -368,8 +374,7 @@ execrun_handle(struct rcw_job *job, void *arg)
         if (rcw_job_result_json(job, r.out.data != NULL ? r.out.data : "", r.out.len, &err) !=
             RC_OK) {
             char why[sizeof(err.msg) + 64];
-            snprintf(why, sizeof(why), "rcw-exec: stdout is not a JSON result object: %s",
-                     err.msg);
+            snprintf(why, sizeof(why), "rcw-exec: stdout is not a JSON result object: %s", err.msg);
             rcw_job_fail(job, why);
         }
     } else {

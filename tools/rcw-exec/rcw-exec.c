@@ -49,7 +49,8 @@ static const struct toolopt opt_table[] = {
 
 static const char summary[] =
     "Run a command for each dispatch:  rcw-exec --type training -- python3 train.py\n"
-    "stdin:  the dispatch as one JSON object: {\"v\":1,\"type\":\"dispatch\",...,\"params\":{...},\n"
+    "stdin:  the dispatch as one JSON object: "
+    "{\"v\":1,\"type\":\"dispatch\",...,\"params\":{...},\n"
     "        \"options\":{...}|null} (params as the phase has them; options repeated at the top)\n"
     "env:    RC_RESEARCH_ID RC_DISPATCH_ID RC_ATTEMPT RC_PHASE RC_WORKER_ID RC_WORKER_TYPE\n"
     "        RC_PROGRESS_FD (lines \"progress 0.4 epoch 4/10\" written there reach the heartbeat)\n"
@@ -142,10 +143,10 @@ main(int argc, char **argv)
     }
     x.path = path;
     x.argv = argv + next;
-    x.grace_ms = o.kill_grace_ms >= 0                 ? o.kill_grace_ms
+    x.grace_ms = o.kill_grace_ms >= 0          ? o.kill_grace_ms
                  : o.cfg.shutdown_grace_ms > 0 ? o.cfg.shutdown_grace_ms
                  : o.cfg.shutdown_grace_ms < 0 ? 0
-                                                 : 10000;
+                                               : 10000;
     o.cfg.handler = execrun_handle;
     o.cfg.handler_arg = &x;
     if (rcw_signals_block(&err) != RC_OK) {

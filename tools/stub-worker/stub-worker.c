@@ -146,7 +146,7 @@ main(int argc, char **argv)
     if (rcw_new(&w, &cfg, &err) != RC_OK) {
         fprintf(stderr, TOOL ": %s\n", err.msg);
         /* A bad id prefix is a usage error, any other bad setting the environment's. */
-        status = err.rc != RC_EINVAL                    ? RC_EXIT_FAILURE
+        status = err.rc != RC_EINVAL                     ? RC_EXIT_FAILURE
                  : strncmp(err.msg, "id_prefix", 9) == 0 ? RC_EXIT_USAGE
                                                          : RC_EXIT_CONFIG;
         goto out;
