@@ -50,6 +50,7 @@ extern char **environ;
 #define TURN_MAX_MESSAGES 1000 /* messages one loop turn takes from Kafka */
 #define RESEND_PAUSE_MS 1000   /* between a failed delivery and producing it again */
 #define CHECK_RETRY_MS 200     /* after a failed research check, before asking again */
+#define PROGRESS_BEAT_MS 250   /* progress is written at most this often */
 #define BEAT_WORDS (RCW_BEAT_WORDS_MAX + 4) /* an HSET, an HDEL of progress and step */
 
 /* ---- State -------------------------------------------------------------------------------- */
@@ -156,6 +157,7 @@ struct rcw {
     int64_t next_beat_ms;
     int64_t beat_retry_ms;
     int64_t check_retry_ms;
+    int64_t progress_at_ms; /* monotonic: progress is not looked at before this */
     /* Between threads. */
     int wake[2];  /* job ends and rcw_stop write here */
     int kpipe[2]; /* librdkafka's queue events */
@@ -909,15 +911,21 @@ collect_done(struct rcw *w)
     return n;
 }
 
-/* Copy the running jobs' progress into their slots; a change is shown by the next periodic
- * heartbeat (a handler may report often: it costs no Redis call). */
+/* Copy the running jobs' progress into their slots, at most every PROGRESS_BEAT_MS, and make
+ * the beat of those that changed due: progress shows within about that (the loop looks at
+ * least every LOOP_MAX_WAIT_MS), however often a handler reports, and costs no Redis call of
+ * its own. */
 static void
-take_progress(struct rcw *w)
+take_progress(struct rcw *w, int64_t now_ms)
 {
+    if (now_ms < w->progress_at_ms) {
+        return;
+    }
+    w->progress_at_ms = now_ms + PROGRESS_BEAT_MS;
     for (size_t i = 0; i < w->conf.n_workers; i++) {
         struct slot *s = &w->slots[i];
-        if (s->job != NULL) {
-            (void)rcw_job_take_progress(s->job, &s->progress, s->step);
+        if (s->job != NULL && !s->dying && rcw_job_take_progress(s->job, &s->progress, s->step)) {
+            s->beat_due = true;
         }
     }
 }
@@ -1247,7 +1255,7 @@ turn(struct rcw *w, int64_t until_ms)
     start_checked(w);
     flush_heartbeats(w, clock_mono_ms());
     collect_done(w);
-    take_progress(w);
+    take_progress(w, clock_mono_ms());
     rd_kafka_poll(w->producer, 0);
     int64_t now_ms = clock_mono_ms();
     resend_completions(w, now_ms, false);

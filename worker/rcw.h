@@ -121,7 +121,8 @@ const char *rcw_job_options_json(const struct rcw_job *job);
 const char *rcw_job_input_json(const struct rcw_job *job);
 
 /* Report progress (0..1, clamped; NaN: none) and a step text (NULL: none; cut to
- * RCW_STEP_MAX bytes): shown by the next heartbeat. Cheap; call it as often as you like. */
+ * RCW_STEP_MAX bytes): in the heartbeat within about half a second (written at most every
+ * 250 ms). Cheap; call it as often as you like. */
 void rcw_job_progress(struct rcw_job *job, double progress, const char *step);
 /* True once the job was aborted or released: stop working, nothing will be published. */
 bool rcw_job_cancelled(const struct rcw_job *job);

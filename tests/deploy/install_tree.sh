@@ -71,6 +71,7 @@ check_rcworker() {
     local flags
     flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs rcworker) ||
         fail "pkg-config rcworker failed"
+    # shellcheck disable=SC2086 # $flags is words
     cc -std=c11 -Wall -Werror -o "$tmp/example" "$RC_SOURCE_DIR/examples/c/training_worker.c" \
         $flags || fail "examples/c/training_worker.c does not build against $p"
     rm -f "$tmp/example"
