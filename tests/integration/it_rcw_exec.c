@@ -210,11 +210,6 @@ static const char design_body[] =
     "printf '{\"strategy_name\": \"s_%s\", \"strategy_path\": \"/s/%s.py\", \"model\": \"m-1\","
     " \"input_tokens\": 10, \"output_tokens\": 5}' \"$RC_RESEARCH_ID\" \"$RC_RESEARCH_ID\"\n";
 
-static const char backtest_body[] =
-    "cat > /dev/null\n"
-    "echo '{\"win_rate\": 0.55, \"max_drawdown\": 0.12, \"sharpe_ratio\": 1.4,"
-    " \"total_return\": 0.18, \"net_return\": 0.15, \"total_trades\": 42}'\n";
-
 static const char assessment_body[] = "cat > \"$D/assessment.in\"\n"
                                       "echo '{\"verdict\": \"promising\", \"model\": \"m-1\"}'\n";
 
@@ -229,9 +224,10 @@ static const char training_body[] =
 static void
 start_all(struct it_env *env, const char *training, const char *training_extra)
 {
+    /* The backtest worker is the example of examples/exec/. */
     char *paths[4] = {script(env, "design.sh", design_body),
                       script(env, "training.sh", training != NULL ? training : training_body),
-                      script(env, "backtest.sh", backtest_body),
+                      strdup(RC_SOURCE_DIR "/examples/exec/backtest.sh"),
                       script(env, "assessment.sh", assessment_body)};
     const char *types[4] = {"design", "training", "backtest", "assessment"};
     for (int t = 0; t < 4; t++) {
@@ -292,6 +288,7 @@ test_rcw_exec_runs_every_phase(void **state)
     snprintf(line, sizeof(line), "%s %s 1 designing x-design\n", id, d->dispatch_id);
     assert_string_equal(envs, line);
     free(envs);
+    it_log_wait(env, "rcw-x-backtest", "backtesting BTC for", 0); /* it read the options */
     free(id);
 }
 
