@@ -38,6 +38,7 @@
 #include "worker/rcw_beat.h"
 #include "worker/rcw_conf.h"
 #include "worker/rcw_job.h"
+#include "worker/rcw_pool.h"
 #include "worker/rcw_seen.h"
 
 extern char **environ;
@@ -162,23 +163,7 @@ struct rcw {
     int wake[2];  /* job ends and rcw_stop write here */
     int kpipe[2]; /* librdkafka's queue events */
     volatile sig_atomic_t stop;
-    pthread_mutex_t mu; /* guards done_head/done_tail */
-    struct rcw_job *done_head;
-    struct rcw_job *done_tail;
-    /* The job threads' pool, under mu. */
-    pthread_cond_t pool_cv; /* a job to run, or pool_quit */
-    struct rcw_job *run_head;
-    struct rcw_job *run_tail;
-    size_t n_run;      /* jobs in the run queue */
-    size_t n_idle;     /* pool threads waiting for one */
-    size_t n_starting; /* pool threads made, not yet waiting */
-    size_t n_live;     /* jobs handed to the pool and not yet collected from the done queue */
-    bool pool_quit;
-    struct rcw_job *submit_head; /* the turn's new jobs, I/O thread only (pool_submit) */
-    struct rcw_job *submit_tail;
-    pthread_t *pool; /* written by the I/O thread only */
-    size_t n_pool;
-    size_t cap_pool;
+    struct rcw_pool *pool; /* the job threads (made by rcw_run) */
 };
 
 static void say(const struct rcw *w, const char *fmt, ...) RC_PRINTF(2, 3);
@@ -737,127 +722,6 @@ slot_set_idle(struct slot *s)
 
 /* ---- Jobs --------------------------------------------------------------------------------- */
 
-/* Append `job` to the queue (head, tail). Under w->mu. */
-static void
-queue_push(struct rcw_job **head, struct rcw_job **tail, struct rcw_job *job)
-{
-    rcw_job_link(job)->next = NULL;
-    if (*tail != NULL) {
-        rcw_job_link(*tail)->next = job;
-    } else {
-        *head = job;
-    }
-    *tail = job;
-}
-
-/* A pool thread: take a job from the run queue, run its handler, settle it DONE (unless an
- * abort or the shutdown came first), hand it back through the done queue and wake the I/O
- * thread; wait for the next. Threads are kept, not made per dispatch: creating one (its stack
- * mapped and faulted in, then unmapped) cost stub-worker more CPU than all the rest of a
- * dispatch under tools/bench. */
-static void *
-pool_main(void *arg)
-{
-    struct rcw *w = arg;
-
-    pthread_mutex_lock(&w->mu);
-    w->n_starting--; /* counted as idle from here */
-    for (;;) {
-        w->n_idle++;
-        while (w->run_head == NULL && !w->pool_quit) {
-            pthread_cond_wait(&w->pool_cv, &w->mu);
-        }
-        w->n_idle--;
-        if (w->run_head == NULL) {
-            break; /* pool_quit, nothing left to run */
-        }
-        struct rcw_job *job = w->run_head;
-        w->run_head = rcw_job_link(job)->next;
-        if (w->run_head == NULL) {
-            w->run_tail = NULL;
-        } else if (w->n_idle > 0) {
-            /* One more thread for the rest: woken one at a time, so that a quick handler's
-             * thread takes the next job itself before a sleeping one needs waking. */
-            pthread_cond_signal(&w->pool_cv);
-        }
-        w->n_run--;
-        pthread_mutex_unlock(&w->mu);
-        w->handler(job, w->handler_arg);
-        (void)rcw_job_settle(job, RCW_JOB_DONE);
-        pthread_mutex_lock(&w->mu);
-        /* Woken only by the first job of an empty done queue: collect_done, which empties
-         * it, has yet to run for any later one (one system call, not one per job). */
-        bool first = w->done_head == NULL;
-        queue_push(&w->done_head, &w->done_tail, job);
-        if (first) {
-            poke(w->wake[1]);
-        }
-    }
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-/* Hand the turn's new jobs (w->submit_*) to the pool at once, adding threads while there are
- * more jobs waiting than threads idle (an aborted handler slow to return keeps its thread: the
- * pool grows past `count` then). */
-static void
-pool_submit(struct rcw *w)
-{
-    if (w->submit_head == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&w->mu);
-    bool was_empty = w->run_head == NULL;
-    for (struct rcw_job *job = w->submit_head, *next = NULL; job != NULL; job = next) {
-        next = rcw_job_link(job)->next;
-        queue_push(&w->run_head, &w->run_tail, job);
-        w->n_run++;
-        w->n_live++;
-    }
-    w->submit_head = w->submit_tail = NULL;
-    while (w->n_run > w->n_idle + w->n_starting) {
-        if (w->n_pool == w->cap_pool) {
-            w->cap_pool = w->cap_pool == 0 ? 8 : 2 * w->cap_pool;
-            w->pool = xrealloc(w->pool, w->cap_pool * sizeof(*w->pool));
-        }
-        if (pthread_create(&w->pool[w->n_pool], NULL, pool_main, w) != 0) {
-            break; /* the threads there are take the rest in turn */
-        }
-        w->n_pool++;
-        w->n_starting++;
-    }
-    if (w->n_pool == 0) {
-        /* No thread at all to run them: fail them rather than hold them. */
-        for (struct rcw_job *job = w->run_head, *next = NULL; job != NULL; job = next) {
-            next = rcw_job_link(job)->next;
-            rcw_job_fail(job, "worker could not start a thread");
-            (void)rcw_job_settle(job, RCW_JOB_DONE);
-            queue_push(&w->done_head, &w->done_tail, job);
-        }
-        w->run_head = w->run_tail = NULL;
-        w->n_run = 0;
-        poke(w->wake[1]);
-    }
-    if (was_empty) {
-        pthread_cond_signal(&w->pool_cv); /* the first; each taker wakes the next */
-    }
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* End the pool: every thread, once idle, exits and is joined. Only when no job is live. */
-static void
-pool_stop(struct rcw *w)
-{
-    pthread_mutex_lock(&w->mu);
-    w->pool_quit = true;
-    pthread_cond_broadcast(&w->pool_cv);
-    pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; i < w->n_pool; i++) {
-        (void)pthread_join(w->pool[i], NULL);
-    }
-    w->n_pool = 0;
-}
-
 /* Start dispatch `m` (taken) from raw[0..len) on slot `s`. */
 static void
 slot_start(struct rcw *w, struct slot *s, struct msg *m, const char *raw, size_t len)
@@ -871,7 +735,7 @@ slot_start(struct rcw *w, struct slot *s, struct msg *m, const char *raw, size_t
     s->beat_due = true;
     verbose(w, "%s: started %s (research %s, attempt %" PRId64 ")", s->id, d->dispatch_id,
             d->research_id, d->attempt);
-    queue_push(&w->submit_head, &w->submit_tail, job); /* to the pool at the turn's end */
+    rcw_pool_add(w->pool, job); /* handed over at the turn's end */
 }
 
 /* Take the jobs whose handlers returned: publish the completion of those still their slot's
@@ -879,17 +743,11 @@ slot_start(struct rcw *w, struct slot *s, struct msg *m, const char *raw, size_t
 static size_t
 collect_done(struct rcw *w)
 {
-    pthread_mutex_lock(&w->mu);
-    struct rcw_job *job = w->done_head;
-    w->done_head = w->done_tail = NULL;
-    pthread_mutex_unlock(&w->mu);
+    struct rcw_job *job = w->pool != NULL ? rcw_pool_take_done(w->pool) : NULL;
 
     size_t n = 0;
     while (job != NULL) {
         struct rcw_job *next = rcw_job_link(job)->next;
-        pthread_mutex_lock(&w->mu);
-        w->n_live--;
-        pthread_mutex_unlock(&w->mu);
         struct slot *s = &w->slots[rcw_job_slot(job)];
         if (s->job == job && rcw_job_state(job) == RCW_JOB_DONE && !s->dying && !s->silent) {
             struct completion c;
@@ -1154,7 +1012,7 @@ start_checked(struct rcw *w)
                     rcw_job_dispatch(s->job)->dispatch_id);
         }
     }
-    pool_submit(w); /* the turn's jobs, in one hand-over */
+    rcw_pool_submit(w->pool); /* the turn's jobs, in one hand-over */
 }
 
 /* ---- The loop ----------------------------------------------------------------------------- */
@@ -1280,10 +1138,7 @@ n_running(const struct rcw *w)
 static size_t
 live_jobs(struct rcw *w)
 {
-    pthread_mutex_lock(&w->mu);
-    size_t n = w->n_live;
-    pthread_mutex_unlock(&w->mu);
-    return n;
+    return w->pool != NULL ? rcw_pool_live(w->pool) : 0;
 }
 
 /* The stop: heartbeat draining, let running jobs end within the grace (their completions
@@ -1336,6 +1191,9 @@ rcw_run(struct rcw *w, struct rc_err *err)
 {
     if (w->handler == NULL) {
         return rc_err_set(err, RC_EINVAL, "rcw_run: no handler");
+    }
+    if (w->pool == NULL) {
+        w->pool = rcw_pool_new(w->handler, w->handler_arg, w->wake[1]);
     }
     enum rc_rc rc = start_consuming(w, err);
     if (rc != RC_OK) {
@@ -1391,8 +1249,6 @@ rcw_new(struct rcw **out, const struct rcw_config *cfg, struct rc_err *err)
 
     w->cfg = (struct cfg)CFG_INIT;
     w->wake[0] = w->wake[1] = w->kpipe[0] = w->kpipe[1] = -1;
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->pool_cv, NULL);
     rc = rcw_conf_resolve(cfg, &w->conf, err);
     if (rc == RC_OK) {
         rc = load_env(w, cfg->envp, err);
@@ -1497,8 +1353,7 @@ rcw_free(struct rcw *w)
         return;
     }
     collect_done(w); /* after the producer: nothing is published any more */
-    pool_stop(w);
-    free(w->pool);
+    rcw_pool_free(w->pool);
     for (size_t i = 0; w->slots != NULL && i < w->conf.n_workers; i++) {
         struct slot *s = &w->slots[i];
         free(s->hb_key);
@@ -1528,8 +1383,6 @@ rcw_free(struct rcw *w)
             close(w->kpipe[i]);
         }
     }
-    pthread_cond_destroy(&w->pool_cv);
-    pthread_mutex_destroy(&w->mu);
     rcw_conf_release(&w->conf);
     cfg_release(&w->cfg);
     free(w);
