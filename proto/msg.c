@@ -1313,6 +1313,33 @@ out:
     return rc;
 }
 
+enum rc_rc
+msg_decode_result(const char *data, size_t len, struct msg *out, struct rc_err *err)
+{
+    msgpack_unpacked up;
+    struct msg m = MSG_INIT;
+    struct arena *a = NULL;
+
+    msgpack_unpacked_init(&up);
+    enum rc_rc rc = unpack_one(data, len, &up, err);
+    if (rc != RC_OK) {
+        goto out;
+    }
+    a = xcalloc(1, sizeof(*a));
+    m.kind = MSG_COMPLETION;
+    m.u.completion.status = COMPLETION_COMPLETED;
+    rc = dec_result("result", &up.data, a, &m.u.completion.result, &m.u.completion.n_result, err);
+    if (rc == RC_OK) {
+        m.mem = a;
+        a = NULL;
+        *out = m;
+    }
+out:
+    arena_free(a);
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
 void
 msg_release(struct msg *m)
 {

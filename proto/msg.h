@@ -182,6 +182,12 @@ enum msg_invalid {
  * msg_release(). Never allocates more than a small multiple of `len`. */
 enum rc_rc msg_decode(enum msg_topic topic, const char *data, size_t len, struct msg *out,
                       struct rc_err *err);
+/* Decode data[0..len), one MessagePack map, as a completion's `result` is decoded (entries
+ * whose key is not text or repeats are dropped; values kept as scalars, VALUE_OTHER for what
+ * a result cannot hold): for workers that get their result as MessagePack (rcw-exec, from
+ * JSON). On RC_OK *out is a MSG_COMPLETION with only result/n_result set (status completed),
+ * released with msg_release(). RC_EPROTO when it is not exactly one map or is too large. */
+enum rc_rc msg_decode_result(const char *data, size_t len, struct msg *out, struct rc_err *err);
 /* Free a decoded message's memory; back at MSG_INIT. */
 void msg_release(struct msg *m);
 

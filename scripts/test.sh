@@ -95,7 +95,8 @@ lint() {
         -D__GNUC__ -DRC_VERSION='"lint"' -DRC_BIN_DIR='"lint"' --inline-suppr \
         --suppress=missingIncludeSystem --error-exitcode=1 \
         --template='{file}:{line}: {severity}: {id}: {message}' \
-        "$root/common" "$root/contract" "$root/proto" "$root/coordinator" "$root/tools" "$root/tests"
+        "$root/common" "$root/contract" "$root/proto" "$root/worker" "$root/coordinator" \
+        "$root/tools" "$root/examples" "$root/tests"
 }
 
 n_passed=0

@@ -65,7 +65,7 @@ entry() {
     grep -Eq "^$1 root/root +[0-9]+ [0-9-]+ [0-9:]+ \./$2\$" "$tmp/contents" ||
         fail "no $1 root/root ./$2 in the package"
 }
-for t in coordinator devbroker researchctl stub-worker; do
+for t in coordinator devbroker rcw-exec researchctl stub-worker; do
     entry -rwxr-xr-x "usr/bin/$t"
     entry -rw-r--r-- "usr/share/man/man1/$t\\.1\\.gz"
 done
@@ -74,12 +74,17 @@ entry -rw-r--r-- 'usr/lib/systemd/system/research-stub-worker@\.service'
 entry -rw------- 'etc/research-coordinator/coordinator\.env'
 for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
     docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
-    docs/testing.md; do
+    docs/testing.md docs/workers-c.md; do
     entry -rw-r--r-- "usr/share/doc/research-coordinator/${f//./\\.}"
 done
 entry -rw-r--r-- 'usr/share/lintian/overrides/research-coordinator'
+entry -rw-r--r-- 'usr/lib/librcworker\.a'
+entry -rw-r--r-- 'usr/lib/pkgconfig/rcworker\.pc'
+for f in rcw.h common/rc_err.h proto/value.h; do
+    entry -rw-r--r-- "usr/include/rcworker/${f//./\\.}"
+done
 n_files=$(grep -c '^-' "$tmp/contents")
-[[ $n_files -eq 23 ]] || fail "$n_files files in the package, want 23"
+[[ $n_files -eq 31 ]] || fail "$n_files files in the package, want 31"
 if grep -E '\./usr/local|\./usr/etc|/test_|/it_|/fuzz_' "$tmp/contents"; then
     fail "unexpected paths (above)"
 fi
@@ -90,7 +95,7 @@ dpkg-deb --extract "$deb" "$tmp/root"
 unit=$tmp/root/usr/lib/systemd/system/research-coordinator.service
 has_line "$unit" "ExecStart=/usr/bin/coordinator"
 has_line "$unit" "EnvironmentFile=/etc/research-coordinator/coordinator.env"
-for t in coordinator devbroker researchctl stub-worker; do
+for t in coordinator devbroker rcw-exec researchctl stub-worker; do
     if readelf -S "$tmp/root/usr/bin/$t" | grep -Eq '\.(symtab|debug_info|comment)\b'; then
         fail "usr/bin/$t is not stripped (symbols, debug info or .comment left)"
     fi

@@ -7,13 +7,13 @@
 # shellcheck source=tests/deploy/lib.sh
 source "$(dirname "$0")/lib.sh"
 
-tools=(coordinator devbroker researchctl stub-worker)
+tools=(coordinator devbroker rcw-exec researchctl stub-worker)
 
 # check_tree ROOT PREFIX ETC: the tree under ROOT installed with PREFIX, config in ETC.
 check_tree() {
     local root=$1 prefix=$2 etc=$3 t f unit
     local p=$root$prefix
-    # Exactly the four tools in bin: no test, fuzzer or helper.
+    # Exactly the five tools in bin: no test, fuzzer or helper.
     [[ $(ls "$p/bin" | tr "\n" " ") == "${tools[*]} " ]] ||
         fail "$prefix/bin holds $(ls "$p/bin" | tr '\n' ' '), want ${tools[*]}"
     for t in "${tools[@]}"; do
@@ -24,7 +24,7 @@ check_tree() {
     "$p/bin/coordinator" --version >/dev/null || fail "installed coordinator does not run"
     for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
         docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
-        docs/testing.md; do
+        docs/testing.md docs/workers-c.md; do
         [[ -s $p/share/doc/research-coordinator/$f ]] ||
             fail "no $prefix/share/doc/research-coordinator/$f"
     done
@@ -44,13 +44,37 @@ check_tree() {
     [[ $(mode_of "$f") == 600 ]] || fail "coordinator.env has mode $(mode_of "$f"), want 600"
     cmp -s "$f" "$RC_SOURCE_DIR/deploy/coordinator.env.example" ||
         fail "coordinator.env differs from deploy/coordinator.env.example"
-    # Nothing else: no include, lib, test or CMake file anywhere.
+    # librcworker: the archive, its pkg-config file and headers; a worker builds against them.
+    check_rcworker "$p"
+    # Nothing else: no other include, lib, test or CMake file anywhere.
     local expected="$prefix/(bin|share/(man|doc|lintian))/|$prefix/lib/systemd/system/"
+    expected+="|$prefix/include/rcworker/(rcw|common/rc_err|proto/value)\.h$"
+    expected+="|$prefix/lib(/[^/]+)?/(librcworker\.a|pkgconfig/rcworker\.pc)$"
     expected+="|$etc/research-coordinator/"
     if find "$root" -type f | grep -Ev "^$root($expected)"; then
         fail "files installed outside the expected folders (above)"
     fi
     echo "ok: prefix $prefix, config in $etc"
+}
+
+# check_rcworker P: the example C worker compiles and links against the tree under P, with the
+# flags of its rcworker.pc alone (the pc file finds its prefix from where it lies).
+check_rcworker() {
+    local p=$1 pc
+    pc=$(find "$p" -name rcworker.pc)
+    [[ -n $pc ]] || fail "no rcworker.pc under $p"
+    [[ -s $(dirname "$(dirname "$pc")")/librcworker.a ]] || fail "no librcworker.a beside $pc"
+    for f in rcw.h common/rc_err.h proto/value.h; do
+        [[ -s $p/include/rcworker/$f ]] || fail "no include/rcworker/$f"
+    done
+    command -v pkg-config >/dev/null && command -v cc >/dev/null || return 0
+    local flags
+    flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs rcworker) ||
+        fail "pkg-config rcworker failed"
+    # shellcheck disable=SC2086 # $flags is words
+    cc -std=c11 -Wall -Werror -o "$tmp/example" "$RC_SOURCE_DIR/examples/c/training_worker.c" \
+        $flags || fail "examples/c/training_worker.c does not build against $p"
+    rm -f "$tmp/example"
 }
 
 install_to "$tmp/usr" /usr
