@@ -4,7 +4,7 @@
  * and Redis and keeps every worker rule (read every partition from its end, heartbeats, dedupe,
  * the research check, aborts, completions resent until acknowledged); each dispatch runs the
  * caller's handler on a job thread of its own, which sees only a struct rcw_job. See
- * docs/workers-c.md. */
+ * docs/workers.md. */
 #ifndef RC_RCW_H
 #define RC_RCW_H
 

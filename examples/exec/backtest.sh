@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# backtest.sh: a backtest worker for rcw-exec (docs/workers-c.md):
+# backtest.sh: a backtest worker for rcw-exec (docs/workers.md):
 #
 #     rcw-exec --type backtest --id bt-1 -- ./examples/exec/backtest.sh
 #

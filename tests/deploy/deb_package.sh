@@ -74,7 +74,7 @@ entry -rw-r--r-- 'usr/lib/systemd/system/research-stub-worker@\.service'
 entry -rw------- 'etc/research-coordinator/coordinator\.env'
 for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
     docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
-    docs/testing.md docs/workers-c.md; do
+    docs/testing.md docs/workers.md; do
     entry -rw-r--r-- "usr/share/doc/research-coordinator/${f//./\\.}"
 done
 entry -rw-r--r-- 'usr/share/lintian/overrides/research-coordinator'

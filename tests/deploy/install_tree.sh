@@ -24,7 +24,7 @@ check_tree() {
     "$p/bin/coordinator" --version >/dev/null || fail "installed coordinator does not run"
     for f in README.md README.deploy.md coordinator.env.example copyright changelog.gz \
         docs/protocol.md docs/operations.md docs/researchctl.md docs/benchmark.md docs/design.md \
-        docs/testing.md docs/workers-c.md; do
+        docs/testing.md docs/workers.md; do
         [[ -s $p/share/doc/research-coordinator/$f ]] ||
             fail "no $prefix/share/doc/research-coordinator/$f"
     done

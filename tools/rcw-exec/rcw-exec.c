@@ -2,7 +2,7 @@
  * rcw-exec: any program as a worker. librcworker (worker/rcw.h) keeps the protocol; each
  * dispatch runs the command given after `--` (execrun.c): the dispatch as JSON on its stdin,
  * its ids in the environment, progress lines on RC_PROGRESS_FD, its stdout a JSON result,
- * exit 0 completed, else failed with its stderr's tail. docs/workers-c.md. */
+ * exit 0 completed, else failed with its stderr's tail. docs/workers.md. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
