@@ -17,6 +17,7 @@
 #include "common/buf.h"
 #include "common/num.h"
 #include "contract/limits.h"
+#include "proto/msg.h"
 
 /* The place of a value, for errors: "a.b[2]" (a path of at most this many bytes). */
 #define PATH_MAX_LEN 160
@@ -175,6 +176,10 @@ json_from_msgpack(const char *mp, size_t len, struct buf *out, struct rc_err *er
     msgpack_zone zone;
     msgpack_object obj;
     size_t off = 0;
+    /* msgpack-c allocates what a header claims: bound it by the bytes there first. */
+    if (!msg_wire_one(mp, len)) {
+        return rc_err_set(err, RC_EPROTO, "not one MessagePack object");
+    }
     if (!msgpack_zone_init(&zone, 2048)) {
         return rc_err_set(err, RC_ESYS, "out of memory");
     }

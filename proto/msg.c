@@ -257,6 +257,14 @@ mp_skip(const unsigned char *p, size_t len, size_t *off)
 }
 
 bool
+msg_wire_one(const char *data, size_t len)
+{
+    size_t end = 0;
+    return data != NULL && len > 0 &&
+           mp_skip((const unsigned char *)data, len, &end) == MP_WALK_OK && end == len;
+}
+
+bool
 msg_peek_request_id(const char *data, size_t len, char out[LIMITS_ID_MAX + 1])
 {
     const unsigned char *p = (const unsigned char *)data;

@@ -194,6 +194,10 @@ void msg_release(struct msg *m);
 /* For an input that failed to decode: when it is a map whose `request_id` is a valid id,
  * copy it into out (NUL-terminated) and return true. */
 bool msg_peek_request_id(const char *data, size_t len, char out[LIMITS_ID_MAX + 1]);
+/* True when data[0..len) is exactly one MessagePack object whose every container header
+ * claims no more than the bytes behind it, nested at most 16 deep: then msgpack-c's unpacker
+ * allocates O(len) for it. Call it before unpacking bytes nobody checked. */
+bool msg_wire_one(const char *data, size_t len);
 
 /* Append the MessagePack encoding of `m` (with v = 1, type and ts) to `out`. Every key the
  * contract lists for the kind is written, nil where the struct holds NULL. */

@@ -205,6 +205,15 @@ pack_two_objects(msgpack_packer *pk)
     msgpack_pack_nil(pk);
 }
 
+/* A map32 header claiming 4G entries with nothing behind it: refused before msgpack-c would
+ * allocate for them (found by fuzz_json). */
+static void
+pack_huge_claim(msgpack_packer *pk)
+{
+    msgpack_pack_map(pk, 0xffffffffu);
+    pack_key(pk, "a");
+}
+
 static void
 test_json_from_msgpack_refuses_what_json_cannot_say(void **state)
 {
@@ -218,6 +227,7 @@ test_json_from_msgpack_refuses_what_json_cannot_say(void **state)
                         "at [0][0][0][0][0][0][0][0][0][0]: nested too deep");
     assert_from_msgpack(pack_nul_string, NULL, "at a: strings must be UTF-8 without NUL");
     assert_from_msgpack(pack_two_objects, NULL, "not one MessagePack object");
+    assert_from_msgpack(pack_huge_claim, NULL, "not one MessagePack object");
 }
 
 int
