@@ -290,30 +290,39 @@ test_ctl_workers_lists_every_worker(void **state)
                                 "state",       "busy",
                                 "research_id", "rs_gone",
                                 "dispatch_id", "rs_gone:backtesting:1",
-                                "last_seen",   old};
-    freeReplyObject(it_redis_cmd(env, 12, hset));
+                                "last_seen",   old,
+                                "progress",    "0.4",
+                                "step",        "epoch 4/10",
+                                "host",        "gpu-7",
+                                "labels",      "gpu=a100"};
+    freeReplyObject(it_redis_cmd(env, 20, hset));
     const char *const zadd[] = {"ZADD", "rc:workers:backtest", old, "old-backtest-1"};
     freeReplyObject(it_redis_cmd(env, 4, zadd));
 
     char *out = NULL;
     const char *const workers[] = {"workers", NULL};
     assert_int_equal(ctl(env, "ctl-workers", &out, workers), 0);
-    /* Columns: type (10), worker (the longest id), state (7), research, dispatch, age. */
+    /* Columns: type (10), worker (the longest id), state (7), research, dispatch, progress
+     * and step, age, and host and labels (as a worker names one). */
     const char *const rows[] = {"\ndesign      g1-design-1     idle     -  ",
                                 "\ndesign      g1-design-2     idle     -  ",
                                 "\ntraining    g2-training-1   idle     -  ",
                                 "\nbacktest    old-backtest-1  dead     rs_gone   "
-                                "rs_gone:backtesting:1  1m 0",
+                                "rs_gone:backtesting:1  40% epoch 4/10  1m 0",
+                                "  gpu-7  gpu=a100\n",
                                 "\n\n4 workers: 3 live (0 busy), 1 dead\n"};
     for (size_t i = 0; i < N_OF(rows); i++) {
         assert_has(env, out, rows[i]);
     }
-    assert_has(env, out, " s ago\n");
+    assert_has(env, out, "  PROGRESS        HEARTBEAT       HOST   LABELS\n");
+    assert_has(env, out, " s ago       -      -\n"); /* a live one, with no host or labels */
     free(out);
     assert_true(jq_holds(env, "jq-workers", "workers --json",
                          ".workers | length == 4 and (map(select(.state == \"dead\")) | length) "
                          "== 1 and (map(select(.live)) | length) == 3 and .[3].worker_id == "
-                         "\"old-backtest-1\" and .[3].research_id == \"rs_gone\""));
+                         "\"old-backtest-1\" and .[3].research_id == \"rs_gone\" and "
+                         ".[3].progress == 0.4 and .[3].step == \"epoch 4/10\" and .[3].host == "
+                         "\"gpu-7\" and .[3].labels == \"gpu=a100\" and .[0].progress == null"));
 }
 
 static void

@@ -153,11 +153,15 @@ test_ctl_read_status_in_two_round_trips(void **state)
                        r_str("t-1"), r_str("dispatched")),
                r_array(6, r_str("designing"), r_nil(), r_ms(T - 30000), r_ms(T - 62000), r_nil(),
                        r_str("")),
-               r_array(4, r_str("busy"), r_str("rs_x"), r_str("rs_x:designing:1"), r_ms(T - 500)),
-               r_array(4, r_str("idle"), r_str(""), r_str(""), r_ms(T - 20000)),
+               r_array(8, r_str("busy"), r_str("rs_x"), r_str("rs_x:designing:1"), r_ms(T - 500),
+                       r_nil(), r_nil(), r_nil(), r_nil()),
+               r_array(8, r_str("idle"), r_str(""), r_str(""), r_ms(T - 20000),
+                       r_nil(), r_nil(), r_nil(), r_nil()),
                /* t-1's heartbeat lags: idle, but rs_a holds a dispatch addressed to it */
-               r_array(4, r_str("idle"), r_str(""), r_str(""), r_ms(T - 100)),
-               r_array(4, r_str("idle"), r_str(""), r_str(""), r_ms(T - 300)),
+               r_array(8, r_str("idle"), r_str(""), r_str(""), r_ms(T - 100),
+                       r_nil(), r_nil(), r_nil(), r_nil()),
+               r_array(8, r_str("idle"), r_str(""), r_str(""), r_ms(T - 300),
+                       r_nil(), r_nil(), r_nil(), r_nil()),
                r_array(4, r_str("completed"), r_str("assessing"), r_str("promising"), r_nil()));
     const struct ctl_source src = {fake_query, &f, "rc:"};
     struct ctl_status st = CTL_STATUS_INIT;
@@ -173,7 +177,7 @@ test_ctl_read_status_in_two_round_trips(void **state)
                                             "phase_started_at waiting_since worker_id "
                                             "child_status\n"));
     assert_non_null(strstr(f.asked[1].data, "HMGET rc:worker:d-2 state research_id dispatch_id "
-                                            "last_seen\n"));
+                                            "last_seen progress step host labels\n"));
     assert_non_null(strstr(f.asked[1].data, "HMGET rc:research:rs_old status last_phase verdict "
                                             "error\n"));
 
@@ -244,8 +248,9 @@ test_ctl_read_empty_redis_uses_the_environment(void **state)
     fake_round(&g, 10, r_array(2, r_str("t-1"), r_ms(T)), r_array(2, r_str("t-2"), r_ms(T)),
                r_array(0), r_array(0), r_array(0), r_array(0), r_array(0), r_nil(), r_int(-2),
                r_array(0));
-    fake_round(&g, 2, r_array(4, r_nil(), r_nil(), r_nil(), r_nil()),
-               r_array(4, r_nil(), r_nil(), r_nil(), r_nil()));
+    fake_round(&g, 2,
+               r_array(8, r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil()),
+               r_array(8, r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil(), r_nil()));
     struct cfg_agent fixed = agent;
     fixed.max_concurrent = 4;
     const struct ctl_source src2 = {fake_query, &g, "rc:"};
@@ -300,9 +305,11 @@ test_ctl_read_workers_lists_stale_ones(void **state)
                r_array(4, r_str("b-old"), r_ms(T - 60000), r_str("b-1"), r_ms(T - 800)),
                r_array(0));
     fake_round(&f, 2,
-               r_array(4, r_str("busy"), r_str("rs_gone"), r_str("rs_gone:backtesting:1"),
-                       r_ms(T - 60000)),
-               r_array(4, r_str("idle"), r_str(""), r_str(""), r_ms(T - 800)));
+               r_array(8, r_str("busy"), r_str("rs_gone"), r_str("rs_gone:backtesting:1"),
+                       r_ms(T - 60000), r_str("1.5"), r_nil(), r_nil(), r_nil()),
+               r_array(8, r_str("busy"), r_str("rs_1"), r_str("rs_1:backtesting:1"),
+                       r_ms(T - 800), r_str("0.25"), r_str("fold 1/4"), r_str("h-2"),
+                       r_str("gpu=none")));
     const struct ctl_source src = {fake_query, &f, "pre:"};
     struct ctl_workers w = CTL_WORKERS_INIT;
     assert_int_equal(ctl_read_workers(&src, &agent, T, &w, NULL), RC_OK);
@@ -314,8 +321,13 @@ test_ctl_read_workers_lists_stale_ones(void **state)
     assert_false(w.v[0].busy); /* dead, whatever its last heartbeat said */
     assert_string_equal(w.v[0].research_id, "rs_gone");
     assert_int_equal(w.v[0].age_ms, 60000);
+    assert_false(w.v[0].has_progress); /* 1.5 is no progress: not shown */
     assert_true(w.v[1].live);
-    assert_null(w.v[1].dispatch_id);
+    assert_true(w.v[1].has_progress);
+    assert_true(w.v[1].progress == 0.25);
+    assert_string_equal(w.v[1].step, "fold 1/4");
+    assert_string_equal(w.v[1].host, "h-2");
+    assert_string_equal(w.v[1].labels, "gpu=none");
     ctl_workers_release(&w);
     fake_release(&f);
 }

@@ -166,6 +166,11 @@ test_ctl_view_workers_table(void **state)
                                  .state = xstrdup("busy"),
                                  .research_id = xstrdup("rs_1"),
                                  .dispatch_id = xstrdup("rs_1:designing:1"),
+                                 .has_progress = true,
+                                 .progress = 0.4,
+                                 .step = xstrdup("epoch 4/10"),
+                                 .host = xstrdup("gpu-7"),
+                                 .labels = xstrdup("gpu=a100,zone=b"),
                                  .live = true,
                                  .busy = true};
     w.v[1] = (struct ctl_worker){.type = WORKER_ASSESSMENT,
@@ -174,18 +179,24 @@ test_ctl_view_workers_table(void **state)
                                  .state = xstrdup("idle")};
     struct buf b = BUF_INIT;
     ctl_view_workers_text(&w, &b);
-    assert_string_equal(
-        b.data, "TYPE        WORKER              STATE    RESEARCH  DISPATCH          HEARTBEAT\n"
-                "design      d-1                 busy     rs_1      rs_1:designing:1  0.8 s ago\n"
-                "assessment  assessor-long-name  dead     -         -                 1m 05s ago\n"
-                "\n"
-                "2 workers: 1 live (1 busy), 1 dead\n");
+    assert_string_equal(b.data,
+                        "TYPE        WORKER              STATE    RESEARCH  DISPATCH          "
+                        "PROGRESS        HEARTBEAT       HOST   LABELS\n"
+                        "design      d-1                 busy     rs_1      rs_1:designing:1  "
+                        "40% epoch 4/10  0.8 s ago       gpu-7  gpu=a100,zone=b\n"
+                        "assessment  assessor-long-name  dead     -         -                 "
+                        "-               1m 05s ago      -      -\n"
+                        "\n"
+                        "2 workers: 1 live (1 busy), 1 dead\n");
     buf_reset(&b);
     ctl_view_workers_json(&w, &b);
     assert_non_null(strstr(b.data, "{\"type\":\"assessment\",\"worker_id\":\"assessor-long-name\","
                                    "\"state\":\"dead\",\"live\":false,\"busy\":false,"
                                    "\"research_id\":null,\"dispatch_id\":null,\"last_seen\":null,"
-                                   "\"heartbeat_age_ms\":65000}"));
+                                   "\"heartbeat_age_ms\":65000,\"progress\":null,\"step\":null,"
+                                   "\"host\":null,\"labels\":null}"));
+    assert_non_null(strstr(b.data, "\"progress\":0.4,\"step\":\"epoch 4/10\",\"host\":\"gpu-7\","
+                                   "\"labels\":\"gpu=a100,zone=b\"}"));
     ctl_workers_release(&w);
     buf_reset(&b);
     ctl_view_workers_text(&w, &b);
@@ -298,12 +309,16 @@ test_ctl_view_text_escapes_what_it_read(void **state)
                                  .state = xstrdup("busy\t"),
                                  .research_id = xstrdup("rs_1\n"),
                                  .dispatch_id = xstrdup("\x7f"),
+                                 .step = xstrdup("\x1b[2J"),
+                                 .labels = xstrdup("a\nb"),
                                  .live = true,
                                  .busy = true};
     ctl_view_workers_text(&w, &b);
     assert_no_raw_controls(b.data);
-    assert_string_equal(b.data, "TYPE        WORKER    STATE    RESEARCH  DISPATCH  HEARTBEAT\n"
-                                "design      d\\x1b[1A  busy\\t   rs_1\\n    \\x7f      0.8 s ago\n"
+    assert_string_equal(b.data, "TYPE        WORKER    STATE    RESEARCH  DISPATCH  PROGRESS  "
+                                "HEARTBEAT       HOST  LABELS\n"
+                                "design      d\\x1b[1A  busy\\t   rs_1\\n    \\x7f      \\x1b[2J   "
+                                "0.8 s ago       -     a\\nb\n"
                                 "\n"
                                 "1 workers: 1 live (1 busy), 0 dead\n");
     ctl_workers_release(&w);

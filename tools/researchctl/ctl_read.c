@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/clock.h"
+#include "common/num.h"
 #include "common/xalloc.h"
 #include "contract/capacity.h"
 #include "contract/fields.h"
@@ -29,7 +30,8 @@ run_pipe(const struct ctl_source *src, const struct ctl_pipe *p, struct redislin
 /* ---- workers ------------------------------------------------------------------------------ */
 
 static const char *const worker_fields[] = {HB_STATE, HB_RESEARCH_ID, HB_DISPATCH_ID,
-                                            HB_LAST_SEEN, NULL};
+                                            HB_LAST_SEEN, HB_PROGRESS, HB_STEP,
+                                            HB_HOST,  HB_LABELS, NULL};
 
 static void
 worker_release(struct ctl_worker *w)
@@ -38,6 +40,9 @@ worker_release(struct ctl_worker *w)
     free(w->state);
     free(w->research_id);
     free(w->dispatch_id);
+    free(w->step);
+    free(w->host);
+    free(w->labels);
 }
 
 static void
@@ -106,6 +111,16 @@ worker_from_hash(struct ctl_worker *w, const struct redislink_reply *r, int64_t 
     w->research_id = ctl_pipe_str(&r->elements[1]);
     w->dispatch_id = ctl_pipe_str(&r->elements[2]);
     w->last_seen_ms = ctl_pipe_int(&r->elements[3], w->last_seen_ms);
+    char *progress = ctl_pipe_str(&r->elements[4]);
+    /* Shown only: a worker's unreadable field is simply not shown. */
+    double p = 0;
+    w->has_progress = progress != NULL && num_parse_f64(progress, strlen(progress), &p) &&
+                      p >= 0 && p <= 1;
+    w->progress = w->has_progress ? p : 0;
+    free(progress);
+    w->step = ctl_pipe_str(&r->elements[5]);
+    w->host = ctl_pipe_str(&r->elements[6]);
+    w->labels = ctl_pipe_str(&r->elements[7]);
     w->age_ms = now_ms > w->last_seen_ms ? now_ms - w->last_seen_ms : 0;
     w->live = w->age_ms <= timeout_ms;
     w->busy = w->live && w->state != NULL && strcmp(w->state, hb_state_name(HB_BUSY)) == 0;

@@ -55,6 +55,13 @@ struct ctl_worker {
     char *state;          /* as the heartbeat says ("idle", "busy"); NULL when unknown */
     char *research_id;    /* what it holds, NULL when nothing */
     char *dispatch_id;
+    /* The heartbeat's optional fields (§5): progress 0..1 when has_progress (absent, or not
+     * a number in 0..1: not), the step, host and labels texts (NULL when absent). */
+    bool has_progress;
+    double progress;
+    char *step;
+    char *host;
+    char *labels;
     bool live; /* its heartbeat is within AGENT_WORKER_TIMEOUT */
     bool busy; /* live and its heartbeat says busy, or (status only) an active research holds an
                   unfinished dispatch addressed to it, which a heartbeat may not show yet */

@@ -8,9 +8,11 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/xalloc.h"
 #include "contract/phase.h"
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_json.h"
@@ -296,6 +298,23 @@ worker_state(const struct ctl_worker *w)
     return w->state != NULL ? w->state : "unknown";
 }
 
+/* The progress column: "40% epoch 4/10", the step alone, or NULL (shown "-"). */
+static char *
+progress_text(const struct ctl_worker *w)
+{
+    if (!w->has_progress && w->step == NULL) {
+        return NULL;
+    }
+    struct buf b = BUF_INIT;
+    if (w->has_progress) {
+        buf_printf(&b, "%.0f%%", w->progress * 100);
+    }
+    if (w->step != NULL) {
+        buf_printf(&b, "%s%s", w->has_progress ? " " : "", w->step);
+    }
+    return b.data;
+}
+
 void
 ctl_view_workers_text(const struct ctl_workers *w, struct buf *out)
 {
@@ -306,21 +325,35 @@ ctl_view_workers_text(const struct ctl_workers *w, struct buf *out)
     size_t id_w = strlen("WORKER");
     size_t rs_w = strlen("RESEARCH");
     size_t ds_w = strlen("DISPATCH");
+    size_t pg_w = strlen("PROGRESS");
+    size_t host_w = strlen("HOST");
     size_t n_live = 0;
     size_t n_busy = 0;
+    bool where = false; /* a host or labels column: only when a worker names one */
+    char **progress = xcalloc(w->n, sizeof(*progress));
     for (size_t i = 0; i < w->n; i++) {
+        progress[i] = progress_text(&w->v[i]);
         id_w = max_len(id_w, w->v[i].worker_id);
         rs_w = max_len(rs_w, w->v[i].research_id);
         ds_w = max_len(ds_w, w->v[i].dispatch_id);
+        pg_w = max_len(pg_w, progress[i]);
+        host_w = max_len(host_w, w->v[i].host);
         n_live += w->v[i].live;
         n_busy += w->v[i].busy;
+        where = where || w->v[i].host != NULL || w->v[i].labels != NULL;
     }
-    buf_printf(out, "%-10s  %-*s  %-*s  %-*s  %-*s  %s\n", "TYPE", (int)id_w, "WORKER", STATE_WIDTH,
-               "STATE", (int)rs_w, "RESEARCH", (int)ds_w, "DISPATCH", "HEARTBEAT");
+    buf_printf(out, "%-10s  %-*s  %-*s  %-*s  %-*s  %-*s  %s", "TYPE", (int)id_w, "WORKER",
+               STATE_WIDTH, "STATE", (int)rs_w, "RESEARCH", (int)ds_w, "DISPATCH", (int)pg_w,
+               "PROGRESS", where ? "HEARTBEAT     " : "HEARTBEAT");
+    if (where) {
+        buf_printf(out, "  %-*s  LABELS", (int)host_w, "HOST");
+    }
+    buf_putc(out, '\n');
     for (size_t i = 0; i < w->n; i++) {
         const struct ctl_worker *k = &w->v[i];
-        char age[CTL_FMT_MAX];
+        char age[CTL_FMT_MAX], heartbeat[CTL_FMT_MAX + 8];
         ctl_fmt_age(k->age_ms, age);
+        snprintf(heartbeat, sizeof(heartbeat), "%s ago", age);
         buf_printf(out, "%-10s  ", worker_type_name(k->type));
         ctl_fmt_cell(out, k->worker_id, id_w);
         buf_puts(out, "  ");
@@ -329,8 +362,21 @@ ctl_view_workers_text(const struct ctl_workers *w, struct buf *out)
         ctl_fmt_cell(out, k->research_id, rs_w);
         buf_puts(out, "  ");
         ctl_fmt_cell(out, k->dispatch_id, ds_w);
-        buf_printf(out, "  %s ago\n", age);
+        buf_puts(out, "  ");
+        ctl_fmt_cell(out, progress[i], pg_w);
+        if (where) {
+            buf_printf(out, "  %-14s", heartbeat); /* "1m 05s ago" and a margin */
+            buf_puts(out, "  ");
+            ctl_fmt_cell(out, k->host, host_w);
+            buf_puts(out, "  ");
+            ctl_fmt_text(out, k->labels != NULL ? k->labels : "-");
+            buf_putc(out, '\n');
+        } else {
+            buf_printf(out, "  %s\n", heartbeat);
+        }
+        free(progress[i]);
     }
+    free(progress);
     buf_printf(out, "\n%zu workers: %zu live (%zu busy), %zu dead\n", w->n, n_live, n_busy,
                w->n - n_live);
 }
@@ -356,6 +402,15 @@ ctl_view_workers_json(const struct ctl_workers *w, struct buf *out)
         ctl_json_kstr(j, "dispatch_id", k->dispatch_id);
         json_time(j, "last_seen", k->last_seen_ms);
         ctl_json_kint(j, "heartbeat_age_ms", k->age_ms);
+        if (k->has_progress) {
+            ctl_json_knum(j, "progress", k->progress);
+        } else {
+            ctl_json_key(j, "progress");
+            ctl_json_null(j);
+        }
+        ctl_json_kstr(j, "step", k->step);
+        ctl_json_kstr(j, "host", k->host);
+        ctl_json_kstr(j, "labels", k->labels);
         ctl_json_object_end(j);
     }
     ctl_json_array_end(j);
