@@ -1296,8 +1296,11 @@ unpack_one(const char *data, size_t len, msgpack_unpacked *up, struct rc_err *er
     return RC_OK;
 }
 
-enum rc_rc
-msg_decode(enum msg_topic topic, const char *data, size_t len, struct msg *out, struct rc_err *err)
+/* Unpack one map and decode it: as a message of `topic`, or (result_only) as a completion's
+ * `result` alone. */
+static enum rc_rc
+decode(enum msg_topic topic, bool result_only, const char *data, size_t len, struct msg *out,
+       struct rc_err *err)
 {
     msgpack_unpacked up;
     struct msg m = MSG_INIT;
@@ -1309,7 +1312,14 @@ msg_decode(enum msg_topic topic, const char *data, size_t len, struct msg *out, 
         goto out;
     }
     a = xcalloc(1, sizeof(*a));
-    rc = dec_map(topic, &up.data.via.map, a, &m, err);
+    if (result_only) {
+        m.kind = MSG_COMPLETION;
+        m.u.completion.status = COMPLETION_COMPLETED;
+        rc = dec_result("result", &up.data, a, &m.u.completion.result, &m.u.completion.n_result,
+                        err);
+    } else {
+        rc = dec_map(topic, &up.data.via.map, a, &m, err);
+    }
     if (rc == RC_OK) {
         m.mem = a;
         a = NULL; /* owned by the message now */
@@ -1322,30 +1332,15 @@ out:
 }
 
 enum rc_rc
+msg_decode(enum msg_topic topic, const char *data, size_t len, struct msg *out, struct rc_err *err)
+{
+    return decode(topic, false, data, len, out, err);
+}
+
+enum rc_rc
 msg_decode_result(const char *data, size_t len, struct msg *out, struct rc_err *err)
 {
-    msgpack_unpacked up;
-    struct msg m = MSG_INIT;
-    struct arena *a = NULL;
-
-    msgpack_unpacked_init(&up);
-    enum rc_rc rc = unpack_one(data, len, &up, err);
-    if (rc != RC_OK) {
-        goto out;
-    }
-    a = xcalloc(1, sizeof(*a));
-    m.kind = MSG_COMPLETION;
-    m.u.completion.status = COMPLETION_COMPLETED;
-    rc = dec_result("result", &up.data, a, &m.u.completion.result, &m.u.completion.n_result, err);
-    if (rc == RC_OK) {
-        m.mem = a;
-        a = NULL;
-        *out = m;
-    }
-out:
-    arena_free(a);
-    msgpack_unpacked_destroy(&up);
-    return rc;
+    return decode(MSG_TOPIC_COMPLETIONS, true, data, len, out, err);
 }
 
 void
