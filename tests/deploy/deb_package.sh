@@ -77,6 +77,9 @@ for f in README.md README.deploy.md coordinator.env.example copyright changelog.
     docs/testing.md docs/workers.md; do
     entry -rw-r--r-- "usr/share/doc/research-coordinator/${f//./\\.}"
 done
+for f in grafana-dashboard.json prometheus-rules.yml prometheus-rules.test.yml; do
+    entry -rw-r--r-- "usr/share/research-coordinator/monitoring/${f//./\\.}"
+done
 entry -rw-r--r-- 'usr/share/lintian/overrides/research-coordinator'
 entry -rw-r--r-- 'usr/lib/librcworker\.a'
 entry -rw-r--r-- 'usr/lib/pkgconfig/rcworker\.pc'

@@ -28,6 +28,10 @@ check_tree() {
         [[ -s $p/share/doc/research-coordinator/$f ]] ||
             fail "no $prefix/share/doc/research-coordinator/$f"
     done
+    for f in grafana-dashboard.json prometheus-rules.yml prometheus-rules.test.yml; do
+        [[ -s $p/share/research-coordinator/monitoring/$f ]] ||
+            fail "no $prefix/share/research-coordinator/monitoring/$f"
+    done
     unit=$p/lib/systemd/system/research-coordinator.service
     [[ -f $unit ]] || fail "no unit $prefix/lib/systemd/system/research-coordinator.service"
     [[ -f $p/lib/systemd/system/research-stub-worker@.service ]] ||

@@ -3,7 +3,8 @@
  * with what happened (researches completed, triggers by outcome, gates, dispatches, invalid
  * inputs, workers, leadership) and passes `promtool check metrics`; /healthz and /readyz
  * answer, also while one client holds many idle connections; an address that cannot be served
- * is a configuration error. */
+ * is a configuration error. The scrape also has every metric that deploy/monitoring's
+ * dashboard and alert rules name. */
 #include "tests/support/test.h"
 
 #include <arpa/inet.h>
@@ -231,6 +232,16 @@ test_metrics_scrape_agrees_with_the_run(void **state)
     int rc = system(cmd);
     if (rc != 0) {
         it_fail(env, "promtool check metrics failed (%d); see %s.out", rc, path);
+    }
+    /* Every metric the shipped dashboard and alert rules name is one this scrape has. */
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 '%s/tests/deploy/metric_names.py' '%s' "
+             "'%s/deploy/monitoring/grafana-dashboard.json' "
+             "'%s/deploy/monitoring/prometheus-rules.yml' > '%s.names' 2>&1",
+             RC_SOURCE_DIR, path, RC_SOURCE_DIR, RC_SOURCE_DIR, path);
+    if ((rc = system(cmd)) != 0) {
+        it_fail(env, "the dashboard or the rules name metrics the scrape lacks (%d); see %s.names",
+                rc, path);
     }
     free(body);
     free(ida);
