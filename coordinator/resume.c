@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/cfg.h"
+#include "common/num.h"
 #include "contract/fields.h"
 #include "coordinator/change.h"
 #include "coordinator/machine.h"
@@ -96,6 +97,15 @@ refused(const struct research *r, char *why, size_t why_len)
                            strcmp(status, phase_name(PHASE_CANCELLED)) != 0)) {
         snprintf(why, why_len, "status is %s, not failed or cancelled",
                  status != NULL ? status : "absent");
+        return true;
+    }
+    /* Its count goes into the dispatch ids: one unreadable could repeat an id. */
+    const char *resumes = research_get(r, RF_RESUMES);
+    int64_t n = 0;
+    if (resumes != NULL && (!num_parse_i64(resumes, strlen(resumes), &n) || n < 0 ||
+                            n >= RESEARCH_ATTEMPT_MAX)) {
+        snprintf(why, why_len, "corrupt research: resumes: not a whole number 0..%d (\"%.40s\")",
+                 RESEARCH_ATTEMPT_MAX - 1, resumes);
         return true;
     }
     return false;
