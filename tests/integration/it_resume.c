@@ -4,7 +4,7 @@
  * design result kept and no dispatch id used twice; a cancelled one resumed; every refusal
  * (not_found, not_resumable when completed or active, at_capacity, which force passes); a
  * request_id repeated repeats its first outcome; a malformed resume dead-lettered with nothing
- * else changed. */
+ * else changed; a resume read in the same batch as the cancel that finished its research. */
 #include "tests/support/test.h"
 
 #include <signal.h>
@@ -357,6 +357,33 @@ test_resume_malformed_is_dead_lettered_and_changes_nothing(void **state)
     free(a);
 }
 
+static void
+test_resume_in_the_batch_that_cancelled_it(void **state)
+{
+    struct it_env *env = *state;
+    pid_t coord = it_env_start_coordinator(env, NULL);
+    char *a = trigger_ok(env, "req-batch", true); /* no workers: it stays pending */
+    /* Held while both are produced: it reads them in one batch (the resume then sees the
+     * research as the cancel left it, not as Redis had it before the batch). */
+    assert_int_equal(it_env_kill(env, coord, SIGSTOP), 0);
+    struct cancel c = {.research_id = a, .request_id = "cx-batch"};
+    struct resume k = {.research_id = a, .request_id = "rs-batch"};
+    it_send_cancel(env, &c);
+    it_send_resume(env, &k);
+    assert_int_equal(it_env_kill(env, coord, SIGCONT), 0);
+    it_event_wait_request(env, EVENT_CANCELLED, "cx-batch", WAIT_MS);
+    const struct event *ev = it_event_wait_request(env, EVENT_RESUMED, "rs-batch", WAIT_MS);
+    assert_int_equal(ev->phase, PHASE_PENDING);
+    assert_field(env, a, "status", "running");
+    assert_field(env, a, "phase", "pending");
+    assert_field(env, a, "resumes", "1");
+    assert_field(env, a, "error", NULL);
+    assert_int_equal(ttl(env, a), -1);
+    assert_true(zscore(env, "rc:active", a) > 0);
+    assert_int_equal(zscore(env, "rc:finished", a), -1);
+    free(a);
+}
+
 int
 main(void)
 {
@@ -369,6 +396,8 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_resume_malformed_is_dead_lettered_and_changes_nothing,
                                         it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_resume_in_the_batch_that_cancelled_it, it_setup,
+                                        it_teardown),
     };
     return IT_RUN_GROUP("resume", tests);
 }
