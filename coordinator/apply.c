@@ -32,9 +32,9 @@
  * Redis 7; an ACL cannot change during a script) and the keys every change needs (rc:active,
  * rc:finished, rc:outbox) have their type; a failure is one error for the call, with nothing
  * written. Then per group: its own keys (the research hash, a request's figures, a cancel's
- * or a resume's memo) have their type and the research exists, or the group is skipped with a KEYTYPE or
- * KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take an op
- * make that op skipped, with a warning. Under OOM the first write of a group fails before it
+ * or a resume's memo) have their type and the research exists, or the group is skipped with a
+ * KEYTYPE or KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take
+ * an op make that op skipped, with a warning. Under OOM the first write of a group fails before it
  * writes anything (Redis checks maxmemory until a script's first write). The reply: one
  * element per group (its error, or its last op's reply), then the list of warnings. */
 static const char lua_fmt[] =
@@ -692,9 +692,9 @@ apply_plan(struct apply *ap, const struct change *changes, size_t n,
                                    .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
             /* A resumed research's hash must still be there: it may have expired since
              * intake read it. */
-            const bool live = c->research_id != NULL && c->hash == CHANGE_HASH_WRITE &&
-                              (c->kind == CHANGE_UPDATE || c->kind == CHANGE_FINISH ||
-                               c->kind == CHANGE_RESUME);
+            const bool live =
+                c->research_id != NULL && c->hash == CHANGE_HASH_WRITE &&
+                (c->kind == CHANGE_UPDATE || c->kind == CHANGE_FINISH || c->kind == CHANGE_RESUME);
             add_group(ap, call, &k, live ? GROUP_RESEARCH_EXISTS : 0, o);
         } else {
             plan_stats(stats, ap->instance, o);

@@ -261,8 +261,7 @@ plan_resume_of(const struct intake_env *env, const struct resume *k, const struc
         research_free(active);
         change_release(c);
         resume_reject(&ctx, k, REASON_AT_CAPACITY, c);
-        log_debug("resume rejected", "research_id=%s reason=" REASON_AT_CAPACITY,
-                  k->research_id);
+        log_debug("resume rejected", "research_id=%s reason=" REASON_AT_CAPACITY, k->research_id);
         return;
     }
     log_info("research resumed", "research_id=%s phase=%s resumes=%s", k->research_id,
@@ -431,8 +430,8 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
         n_memos = d.n_cancels;
     }
     if (d.n_resumes > 0) {
-        if ((rc = store_get_resumes(env->store, d.resume_requests, d.resume_researches,
-                                    d.n_resumes, resume_memos, found, err)) != RC_OK) {
+        if ((rc = store_get_resumes(env->store, d.resume_requests, d.resume_researches, d.n_resumes,
+                                    resume_memos, found, err)) != RC_OK) {
             goto out;
         }
         n_resumes = d.n_resumes;
@@ -457,8 +456,7 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             plan_cancel(env, &d.msgs[i].u.cancel, &memos[k], status[k], &cancelled[k], &b, out);
             break;
         case MSG_RESUME:
-            plan_resume(env, &d.msgs[i].u.resume, &resume_memos[k], found[k], &resumed[k], &b,
-                        out);
+            plan_resume(env, &d.msgs[i].u.resume, &resume_memos[k], found[k], &resumed[k], &b, out);
             break;
         default:
             break;

@@ -17,7 +17,7 @@
  * that the phase is dispatched again cleanly (attempt 1, a fresh AGENT_MAX_ATTEMPTS and count
  * of released dispatches, no pick-up or wait pending). Results, gate fields and cost stay. */
 static const enum research_field cleared[] = {
-    RF_LAST_PHASE,    RF_FINISHED_AT,  RF_ERROR,         RF_DISPATCH_ID,   RF_WORKER_ID,
+    RF_LAST_PHASE,    RF_FINISHED_AT,   RF_ERROR,        RF_DISPATCH_ID,   RF_WORKER_ID,
     RF_WAITING_SINCE, RF_DISPATCHED_AT, RF_PICKED_UP_AT, RF_RESEND_REASON, RF_RELEASED,
 };
 
@@ -102,8 +102,8 @@ refused(const struct research *r, char *why, size_t why_len)
     /* Its count goes into the dispatch ids: one unreadable could repeat an id. */
     const char *resumes = research_get(r, RF_RESUMES);
     int64_t n = 0;
-    if (resumes != NULL && (!num_parse_i64(resumes, strlen(resumes), &n) || n < 0 ||
-                            n >= RESEARCH_ATTEMPT_MAX)) {
+    if (resumes != NULL &&
+        (!num_parse_i64(resumes, strlen(resumes), &n) || n < 0 || n >= RESEARCH_ATTEMPT_MAX)) {
         snprintf(why, why_len, "corrupt research: resumes: not a whole number 0..%d (\"%.40s\")",
                  RESEARCH_ATTEMPT_MAX - 1, resumes);
         return true;

@@ -680,9 +680,9 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
 }
 
 static const char *const cancel_outcomes[] = {CANCEL_CANCELLED, REASON_NOT_FOUND,
-                                               REASON_NOT_CANCELLABLE, NULL};
+                                              REASON_NOT_CANCELLABLE, NULL};
 static const char *const resume_outcomes[] = {RESUME_RESUMED, REASON_NOT_FOUND,
-                                               REASON_NOT_RESUMABLE, REASON_AT_CAPACITY, NULL};
+                                              REASON_NOT_RESUMABLE, REASON_AT_CAPACITY, NULL};
 
 /* A remembered cancel (or resume) outcome from its HGETALL reply (request_id NULL when there
  * is none, or when what is there is not one: another type, a missing outcome or one not in
@@ -806,8 +806,8 @@ store_get_resumes(struct store *s, const char *const *request_ids, const char *c
             parse_cancel_memo(r[k++], request_ids[i], resume_outcomes, &memos[i]);
         }
         const redisReply *h = r[k++], *score = r[k++];
-        const bool gone = h->type != REDIS_REPLY_ERROR &&
-                          (h->type != REDIS_REPLY_ARRAY || h->elements == 0);
+        const bool gone =
+            h->type != REDIS_REPLY_ERROR && (h->type != REDIS_REPLY_ARRAY || h->elements == 0);
         /* Not in rc:finished: past RESEARCH_RETENTION (trimmed, the hash about to expire),
          * or never finished; a key of another type is kept, marked, to be refused. */
         found[i] = gone || (h->type == REDIS_REPLY_ARRAY && score->type == REDIS_REPLY_NIL)

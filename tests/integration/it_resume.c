@@ -23,7 +23,8 @@ static const char *const fast[] = {"--duration-ms", "30", NULL};
 static char *
 trigger_ok(struct it_env *env, const char *request_id, bool force)
 {
-    struct trigger t = {.request_id = request_id, .brief = "momentum on BTC 1h bars", .force = force};
+    struct trigger t = {
+        .request_id = request_id, .brief = "momentum on BTC 1h bars", .force = force};
     it_send_trigger(env, &t);
     const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, request_id, WAIT_MS);
     assert_non_null(ev->research_id);
@@ -95,11 +96,16 @@ wait_events(struct it_env *env, enum event_type type, const char *id, size_t n)
 static size_t
 assert_dispatch_ids_unique(struct it_env *env)
 {
-    size_t n = 0, cap = 64;
-    const char **ids = calloc(cap, sizeof(*ids));
+    size_t n = 0, cap = 0;
     for (int wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
         struct it_topic *t = it_dispatches(env, (enum worker_type)wt);
         it_topic_poll(t, 0);
+        cap += it_topic_count(t);
+    }
+    const char **ids = calloc(cap > 0 ? cap : 1, sizeof(*ids));
+    assert_non_null(ids);
+    for (int wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        struct it_topic *t = it_dispatches(env, (enum worker_type)wt);
         for (size_t i = 0; i < it_topic_count(t); i++) {
             const struct msg *m = it_topic_msg(t, i)->decoded;
             if (m == NULL || m->kind != MSG_DISPATCH) {
@@ -109,10 +115,6 @@ assert_dispatch_ids_unique(struct it_env *env)
                 if (strcmp(ids[k], m->u.dispatch.dispatch_id) == 0) {
                     it_fail(env, "dispatch id %s sent twice", ids[k]);
                 }
-            }
-            if (n == cap) {
-                cap *= 2;
-                ids = realloc(ids, cap * sizeof(*ids));
             }
             ids[n++] = m->u.dispatch.dispatch_id;
         }

@@ -236,8 +236,8 @@ long long it_redis_hlen(struct it_env *env, const char *key);
 void it_env_produce(struct it_env *env, const char *topic_suffix, const char *key, const void *data,
                     size_t len);
 /* msg_encode and produce, with ts = now and the contract's key: a trigger to "triggers" keyed
- * by request_id, a cancel (a resume) to "triggers" keyed by research_id, a completion to "completions"
- * keyed by research_id. Strings are borrowed. */
+ * by request_id, a cancel (a resume) to "triggers" keyed by research_id, a completion to
+ * "completions" keyed by research_id. Strings are borrowed. */
 void it_send_trigger(struct it_env *env, const struct trigger *t);
 void it_send_cancel(struct it_env *env, const struct cancel *c);
 /* A resume to "triggers", keyed by research_id, as a cancel. */

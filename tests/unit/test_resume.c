@@ -108,8 +108,7 @@ finished_in(const char *status, const char *last)
     }
     research_set(r, (enum research_field)research_result_field(WORKER_DESIGN, "strategy_name"),
                  "mom_v1");
-    research_set(r, (enum research_field)research_result_field(WORKER_DESIGN, "cost_usd"),
-                 "0.25");
+    research_set(r, (enum research_field)research_result_field(WORKER_DESIGN, "cost_usd"), "0.25");
     return r;
 }
 
@@ -165,7 +164,7 @@ resume_ok(struct fx *f, const struct research *r, const struct resume *k, struct
     assert_planned(c, RF_ATTEMPT, "0");
     /* Results, the strategy, the cost and the brief are the earlier phases': untouched. */
     const enum research_field kept[] = {RF_STRATEGY_NAME, RF_STRATEGY_PATH, RF_COST_USD,
-                                        RF_BRIEF, RF_CREATED_AT, RF_REQUEST_ID};
+                                        RF_BRIEF,         RF_CREATED_AT,    RF_REQUEST_ID};
     for (size_t i = 0; i < N_OF(kept); i++) {
         assert_false(c->set[kept[i]]);
     }
@@ -487,16 +486,15 @@ main(void)
         cmocka_unit_test_setup_teardown(
             test_resume_failed_in_training_dispatches_it_again_with_a_new_id, setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_resume_cancelled_after_its_phase_completed_goes_on_to_the_next, setup,
-            teardown),
+            test_resume_cancelled_after_its_phase_completed_goes_on_to_the_next, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_resume_cancelled_in_assessing_after_a_gate_rejection_assesses_again, setup,
             teardown),
         cmocka_unit_test(test_resume_phase_rules),
         cmocka_unit_test_setup_teardown(test_resume_failed_while_pending_starts_its_first_phase,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resume_refuses_what_is_not_failed_or_cancelled,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_refuses_what_is_not_failed_or_cancelled, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_resume_rejections_and_repeats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_change_merges_with_its_advance_only, setup,
                                         teardown),
