@@ -274,7 +274,7 @@ pack_result_n(msgpack_packer *pk, size_t n)
 {
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < n; i++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof(key), "k%zu", i);
         pk_cstr(pk, key);
         msgpack_pack_int(pk, (int)i);
