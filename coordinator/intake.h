@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * intake: where an input is decoded and routed. Each trigger, cancel, resume or completion
  * becomes a planned change (the machine, or resume.c, decides what), each invalid input a dead
- * letter; every change is
- * mirrored in the registry at once so later inputs of the batch and the cycle's advance see it.
- * Main loop only. */
+ * letter; every change is mirrored in the registry at once so later inputs of the batch and the
+ * cycle's advance see it. Main loop only. */
 #ifndef RC_INTAKE_H
 #define RC_INTAKE_H
 
