@@ -37,6 +37,7 @@ static const char *const field_names[RF_COUNT] = {
     "options",
     "released",
     "resend_reason",
+    "resumes",
     /* design */
     "design.strategy_name",
     "design.strategy_path",

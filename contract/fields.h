@@ -45,6 +45,8 @@ enum research_field {
     /* ours: why its current dispatch is to be sent again as soon as a worker is free (set by
      * a released completion; cleared when sent) */
     RF_RESEND_REASON,
+    /* ours: how many times the research was resumed (absent: never); in its dispatch ids */
+    RF_RESUMES,
     RF_RESULT_FIRST, /* result fields follow: design.*, training.*, backtest.*, assessment.* */
     RF_COUNT = RF_RESULT_FIRST + 23
 };
@@ -76,6 +78,10 @@ int research_result_field(enum worker_type wt, const char *key);
 #define REASON_NOT_CANCELLABLE "not_cancellable"
 /* A cancel's outcome (rc:cancel:<request_id> `outcome`): this, or one of the two above. */
 #define CANCEL_CANCELLED "cancelled"
+/* A resume's outcome (rc:resume:<request_id> `outcome`, same fields as a cancel's): this, or
+ * the reason of its resume_rejected: not_found, at_capacity or this one. */
+#define RESUME_RESUMED "resumed"
+#define REASON_NOT_RESUMABLE "not_resumable"
 
 /* `child_status` (§6): the current dispatch's state; absent before the first dispatch. */
 #define CHILD_DISPATCHED "dispatched"

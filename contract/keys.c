@@ -54,6 +54,12 @@ keys_cancel(struct buf *out, const char *prefix, const char *request_id)
 }
 
 const char *
+keys_resume(struct buf *out, const char *prefix, const char *request_id)
+{
+    return build(out, prefix, "resume", request_id);
+}
+
+const char *
 keys_worker(struct buf *out, const char *prefix, const char *worker_id)
 {
     return build(out, prefix, "worker", worker_id);

@@ -17,6 +17,8 @@ const char *keys_request(struct buf *out, const char *prefix, const char *reques
 const char *keys_request_figures(struct buf *out, const char *prefix, const char *request_id);
 /* Ours: a cancel's outcome, so that the same cancel sent again repeats it (hash, TTL 24 h). */
 const char *keys_cancel(struct buf *out, const char *prefix, const char *request_id);
+/* Ours: a resume's outcome, likewise (hash, TTL 24 h; the same fields as a cancel's). */
+const char *keys_resume(struct buf *out, const char *prefix, const char *request_id);
 const char *keys_worker(struct buf *out, const char *prefix, const char *worker_id);
 const char *keys_workers(struct buf *out, const char *prefix, enum worker_type wt);
 const char *keys_budget(struct buf *out, const char *prefix, const char *utc_day);

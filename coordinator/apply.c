@@ -32,15 +32,15 @@
  * Redis 7; an ACL cannot change during a script) and the keys every change needs (rc:active,
  * rc:finished, rc:outbox) have their type; a failure is one error for the call, with nothing
  * written. Then per group: its own keys (the research hash, a request's figures, a cancel's
- * memo) have their type and the research exists, or the group is skipped with a KEYTYPE or
- * KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take an op
- * make that op skipped, with a warning. Under OOM the first write of a group fails before it
+ * or a resume's memo) have their type and the research exists, or the group is skipped with a
+ * KEYTYPE or KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take
+ * an op make that op skipped, with a warning. Under OOM the first write of a group fails before it
  * writes anything (Redis checks maxmemory until a script's first write). The reply: one
  * element per group (its error, or its last op's reply), then the list of warnings. */
 static const char lua_fmt[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
     "local RESEARCH = %d\n"
-    "local OWN = {[%d] = true, [%d] = true, [%d] = true}\n"
+    "local OWN = {[%d] = true, [%d] = true, [%d] = true, [%d] = true}\n"
     "local SOFT = {[%d] = true, [%d] = true}\n"
     "local WANT = {HSET = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',\n"
     "              ZADD = 'zset', ZREM = 'zset'}\n"
@@ -164,7 +164,8 @@ enum {
     K_COORDINATOR,
     K_BUDGET,
     K_CANCEL,
-    K_COUNT = K_CANCEL
+    K_RESUME,
+    K_COUNT = K_RESUME
 };
 
 struct apply {
@@ -190,8 +191,8 @@ apply_new(const char *key_prefix, const char *instance)
     ap->key_prefix = xstrdup(key_prefix);
     ap->instance = xstrdup(instance);
     struct buf lua = BUF_INIT;
-    buf_printf(&lua, lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL, K_COORDINATOR,
-               K_BUDGET);
+    buf_printf(&lua, lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL, K_RESUME,
+               K_COORDINATOR, K_BUDGET);
     ap->lua = buf_detach(&lua);
     return ap;
 }
@@ -268,7 +269,8 @@ plan_fields(const struct change *c, struct ops *o)
     }
 }
 
-/* A created research joins rc:active; a finished one moves to rc:finished and expires. */
+/* A created research joins rc:active; a finished one moves to rc:finished and expires; a
+ * resumed one moves back and expires no more. */
 static void
 plan_sets(const struct change *c, int64_t retention_s, struct ops *o)
 {
@@ -286,6 +288,13 @@ plan_sets(const struct change *c, int64_t retention_s, struct ops *o)
             op(o, "EXPIRE", K_RESEARCH, 1);
             resp_int(&o->args, retention_s);
         }
+    } else if (c->kind == CHANGE_RESUME) {
+        op(o, "ZREM", K_FINISHED, 1);
+        resp_str(&o->args, c->research_id);
+        op(o, "ZADD", K_ACTIVE, 2);
+        resp_int(&o->args, c->score);
+        resp_str(&o->args, c->research_id);
+        op(o, "PERSIST", K_RESEARCH, 0);
     }
 }
 
@@ -340,15 +349,15 @@ plan_budget(const struct change *c, struct ops *o)
     resp_int(&o->args, BUDGET_TTL_S);
 }
 
-/* A cancel's outcome under rc:cancel:<request_id>. */
+/* A cancel's outcome under rc:cancel:<request_id> (key K_CANCEL), or a resume's under
+ * rc:resume:<request_id> (K_RESUME). */
 static void
-plan_cancel_memo(const struct change *c, struct ops *o)
+plan_memo(const struct cancel_memo *m, int key, struct ops *o)
 {
-    const struct cancel_memo *m = &c->cancel;
     if (m->request_id == NULL) {
         return;
     }
-    op(o, "HSET", K_CANCEL, 4 + (m->phase != NULL ? 2 : 0) + (m->dispatch_id != NULL ? 2 : 0));
+    op(o, "HSET", key, 4 + (m->phase != NULL ? 2 : 0) + (m->dispatch_id != NULL ? 2 : 0));
     resp_str(&o->args, CANCEL_OUTCOME);
     resp_str(&o->args, m->outcome);
     resp_str(&o->args, CANCEL_RESEARCH_ID);
@@ -361,7 +370,7 @@ plan_cancel_memo(const struct change *c, struct ops *o)
         resp_str(&o->args, CANCEL_DISPATCH_ID);
         resp_str(&o->args, m->dispatch_id);
     }
-    op(o, "EXPIRE", K_CANCEL, 1);
+    op(o, "EXPIRE", key, 1);
     resp_int(&o->args, REQUEST_TTL_S);
 }
 
@@ -393,7 +402,8 @@ plan_change(const struct change *c, int64_t retention_s, struct ops *o)
     }
     plan_sets(c, retention_s, o);
     plan_request(c, o);
-    plan_cancel_memo(c, o);
+    plan_memo(&c->cancel, K_CANCEL, o);
+    plan_memo(&c->resume, K_RESUME, o);
     plan_budget(c, o);
     plan_outbox(c, o);
 }
@@ -468,6 +478,7 @@ struct apply_keys {
     const char *research_id;
     const char *request_id;
     const char *cancel_request_id;
+    const char *resume_request_id;
     const char *budget_day;
 };
 
@@ -506,8 +517,11 @@ group_key(struct apply *ap, int i, const struct apply_keys *k)
     case K_BUDGET:
         keys_budget(&ap->key, prefix, k->budget_day != NULL ? k->budget_day : "");
         break;
-    default:
+    case K_CANCEL:
         keys_cancel(&ap->key, prefix, k->cancel_request_id != NULL ? k->cancel_request_id : "");
+        break;
+    default:
+        keys_resume(&ap->key, prefix, k->resume_request_id != NULL ? k->resume_request_id : "");
         break;
     }
     return &ap->key;
@@ -527,6 +541,8 @@ key_varies(int i, const struct apply_keys *k)
         return k->budget_day != NULL;
     case K_CANCEL:
         return k->cancel_request_id != NULL;
+    case K_RESUME:
+        return k->resume_request_id != NULL;
     default:
         return false;
     }
@@ -644,7 +660,7 @@ judge_group(const redisReply *e, struct store_result *res, struct apply_outcome 
     }
     bool missing = false;
     int k = error_key(e, &missing);
-    if (k == K_RESEARCH || k == K_REQUEST_FIGURES || k == K_CANCEL) {
+    if (k == K_RESEARCH || k == K_REQUEST_FIGURES || k == K_CANCEL || k == K_RESUME) {
         res->rc = RC_EBACKEND;
         res->research_key = k == K_RESEARCH;
         res->stored = missing ? RESEARCH_STORED_NONE : RESEARCH_STORED_FOREIGN;
@@ -672,9 +688,13 @@ apply_plan(struct apply *ap, const struct change *changes, size_t n,
             struct apply_keys k = {.research_id = c->research_id,
                                    .request_id = c->request_id,
                                    .cancel_request_id = c->cancel.request_id,
+                                   .resume_request_id = c->resume.request_id,
                                    .budget_day = c->cost_usd != 0 ? c->budget_day : NULL};
-            const bool live = c->research_id != NULL && c->hash == CHANGE_HASH_WRITE &&
-                              (c->kind == CHANGE_UPDATE || c->kind == CHANGE_FINISH);
+            /* A resumed research's hash must still be there: it may have expired since
+             * intake read it. */
+            const bool live =
+                c->research_id != NULL && c->hash == CHANGE_HASH_WRITE &&
+                (c->kind == CHANGE_UPDATE || c->kind == CHANGE_FINISH || c->kind == CHANGE_RESUME);
             add_group(ap, call, &k, live ? GROUP_RESEARCH_EXISTS : 0, o);
         } else {
             plan_stats(stats, ap->instance, o);

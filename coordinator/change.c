@@ -53,7 +53,8 @@ bool
 change_is_empty(const struct change *c)
 {
     return c->kind == CHANGE_UPDATE && c->n_out == 0 && c->request_id == NULL &&
-           c->cancel.request_id == NULL && c->cost_usd == 0 && !c->any_set;
+           c->cancel.request_id == NULL && c->resume.request_id == NULL && c->cost_usd == 0 &&
+           !c->any_set;
 }
 
 void
@@ -108,8 +109,9 @@ change_merge(struct change *dst, struct change *src)
     const bool same = dst->research_id != NULL && src->research_id != NULL &&
                       strcmp(dst->research_id, src->research_id) == 0;
     if (!same || dst->kind == CHANGE_FINISH || src->kind == CHANGE_CREATE ||
-        (dst->request_id != NULL && src->request_id != NULL) ||
+        src->kind == CHANGE_RESUME || (dst->request_id != NULL && src->request_id != NULL) ||
         (dst->cancel.request_id != NULL && src->cancel.request_id != NULL) ||
+        (dst->resume.request_id != NULL && src->resume.request_id != NULL) ||
         (dst->cost_usd != 0 && src->cost_usd != 0 &&
          strcmp(dst->budget_day, src->budget_day) != 0)) {
         return false;
@@ -122,7 +124,8 @@ change_merge(struct change *dst, struct change *src)
         change_add_input(dst, src->inputs[i]);
     }
     if (src->kind == CHANGE_FINISH) {
-        dst->kind = CHANGE_FINISH; /* a CREATE finished at once: ZREM of a non-member is fine */
+        /* a CREATE (or RESUME) finished at once: ZREM of a non-member is fine */
+        dst->kind = CHANGE_FINISH;
         dst->score = src->score;
     }
     for (int i = 0; i < RF_COUNT; i++) {
@@ -145,6 +148,10 @@ change_merge(struct change *dst, struct change *src)
         dst->cancel = src->cancel;
         src->cancel = (struct cancel_memo){0};
     }
+    if (src->resume.request_id != NULL) {
+        dst->resume = src->resume;
+        src->resume = (struct cancel_memo){0};
+    }
     if (src->cost_usd != 0) {
         memcpy(dst->budget_day, src->budget_day, sizeof(dst->budget_day));
         dst->cost_usd += src->cost_usd;
@@ -165,7 +172,7 @@ void
 change_release(struct change *c)
 {
     if (c->research_id == NULL && c->request_id == NULL && c->cancel.request_id == NULL &&
-        c->out == NULL && !c->any_set && c->inputs == NULL) {
+        c->resume.request_id == NULL && c->out == NULL && !c->any_set && c->inputs == NULL) {
         return; /* never planned: nothing to free (the common case of a pass) */
     }
     free(c->research_id);
@@ -175,6 +182,7 @@ change_release(struct change *c)
     free(c->request_id);
     free(c->request_value);
     cancel_memo_release(&c->cancel);
+    cancel_memo_release(&c->resume);
     for (size_t i = 0; i < c->n_out; i++) {
         free(c->out[i].key);
         free(c->out[i].payload);

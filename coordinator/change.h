@@ -20,6 +20,8 @@ enum change_kind {
     CHANGE_CREATE,     /* a new research: into the active set, score = created_at */
     CHANGE_FINISH,     /* out of the active set into the finished one, score = finished_at */
     CHANGE_NOTE,       /* no research: a rejected trigger or a dead letter */
+    CHANGE_RESUME,     /* a finished research active again: out of the finished set into the
+                          active one (score = created_at), its hash's TTL removed */
 };
 
 struct outmsg {
@@ -44,12 +46,14 @@ struct rejection_figures {
 };
 
 /* A cancel's outcome, remembered under rc:cancel:<request_id> for 24 h so that the same
- * cancel sent again repeats it (§3). Every string owned; NULL for nil. */
+ * cancel sent again repeats it (§3); a resume's likewise under rc:resume:<request_id>. Every
+ * string owned; NULL for nil. */
 struct cancel_memo {
     char *request_id;  /* NULL: nothing to remember */
-    char *outcome;     /* "cancelled", "not_found" or "not_cancellable" */
-    char *research_id; /* the research the first cancel named */
-    char *phase;       /* cancelled: the phase it was in */
+    char *outcome;     /* "cancelled", "not_found" or "not_cancellable"; a resume's "resumed",
+                          "not_found", "not_resumable" or "at_capacity" */
+    char *research_id; /* the research the first cancel (resume) named */
+    char *phase;       /* cancelled: the phase it was in; resumed: the phase it resumed at */
     char *dispatch_id; /* cancelled: its outstanding dispatch, NULL when none */
 };
 
@@ -69,7 +73,7 @@ struct change {
     enum change_kind kind;
     enum change_hash hash;
     char *research_id;     /* owned; NULL for CHANGE_NOTE */
-    int64_t score;         /* CREATE: created_at ms; FINISH: finished_at ms */
+    int64_t score;         /* CREATE, RESUME: created_at ms; FINISH: finished_at ms */
     bool set[RF_COUNT];    /* field touched */
     bool any_set;          /* some set[] is true */
     char *value[RF_COUNT]; /* owned; NULL with set = clear the field */
@@ -78,6 +82,7 @@ struct change {
     char *request_value;              /* "<research_id>" or "rejected:<reason>" */
     struct rejection_figures figures; /* stored with a rejection */
     struct cancel_memo cancel; /* a cancel's outcome to remember (cancel.request_id NULL: none) */
+    struct cancel_memo resume; /* a resume's outcome to remember (resume.request_id NULL: none) */
     /* Money charged with this change: added to spent_usd of rc:budget:<budget_day>. */
     double cost_usd;
     char budget_day[11];
@@ -116,8 +121,8 @@ void change_apply(const struct change *c, struct research *r);
  * change where it would write two: src's field writes win, its messages follow dst's, its
  * money adds, its FINISH carries over, its inputs join dst's, and the stronger of the two
  * hash modes holds (KEEP, then RECREATE, over WRITE). False (nothing done) when they cannot be
- * one: another research, dst finished, src creates, or both remember a request or charge
- * different days. On true `src` is released. */
+ * one: another research, dst finished, src creates or resumes, or both remember a request
+ * (or a cancel, or a resume) or charge different days. On true `src` is released. */
 bool change_merge(struct change *dst, struct change *src);
 /* Free everything; back at CHANGE_INIT. */
 void change_release(struct change *c);

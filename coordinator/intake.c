@@ -20,6 +20,7 @@
 #include "coordinator/metrics.h"
 #include "coordinator/registry.h"
 #include "coordinator/research.h"
+#include "coordinator/resume.h"
 #include "coordinator/store.h"
 #include "coordinator/workers.h"
 #include "proto/msg.h"
@@ -84,6 +85,10 @@ plan_repeat(const struct intake_env *env, const char *request_id, const struct s
 struct batch {
     struct idmap *requests; /* trigger request_id -> struct store_request * (in `outcomes`) */
     struct idmap *cancels;  /* cancel request_id -> struct cancel_memo * (a copy) */
+    struct idmap *resumes;  /* resume request_id -> struct cancel_memo * (a copy) */
+    /* research_id -> struct research * (owned): a research this batch finished, as it now
+     * is, for a resume later in the batch (Redis, read before, has it active). */
+    struct idmap *finished;
     char day[11];
     double spent_usd; /* today's spend: as stored, plus what this batch charged */
 };
@@ -137,6 +142,21 @@ plan_trigger(const struct intake_env *env, const struct input *in, size_t index,
     idmap_put(b->requests, t->request_id, outcome);
 }
 
+/* Mirror `c`, a change of the research `r` (NULL: a new one) planned for an input; a research
+ * it finishes is kept as finished in `b` for a resume later in the batch. */
+static void
+mirror(const struct intake_env *env, const struct research *r, const struct change *c,
+       struct batch *b)
+{
+    if (c->kind == CHANGE_FINISH && r != NULL) {
+        struct research *done = research_dup(r);
+        change_apply(c, done);
+        research_free(idmap_get(b->finished, c->research_id));
+        idmap_put(b->finished, c->research_id, done);
+    }
+    registry_apply(env->reg, c);
+}
+
 static void
 plan_completion(const struct intake_env *env, const struct completion *comp, struct batch *b,
                 struct change_list *out)
@@ -169,7 +189,7 @@ plan_completion(const struct intake_env *env, const struct completion *comp, str
                   research_get(r, RF_PHASE), comp->dispatch_id);
     }
     metrics_note_change(env->tally, r, c, env->now_ms);
-    registry_apply(env->reg, c);
+    mirror(env, r, c, b);
 }
 
 /* A cancel (§3): repeated, applied to an active research, or refused. `memo` is its remembered
@@ -197,7 +217,7 @@ plan_cancel(const struct intake_env *env, const struct cancel *k, const struct c
                  research_get(r, RF_PHASE));
         machine_cancel(&ctx, r, k, c);
         metrics_note_change(env->tally, r, c, env->now_ms);
-        registry_apply(env->reg, c);
+        mirror(env, r, c, b);
     } else {
         /* Not active: finished before (a stored status) or in this batch, or unknown. */
         const char *reason = status != NULL ? REASON_NOT_CANCELLABLE : REASON_NOT_FOUND;
@@ -213,6 +233,90 @@ plan_cancel(const struct intake_env *env, const struct cancel *k, const struct c
     }
 }
 
+/* Whether a resume finds room: the active count against the limit triggers are held to (§5),
+ * unless forced. */
+static bool
+resume_at_capacity(const struct intake_env *env, const struct resume *k)
+{
+    int64_t active = (int64_t)registry_count(env->reg);
+    int64_t limit = workers_capacity(env->workers, env->cfg->agent.max_concurrent,
+                                     env->cfg->agent.concurrency_buffer);
+    return active >= limit && !k->force;
+}
+
+/* The resume `k` planned on `r` (not NULL): the research back in the mirror, or refused. */
+static void
+plan_resume_of(const struct intake_env *env, const struct resume *k, const struct research *r,
+               struct change *c)
+{
+    struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
+    struct research *active = NULL;
+    char why[320];
+    if (!resume_plan(&ctx, r, k, c, &active, why, sizeof(why))) {
+        log_info("resume rejected", "research_id=%s reason=" REASON_NOT_RESUMABLE " why=\"%s\"",
+                 k->research_id, why);
+        return;
+    }
+    if (resume_at_capacity(env, k)) {
+        research_free(active);
+        change_release(c);
+        resume_reject(&ctx, k, REASON_AT_CAPACITY, c);
+        log_debug("resume rejected", "research_id=%s reason=" REASON_AT_CAPACITY, k->research_id);
+        return;
+    }
+    log_info("research resumed", "research_id=%s phase=%s resumes=%s", k->research_id,
+             c->value[RF_PHASE], c->value[RF_RESUMES]);
+    metrics_note_change(env->tally, r, c, env->now_ms);
+    registry_add(env->reg, active);
+}
+
+/* A resume (§3): repeated, applied to a finished research, or refused. `memo` is its
+ * remembered outcome (request_id NULL when none), `stored` the research as Redis holds it
+ * (NULL: no such research, or expired). */
+static void
+plan_resume(const struct intake_env *env, const struct resume *k, const struct cancel_memo *memo,
+            const struct research *stored, struct cancel_memo *outcome, struct batch *b,
+            struct change_list *out)
+{
+    struct machine_ctx ctx = {.cfg = env->cfg, .now_ms = env->now_ms};
+    const struct cancel_memo *earlier =
+        k->request_id != NULL ? idmap_get(b->resumes, k->request_id) : NULL;
+    if (earlier == NULL && memo->request_id != NULL) {
+        earlier = memo;
+    }
+    struct change *c = change_list_add(out);
+    if (earlier != NULL) {
+        resume_repeat(&ctx, earlier, c);
+        return;
+    }
+    /* Finished in this batch: as it is now, not as Redis had it before. */
+    const struct research *finished = idmap_get(b->finished, k->research_id);
+    if (registry_find(env->reg, k->research_id) != NULL) {
+        log_debug("resume rejected", "research_id=%s reason=" REASON_NOT_RESUMABLE " why=active",
+                  k->research_id);
+        resume_reject(&ctx, k, REASON_NOT_RESUMABLE, c);
+    } else if (finished != NULL || stored != NULL) {
+        plan_resume_of(env, k, finished != NULL ? finished : stored, c);
+    } else {
+        log_debug("resume rejected", "research_id=%s reason=" REASON_NOT_FOUND, k->research_id);
+        resume_reject(&ctx, k, REASON_NOT_FOUND, c);
+    }
+    env->tally->resumes[c->kind == CHANGE_RESUME ? 0 : 1]++;
+    if (c->resume.request_id != NULL) {
+        const struct cancel_memo *m = &c->resume;
+        cancel_memo_set(outcome, m->request_id, m->outcome, m->research_id, m->phase, NULL);
+        idmap_put(b->resumes, outcome->request_id, outcome);
+    }
+}
+
+static void
+free_finished(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    research_free(value);
+}
+
 /* The inputs of one batch, decoded, and what must be looked up for them. */
 struct decoded {
     size_t n;
@@ -225,6 +329,9 @@ struct decoded {
     const char **cancel_requests; /* cancels: request_id (NULL when none) */
     const char **cancel_researches;
     size_t n_cancels;
+    const char **resume_requests; /* resumes: request_id (NULL when none) */
+    const char **resume_researches;
+    size_t n_resumes;
 };
 
 static void
@@ -239,6 +346,8 @@ decode_all(const struct input *inputs, size_t n, struct decoded *d)
     d->request_ids = xcalloc(m, sizeof(*d->request_ids));
     d->cancel_requests = xcalloc(m, sizeof(*d->cancel_requests));
     d->cancel_researches = xcalloc(m, sizeof(*d->cancel_researches));
+    d->resume_requests = xcalloc(m, sizeof(*d->resume_requests));
+    d->resume_researches = xcalloc(m, sizeof(*d->resume_researches));
     for (size_t i = 0; i < n; i++) {
         enum msg_topic topic =
             inputs[i].topic == TOPIC_TRIGGERS ? MSG_TOPIC_TRIGGERS : MSG_TOPIC_COMPLETIONS;
@@ -254,6 +363,10 @@ decode_all(const struct input *inputs, size_t n, struct decoded *d)
             d->slot[i] = d->n_cancels;
             d->cancel_requests[d->n_cancels] = d->msgs[i].u.cancel.request_id;
             d->cancel_researches[d->n_cancels++] = d->msgs[i].u.cancel.research_id;
+        } else if (d->msgs[i].kind == MSG_RESUME) {
+            d->slot[i] = d->n_resumes;
+            d->resume_requests[d->n_resumes] = d->msgs[i].u.resume.request_id;
+            d->resume_researches[d->n_resumes++] = d->msgs[i].u.resume.research_id;
         }
     }
 }
@@ -271,10 +384,13 @@ decoded_release(struct decoded *d)
     free(d->request_ids);
     free(d->cancel_requests);
     free(d->cancel_researches);
+    free(d->resume_requests);
+    free(d->resume_researches);
 }
 
-/* Decode every input; what triggers and cancels need from Redis (remembered outcomes, the
- * day's spend, research statuses) is read in at most two round trips first. */
+/* Decode every input; what triggers, cancels and resumes need from Redis (remembered outcomes,
+ * the day's spend, research statuses, finished researches) is read in at most three round
+ * trips first. */
 enum rc_rc
 intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             struct change_list *out, struct rc_err *err)
@@ -287,8 +403,15 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
     struct cancel_memo *memos = xcalloc(nc, sizeof(*memos));
     struct cancel_memo *cancelled = xcalloc(nc, sizeof(*cancelled)); /* this batch's */
     char **status = xcalloc(nc, sizeof(*status));
-    struct batch b = {.requests = idmap_new(), .cancels = idmap_new()};
-    size_t n_seen = 0, n_memos = 0;
+    const size_t nr = d.n_resumes > 0 ? d.n_resumes : 1;
+    struct cancel_memo *resume_memos = xcalloc(nr, sizeof(*resume_memos));
+    struct cancel_memo *resumed = xcalloc(nr, sizeof(*resumed)); /* this batch's */
+    struct research **found = xcalloc(nr, sizeof(*found));
+    struct batch b = {.requests = idmap_new(),
+                      .cancels = idmap_new(),
+                      .resumes = idmap_new(),
+                      .finished = idmap_new()};
+    size_t n_seen = 0, n_memos = 0, n_resumes = 0;
     enum rc_rc rc = RC_OK;
 
     clock_utc_day(env->now_ms, b.day);
@@ -305,6 +428,13 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             goto out;
         }
         n_memos = d.n_cancels;
+    }
+    if (d.n_resumes > 0) {
+        if ((rc = store_get_resumes(env->store, d.resume_requests, d.resume_researches, d.n_resumes,
+                                    resume_memos, found, err)) != RC_OK) {
+            goto out;
+        }
+        n_resumes = d.n_resumes;
     }
     for (size_t i = 0; i < n; i++) {
         if (d.rc[i] != RC_OK) {
@@ -324,6 +454,9 @@ intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
             break;
         case MSG_CANCEL:
             plan_cancel(env, &d.msgs[i].u.cancel, &memos[k], status[k], &cancelled[k], &b, out);
+            break;
+        case MSG_RESUME:
+            plan_resume(env, &d.msgs[i].u.resume, &resume_memos[k], found[k], &resumed[k], &b, out);
             break;
         default:
             break;
@@ -347,8 +480,19 @@ out:
     free(memos);
     free(cancelled);
     free(status);
+    for (size_t i = 0; i < n_resumes; i++) {
+        cancel_memo_release(&resume_memos[i]);
+        cancel_memo_release(&resumed[i]);
+        research_free(found[i]);
+    }
+    free(resume_memos);
+    free(resumed);
+    free(found);
+    idmap_each(b.finished, free_finished, NULL);
     idmap_free(b.requests);
     idmap_free(b.cancels);
+    idmap_free(b.resumes);
+    idmap_free(b.finished);
     decoded_release(&d);
     return rc;
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
- * intake: where an input is decoded and routed. Each trigger or completion becomes a planned
- * change (the machine decides what), each invalid input a dead letter; every change is
- * mirrored in the registry at once so later inputs of the batch and the cycle's advance see it.
- * Main loop only. */
+ * intake: where an input is decoded and routed. Each trigger, cancel, resume or completion
+ * becomes a planned change (the machine, or resume.c, decides what), each invalid input a dead
+ * letter; every change is mirrored in the registry at once so later inputs of the batch and the
+ * cycle's advance see it. Main loop only. */
 #ifndef RC_INTAKE_H
 #define RC_INTAKE_H
 
@@ -32,8 +32,8 @@ struct intake_env {
 };
 
 /* Plan the effect of `n` inputs, appending to `out`; each change records the index of the input
- * that caused it. RC_EUNAVAIL: Redis unreachable while looking up trigger outcomes (nothing
- * was planned or mirrored). */
+ * that caused it. RC_EUNAVAIL: Redis unreachable while looking up trigger, cancel or resume
+ * outcomes or the researches they name (nothing was planned or mirrored). */
 enum rc_rc intake_plan(const struct intake_env *env, const struct input *inputs, size_t n,
                        struct change_list *out, struct rc_err *err);
 /* Plan the dead letter of input `in` (index `index` of the pass) with reason `why`, and for a

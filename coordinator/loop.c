@@ -824,7 +824,9 @@ refuse_changes(struct loop *l, int64_t now, struct rc_err *err)
         struct research *r =
             res->research_key && c->research_id != NULL ? registry_find(l->reg, c->research_id)
                                                         : NULL;
-        if (r != NULL && c->kind != CHANGE_CREATE) {
+        /* A resume refused (its hash expired meanwhile) leaves the research finished: the
+         * reloaded mirror drops it, there is nothing to fail. */
+        if (r != NULL && c->kind != CHANGE_CREATE && c->kind != CHANGE_RESUME) {
             char why[sizeof(res->why) + 40];
             snprintf(why, sizeof(why), "corrupt research: hash: %s", res->why);
             research_set_corrupt(r, res->stored, why);

@@ -405,6 +405,26 @@ next_phase(const struct research *r)
     }
 }
 
+/* The phase `r` starts next: a resumed research's own phase while it is not dispatched yet (a
+ * worked phase with no child_status: see machine_resume), else the one after it. */
+static enum phase
+start_phase(const struct research *r)
+{
+    if (phase_is_worked(research_phase(r)) && research_get(r, RF_CHILD_STATUS) == NULL) {
+        return research_phase(r);
+    }
+    return next_phase(r);
+}
+
+/* Whether `r` is ready to start its next phase: nothing dispatched yet in this phase (pending,
+ * or just resumed) or its phase's result in. */
+static bool
+ready_to_start(const struct research *r)
+{
+    return research_get(r, RF_CHILD_STATUS) == NULL ||
+           research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED);
+}
+
 bool
 machine_wants_worker(const struct research *r, enum worker_type *wt)
 {
@@ -419,10 +439,10 @@ machine_wants_worker(const struct research *r, enum worker_type *wt)
         *wt = phase_worker_type(research_phase(r));
         return true;
     }
-    if (research_phase(r) != PHASE_PENDING && !research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED)) {
+    if (!ready_to_start(r)) {
         return false;
     }
-    enum phase next = next_phase(r);
+    enum phase next = start_phase(r);
     if (next == PHASE_COMPLETED) {
         return false;
     }
@@ -517,7 +537,8 @@ send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
               const char *worker, int64_t attempt, struct change *out, char *dispatch_id,
               size_t id_len)
 {
-    dispatchid_format(dispatch_id, id_len, research_get(r, RF_RESEARCH_ID), next, attempt);
+    dispatchid_format(dispatch_id, id_len, research_get(r, RF_RESEARCH_ID), next, attempt,
+                      research_int(r, RF_RESUMES));
     change_set(out, RF_PHASE, phase_name(next));
     change_set(out, RF_DISPATCH_ID, dispatch_id);
     change_set(out, RF_WORKER_ID, worker);
@@ -680,7 +701,6 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     if (!research_is(r, RF_STATUS, STATUS_RUNNING)) {
         return;
     }
-    enum phase phase = research_phase(r);
     if (machine_holds_worker(r)) {
         const char *resend = research_get(r, RF_RESEND_REASON);
         if (resend != NULL) {
@@ -697,11 +717,10 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
         }
         return;
     }
-    bool ready = phase == PHASE_PENDING || research_is(r, RF_CHILD_STATUS, CHILD_COMPLETED);
-    if (!ready) {
+    if (!ready_to_start(r)) {
         return;
     }
-    enum phase next = next_phase(r);
+    enum phase next = start_phase(r);
     if (next == PHASE_COMPLETED) {
         change_init(out, CHANGE_UPDATE, id);
         finish(ctx, r, PHASE_COMPLETED, out);

@@ -33,6 +33,7 @@ struct metrics {
     _Atomic uint64_t completions;
     _Atomic uint64_t stale_completions;
     _Atomic uint64_t invalid[MSG_INVALID_COUNT];
+    _Atomic uint64_t resumes[2]; /* resumed, rejected */
     struct histogram phase_duration[WORKER_TYPE_COUNT];
     struct histogram cycle;
     _Atomic int64_t researches[PHASE_COUNT];
@@ -186,6 +187,8 @@ metrics_commit(struct metrics *m, const struct metrics_tally *t)
     for (size_t i = 0; i < MSG_INVALID_COUNT; i++) {
         add(&m->invalid[i], t->invalid[i]);
     }
+    add(&m->resumes[0], t->resumes[0]);
+    add(&m->resumes[1], t->resumes[1]);
 }
 
 void
@@ -315,6 +318,9 @@ metrics_render(struct metrics *m, struct buf *out)
         buf_printf(out, "rc_invalid_inputs_total{reason=\"%s\"} %" PRIu64 "\n", invalid_names[i],
                    get(&m->invalid[i]));
     }
+    head(out, "rc_resumes_total", "counter", "Resume messages by outcome (repeats not counted).");
+    buf_printf(out, "rc_resumes_total{outcome=\"resumed\"} %" PRIu64 "\n", get(&m->resumes[0]));
+    buf_printf(out, "rc_resumes_total{outcome=\"rejected\"} %" PRIu64 "\n", get(&m->resumes[1]));
     head(out, "rc_cycle_duration_seconds", "histogram", "Duration of a loop pass.");
     render_histogram(out, "rc_cycle_duration_seconds", NULL, NULL, &m->cycle);
     head(out, "rc_phase_duration_seconds", "histogram",

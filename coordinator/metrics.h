@@ -58,6 +58,7 @@ struct metrics_tally {
     uint64_t completions;
     uint64_t stale_completions;
     uint64_t invalid[MSG_INVALID_COUNT]; /* by the decoder's class (enum msg_invalid) */
+    uint64_t resumes[2];                 /* resume messages: [0] resumed, [1] rejected */
     struct metrics_histogram_tally phase_duration[WORKER_TYPE_COUNT];
 };
 

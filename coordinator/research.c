@@ -188,6 +188,9 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
         return corrupt(why, why_len, RF_RELEASED, "not a whole number 0..attempt",
                        r->f[RF_RELEASED]);
     }
+    if (r->f[RF_RESUMES] != NULL && !whole(r->f[RF_RESUMES], RESEARCH_ATTEMPT_MAX)) {
+        return corrupt(why, why_len, RF_RESUMES, "not a whole number 0..1000000", r->f[RF_RESUMES]);
+    }
     if (r->f[RF_RESEND_REASON] != NULL &&
         strcmp(r->f[RF_RESEND_REASON], REDISPATCH_RELEASED) != 0) {
         return corrupt(why, why_len, RF_RESEND_REASON, "not " REDISPATCH_RELEASED,

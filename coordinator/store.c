@@ -200,9 +200,10 @@ store_lease(struct store *s, int64_t ttl_ms, bool *leading, struct rc_err *err)
 }
 
 /* One research's HGETALL reply, as loaded into the mirror; a reply that is no research (its
- * key of another type, or gone) makes one marked corrupt, so that the machine fails it alone. */
+ * key of another type, or gone) makes one marked corrupt, so that the machine fails it alone.
+ * With `check`, what it holds must be an active research (research_check). */
 static struct research *
-parse_research(const char *id, const redisReply *h)
+parse_research(const char *id, const redisReply *h, bool check)
 {
     struct research *r = research_new();
     research_set(r, RF_RESEARCH_ID, id);
@@ -225,7 +226,7 @@ parse_research(const char *id, const redisReply *h)
             research_set(r, (enum research_field)f, v->str);
         }
     }
-    if (!research_check(r, id, why, sizeof(why))) {
+    if (check && !research_check(r, id, why, sizeof(why))) {
         research_set(r, RF_RESEARCH_ID, id); /* the mirror files it under the id it has */
         research_set_corrupt(r, RESEARCH_STORED_HASH, why);
     }
@@ -300,7 +301,7 @@ load_chunk(struct store *s, struct registry *reg, size_t start, size_t *n, struc
                       "length=%zu", id->type == REDIS_REPLY_STRING ? id->len : (size_t)0);
             continue;
         }
-        struct research *r = parse_research(id->str, h);
+        struct research *r = parse_research(id->str, h, true);
         if (r->corrupt != NULL) {
             log_error("corrupt research: it fails", "research_id=%s why=\"%s\"", id->str,
                       r->corrupt);
@@ -678,12 +679,18 @@ store_get_requests(struct store *s, const char *const *request_ids, size_t n,
     return rc;
 }
 
-/* A remembered cancel outcome from its HGETALL reply (request_id NULL when there is none, or
- * when what is there is not one: another type, a missing or unknown outcome). */
+static const char *const cancel_outcomes[] = {CANCEL_CANCELLED, REASON_NOT_FOUND,
+                                              REASON_NOT_CANCELLABLE, NULL};
+static const char *const resume_outcomes[] = {RESUME_RESUMED, REASON_NOT_FOUND,
+                                              REASON_NOT_RESUMABLE, REASON_AT_CAPACITY, NULL};
+
+/* A remembered cancel (or resume) outcome from its HGETALL reply (request_id NULL when there
+ * is none, or when what is there is not one: another type, a missing outcome or one not in
+ * `outcomes`, NULL-terminated). */
 static void
-parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_memo *m)
+parse_cancel_memo(const redisReply *h, const char *request_id, const char *const *outcomes,
+                  struct cancel_memo *m)
 {
-    static const char *const outcomes[] = {CANCEL_CANCELLED, REASON_NOT_FOUND, REASON_NOT_CANCELLABLE};
     *m = (struct cancel_memo){0};
     for (size_t j = 0; h->type == REDIS_REPLY_ARRAY && j + 1 < h->elements; j += 2) {
         const char *k = h->element[j]->str;
@@ -701,7 +708,7 @@ parse_cancel_memo(const redisReply *h, const char *request_id, struct cancel_mem
         }
     }
     bool known = false;
-    for (size_t i = 0; m->outcome != NULL && i < N_OF(outcomes); i++) {
+    for (size_t i = 0; m->outcome != NULL && outcomes[i] != NULL; i++) {
         known = known || strcmp(m->outcome, outcomes[i]) == 0;
     }
     if (!known || m->research_id == NULL || !limits_is_id(m->research_id, strlen(m->research_id)) ||
@@ -746,13 +753,66 @@ store_get_cancels(struct store *s, const char *const *request_ids, const char *c
     for (size_t i = 0, k = 0; rc == RC_OK && i < n; i++) {
         memos[i] = (struct cancel_memo){0};
         if (request_ids[i] != NULL) {
-            parse_cancel_memo(r[k++], request_ids[i], &memos[i]);
+            parse_cancel_memo(r[k++], request_ids[i], cancel_outcomes, &memos[i]);
         }
         const redisReply *st = r[k++];
         /* A research key of another type exists: such a research cannot be cancelled. */
         status[i] = st->type == REDIS_REPLY_STRING  ? xstrndup(st->str, st->len)
                     : st->type == REDIS_REPLY_ERROR ? xstrdup("?")
                                                     : NULL;
+    }
+    free_replies(r, n_replies);
+    free(r);
+    return rc;
+}
+
+enum rc_rc
+store_get_resumes(struct store *s, const char *const *request_ids, const char *const *research_ids,
+                  size_t n, struct cancel_memo *memos, struct research **found, struct rc_err *err)
+{
+    enum rc_rc rc = ensure(s, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    struct resp a = {0};
+    size_t n_replies = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (request_ids[i] != NULL) {
+            resp_str(&a, "HGETALL");
+            resp_str(&a, keys_resume(&s->key, s->cfg.key_prefix, request_ids[i]));
+            append(s, &a);
+            n_replies++;
+        }
+        resp_str(&a, "HGETALL");
+        resp_str(&a, keys_research(&s->key, s->cfg.key_prefix, research_ids[i]));
+        append(s, &a);
+        resp_str(&a, "ZSCORE");
+        resp_str(&a, keys_finished(&s->key, s->cfg.key_prefix));
+        resp_str(&a, research_ids[i]);
+        append(s, &a);
+        n_replies += 2;
+    }
+    resp_release(&a);
+    redisReply **r = xcalloc(n_replies > 0 ? n_replies : 1, sizeof(*r));
+    if ((rc = redislink_read(s->link, r, n_replies, err)) == RC_OK) {
+        const redisReply *down = outage_reply(r, n_replies);
+        if (down != NULL) {
+            rc = redislink_reply_error(s->link, NULL, down, err);
+        }
+    }
+    for (size_t i = 0, k = 0; rc == RC_OK && i < n; i++) {
+        memos[i] = (struct cancel_memo){0};
+        if (request_ids[i] != NULL) {
+            parse_cancel_memo(r[k++], request_ids[i], resume_outcomes, &memos[i]);
+        }
+        const redisReply *h = r[k++], *score = r[k++];
+        const bool gone =
+            h->type != REDIS_REPLY_ERROR && (h->type != REDIS_REPLY_ARRAY || h->elements == 0);
+        /* Not in rc:finished: past RESEARCH_RETENTION (trimmed, the hash about to expire),
+         * or never finished; a key of another type is kept, marked, to be refused. */
+        found[i] = gone || (h->type == REDIS_REPLY_ARRAY && score->type == REDIS_REPLY_NIL)
+                       ? NULL
+                       : parse_research(research_ids[i], h, false);
     }
     free_replies(r, n_replies);
     free(r);

@@ -103,6 +103,15 @@ enum rc_rc store_get_requests(struct store *s, const char *const *request_ids, s
 enum rc_rc store_get_cancels(struct store *s, const char *const *request_ids,
                              const char *const *research_ids, size_t n, struct cancel_memo *memos,
                              char **status, struct rc_err *err);
+/* For each resume i (one round trip): its remembered outcome when request_ids[i] is not NULL
+ * (memos[i] as store_get_cancels gives it, from rc:resume:<request_id>) and the finished
+ * research research_ids[i] as stored: found[i] (caller frees with research_free) holds its
+ * fields unchecked, or is marked corrupt RESEARCH_STORED_FOREIGN when its key is of another
+ * type; NULL when there is no such hash or it is not in rc:finished (expired). On a failure
+ * nothing is left allocated. */
+enum rc_rc store_get_resumes(struct store *s, const char *const *request_ids,
+                             const char *const *research_ids, size_t n, struct cancel_memo *memos,
+                             struct research **found, struct rc_err *err);
 void store_request_release(struct store_request *r);
 
 /* How one change fared in store_apply. */

@@ -96,8 +96,22 @@ test_redis_acl_user_and_a_permission_taken_away(void **state)
         "+hmget",        "+hset",        "+hdel",  "+hincrby", "+hincrbyfloat", "+hscan", "+zadd",
         "+zrem",         "+zrange",      "+zrangebyscore", "+zremrangebyscore", "+expire", "+set",
         "+del",          "+pexpire",     "+select", "+type",   "+exists", "+role", "+wait",
-        "+ping"};
+        "+ping",         "+zscore",      "+persist"};
     it_redis_ok(env, (int)N_OF(user), user);
+    /* What only a resume sends (it needs a finished research, which the run below may not
+     * leave): allowed by the list too. */
+    const char *const dry_persist[] = {"ACL", "DRYRUN", "coord", "PERSIST", "rc:research:x"};
+    const char *const dry_zscore[] = {"ACL", "DRYRUN", "coord", "ZSCORE", "rc:finished", "x"};
+    const char *const *dry[] = {dry_persist, dry_zscore};
+    for (size_t i = 0; i < N_OF(dry); i++) {
+        /* DRYRUN says OK, or why not in a plain string */
+        redisReply *r = it_redis_cmd(env, (int)(i == 0 ? N_OF(dry_persist) : N_OF(dry_zscore)),
+                                     dry[i]);
+        if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
+            it_fail(env, "ACL DRYRUN %s: %s", dry[i][3], r->str != NULL ? r->str : "?");
+        }
+        freeReplyObject(r);
+    }
     /* An operator's read-only user, for researchctl (docs/operations.md, "Security"). */
     const char *const ops[] = {"ACL", "SETUSER", "ops", "on", ">r3ad", "resetkeys", "~rc:*",
                                "resetchannels", "-@all", "+@read", "+select", "+ping"};

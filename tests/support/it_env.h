@@ -236,10 +236,12 @@ long long it_redis_hlen(struct it_env *env, const char *key);
 void it_env_produce(struct it_env *env, const char *topic_suffix, const char *key, const void *data,
                     size_t len);
 /* msg_encode and produce, with ts = now and the contract's key: a trigger to "triggers" keyed
- * by request_id, a cancel to "triggers" keyed by research_id, a completion to "completions"
- * keyed by research_id. Strings are borrowed. */
+ * by request_id, a cancel (a resume) to "triggers" keyed by research_id, a completion to
+ * "completions" keyed by research_id. Strings are borrowed. */
 void it_send_trigger(struct it_env *env, const struct trigger *t);
 void it_send_cancel(struct it_env *env, const struct cancel *c);
+/* A resume to "triggers", keyed by research_id, as a cancel. */
+void it_send_resume(struct it_env *env, const struct resume *r);
 /* Produce n triggers at once (one flush for them all: they reach the coordinator together). */
 void it_send_triggers(struct it_env *env, const struct trigger *t, size_t n);
 void it_send_completion(struct it_env *env, const struct completion *c);
@@ -296,7 +298,8 @@ struct it_topic *it_dispatches(struct it_env *env, enum worker_type wt);
  * it_event_find polls without waiting and returns the first match or NULL; it_event_count
  * polls and counts matches; it_event_wait waits for the first match and fails the test after
  * timeout_ms; it_event_wait_request matches on request_id instead (accepted, rejected,
- * cancelled, cancel_rejected). An event that does not decode fails the test. */
+ * cancelled, cancel_rejected, resumed, resume_rejected). An event that does not decode fails
+ * the test. */
 const struct event *it_event_find(struct it_env *env, enum event_type type,
                                   const char *research_id);
 size_t it_event_count(struct it_env *env, enum event_type type, const char *research_id);

@@ -181,6 +181,17 @@ it_send_cancel(struct it_env *env, const struct cancel *c)
 }
 
 void
+it_send_resume(struct it_env *env, const struct resume *r)
+{
+    struct msg m = MSG_INIT;
+
+    m.kind = MSG_RESUME;
+    m.ts_ms = clock_now_ms();
+    m.u.resume = *r;
+    send_msg(env, &m, "triggers", r->research_id);
+}
+
+void
 it_send_completion(struct it_env *env, const struct completion *c)
 {
     struct msg m = MSG_INIT;

@@ -110,6 +110,44 @@ test_apply_plans_one_fenced_call(void **state)
     pass_release(&p);
 }
 
+/* A resume moves the research back (out of rc:finished, into rc:active at created_at), removes
+ * its TTL and remembers its outcome under rc:resume:<request_id>; its memo's key is its own. */
+static void
+test_apply_plans_a_resume(void **state)
+{
+    (void)state;
+    struct apply *ap = apply_new("rc:", "inst-1");
+    apply_set_sha(ap, "0123456789012345678901234567890123456789");
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_RESUME, "rs_9");
+    c.score = 1700000000000;
+    change_set(&c, RF_STATUS, "running");
+    change_set(&c, RF_ERROR, NULL);
+    cancel_memo_set(&c.resume, "req-r", "resumed", "rs_9", "training", NULL);
+    struct buf out = BUF_INIT;
+    assert_int_equal(apply_plan(ap, &c, 1, NULL, 3600, collect, &out), 1);
+    assert_int_equal(count(&out, "ZREM"), 1);
+    assert_int_equal(count(&out, "ZADD"), 1);
+    assert_int_equal(count(&out, "PERSIST"), 1);
+    assert_int_equal(count(&out, "EXPIRE\r\n"), 1); /* the memo's TTL only */
+    assert_int_equal(count(&out, "1700000000000"), 1);
+    assert_int_equal(count(&out, "rc:resume:req-r"), 1);
+
+    redisReply *groups[] = {reply_str(REDIS_REPLY_ERROR, "KEYTYPE 11 rc:resume:req-r holds a list"),
+                            reply_array(0, (redisReply *[]){NULL})};
+    redisReply *reply = reply_array(2, groups);
+    struct store_result res[1];
+    struct apply_outcome o;
+    apply_judge(ap, &reply, 1, 1, false, res, NULL, &o);
+    freeReplyObject(reply);
+    assert_int_equal(res[0].rc, RC_EBACKEND);
+    assert_false(res[0].research_key);
+    assert_null(o.outage);
+    buf_release(&out);
+    change_release(&c);
+    apply_free(ap);
+}
+
 /* An error of a change's own research key is that change's, for good; the other change is
  * written; the pass is no outage. */
 static void
@@ -184,6 +222,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_plans_one_fenced_call),
+        cmocka_unit_test(test_apply_plans_a_resume),
         cmocka_unit_test(test_apply_judges_a_bad_own_key_alone),
         cmocka_unit_test(test_apply_judges_whole_call_errors),
         cmocka_unit_test(test_apply_judges_a_short_reply_as_an_outage),

@@ -32,11 +32,14 @@ test_contract_dispatch_id_form(void **state)
 {
     (void)state;
     char id[64];
-    assert_string_equal(dispatchid_format(id, sizeof(id), "rs_01ABC", PHASE_TRAINING, 3),
+    assert_string_equal(dispatchid_format(id, sizeof(id), "rs_01ABC", PHASE_TRAINING, 3, 0),
                         "rs_01ABC:training:3");
+    /* after a resume the phase counts from 1 again: the suffix keeps the id unique */
+    assert_string_equal(dispatchid_format(id, sizeof(id), "rs_01ABC", PHASE_TRAINING, 1, 2),
+                        "rs_01ABC:training:1:r2");
     /* truncated like snprintf, never overrun */
     char small[8];
-    dispatchid_format(small, sizeof(small), "rs_01ABC", PHASE_DESIGNING, 1);
+    dispatchid_format(small, sizeof(small), "rs_01ABC", PHASE_DESIGNING, 1, 0);
     assert_int_equal(strlen(small), sizeof(small) - 1);
 }
 

@@ -116,6 +116,8 @@ test_metrics_render_and_ready(void **state)
     memset(&t, 0, sizeof(t));
     t.triggers[METRICS_TRIGGER_BUDGET_EXHAUSTED] = 3;
     t.invalid[MSG_INVALID_TOO_LARGE] = 2;
+    t.resumes[0] = 1; /* resumed */
+    t.resumes[1] = 5; /* rejected */
     metrics_commit(m, &t);
     metrics_commit(m, &t);
     metrics_observe_cycle(m, 0.0007); /* bucket le=0.001 */
@@ -129,6 +131,8 @@ test_metrics_render_and_ready(void **state)
         "# TYPE rc_triggers_total counter\n",
         "rc_triggers_total{outcome=\"budget_exhausted\"} 6\n",
         "rc_invalid_inputs_total{reason=\"too_large\"} 4\n",
+        "rc_resumes_total{outcome=\"resumed\"} 2\n",
+        "rc_resumes_total{outcome=\"rejected\"} 10\n",
         "rc_researches{phase=\"training\"} 4\n",
         "rc_cycle_duration_seconds_bucket{le=\"0.0005\"} 0\n",
         "rc_cycle_duration_seconds_bucket{le=\"0.001\"} 1\n",

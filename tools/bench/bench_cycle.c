@@ -52,7 +52,7 @@ seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, 
     snprintf(s->key, sizeof(s->key), "%s", key.data);
     buf_release(&key);
     snprintf(s->request_id, sizeof(s->request_id), "req-%" PRId64, i);
-    dispatchid_format(s->dispatch_id, sizeof(s->dispatch_id), s->id, PHASE_DESIGNING, 1);
+    dispatchid_format(s->dispatch_id, sizeof(s->dispatch_id), s->id, PHASE_DESIGNING, 1, 0);
     snprintf(s->ts, sizeof(s->ts), "%" PRId64, now_ms + i);
     snprintf(s->strategy, sizeof(s->strategy), "s%" PRId64, i);
     snprintf(s->path, sizeof(s->path), "/s/%" PRId64 ".py", i);
