@@ -87,7 +87,7 @@ static const struct var vars[] = {
      SECONDS_GUARD, "seconds a research may wait for a worker (0 = forever)"},
     {"AGENT_PHASE_TIMEOUT_DESIGN", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_DESIGN]), "0", 0, SECONDS_GUARD,
-     "seconds a picked-up design dispatch may run, then aborted and sent again (0 = no limit)"},
+     "seconds a picked-up design dispatch may run (0 = no limit)"},
     {"AGENT_PHASE_TIMEOUT_TRAINING", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_TRAINING]), "0", 0, SECONDS_GUARD,
      "seconds a picked-up training dispatch may run (0 = no limit)"},
