@@ -94,6 +94,7 @@ test_timeout_hung_training_is_redispatched_then_fails(void **state)
         it_topic_wait(it_dispatches(env, WORKER_TRAINING), is_abort_of, &p, WAIT_MS);
     if (m == NULL) {
         it_fail(env, "no abort of %s", first_id);
+        return;
     }
     assert_string_equal(m->decoded->u.abort.worker_id, "hang-training-1");
     assert_string_equal(m->decoded->u.abort.reason, "phase_timeout");
