@@ -703,9 +703,10 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
             timeout_var(wt, var, sizeof(var));
             snprintf(error, sizeof(error),
                      "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), "
-                     "the last ran past %s (%" PRId64 " s) on %s",
+                     "the last ran past %s (%g s) on %s",
                      phase_name(phase), attempt - 1 - n_released, var,
-                     ctx->cfg->agent.phase_timeout_ms[wt] / 1000, research_get(r, RF_WORKER_ID));
+                     (double)ctx->cfg->agent.phase_timeout_ms[wt] / 1000,
+                     research_get(r, RF_WORKER_ID));
         } else {
             snprintf(error, sizeof(error),
                      "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), "
