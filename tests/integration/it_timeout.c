@@ -2,8 +2,9 @@
  * it_timeout: execution timeouts (AGENT_PHASE_TIMEOUT_<TYPE>) over the real coordinator and
  * stub workers: a training that hangs past its limit is aborted and sent again as
  * phase_timeout, and with no attempts left the research fails naming the timeout, while the
- * next research, trained within the limit, completes; and the timeline of a completed
- * research: every phase's four fields, in order. */
+ * next research, trained within the limit, completes; a worker that ignores the abort gets no
+ * resend while its heartbeat says busy with the aborted dispatch; and the timeline of a
+ * completed research: every phase's four fields, in order. */
 #include "tests/support/test.h"
 
 #include <inttypes.h>
@@ -15,6 +16,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/clock.h"
 #include "proto/msg.h"
 #include "tests/support/it_env.h"
 
@@ -138,6 +140,101 @@ test_timeout_hung_training_is_redispatched_then_fails(void **state)
     free(b);
 }
 
+/* A training worker played by the test: its heartbeat, written on every look. */
+struct fake_worker {
+    struct it_env *env;
+    const char *research_id;
+    const char *busy_with; /* the dispatch its heartbeat names, NULL: idle */
+    int64_t attempt;       /* the dispatch it waits for (0: none) */
+};
+
+static void
+fake_beat(struct fake_worker *w)
+{
+    char now[32];
+    snprintf(now, sizeof(now), "%" PRId64, clock_now_ms());
+    const char *const hset[] = {"HSET",        "rc:worker:fake-training-1",
+                                "type",        "training",
+                                "state",       w->busy_with != NULL ? "busy" : "idle",
+                                "dispatch_id", w->busy_with != NULL ? w->busy_with : "",
+                                "research_id", w->busy_with != NULL ? w->research_id : "",
+                                "last_seen",   now};
+    const char *const zadd[] = {"ZADD", "rc:workers:training", now, "fake-training-1"};
+    redis_do(w->env, 12, hset);
+    redis_do(w->env, 4, zadd);
+}
+
+static bool
+is_dispatch_of(const struct it_msg *m, void *arg)
+{
+    const struct fake_worker *w = arg;
+    return m->decoded != NULL && m->decoded->kind == MSG_DISPATCH &&
+           strcmp(m->decoded->u.dispatch.research_id, w->research_id) == 0 &&
+           m->decoded->u.dispatch.attempt == w->attempt;
+}
+
+/* Heartbeat, then look for the dispatch awaited. */
+static bool
+fake_sees_dispatch(void *arg)
+{
+    struct fake_worker *w = arg;
+    fake_beat(w);
+    return it_topic_wait(it_dispatches(w->env, WORKER_TRAINING), is_dispatch_of, w, 50) != NULL;
+}
+
+/* Heartbeat, then look for the research's resend_reason. */
+static bool
+fake_sees_resend_wait(void *arg)
+{
+    struct fake_worker *w = arg;
+    fake_beat(w);
+    char *v = it_research_hget(w->env, w->research_id, "resend_reason");
+    bool waits = v != NULL && strcmp(v, "phase_timeout") == 0;
+    free(v);
+    return waits;
+}
+
+/* A worker that ignores the abort of its timed-out dispatch and goes on heartbeating busy
+ * with it is not handed the resend while it does; once its heartbeat says idle, it gets it. */
+static void
+test_timeout_worker_ignoring_the_abort_gets_no_resend_while_busy(void **state)
+{
+    struct it_env *env = *state;
+    const char *const extra[] = {"AGENT_PHASE_TIMEOUT_TRAINING=1", NULL};
+    it_env_start_workers(env, "design", 1, NULL, fast);
+    struct fake_worker w = {.env = env};
+    fake_beat(&w);
+    it_env_start_coordinator(env, extra);
+    char *id = trigger_ok(env, "req-deaf");
+    w.research_id = id;
+    w.attempt = 1;
+    if (!it_wait_until(fake_sees_dispatch, &w, WAIT_MS)) {
+        it_fail(env, "no training dispatch to the fake worker");
+    }
+    const struct dispatch *first = it_dispatch_wait(env, WORKER_TRAINING, id, 1, WAIT_MS);
+    assert_string_equal(first->worker_id, "fake-training-1");
+    char *first_id = strdup(first->dispatch_id);
+    w.busy_with = first_id; /* picked up, and never let go: it ignores the abort */
+    if (!it_wait_until(fake_sees_resend_wait, &w, WAIT_MS)) {
+        it_fail(env, "%s did not time out", first_id);
+    }
+    struct abort_probe p = {id, first_id};
+    assert_non_null(it_topic_wait(it_dispatches(env, WORKER_TRAINING), is_abort_of, &p, WAIT_MS));
+    /* Busy with it for three more seconds (many heartbeat reads): no attempt 2. */
+    w.attempt = 2;
+    assert_false(it_wait_until(fake_sees_dispatch, &w, 3000));
+    /* It lets go at last: the resend comes to it. */
+    w.busy_with = NULL;
+    if (!it_wait_until(fake_sees_dispatch, &w, WAIT_MS)) {
+        it_fail(env, "no attempt 2 once the worker is idle");
+    }
+    const struct event *re = it_event_wait(env, EVENT_REDISPATCHED, id, WAIT_MS);
+    assert_string_equal(re->reason, "phase_timeout");
+    assert_int_equal(re->attempt, 2);
+    free(first_id);
+    free(id);
+}
+
 static const char *const phases[] = {"designing", "training", "backtesting", "assessing"};
 
 /* A completed research's timeline: for every phase started_at <= finished_at, the phases one
@@ -188,6 +285,9 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_timeout_hung_training_is_redispatched_then_fails,
                                         it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_timeout_worker_ignoring_the_abort_gets_no_resend_while_busy, it_setup,
+            it_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_timeline_of_a_completed_research, it_setup,
                                         it_teardown),
     };
