@@ -66,6 +66,9 @@ struct cfg_agent {
     int64_t dispatch_timeout_ms; /* AGENT_DISPATCH_TIMEOUT */
     int64_t max_attempts;        /* AGENT_MAX_ATTEMPTS */
     int64_t wait_timeout_ms;     /* AGENT_WAIT_TIMEOUT, 0 = forever */
+    /* AGENT_PHASE_TIMEOUT_<TYPE> by enum worker_type: how long a picked-up dispatch may run,
+     * 0 = no limit */
+    int64_t phase_timeout_ms[WORKER_TYPE_COUNT];
     double daily_budget_usd;     /* AGENT_DAILY_BUDGET, 0 = no check */
     int64_t retention_s;         /* RESEARCH_RETENTION */
     char *model_prices;          /* AGENT_MODEL_PRICES as given (ours) */

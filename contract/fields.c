@@ -65,6 +65,23 @@ static const char *const field_names[RF_COUNT] = {
     "assessment.input_tokens",
     "assessment.output_tokens",
     "assessment.cost_usd",
+    /* timeline, by phase in enum phase order, marks in enum timeline_mark order */
+    "timeline.designing.started_at",
+    "timeline.designing.finished_at",
+    "timeline.designing.worker_id",
+    "timeline.designing.attempts",
+    "timeline.training.started_at",
+    "timeline.training.finished_at",
+    "timeline.training.worker_id",
+    "timeline.training.attempts",
+    "timeline.backtesting.started_at",
+    "timeline.backtesting.finished_at",
+    "timeline.backtesting.worker_id",
+    "timeline.backtesting.attempts",
+    "timeline.assessing.started_at",
+    "timeline.assessing.finished_at",
+    "timeline.assessing.worker_id",
+    "timeline.assessing.attempts",
 };
 
 const char *
@@ -90,13 +107,21 @@ research_result_field(enum worker_type wt, const char *key)
 {
     const char *prefix = worker_type_name(wt);
     size_t plen = strlen(prefix);
-    for (int i = RF_RESULT_FIRST; i < RF_COUNT; i++) {
+    for (int i = RF_RESULT_FIRST; i < RF_TIMELINE_FIRST; i++) {
         const char *n = field_names[i];
         if (strncmp(n, prefix, plen) == 0 && n[plen] == '.' && strcmp(n + plen + 1, key) == 0) {
             return i;
         }
     }
     return -1;
+}
+
+enum research_field
+research_timeline_field(enum phase p, enum timeline_mark m)
+{
+    RC_ASSERT(phase_is_worked(p) && m >= 0 && m < TIMELINE_MARKS);
+    return (enum research_field)(RF_TIMELINE_FIRST + (int)phase_worker_type(p) * TIMELINE_MARKS +
+                                 (int)m);
 }
 
 static const char *const hb_states[HB_STATE_COUNT] = {"idle", "busy", "draining"};

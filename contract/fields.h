@@ -7,8 +7,9 @@
 
 #include "contract/phase.h"
 
-/* Hash fields of contract §6 first, then ours, then each phase's result fields. To add a
- * field: add it here and to the name table in fields.c (a unit test checks both agree). */
+/* Hash fields of contract §6 first, then ours, then each phase's result fields, then the
+ * timeline (ours, written only: see RF_MIRRORED). To add a field: add it here and to the name
+ * table in fields.c (a unit test checks both agree). */
 enum research_field {
     RF_RESEARCH_ID = 0,
     RF_REQUEST_ID,
@@ -43,19 +44,46 @@ enum research_field {
     /* ours: how many of its dispatches came back `released`; they use up no attempt (§3) */
     RF_RELEASED,
     /* ours: why its current dispatch is to be sent again as soon as a worker is free (set by
-     * a released completion; cleared when sent) */
+     * a released completion, or a phase timeout whose abort went out; cleared when sent) */
     RF_RESEND_REASON,
     /* ours: how many times the research was resumed (absent: never); in its dispatch ids */
     RF_RESUMES,
     RF_RESULT_FIRST, /* result fields follow: design.*, training.*, backtest.*, assessment.* */
-    RF_COUNT = RF_RESULT_FIRST + 23
+    /* ours: timeline.<phase>.<mark> for each worked phase, TIMELINE_MARKS fields a phase in
+     * enum timeline_mark order (research_timeline_field) */
+    RF_TIMELINE_FIRST = RF_RESULT_FIRST + 23,
+    RF_COUNT = RF_TIMELINE_FIRST + 4 * 4
 };
+
+/* The fields the coordinator reads back (its in-memory mirror holds these only): the timeline
+ * is for operators, written by the coordinator and never read by it. */
+#define RF_MIRRORED RF_TIMELINE_FIRST
+
+/* A worked phase's timeline fields (ours): when it started (ms, its phase_started dispatch),
+ * when its dispatch ended (ms: the completion applied, or the research failed or cancelled
+ * while it was out), and the worker and attempt of its latest dispatch. */
+enum timeline_mark {
+    TIMELINE_STARTED_AT = 0,
+    TIMELINE_FINISHED_AT,
+    TIMELINE_WORKER_ID,
+    TIMELINE_ATTEMPTS,
+    TIMELINE_MARKS
+};
+/* "timeline.training.started_at" is research_timeline_field(PHASE_TRAINING, ...); `p` must be
+ * a worked phase (phase_is_worked). */
+enum research_field research_timeline_field(enum phase p, enum timeline_mark m);
 
 /* The key every phase's params carry: the trigger's options map, or nil (§1). */
 #define PARAM_OPTIONS "options"
 
-/* The `reason` of a redispatch after a `released` completion (§3, §4). */
+/* The `reason` of a redispatch (§4, §7): the worker stopped heartbeating; the dispatch was
+ * not picked up within AGENT_DISPATCH_TIMEOUT; the worker, still live, stopped naming it;
+ * it came back `released` (§3); it ran past AGENT_PHASE_TIMEOUT_<TYPE>. */
+#define REDISPATCH_WORKER_DEAD "worker_dead"
+#define REDISPATCH_DISPATCH_TIMEOUT "dispatch_timeout"
+#define REDISPATCH_DISPATCH_LOST "dispatch_lost"
 #define REDISPATCH_RELEASED "released"
+#define REDISPATCH_PHASE_TIMEOUT "phase_timeout"
 
 /* "research_id", ..., "training.accuracy". */
 const char *research_field_name(enum research_field f);

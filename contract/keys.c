@@ -78,6 +78,14 @@ keys_budget(struct buf *out, const char *prefix, const char *utc_day)
 }
 
 const char *
+keys_budget_charges(struct buf *out, const char *prefix, const char *utc_day)
+{
+    build(out, prefix, "budget", utc_day);
+    buf_puts(out, ":charges");
+    return out->data;
+}
+
+const char *
 keys_coordinator(struct buf *out, const char *prefix)
 {
     return build(out, prefix, "coordinator", NULL);

@@ -22,6 +22,9 @@ const char *keys_resume(struct buf *out, const char *prefix, const char *request
 const char *keys_worker(struct buf *out, const char *prefix, const char *worker_id);
 const char *keys_workers(struct buf *out, const char *prefix, enum worker_type wt);
 const char *keys_budget(struct buf *out, const char *prefix, const char *utc_day);
+/* Ours: what each research was charged that UTC day, beside rc:budget:<day> (hash: field
+ * research_id, value USD; the same TTL). */
+const char *keys_budget_charges(struct buf *out, const char *prefix, const char *utc_day);
 const char *keys_coordinator(struct buf *out, const char *prefix);
 const char *keys_leader(struct buf *out, const char *prefix);
 /* Ours: messages written with the state change that caused them and deleted once Kafka has

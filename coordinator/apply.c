@@ -33,15 +33,16 @@
  * rc:finished, rc:outbox) have their type; a failure is one error for the call, with nothing
  * written. Then per group: its own keys (the research hash, a request's figures, a cancel's
  * or a resume's memo) have their type and the research exists, or the group is skipped with a
- * KEYTYPE or KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day>) that cannot take
- * an op make that op skipped, with a warning. Under OOM the first write of a group fails before it
- * writes anything (Redis checks maxmemory until a script's first write). The reply: one
- * element per group (its error, or its last op's reply), then the list of warnings. */
+ * KEYTYPE or KEYMISSING error; the figures' keys (rc:coordinator, rc:budget:<day> and its
+ * :charges) that cannot take an op make that op skipped, with a warning. Under OOM the first
+ * write of a group fails before it writes anything (Redis checks maxmemory until a script's
+ * first write). The reply: one element per group (its error, or its last op's reply), then the
+ * list of warnings. */
 static const char lua_fmt[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('FENCED') end\n"
     "local RESEARCH = %d\n"
     "local OWN = {[%d] = true, [%d] = true, [%d] = true, [%d] = true}\n"
-    "local SOFT = {[%d] = true, [%d] = true}\n"
+    "local SOFT = {[%d] = true, [%d] = true, [%d] = true}\n"
     "local WANT = {HSET = 'hash', HDEL = 'hash', HINCRBY = 'hash', HINCRBYFLOAT = 'hash',\n"
     "              ZADD = 'zset', ZREM = 'zset'}\n"
     "local acl = redis.acl_check_cmd\n"
@@ -165,7 +166,8 @@ enum {
     K_BUDGET,
     K_CANCEL,
     K_RESUME,
-    K_COUNT = K_RESUME
+    K_BUDGET_CHARGES,
+    K_COUNT = K_BUDGET_CHARGES
 };
 
 struct apply {
@@ -192,7 +194,7 @@ apply_new(const char *key_prefix, const char *instance)
     ap->instance = xstrdup(instance);
     struct buf lua = BUF_INIT;
     buf_printf(&lua, lua_fmt, K_RESEARCH, K_RESEARCH, K_REQUEST_FIGURES, K_CANCEL, K_RESUME,
-               K_COORDINATOR, K_BUDGET);
+               K_COORDINATOR, K_BUDGET, K_BUDGET_CHARGES);
     ap->lua = buf_detach(&lua);
     return ap;
 }
@@ -333,7 +335,7 @@ plan_request(const struct change *c, struct ops *o)
     resp_int(&o->args, REQUEST_TTL_S);
 }
 
-/* Money the change charges, onto its day's spend. */
+/* Money the change charges, onto its day's spend and its research's charges that day. */
 static void
 plan_budget(const struct change *c, struct ops *o)
 {
@@ -347,6 +349,13 @@ plan_budget(const struct change *c, struct ops *o)
     resp_str(&o->args, text);
     op(o, "EXPIRE", K_BUDGET, 1);
     resp_int(&o->args, BUDGET_TTL_S);
+    if (c->research_id != NULL) {
+        op(o, "HINCRBYFLOAT", K_BUDGET_CHARGES, 2);
+        resp_str(&o->args, c->research_id);
+        resp_str(&o->args, text);
+        op(o, "EXPIRE", K_BUDGET_CHARGES, 1);
+        resp_int(&o->args, BUDGET_TTL_S);
+    }
 }
 
 /* A cancel's outcome under rc:cancel:<request_id> (key K_CANCEL), or a resume's under
@@ -517,10 +526,13 @@ group_key(struct apply *ap, int i, const struct apply_keys *k)
     case K_BUDGET:
         keys_budget(&ap->key, prefix, k->budget_day != NULL ? k->budget_day : "");
         break;
+    case K_BUDGET_CHARGES:
+        keys_budget_charges(&ap->key, prefix, k->budget_day != NULL ? k->budget_day : "");
+        break;
     case K_CANCEL:
         keys_cancel(&ap->key, prefix, k->cancel_request_id != NULL ? k->cancel_request_id : "");
         break;
-    default:
+    default: /* K_RESUME */
         keys_resume(&ap->key, prefix, k->resume_request_id != NULL ? k->resume_request_id : "");
         break;
     }
@@ -538,6 +550,7 @@ key_varies(int i, const struct apply_keys *k)
     case K_REQUEST_FIGURES:
         return k->request_id != NULL;
     case K_BUDGET:
+    case K_BUDGET_CHARGES:
         return k->budget_day != NULL;
     case K_CANCEL:
         return k->cancel_request_id != NULL;

@@ -93,7 +93,7 @@ change_add_input(struct change *c, size_t index)
 void
 change_apply(const struct change *c, struct research *r)
 {
-    for (int i = 0; i < RF_COUNT; i++) {
+    for (int i = 0; i < RF_MIRRORED; i++) {
         if (c->set[i]) {
             research_set(r, (enum research_field)i, c->value[i]);
         }
@@ -152,6 +152,7 @@ change_merge(struct change *dst, struct change *src)
         dst->resume = src->resume;
         src->resume = (struct cancel_memo){0};
     }
+    dst->phase_timeout = dst->phase_timeout || src->phase_timeout;
     if (src->cost_usd != 0) {
         memcpy(dst->budget_day, src->budget_day, sizeof(dst->budget_day));
         dst->cost_usd += src->cost_usd;

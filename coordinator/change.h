@@ -86,6 +86,7 @@ struct change {
     /* Money charged with this change: added to spent_usd of rc:budget:<budget_day>. */
     double cost_usd;
     char budget_day[11];
+    bool phase_timeout; /* the machine found its dispatch past AGENT_PHASE_TIMEOUT_<TYPE> */
     struct outmsg *out; /* owned messages, published in order after the write */
     size_t n_out;
     size_t cap_out;
@@ -115,7 +116,7 @@ void change_emit_raw(struct change *c, enum topic topic, const char *key, size_t
                      const void *data, size_t len);
 /* Record that input `index` of the pass caused this change. */
 void change_add_input(struct change *c, size_t index);
-/* Apply the field writes to `r` (the mirror). */
+/* Apply the field writes to `r` (the mirror): those of the fields it holds (RF_MIRRORED). */
 void change_apply(const struct change *c, struct research *r);
 /* Fold `src`, a later change of the same research, into `dst`, so that the store writes one
  * change where it would write two: src's field writes win, its messages follow dst's, its

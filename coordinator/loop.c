@@ -925,7 +925,11 @@ finish_pass(struct loop *l, int64_t now)
     drop_inputs(l);
     change_list_reset(&l->changes);
     registry_figures(l->reg, l->gauges.researches, &l->gauges.waiting);
+    int64_t since[WORKER_TYPE_COUNT];
+    registry_waits(l->reg, l->gauges.waiting_by_type, since);
     for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        l->gauges.oldest_wait_s[t] =
+            since[t] > 0 && now > since[t] ? (double)(now - since[t]) / 1e3 : 0;
         l->gauges.workers_live[t] = (int64_t)workers_live(l->workers, (enum worker_type)t);
         l->gauges.workers_busy[t] = (int64_t)workers_busy(l->workers, (enum worker_type)t);
     }

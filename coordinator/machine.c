@@ -3,6 +3,7 @@
  * the store writes what it plans and the loop decides when to ask. */
 #include "coordinator/machine.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,16 @@ machine_pins_worker(const struct research *r)
     return machine_holds_worker(r) && research_get(r, RF_WAITING_SINCE) == NULL;
 }
 
+/* Write the mark `m` of `r`'s current phase as now (the timeline, contract-free: ours). */
+static void
+timeline_mark_now(const struct machine_ctx *ctx, const struct research *r, enum timeline_mark m,
+                  struct change *out)
+{
+    if (phase_is_worked(research_phase(r))) {
+        change_set_int(out, research_timeline_field(research_phase(r), m), ctx->now_ms);
+    }
+}
+
 /* Plan the move of `r` to a final status. */
 static void
 finish(const struct machine_ctx *ctx, const struct research *r, enum phase final,
@@ -203,6 +214,9 @@ finish(const struct machine_ctx *ctx, const struct research *r, enum phase final
 static void
 fail(const struct machine_ctx *ctx, const struct research *r, const char *error, struct change *out)
 {
+    if (machine_holds_worker(r)) {
+        timeline_mark_now(ctx, r, TIMELINE_FINISHED_AT, out); /* its dispatch ends with it */
+    }
     finish(ctx, r, PHASE_FAILED, out);
     change_set(out, RF_ERROR, error);
     struct event ev = {.type = EVENT_FAILED,
@@ -343,6 +357,10 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         !research_is(r, RF_WORKER_ID, c->worker_id)) {
         return MACHINE_STALE;
     }
+    if (research_is(r, RF_RESEND_REASON, REDISPATCH_PHASE_TIMEOUT)) {
+        /* Aborted past its timeout, waiting to be sent again: a late answer (§3). */
+        return MACHINE_STALE;
+    }
     enum phase phase = research_phase(r);
     if (!phase_is_worked(phase)) {
         return MACHINE_STALE;
@@ -356,6 +374,7 @@ machine_complete(const struct machine_ctx *ctx, const struct research *r,
         change_set(out, RF_RESEND_REASON, REDISPATCH_RELEASED);
         return MACHINE_APPLIED;
     }
+    timeline_mark_now(ctx, r, TIMELINE_FINISHED_AT, out); /* completed or failed: it ended */
     if (c->status == COMPLETION_FAILED) {
         char error[LIMITS_STRING_MAX + 64];
         snprintf(error, sizeof(error), "%s",
@@ -447,6 +466,21 @@ machine_wants_worker(const struct research *r, enum worker_type *wt)
         return false;
     }
     *wt = phase_worker_type(next);
+    return true;
+}
+
+bool
+machine_waits_for(const struct research *r, enum worker_type *wt)
+{
+    if (research_get(r, RF_WAITING_SINCE) == NULL || !research_is(r, RF_STATUS, STATUS_RUNNING)) {
+        return false;
+    }
+    const bool resend = research_is(r, RF_CHILD_STATUS, CHILD_DISPATCHED);
+    enum phase p = resend ? research_phase(r) : next_phase(r);
+    if (!phase_is_worked(p)) {
+        return false;
+    }
+    *wt = phase_worker_type(p);
     return true;
 }
 
@@ -549,6 +583,8 @@ send_dispatch(const struct machine_ctx *ctx, const struct research *r, enum phas
     change_set(out, RF_PICKED_UP_AT, NULL);
     change_set(out, RF_RESEND_REASON, NULL);
     change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+    change_set(out, research_timeline_field(next, TIMELINE_WORKER_ID), worker);
+    change_set_int(out, research_timeline_field(next, TIMELINE_ATTEMPTS), attempt);
     /* The message reads only fields this change leaves alone (the brief, the strategy, the
      * stored results): `r` as it stands will do, no copy with the change applied. */
     emit_dispatch(ctx, r, next, dispatch_id, worker, attempt, out);
@@ -601,11 +637,22 @@ wait_for_worker(const struct machine_ctx *ctx, const struct research *r, enum wo
     }
 }
 
+/* True when `r`'s picked-up dispatch has run longer than its worker type's
+ * AGENT_PHASE_TIMEOUT_<TYPE> (never when that is 0). While Kafka is down no completion can
+ * arrive, so none times out then either. */
+static bool
+over_phase_timeout(const struct machine_ctx *ctx, const struct research *r)
+{
+    const int64_t limit = ctx->cfg->agent.phase_timeout_ms[phase_worker_type(research_phase(r))];
+    return limit > 0 && !ctx->kafka_down && ctx->now_ms - research_int(r, RF_PICKED_UP_AT) > limit;
+}
+
 /* Why `r`'s outstanding dispatch must be sent again (§7), or NULL: its worker is dead (no
  * live heartbeat); it was not picked up within AGENT_DISPATCH_TIMEOUT of Kafka's
- * acknowledgement (so no Kafka outage, however long, times it out); or it was picked up and
- * its worker, still live, has not named it for AGENT_WORKER_TIMEOUT while no completion of it
- * arrived (the worker restarted, or its completion was lost). Sets *picked_up when the
+ * acknowledgement (so no Kafka outage, however long, times it out); it was picked up and its
+ * worker, still running it, has done so past AGENT_PHASE_TIMEOUT_<TYPE>; or it was picked up
+ * and its worker, still live, has not named it for AGENT_WORKER_TIMEOUT while no completion of
+ * it arrived (the worker restarted, or its completion was lost). Sets *picked_up when the
  * worker's heartbeat names the dispatch for the first time. */
 static const char *
 lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *picked_up)
@@ -613,15 +660,18 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
     const struct worker_beat *b = workers_find(ctx->workers, research_get(r, RF_WORKER_ID));
     *picked_up = false;
     if (b == NULL) {
-        return "worker_dead";
+        return REDISPATCH_WORKER_DEAD;
     }
     const bool names = b->dispatch_id != NULL && research_is(r, RF_DISPATCH_ID, b->dispatch_id);
     if (research_get(r, RF_PICKED_UP_AT) != NULL) {
+        if (names && over_phase_timeout(ctx, r)) {
+            return REDISPATCH_PHASE_TIMEOUT;
+        }
         if (names || ctx->now_ms - b->dispatch_since_ms < ctx->cfg->agent.worker_timeout_ms) {
             return NULL;
         }
         if (ctx->caught_up_at_ms >= b->dispatch_since_ms) {
-            return "dispatch_lost";
+            return REDISPATCH_DISPATCH_LOST;
         }
         if (ctx->want_caught_up != NULL) {
             *ctx->want_caught_up = true;
@@ -634,9 +684,19 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
     }
     if (r->acked_at_ms > 0 && !ctx->kafka_down &&
         ctx->now_ms - r->acked_at_ms > ctx->cfg->agent.dispatch_timeout_ms) {
-        return "dispatch_timeout";
+        return REDISPATCH_DISPATCH_TIMEOUT;
     }
     return NULL;
+}
+
+/* "AGENT_PHASE_TIMEOUT_TRAINING" for training, into var. */
+static void
+timeout_var(enum worker_type wt, char *var, size_t len)
+{
+    int n = snprintf(var, len, "AGENT_PHASE_TIMEOUT_%s", worker_type_name(wt));
+    for (int i = (int)strlen("AGENT_PHASE_TIMEOUT_"); i < n && (size_t)i < len; i++) {
+        var[i] = (char)toupper((unsigned char)var[i]);
+    }
 }
 
 /* Send `r`'s current phase again, to another free worker, as the next attempt; fail it when no
@@ -652,29 +712,58 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
     const char *attempt_text = research_get(r, RF_ATTEMPT);
     const int64_t attempt = (attempt_text != NULL ? research_int(r, RF_ATTEMPT) : 1) + 1;
     const bool released = strcmp(reason, REDISPATCH_RELEASED) == 0;
+    const bool timed_out = strcmp(reason, REDISPATCH_PHASE_TIMEOUT) == 0;
+    /* A timed-out dispatch got its abort when it timed out, if its resend had to wait. */
+    const bool aborted = research_is(r, RF_RESEND_REASON, REDISPATCH_PHASE_TIMEOUT);
     const int64_t n_released = research_int(r, RF_RELEASED) + (released ? 1 : 0);
+    enum worker_type wt = phase_worker_type(phase);
     if (!released && attempt - n_released > ctx->cfg->agent.max_attempts) {
         char error[LIMITS_ID_MAX + 160];
-        snprintf(error, sizeof(error),
-                 "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), the "
-                 "last lost to %s on %s",
-                 phase_name(phase), attempt - 1 - n_released, reason,
-                 research_get(r, RF_WORKER_ID));
+        if (timed_out) {
+            char var[32];
+            timeout_var(wt, var, sizeof(var));
+            snprintf(error, sizeof(error),
+                     "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), "
+                     "the last ran past %s (%g s) on %s",
+                     phase_name(phase), attempt - 1 - n_released, var,
+                     (double)ctx->cfg->agent.phase_timeout_ms[wt] / 1000,
+                     research_get(r, RF_WORKER_ID));
+        } else {
+            snprintf(error, sizeof(error),
+                     "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), "
+                     "the last lost to %s on %s",
+                     phase_name(phase), attempt - 1 - n_released, reason,
+                     research_get(r, RF_WORKER_ID));
+        }
         change_init(out, CHANGE_UPDATE, id);
-        emit_abort(ctx, r, reason, out);
+        if (!aborted) {
+            emit_abort(ctx, r, reason, out);
+        }
         fail(ctx, r, error, out);
         return;
     }
-    enum worker_type wt = phase_worker_type(phase);
-    /* Given up: its worker, if live, is free for the resend (it may be the one to get it). */
+    /* Given up: its worker, if live, is free for the resend (it may be the one to get it) as
+     * soon as its heartbeat says idle; one still busy with it (a worker that ignores the
+     * abort of a timed-out dispatch) is not free, so never gets it back. */
     workers_release(ctx->workers, research_get(r, RF_WORKER_ID));
     const char *worker = workers_take(ctx->workers, wt, ctx->now_ms);
+    if (worker == NULL && timed_out && !aborted) {
+        /* Stopped now, not when a worker is free: it may be the only one of its type. */
+        change_init(out, CHANGE_UPDATE, id);
+        emit_abort(ctx, r, reason, out);
+        change_set(out, RF_RESEND_REASON, REDISPATCH_PHASE_TIMEOUT);
+        change_set_int(out, RF_WAITING_SINCE, ctx->now_ms);
+        change_set_int(out, RF_UPDATED_AT, ctx->now_ms);
+        return;
+    }
     if (worker == NULL) {
         wait_for_worker(ctx, r, wt, out);
         return;
     }
     change_init(out, CHANGE_UPDATE, id);
-    emit_abort(ctx, r, reason, out);
+    if (!aborted) {
+        emit_abort(ctx, r, reason, out);
+    }
     char dispatch_id[LIMITS_ID_MAX + 1];
     send_dispatch(ctx, r, phase, worker, attempt, out, dispatch_id, sizeof(dispatch_id));
     if (released) {
@@ -711,6 +800,7 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
         const char *lost = lost_dispatch(ctx, r, &picked_up);
         if (lost != NULL) {
             redispatch(ctx, r, lost, out);
+            out->phase_timeout = strcmp(lost, REDISPATCH_PHASE_TIMEOUT) == 0; /* counted once */
         } else if (picked_up) {
             change_init(out, CHANGE_UPDATE, id);
             change_set_int(out, RF_PICKED_UP_AT, ctx->now_ms);
@@ -745,6 +835,9 @@ machine_advance(const struct machine_ctx *ctx, const struct research *r, struct 
     change_init(out, CHANGE_UPDATE, id);
     send_dispatch(ctx, r, next, worker, attempt, out, dispatch_id, sizeof(dispatch_id));
     change_set_int(out, RF_PHASE_STARTED_AT, ctx->now_ms);
+    change_set_int(out, research_timeline_field(next, TIMELINE_STARTED_AT), ctx->now_ms);
+    /* A phase started again (a resumed research) has not finished this time yet. */
+    change_set(out, research_timeline_field(next, TIMELINE_FINISHED_AT), NULL);
     struct event ev = {.type = EVENT_PHASE_STARTED,
                        .research_id = id,
                        .phase = next,
@@ -811,6 +904,7 @@ machine_cancel(const struct machine_ctx *ctx, const struct research *r, const st
     if (outstanding) {
         /* Its worker stops, and is free for others as soon as its heartbeat says idle. */
         emit_abort(ctx, r, "cancelled", out);
+        timeline_mark_now(ctx, r, TIMELINE_FINISHED_AT, out);
     }
     struct cancel_view v = {.outcome = CANCEL_CANCELLED,
                             .research_id = id,

@@ -106,5 +106,9 @@ bool machine_pins_worker(const struct research *r);
 /* True when `r` can move only once a worker of *wt is free: its next phase is ready to be
  * dispatched, or its lost dispatch to be sent again. *wt written only when true. */
 bool machine_wants_worker(const struct research *r, enum worker_type *wt);
+/* True when `r` is recorded as waiting for a free worker (waiting_since set), *wt of which
+ * type (written only when true). From its fields alone, not r->corrupt, so that a tally kept
+ * as fields change stays exact. */
+bool machine_waits_for(const struct research *r, enum worker_type *wt);
 
 #endif /* RC_MACHINE_H */

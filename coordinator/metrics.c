@@ -17,9 +17,19 @@
  * hours; one set of buckets covers both. */
 static const double bounds[METRICS_DURATION_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                                         0.1,    1,     10,     60,    600,  3600};
+/* A whole research takes minutes to hours, a day at the most that matters. */
+static const double research_bounds[METRICS_RESEARCH_BUCKETS] = {
+    1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400};
+
+struct bounds {
+    const double *v;
+    size_t n;
+};
+static const struct bounds short_bounds = {bounds, METRICS_DURATION_BUCKETS};
+static const struct bounds long_bounds = {research_bounds, METRICS_RESEARCH_BUCKETS};
 
 struct histogram {
-    _Atomic uint64_t buckets[METRICS_DURATION_BUCKETS + 1];
+    _Atomic uint64_t buckets[METRICS_BUCKETS_MAX + 1];
     _Atomic uint64_t sum_us;
 };
 
@@ -35,9 +45,15 @@ struct metrics {
     _Atomic uint64_t invalid[MSG_INVALID_COUNT];
     _Atomic uint64_t resumes[2]; /* resumed, rejected */
     struct histogram phase_duration[WORKER_TYPE_COUNT];
+    struct histogram research_duration[METRICS_OUTCOME_COUNT];
+    _Atomic uint64_t tokens[METRICS_TOKENS_SOURCES][METRICS_TOKENS_DIRECTIONS];
+    _Atomic uint64_t spend_bits; /* a double; only the loop thread adds to it */
+    _Atomic uint64_t phase_timeouts[WORKER_TYPE_COUNT];
     struct histogram cycle;
     _Atomic int64_t researches[PHASE_COUNT];
     _Atomic int64_t waiting;
+    _Atomic int64_t waiting_by_type[WORKER_TYPE_COUNT];
+    _Atomic uint64_t oldest_wait_bits[WORKER_TYPE_COUNT]; /* doubles */
     _Atomic int64_t workers_live[WORKER_TYPE_COUNT];
     _Atomic int64_t workers_busy[WORKER_TYPE_COUNT];
     _Atomic int64_t capacity_limit;
@@ -86,10 +102,10 @@ from_bits(uint64_t u)
 }
 
 static void
-tally_duration(struct metrics_histogram_tally *h, double seconds)
+tally_in(struct metrics_histogram_tally *h, const struct bounds *b, double seconds)
 {
     size_t i = 0;
-    while (i < METRICS_DURATION_BUCKETS && seconds > bounds[i]) {
+    while (i < b->n && seconds > b->v[i]) {
         i++;
     }
     h->buckets[i]++;
@@ -102,6 +118,36 @@ field_int(const struct research *r, enum research_field f)
     return r != NULL ? research_int(r, f) : 0;
 }
 
+/* A research finished with `outcome`: counted, and how long it took (created_at to its
+ * finished_at, seconds). */
+static void
+note_outcome(struct metrics_tally *t, enum metrics_outcome outcome, const struct research *before,
+             const struct change *c, int64_t now_ms)
+{
+    t->outcomes[outcome]++;
+    const char *created = c->set[RF_CREATED_AT] ? c->value[RF_CREATED_AT] : NULL;
+    int64_t from = created != NULL ? strtoll(created, NULL, 10) : field_int(before, RF_CREATED_AT);
+    const char *finished = c->set[RF_FINISHED_AT] ? c->value[RF_FINISHED_AT] : NULL;
+    int64_t to = finished != NULL ? strtoll(finished, NULL, 10) : now_ms;
+    tally_in(&t->research_duration[outcome], &long_bounds,
+             from > 0 && to > from ? (double)(to - from) / 1e3 : 0);
+}
+
+/* The tokens of a design or assessment result the change records. */
+static void
+note_tokens(struct metrics_tally *t, enum worker_type wt, const struct change *c)
+{
+    static const char *const keys[METRICS_TOKENS_DIRECTIONS] = {"input_tokens", "output_tokens"};
+    const size_t source = wt == WORKER_DESIGN ? METRICS_TOKENS_DESIGN : METRICS_TOKENS_ASSESSMENT;
+    for (size_t d = 0; d < METRICS_TOKENS_DIRECTIONS; d++) {
+        int f = research_result_field(wt, keys[d]);
+        const char *text = f >= 0 && c->set[f] ? c->value[f] : NULL;
+        /* Whole numbers 0..10^12 (result_check); written as their decimal text. */
+        double n = text != NULL ? strtod(text, NULL) : 0;
+        t->tokens[source][d] += n > 0 ? (uint64_t)n : 0;
+    }
+}
+
 void
 metrics_note_change(struct metrics_tally *t, const struct research *before,
                     const struct change *c, int64_t now_ms)
@@ -112,13 +158,17 @@ metrics_note_change(struct metrics_tally *t, const struct research *before,
         phase_parse(c->value[RF_PHASE], &now) == RC_OK && (before == NULL || now != was)) {
         t->transitions[now]++;
         if (now == PHASE_COMPLETED) {
-            t->outcomes[METRICS_OUTCOME_COMPLETED]++;
+            note_outcome(t, METRICS_OUTCOME_COMPLETED, before, c, now_ms);
         } else if (now == PHASE_FAILED) {
-            t->outcomes[METRICS_OUTCOME_FAILED]++;
+            note_outcome(t, METRICS_OUTCOME_FAILED, before, c, now_ms);
         } else if (now == PHASE_CANCELLED) {
-            t->outcomes[METRICS_OUTCOME_CANCELLED]++;
+            note_outcome(t, METRICS_OUTCOME_CANCELLED, before, c, now_ms);
         }
     }
+    if (c->phase_timeout && phase_is_worked(was)) {
+        t->phase_timeouts[phase_worker_type(was)]++;
+    }
+    t->spend_usd += c->cost_usd;
     if (c->set[RF_DISPATCH_ID] && c->value[RF_DISPATCH_ID] != NULL && phase_is_worked(now)) {
         enum worker_type wt = phase_worker_type(now);
         t->dispatches[wt]++;
@@ -132,13 +182,17 @@ metrics_note_change(struct metrics_tally *t, const struct research *before,
         strcmp(c->value[RF_CHILD_STATUS], CHILD_DISPATCHED) != 0 && phase_is_worked(was)) {
         enum worker_type wt = phase_worker_type(was);
         int64_t started = field_int(before, RF_PHASE_STARTED_AT);
-        tally_duration(&t->phase_duration[wt], started > 0 ? (double)(now_ms - started) / 1e3 : 0);
+        tally_in(&t->phase_duration[wt], &short_bounds,
+                 started > 0 ? (double)(now_ms - started) / 1e3 : 0);
         if ((wt == WORKER_TRAINING || wt == WORKER_BACKTEST) &&
             strcmp(c->value[RF_CHILD_STATUS], "completed") == 0) {
             enum metrics_gate g = research_is(before, RF_BYPASS_GATES, "1") ? METRICS_GATE_BYPASSED
                                   : c->set[RF_GATE_REJECTION_REASON]      ? METRICS_GATE_FAILED
                                                                           : METRICS_GATE_PASSED;
             t->gates[wt == WORKER_TRAINING ? 0 : 1][g]++;
+        }
+        if (wt == WORKER_DESIGN || wt == WORKER_ASSESSMENT) {
+            note_tokens(t, wt, c);
         }
     }
 }
@@ -154,7 +208,7 @@ add(_Atomic uint64_t *a, uint64_t v)
 static void
 add_histogram(struct histogram *h, const struct metrics_histogram_tally *t)
 {
-    for (size_t i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+    for (size_t i = 0; i <= METRICS_BUCKETS_MAX; i++) {
         add(&h->buckets[i], t->buckets[i]);
     }
     add(&h->sum_us, t->sum_us);
@@ -181,6 +235,20 @@ metrics_commit(struct metrics *m, const struct metrics_tally *t)
         add(&m->dispatches[i], t->dispatches[i]);
         add(&m->redispatches[i], t->redispatches[i]);
         add_histogram(&m->phase_duration[i], &t->phase_duration[i]);
+        add(&m->phase_timeouts[i], t->phase_timeouts[i]);
+    }
+    for (size_t i = 0; i < METRICS_OUTCOME_COUNT; i++) {
+        add_histogram(&m->research_duration[i], &t->research_duration[i]);
+    }
+    for (size_t s = 0; s < METRICS_TOKENS_SOURCES; s++) {
+        for (size_t d = 0; d < METRICS_TOKENS_DIRECTIONS; d++) {
+            add(&m->tokens[s][d], t->tokens[s][d]);
+        }
+    }
+    if (t->spend_usd != 0) {
+        /* One writer (the loop thread): a plain read-add-store keeps it exact. */
+        double spent = from_bits(atomic_load_explicit(&m->spend_bits, memory_order_relaxed));
+        atomic_store_explicit(&m->spend_bits, to_bits(spent + t->spend_usd), memory_order_relaxed);
     }
     add(&m->completions, t->completions);
     add(&m->stale_completions, t->stale_completions);
@@ -199,6 +267,9 @@ metrics_set_gauges(struct metrics *m, const struct metrics_gauges *g)
     }
     atomic_store_explicit(&m->waiting, g->waiting, memory_order_relaxed);
     for (size_t i = 0; i < WORKER_TYPE_COUNT; i++) {
+        atomic_store_explicit(&m->waiting_by_type[i], g->waiting_by_type[i], memory_order_relaxed);
+        atomic_store_explicit(&m->oldest_wait_bits[i], to_bits(g->oldest_wait_s[i]),
+                              memory_order_relaxed);
         atomic_store_explicit(&m->workers_live[i], g->workers_live[i], memory_order_relaxed);
         atomic_store_explicit(&m->workers_busy[i], g->workers_busy[i], memory_order_relaxed);
     }
@@ -214,7 +285,7 @@ metrics_observe_cycle(struct metrics *m, double seconds)
 {
     struct metrics_histogram_tally t;
     memset(&t, 0, sizeof(t));
-    tally_duration(&t, seconds);
+    tally_in(&t, &short_bounds, seconds);
     add_histogram(&m->cycle, &t);
 }
 
@@ -242,17 +313,17 @@ head(struct buf *out, const char *name, const char *type, const char *help)
 
 static void
 render_histogram(struct buf *out, const char *name, const char *label, const char *value,
-                 struct histogram *h)
+                 const struct bounds *b, struct histogram *h)
 {
     char labels[96] = "";
     if (label != NULL) {
         snprintf(labels, sizeof(labels), "%s=\"%s\",", label, value);
     }
     uint64_t cumulative = 0;
-    for (size_t i = 0; i <= METRICS_DURATION_BUCKETS; i++) {
+    for (size_t i = 0; i <= b->n; i++) {
         cumulative += get(&h->buckets[i]);
-        if (i < METRICS_DURATION_BUCKETS) {
-            buf_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, bounds[i],
+        if (i < b->n) {
+            buf_printf(out, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels, b->v[i],
                        cumulative);
         } else {
             buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, cumulative);
@@ -263,6 +334,48 @@ render_histogram(struct buf *out, const char *name, const char *label, const cha
                labels[0] ? "}" : "", (double)get(&h->sum_us) / 1e6);
     buf_printf(out, "%s_count%s%s%s %" PRIu64 "\n", name, labels[0] ? "{" : "", labels,
                labels[0] ? "}" : "", cumulative);
+}
+
+static const char *const token_sources[METRICS_TOKENS_SOURCES] = {"design", "assessment"};
+static const char *const token_directions[METRICS_TOKENS_DIRECTIONS] = {"input", "output"};
+
+/* How long researches take, what they cost, who waits, and the phase timeouts. */
+static void
+render_costs_and_waits(struct metrics *m, struct buf *out)
+{
+    head(out, "rc_research_duration_seconds", "histogram",
+         "From a research's creation to its end, by final status.");
+    for (size_t i = 0; i < METRICS_OUTCOME_COUNT; i++) {
+        render_histogram(out, "rc_research_duration_seconds", "outcome", outcome_names[i],
+                         &long_bounds, &m->research_duration[i]);
+    }
+    head(out, "rc_tokens_total", "counter", "Tokens reported by design and assessment results.");
+    for (size_t s = 0; s < METRICS_TOKENS_SOURCES; s++) {
+        for (size_t d = 0; d < METRICS_TOKENS_DIRECTIONS; d++) {
+            buf_printf(out, "rc_tokens_total{worker_type=\"%s\",direction=\"%s\"} %" PRIu64 "\n",
+                       token_sources[s], token_directions[d], get(&m->tokens[s][d]));
+        }
+    }
+    head(out, "rc_spend_usd_total", "counter", "USD charged to the budget, every day together.");
+    buf_printf(out, "rc_spend_usd_total %.6f\n", from_bits(get(&m->spend_bits)));
+    head(out, "rc_waiting_researches", "gauge",
+         "Researches waiting for a free worker, by the worker type they wait for.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_waiting_researches{worker_type=\"%s\"} %" PRId64 "\n",
+                   worker_type_name(wt), atomic_load(&m->waiting_by_type[wt]));
+    }
+    head(out, "rc_oldest_wait_seconds", "gauge",
+         "The longest wait of those researches for a free worker (0 when none waits).");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_oldest_wait_seconds{worker_type=\"%s\"} %.3f\n", worker_type_name(wt),
+                   from_bits(get(&m->oldest_wait_bits[wt])));
+    }
+    head(out, "rc_phase_timeouts_total", "counter",
+         "Dispatches aborted past AGENT_PHASE_TIMEOUT_<TYPE>, by worker type.");
+    for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
+        buf_printf(out, "rc_phase_timeouts_total{worker_type=\"%s\"} %" PRIu64 "\n",
+                   worker_type_name(wt), get(&m->phase_timeouts[wt]));
+    }
 }
 
 void
@@ -322,13 +435,14 @@ metrics_render(struct metrics *m, struct buf *out)
     buf_printf(out, "rc_resumes_total{outcome=\"resumed\"} %" PRIu64 "\n", get(&m->resumes[0]));
     buf_printf(out, "rc_resumes_total{outcome=\"rejected\"} %" PRIu64 "\n", get(&m->resumes[1]));
     head(out, "rc_cycle_duration_seconds", "histogram", "Duration of a loop pass.");
-    render_histogram(out, "rc_cycle_duration_seconds", NULL, NULL, &m->cycle);
+    render_histogram(out, "rc_cycle_duration_seconds", NULL, NULL, &short_bounds, &m->cycle);
     head(out, "rc_phase_duration_seconds", "histogram",
          "From a phase's start to its worker's completion.");
     for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
         render_histogram(out, "rc_phase_duration_seconds", "phase",
-                         phase_name(worker_type_phase(wt)), &m->phase_duration[wt]);
+                         phase_name(worker_type_phase(wt)), &short_bounds, &m->phase_duration[wt]);
     }
+    render_costs_and_waits(m, out);
     head(out, "rc_workers_live", "gauge", "Workers heartbeating within AGENT_WORKER_TIMEOUT.");
     for (enum worker_type wt = 0; wt < WORKER_TYPE_COUNT; wt++) {
         buf_printf(out, "rc_workers_live{worker_type=\"%s\"} %" PRId64 "\n",

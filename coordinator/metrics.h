@@ -39,11 +39,25 @@ enum metrics_gate {
     METRICS_GATE_COUNT
 };
 
-#define METRICS_DURATION_BUCKETS 12
+#define METRICS_DURATION_BUCKETS 12 /* the cycle's and the phases' histograms */
+#define METRICS_RESEARCH_BUCKETS 13 /* rc_research_duration_seconds: a minute to a day */
+#define METRICS_BUCKETS_MAX 13
 
 struct metrics_histogram_tally {
-    uint64_t buckets[METRICS_DURATION_BUCKETS + 1]; /* the last is +Inf */
+    uint64_t buckets[METRICS_BUCKETS_MAX + 1]; /* by bound, then +Inf; the rest unused */
     uint64_t sum_us;
+};
+
+/* rc_tokens_total's worker types and directions. */
+enum metrics_token_source {
+    METRICS_TOKENS_DESIGN = 0,
+    METRICS_TOKENS_ASSESSMENT,
+    METRICS_TOKENS_SOURCES
+};
+enum metrics_token_direction {
+    METRICS_TOKENS_INPUT = 0,
+    METRICS_TOKENS_OUTPUT,
+    METRICS_TOKENS_DIRECTIONS
 };
 
 /* One pass's increments, added to the figures only once the pass is written (a pass that
@@ -60,12 +74,18 @@ struct metrics_tally {
     uint64_t invalid[MSG_INVALID_COUNT]; /* by the decoder's class (enum msg_invalid) */
     uint64_t resumes[2];                 /* resume messages: [0] resumed, [1] rejected */
     struct metrics_histogram_tally phase_duration[WORKER_TYPE_COUNT];
+    struct metrics_histogram_tally research_duration[METRICS_OUTCOME_COUNT]; /* created..finished */
+    uint64_t tokens[METRICS_TOKENS_SOURCES][METRICS_TOKENS_DIRECTIONS];
+    double spend_usd; /* charged to the budget */
+    uint64_t phase_timeouts[WORKER_TYPE_COUNT];
 };
 
 /* The gauges, set by the loop after each pass (and on outages). */
 struct metrics_gauges {
     int64_t researches[PHASE_COUNT]; /* active researches by phase (worked phases, pending) */
     int64_t waiting;                 /* ... of them waiting for a free worker */
+    int64_t waiting_by_type[WORKER_TYPE_COUNT]; /* ... by the type of worker they wait for */
+    double oldest_wait_s[WORKER_TYPE_COUNT];    /* the longest of those waits, 0 when none */
     int64_t workers_live[WORKER_TYPE_COUNT];
     int64_t workers_busy[WORKER_TYPE_COUNT];
     int64_t capacity_limit;
@@ -77,8 +97,9 @@ struct metrics *metrics_new(void);
 void metrics_free(struct metrics *m);
 
 /* Tally what the planned change `c` does to `before` (the research as it was; NULL for a
- * new one) at `now_ms`: phase entries, outcomes, dispatches and redispatches, gate results,
- * and the duration of a phase whose result came. */
+ * new one) at `now_ms`: phase entries, outcomes and the research's duration, dispatches and
+ * redispatches, phase timeouts, gate results, the duration of a phase whose result came, its
+ * tokens, and the money charged. */
 void metrics_note_change(struct metrics_tally *t, const struct research *before,
                          const struct change *c, int64_t now_ms);
 

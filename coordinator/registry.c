@@ -7,9 +7,12 @@
 #include <string.h>
 
 #include "common/xalloc.h"
+#include "contract/limits.h"
 #include "coordinator/change.h"
 #include "coordinator/idmap.h"
+#include "coordinator/machine.h"
 #include "coordinator/research.h"
+#include "coordinator/waitq.h"
 
 struct registry {
     struct research **items; /* age order; NULL = removed */
@@ -22,6 +25,10 @@ struct registry {
     /* what the metrics show, kept as researches come, change and go */
     int64_t by_phase[PHASE_COUNT];
     int64_t waiting;
+    int64_t waiting_by_type[WORKER_TYPE_COUNT]; /* machine_waits_for, by type */
+    /* (waiting_since, id) of waiting researches by type, oldest first: hints, pushed when a
+     * research may have started to wait, checked (and dropped when stale) when read. */
+    struct waitq *since;
 };
 
 /* Count `r` in (sign 1) or out (sign -1) of the figures. */
@@ -30,6 +37,31 @@ tally(struct registry *reg, const struct research *r, int sign)
 {
     reg->by_phase[research_phase(r)] += sign;
     reg->waiting += sign * (research_get(r, RF_WAITING_SINCE) != NULL);
+    enum worker_type wt;
+    if (machine_waits_for(r, &wt)) {
+        reg->waiting_by_type[wt] += sign;
+    }
+}
+
+/* `r` may have started to wait, or to wait for another type: index it (a hint). */
+static void
+hint_wait(struct registry *reg, const struct research *r)
+{
+    enum worker_type wt;
+    if (machine_waits_for(r, &wt)) {
+        waitq_push(reg->since, wt, research_int(r, RF_WAITING_SINCE),
+                   research_get(r, RF_RESEARCH_ID));
+    }
+}
+
+/* Whether the hint (since_ms, id) for `wt` is still true. */
+static bool
+hint_holds(const struct registry *reg, enum worker_type wt, int64_t since_ms, const char *id)
+{
+    const struct research *r = idmap_get(reg->by_id, id);
+    enum worker_type now;
+    return r != NULL && machine_waits_for(r, &now) && now == wt &&
+           research_int(r, RF_WAITING_SINCE) == since_ms;
 }
 
 struct registry *
@@ -37,6 +69,7 @@ registry_new(void)
 {
     struct registry *reg = xcalloc(1, sizeof(*reg));
     reg->by_id = idmap_new();
+    reg->since = waitq_new();
     return reg;
 }
 
@@ -53,6 +86,8 @@ registry_clear(struct registry *reg)
     idmap_clear(reg->by_id);
     memset(reg->by_phase, 0, sizeof(reg->by_phase));
     reg->waiting = 0;
+    memset(reg->waiting_by_type, 0, sizeof(reg->waiting_by_type));
+    waitq_clear(reg->since);
 }
 
 void
@@ -64,6 +99,7 @@ registry_free(struct registry *reg)
     registry_clear(reg);
     free(reg->items);
     idmap_free(reg->by_id);
+    waitq_free(reg->since);
     free(reg);
 }
 
@@ -102,6 +138,7 @@ registry_add(struct registry *reg, struct research *r)
     reg->count++;
     idmap_put(reg->by_id, id, r);
     tally(reg, r, 1);
+    hint_wait(reg, r);
 }
 
 struct research *
@@ -189,6 +226,54 @@ registry_figures(const struct registry *reg, int64_t by_phase[PHASE_COUNT], int6
     *waiting = reg->waiting;
 }
 
+/* Rebuild `wt`'s index from its entries that still hold, once stale ones outnumber them: the
+ * oldest waiter may keep stale entries behind it for long. */
+static void
+compact_hints(struct registry *reg, enum worker_type wt, int64_t n_waiting)
+{
+    if (waitq_len(reg->since, wt) <= 2 * (size_t)n_waiting + 64) {
+        return;
+    }
+    struct waitq *kept = waitq_new();
+    int64_t at = 0;
+    const char *id = NULL;
+    while (waitq_peek(reg->since, wt, &at, &id)) {
+        if (hint_holds(reg, wt, at, id)) {
+            waitq_push(kept, wt, at, id);
+        }
+        char dropped[LIMITS_ID_MAX + 1];
+        (void)waitq_pop(reg->since, wt, dropped, sizeof(dropped));
+    }
+    while (waitq_peek(kept, wt, &at, &id)) {
+        waitq_push(reg->since, wt, at, id);
+        char moved[LIMITS_ID_MAX + 1];
+        (void)waitq_pop(kept, wt, moved, sizeof(moved));
+    }
+    waitq_free(kept);
+}
+
+void
+registry_waits(struct registry *reg, int64_t n_waiting[WORKER_TYPE_COUNT],
+               int64_t oldest_since_ms[WORKER_TYPE_COUNT])
+{
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        const enum worker_type wt = (enum worker_type)t;
+        n_waiting[t] = reg->waiting_by_type[t];
+        oldest_since_ms[t] = 0;
+        compact_hints(reg, wt, n_waiting[t]);
+        int64_t at = 0;
+        const char *id = NULL;
+        while (waitq_peek(reg->since, wt, &at, &id)) {
+            if (hint_holds(reg, wt, at, id)) {
+                oldest_since_ms[t] = at;
+                break;
+            }
+            char dropped[LIMITS_ID_MAX + 1];
+            (void)waitq_pop(reg->since, wt, dropped, sizeof(dropped));
+        }
+    }
+}
+
 void
 registry_apply(struct registry *reg, const struct change *c)
 {
@@ -207,6 +292,10 @@ registry_apply(struct registry *reg, const struct change *c)
             tally(reg, r, -1);
             change_apply(c, r);
             tally(reg, r, 1);
+            /* What it waits for, if anything, follows from these alone (machine_waits_for). */
+            if (c->set[RF_WAITING_SINCE] || c->set[RF_CHILD_STATUS] || c->set[RF_PHASE]) {
+                hint_wait(reg, r);
+            }
         }
     }
 }

@@ -40,6 +40,11 @@ void registry_sweep_start(struct registry *reg);
 struct research *registry_sweep_next(struct registry *reg);
 /* The active researches by phase, and how many wait for a worker (waiting_since set). */
 void registry_figures(const struct registry *reg, int64_t by_phase[PHASE_COUNT], int64_t *waiting);
+/* How many researches wait for a free worker of each type, and since when the longest of them
+ * waits (its waiting_since, Unix ms; 0 when none waits). Kept as researches change, so cheap:
+ * no walk over the active researches (it drops the stale entries of an index as it reads). */
+void registry_waits(struct registry *reg, int64_t n_waiting[WORKER_TYPE_COUNT],
+                    int64_t oldest_since_ms[WORKER_TYPE_COUNT]);
 /* Mirror a planned change: a created research is added, a finished one removed, an update's
  * fields applied. Adding compacts: do not call with CHANGE_CREATE during a walk. */
 void registry_apply(struct registry *reg, const struct change *c);

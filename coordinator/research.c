@@ -17,7 +17,7 @@
 void
 research_set(struct research *r, enum research_field f, const char *value)
 {
-    RC_ASSERT(f >= 0 && f < RF_COUNT);
+    RC_ASSERT(f >= 0 && f < RF_MIRRORED);
     if (r->f[f] != NULL && value != NULL && strcmp(r->f[f], value) == 0) {
         return;
     }
@@ -34,7 +34,7 @@ research_set(struct research *r, enum research_field f, const char *value)
 const char *
 research_get(const struct research *r, enum research_field f)
 {
-    RC_ASSERT(f >= 0 && f < RF_COUNT);
+    RC_ASSERT(f >= 0 && f < RF_MIRRORED);
     return r->f[f];
 }
 
@@ -48,7 +48,7 @@ struct research *
 research_dup(const struct research *r)
 {
     struct research *c = research_new();
-    for (int i = 0; i < RF_COUNT; i++) {
+    for (int i = 0; i < RF_MIRRORED; i++) {
         c->f[i] = xstrdup_or_null(r->f[i]);
     }
     c->phase = r->phase;
@@ -64,7 +64,7 @@ research_free(struct research *r)
     if (r == NULL) {
         return;
     }
-    for (int i = 0; i < RF_COUNT; i++) {
+    for (int i = 0; i < RF_MIRRORED; i++) {
         free(r->f[i]);
     }
     free(r->corrupt);
@@ -191,9 +191,10 @@ research_check(const struct research *r, const char *id, char *why, size_t why_l
     if (r->f[RF_RESUMES] != NULL && !whole(r->f[RF_RESUMES], RESEARCH_ATTEMPT_MAX)) {
         return corrupt(why, why_len, RF_RESUMES, "not a whole number 0..1000000", r->f[RF_RESUMES]);
     }
-    if (r->f[RF_RESEND_REASON] != NULL &&
-        strcmp(r->f[RF_RESEND_REASON], REDISPATCH_RELEASED) != 0) {
-        return corrupt(why, why_len, RF_RESEND_REASON, "not " REDISPATCH_RELEASED,
+    static const char *const resends[] = {REDISPATCH_RELEASED, REDISPATCH_PHASE_TIMEOUT, NULL};
+    if (r->f[RF_RESEND_REASON] != NULL && !in_set(r->f[RF_RESEND_REASON], resends)) {
+        return corrupt(why, why_len, RF_RESEND_REASON,
+                       "not " REDISPATCH_RELEASED " or " REDISPATCH_PHASE_TIMEOUT,
                        r->f[RF_RESEND_REASON]);
     }
     if (r->f[RF_OPTIONS] != NULL && !options_read(r->f[RF_OPTIONS])) {

@@ -20,7 +20,7 @@ enum research_stored {
 };
 
 struct research {
-    char *f[RF_COUNT]; /* owned; NULL = absent (never "") */
+    char *f[RF_MIRRORED]; /* owned; NULL = absent (never ""); no timeline (RF_MIRRORED) */
     enum phase phase;  /* f[RF_PHASE] parsed, kept by research_set: read every pass */
     size_t slot;       /* its index in the registry's age order, kept by the registry */
     /* Not NULL (owned): the stored research cannot be read as one, and this says why
@@ -36,7 +36,7 @@ struct research {
  * not overflow either). */
 #define RESEARCH_ATTEMPT_MAX 1000000
 
-/* Set (copying `value`; NULL or "" clears) one field. */
+/* Set (copying `value`; NULL or "" clears) one field; f < RF_MIRRORED, as for research_get. */
 void research_set(struct research *r, enum research_field f, const char *value);
 const char *research_get(const struct research *r, enum research_field f); /* NULL if absent */
 /* A deep copy; caller frees with research_free. */

@@ -222,7 +222,7 @@ parse_research(const char *id, const redisReply *h, bool check)
     for (size_t j = 0; j + 1 < h->elements; j += 2) {
         const redisReply *k = h->element[j], *v = h->element[j + 1];
         int f = k->type == REDIS_REPLY_STRING ? research_field_parse(k->str) : -1;
-        if (f >= 0 && v->type == REDIS_REPLY_STRING) {
+        if (f >= 0 && f < RF_MIRRORED && v->type == REDIS_REPLY_STRING) {
             research_set(r, (enum research_field)f, v->str);
         }
     }

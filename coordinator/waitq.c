@@ -116,3 +116,15 @@ waitq_len(const struct waitq *q, enum worker_type wt)
 {
     return q->h[wt].n;
 }
+
+bool
+waitq_peek(const struct waitq *q, enum worker_type wt, int64_t *at_ms, const char **id)
+{
+    const struct heap *h = &q->h[wt];
+    if (h->n == 0) {
+        return false;
+    }
+    *at_ms = h->v[0].created_at_ms;
+    *id = h->v[0].id;
+    return true;
+}

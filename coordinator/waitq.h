@@ -27,5 +27,8 @@ void waitq_push(struct waitq *q, enum worker_type wt, int64_t created_at_ms, con
  * false when the queue is empty. */
 bool waitq_pop(struct waitq *q, enum worker_type wt, char *id, size_t len);
 size_t waitq_len(const struct waitq *q, enum worker_type wt);
+/* The oldest entry queued for `wt`, left in place: its time into *at_ms and its id into *id
+ * (borrowed until the queue changes); false when the queue is empty. */
+bool waitq_peek(const struct waitq *q, enum worker_type wt, int64_t *at_ms, const char **id);
 
 #endif /* RC_WAITQ_H */

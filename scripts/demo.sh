@@ -144,7 +144,7 @@ echo "demo: \$ researchctl events --research ${IDS[0]}"
 "$BIN/researchctl" events --research "${IDS[0]}" | sed 's/^/    /'
 echo
 echo "demo: \$ curl $METRICS_ADDR/metrics   (an excerpt)"
-http_get /metrics | grep -E '^rc_(researches|research_outcomes_total|triggers_total\{outcome="accepted"|dispatches_total|gate_results_total\{gate="training"|workers_(live|busy)|budget|cycle_duration_seconds_(count|sum)|redis_up|kafka_up|leader)' | sed 's/^/    /'
+http_get /metrics | grep -E '^rc_(researches|research_outcomes_total|triggers_total\{outcome="accepted"|dispatches_total|gate_results_total\{gate="training"|workers_(live|busy)|budget|cycle_duration_seconds_(count|sum)|redis_up|kafka_up|leader|research_duration_seconds_count|tokens_total|spend_usd_total|waiting_researches|oldest_wait_seconds|phase_timeouts_total)' | sed 's/^/    /'
 echo
 echo "demo: rc:coordinator:"
 R HGETALL rc:coordinator | paste - - | sed 's/^/    /' 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * it_metrics: the operator's HTTP endpoint (METRICS_ADDR) during a real run: /metrics agrees
  * with what happened (researches completed, triggers by outcome, gates, dispatches, invalid
- * inputs, workers, leadership) and passes `promtool check metrics`; /healthz and /readyz
+ * inputs, workers, leadership; durations by outcome, tokens, money, who waits for which
+ * worker type) and passes `promtool check metrics`; /healthz and /readyz
  * answer, also while one client holds many idle connections; an address that cannot be served
  * is a configuration error. The scrape also has every metric that deploy/monitoring's
  * dashboard and alert rules name. */
@@ -145,6 +146,35 @@ scrape_has(void *arg)
     return ok;
 }
 
+/* The exposition format, as Prometheus's own checker reads it, and the names deploy/monitoring
+ * uses. */
+static void
+promtool_check(struct it_env *env, const char *body)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/scrape.txt", it_env_dir(env));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(body, f);
+    fclose(f);
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
+    int rc = system(cmd);
+    if (rc != 0) {
+        it_fail(env, "promtool check metrics failed (%d); see %s.out", rc, path);
+    }
+    /* Every metric the shipped dashboard and alert rules name is one this scrape has. */
+    snprintf(cmd, sizeof(cmd),
+             "/usr/bin/python3 '%s/tests/deploy/metric_names.py' '%s' "
+             "'%s/deploy/monitoring/grafana-dashboard.json' "
+             "'%s/deploy/monitoring/prometheus-rules.yml' > '%s.names' 2>&1",
+             RC_SOURCE_DIR, path, RC_SOURCE_DIR, RC_SOURCE_DIR, path);
+    if ((rc = system(cmd)) != 0) {
+        it_fail(env, "the dashboard or the rules name metrics the scrape lacks (%d); see %s.names",
+                rc, path);
+    }
+}
+
 static void
 test_metrics_scrape_agrees_with_the_run(void **state)
 {
@@ -220,32 +250,127 @@ test_metrics_scrape_agrees_with_the_run(void **state)
     assert_true(sample(body, "rc_budget_spent_usd") > 0); /* the stubs' tokens, priced */
     assert_true(sample(body, "rc_cycle_duration_seconds_count") > 0);
 
-    /* The exposition format, as Prometheus's own checker reads it. */
-    char path[512];
-    snprintf(path, sizeof(path), "%s/scrape.txt", it_env_dir(env));
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(body, f);
-    fclose(f);
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' > '%s.out' 2>&1", path, path);
-    int rc = system(cmd);
-    if (rc != 0) {
-        it_fail(env, "promtool check metrics failed (%d); see %s.out", rc, path);
-    }
-    /* Every metric the shipped dashboard and alert rules name is one this scrape has. */
-    snprintf(cmd, sizeof(cmd),
-             "/usr/bin/python3 '%s/tests/deploy/metric_names.py' '%s' "
-             "'%s/deploy/monitoring/grafana-dashboard.json' "
-             "'%s/deploy/monitoring/prometheus-rules.yml' > '%s.names' 2>&1",
-             RC_SOURCE_DIR, path, RC_SOURCE_DIR, RC_SOURCE_DIR, path);
-    if ((rc = system(cmd)) != 0) {
-        it_fail(env, "the dashboard or the rules name metrics the scrape lacks (%d); see %s.names",
-                rc, path);
-    }
+    promtool_check(env, body);
     free(body);
     free(ida);
     free(idb);
+}
+
+/* A scrape where `series` is above `floor`. */
+static bool
+scrape_above(void *arg)
+{
+    const struct scrape_probe *p = arg;
+    char *body = NULL;
+    bool ok = http_get(p->port, "/metrics", &body) == 200 && sample(body, p->series) > p->want;
+    free(body);
+    return ok;
+}
+
+static void
+wait_scrape(struct it_env *env, int port, const char *series, double want, bool above)
+{
+    struct scrape_probe p = {port, series, want};
+    if (!it_wait_until(above ? scrape_above : scrape_has, &p, WAIT_MS)) {
+        char *body = NULL;
+        (void)http_get(port, "/metrics", &body);
+        it_fail(env, "no scrape with %s %s %g; the last:\n%s", series, above ? ">" : "==", want,
+                body != NULL ? body : "(none)");
+    }
+}
+
+/* The sum of cost_usd over the research hashes `ids`. */
+static double
+hash_costs(struct it_env *env, char *const *ids, size_t n)
+{
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        char *v = it_research_hget(env, ids[i], "cost_usd");
+        double d = 0;
+        if (v == NULL || !num_parse_f64(v, strlen(v), &d)) {
+            it_fail(env, "%s: cost_usd \"%s\"", ids[i], v ? v : "(absent)");
+        }
+        total += d;
+        free(v);
+    }
+    return total;
+}
+
+/* Four researches: one cancelled and one failed (AGENT_WAIT_TIMEOUT) while they wait for a
+ * backtest worker, none being live, then two completed once one is. The durations by
+ * outcome, the tokens of every design and assessment result (the stubs report 1000 in and
+ * 500 out each), the money (the research hashes' cost_usd summed), and the waits while they
+ * last. */
+static void
+test_metrics_costs_durations_and_waits(void **state)
+{
+    struct it_env *env = *state;
+    int port = it_free_port();
+    assert_true(port > 0);
+    char addr[64];
+    snprintf(addr, sizeof(addr), "METRICS_ADDR=127.0.0.1:%d", port);
+    const char *const extra[] = {addr, "AGENT_WAIT_TIMEOUT=3", NULL};
+    it_env_start_workers(env, "design", 1, NULL, fast);
+    it_env_start_workers(env, "training", 1, NULL, fast);
+    it_env_start_workers(env, "assessment", 1, NULL, fast);
+    it_env_start_coordinator(env, extra);
+
+    char *ids[4] = {NULL};
+    static const char *const requests[] = {"req-cancel", "req-fail", "req-c1", "req-c2"};
+    for (size_t i = 0; i < 2; i++) {
+        struct trigger t = {.request_id = requests[i], .brief = "waits"};
+        it_send_trigger(env, &t);
+        ids[i] =
+            strdup(it_event_wait_request(env, EVENT_ACCEPTED, requests[i], WAIT_MS)->research_id);
+        it_research_wait(env, ids[i], "waiting_since", NULL, WAIT_MS);
+        wait_scrape(env, port, "rc_waiting_researches{worker_type=\"backtest\"}", 1, false);
+        wait_scrape(env, port, "rc_oldest_wait_seconds{worker_type=\"backtest\"}", 0, true);
+        if (i == 0) {
+            struct cancel k = {.research_id = ids[0], .request_id = "cx-m"};
+            it_send_cancel(env, &k);
+            it_research_wait(env, ids[0], "status", "cancelled", WAIT_MS);
+        } else {
+            it_research_wait(env, ids[1], "status", "failed", WAIT_MS);
+        }
+    }
+    wait_scrape(env, port, "rc_waiting_researches{worker_type=\"backtest\"}", 0, false);
+    it_env_start_workers(env, "backtest", 1, NULL, fast);
+    for (size_t i = 2; i < 4; i++) {
+        struct trigger t = {.request_id = requests[i], .brief = "completes"};
+        it_send_trigger(env, &t);
+        ids[i] =
+            strdup(it_event_wait_request(env, EVENT_ACCEPTED, requests[i], WAIT_MS)->research_id);
+    }
+    it_research_wait(env, ids[2], "status", "completed", WAIT_MS);
+    it_research_wait(env, ids[3], "status", "completed", WAIT_MS);
+    wait_scrape(env, port, "rc_research_duration_seconds_count{outcome=\"completed\"}", 2, false);
+
+    char *body = NULL;
+    assert_int_equal(http_get(port, "/metrics", &body), 200);
+    expect(env, body, "rc_research_duration_seconds_count{outcome=\"cancelled\"}", 1);
+    expect(env, body, "rc_research_duration_seconds_count{outcome=\"failed\"}", 1);
+    expect(env, body, "rc_research_duration_seconds_bucket{outcome=\"failed\",le=\"1\"}", 0);
+    expect(env, body, "rc_research_duration_seconds_bucket{outcome=\"failed\",le=\"+Inf\"}", 1);
+    assert_true(sample(body, "rc_research_duration_seconds_sum{outcome=\"failed\"}") >= 3);
+    expect(env, body, "rc_research_outcomes_total{outcome=\"completed\"}", 2);
+    /* Every research was designed; the two completed ones were assessed. */
+    expect(env, body, "rc_tokens_total{worker_type=\"design\",direction=\"input\"}", 4000);
+    expect(env, body, "rc_tokens_total{worker_type=\"design\",direction=\"output\"}", 2000);
+    expect(env, body, "rc_tokens_total{worker_type=\"assessment\",direction=\"input\"}", 2000);
+    expect(env, body, "rc_tokens_total{worker_type=\"assessment\",direction=\"output\"}", 1000);
+    const double spent = hash_costs(env, ids, 4);
+    const double scraped = sample(body, "rc_spend_usd_total");
+    if (!(spent > 0) || scraped < spent - 1e-6 || scraped > spent + 1e-6) {
+        it_fail(env, "rc_spend_usd_total %g, the researches' cost_usd sum to %g", scraped, spent);
+    }
+    expect(env, body, "rc_waiting_researches{worker_type=\"backtest\"}", 0);
+    expect(env, body, "rc_oldest_wait_seconds{worker_type=\"backtest\"}", 0);
+    expect(env, body, "rc_phase_timeouts_total{worker_type=\"training\"}", 0);
+    promtool_check(env, body);
+    free(body);
+    for (size_t i = 0; i < 4; i++) {
+        free(ids[i]);
+    }
 }
 
 #define IDLE_CLIENTS 100
@@ -402,6 +527,8 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_metrics_scrape_agrees_with_the_run, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_costs_durations_and_waits, it_setup,
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_metrics_idle_connections_do_not_starve_healthz,
                                         it_setup, it_teardown),

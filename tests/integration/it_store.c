@@ -261,6 +261,53 @@ test_store_oom_is_an_outage_with_nothing_written(void **state)
     cfg_release(&cfg);
 }
 
+/* A charge is added to the day's spend and, per research, to rc:budget:<day>:charges, with the
+ * same TTL as the day's budget. */
+static void
+test_store_charges_are_kept_per_research(void **state)
+{
+    struct it_env *env = *state;
+    struct cfg cfg = CFG_INIT;
+    struct store *s = leading_store(env, &cfg, "test-c");
+    seed_researches(env);
+    struct store_stats st;
+    stats_now(&st);
+    struct store_result results[N_CHANGES];
+    struct rc_err err = RC_ERR_INIT;
+    for (int round = 0; round < 2; round++) {
+        struct change *c = plan();
+        c[2].cost_usd = 0.25;
+        memcpy(c[2].budget_day, st.budget_day, sizeof(c[2].budget_day));
+        c[5].cost_usd = round == 0 ? 1.0 : 0;
+        memcpy(c[5].budget_day, st.budget_day, sizeof(c[5].budget_day));
+        assert_int_equal(store_apply(s, c, N_CHANGES, &st, 60, results, NULL, &err), RC_OK);
+        release(c);
+    }
+    char key[64];
+    snprintf(key, sizeof(key), "rc:budget:%s:charges", st.budget_day);
+    char *two = it_redis_hget(env, key, "rs_002");
+    char *five = it_redis_hget(env, key, "rs_005");
+    assert_string_equal(two, "0.5");
+    assert_string_equal(five, "1");
+    free(two);
+    free(five);
+    const char *const hlen[] = {"HLEN", key};
+    redisReply *n = it_redis_cmd(env, 2, hlen);
+    assert_int_equal(n->integer, 2);
+    freeReplyObject(n);
+    const char *const ttl[] = {"TTL", key};
+    redisReply *t = it_redis_cmd(env, 2, ttl);
+    assert_true(t->integer > 34 * 86400 && t->integer <= 35 * 86400);
+    freeReplyObject(t);
+    char budget[64];
+    snprintf(budget, sizeof(budget), "rc:budget:%s", st.budget_day);
+    char *spent = it_redis_hget(env, budget, "spent_usd");
+    assert_string_equal(spent, "1.5");
+    free(spent);
+    store_free(s);
+    cfg_release(&cfg);
+}
+
 /* A budget hash that cannot take the charge (another type, or a spend that is no number): the
  * charge is skipped, the change and everything else written (the budget is accounting). */
 static void
@@ -401,6 +448,8 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_store_a_broken_budget_hash_skips_the_charge_only,
                                         it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_store_charges_are_kept_per_research, it_setup,
+                                        it_teardown),
         cmocka_unit_test_setup_teardown(test_store_without_the_lease_writes_nothing, it_setup,
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_store_readonly_leaves_the_reply_stream_in_step,

@@ -101,6 +101,9 @@ test_cfg_defaults_without_environment(void **state)
     assert_int_equal(c.agent.dispatch_timeout_ms, 60000);
     assert_int_equal(c.agent.max_attempts, 3);
     assert_int_equal(c.agent.wait_timeout_ms, 0);
+    for (int t = 0; t < WORKER_TYPE_COUNT; t++) {
+        assert_int_equal(c.agent.phase_timeout_ms[t], 0); /* no limit */
+    }
     assert_true(c.agent.daily_budget_usd == 20.0);
     assert_int_equal(c.agent.retention_s, 604800);
 
@@ -170,6 +173,10 @@ test_cfg_reads_every_variable(void **state)
                                "AGENT_DISPATCH_TIMEOUT=120",
                                "AGENT_MAX_ATTEMPTS=1",
                                "AGENT_WAIT_TIMEOUT=600",
+                               "AGENT_PHASE_TIMEOUT_DESIGN=300",
+                               "AGENT_PHASE_TIMEOUT_TRAINING=7200",
+                               "AGENT_PHASE_TIMEOUT_BACKTEST=0.5",
+                               "AGENT_PHASE_TIMEOUT_ASSESSMENT=0",
                                "AGENT_DAILY_BUDGET=0",
                                "RESEARCH_RETENTION=1",
                                "TRAINING_GATE_MIN_ACCURACY=0.5",
@@ -203,6 +210,10 @@ test_cfg_reads_every_variable(void **state)
     assert_int_equal(c.agent.dispatch_timeout_ms, 120000);
     assert_int_equal(c.agent.max_attempts, 1);
     assert_int_equal(c.agent.wait_timeout_ms, 600000);
+    assert_int_equal(c.agent.phase_timeout_ms[WORKER_DESIGN], 300000);
+    assert_int_equal(c.agent.phase_timeout_ms[WORKER_TRAINING], 7200000);
+    assert_int_equal(c.agent.phase_timeout_ms[WORKER_BACKTEST], 500);
+    assert_int_equal(c.agent.phase_timeout_ms[WORKER_ASSESSMENT], 0);
     assert_true(c.agent.daily_budget_usd == 0.0);
     assert_int_equal(c.agent.retention_s, 1);
     assert_true(c.gates.training_min_accuracy == 0.5);
@@ -291,6 +302,10 @@ static const struct bad_case bad_cases[] = {
     {"AGENT_MAX_ATTEMPTS=0", "AGENT_MAX_ATTEMPTS"},
     {"AGENT_MAX_ATTEMPTS=three", "AGENT_MAX_ATTEMPTS"},
     {"AGENT_WAIT_TIMEOUT=-0.5", "AGENT_WAIT_TIMEOUT"},
+    {"AGENT_PHASE_TIMEOUT_DESIGN=-1", "AGENT_PHASE_TIMEOUT_DESIGN"},
+    {"AGENT_PHASE_TIMEOUT_TRAINING=1h", "AGENT_PHASE_TIMEOUT_TRAINING"},
+    {"AGENT_PHASE_TIMEOUT_BACKTEST=nan", "AGENT_PHASE_TIMEOUT_BACKTEST"},
+    {"AGENT_PHASE_TIMEOUT_ASSESSMENT=1e300", "AGENT_PHASE_TIMEOUT_ASSESSMENT"},
     {"AGENT_DAILY_BUDGET=-1", "AGENT_DAILY_BUDGET"},
     {"AGENT_DAILY_BUDGET=$20", "AGENT_DAILY_BUDGET"},
     {"AGENT_DAILY_BUDGET=infinity", "AGENT_DAILY_BUDGET"},
@@ -554,6 +569,10 @@ test_cfg_print_lists_every_variable_in_order(void **state)
                                "AGENT_DISPATCH_TIMEOUT=60\n"
                                "AGENT_MAX_ATTEMPTS=3\n"
                                "AGENT_WAIT_TIMEOUT=0\n"
+                               "AGENT_PHASE_TIMEOUT_DESIGN=0\n"
+                               "AGENT_PHASE_TIMEOUT_TRAINING=0\n"
+                               "AGENT_PHASE_TIMEOUT_BACKTEST=0\n"
+                               "AGENT_PHASE_TIMEOUT_ASSESSMENT=0\n"
                                "AGENT_DAILY_BUDGET=20\n"
                                "RESEARCH_RETENTION=604800\n"
                                "AGENT_MODEL_PRICES=claude-opus-4-5=5/25,claude-sonnet-4-5=3/15,"

@@ -2110,6 +2110,274 @@ test_machine_wait_timeout_for_next_phase(void **state)
     change_release(&c);
 }
 
+/* ---- execution timeouts (contract §7) and the timeline ---- */
+
+#define TL(p, m) research_timeline_field((p), (m))
+
+/* The research in training on t1, its dispatch picked up now; returns that dispatch's id
+ * (caller frees). */
+static char *
+training_picked_up(struct fx *f)
+{
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    complete_ok(f, design_result, N_OF(design_result));
+    advance_ok(f, "t1", WORKER_TRAINING);
+    char *dispatch_id = dup_str(field(f, RF_DISPATCH_ID));
+    struct change c = CHANGE_INIT;
+    f->now_ms += 100;
+    cycle_busy(f, "t1", dispatch_id, NULL, WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_planned_int(&c, RF_PICKED_UP_AT, f->now_ms);
+    change_release(&c);
+    return dispatch_id;
+}
+
+/* The one abort in the change: to `worker`, for `dispatch_id`, with `reason`. */
+static void
+assert_abort(const struct change *c, const char *worker, const char *dispatch_id,
+             const char *reason)
+{
+    size_t found = 0;
+    for (size_t i = 0; i < c->n_out; i++) {
+        if (c->out[i].topic == TOPIC_EVENTS) {
+            continue;
+        }
+        struct msg m = MSG_INIT;
+        decode_out(c, i, &m);
+        if (m.kind == MSG_ABORT) {
+            found++;
+            assert_string_equal(m.u.abort.worker_id, worker);
+            assert_string_equal(m.u.abort.dispatch_id, dispatch_id);
+            assert_string_equal(m.u.abort.reason, reason);
+        }
+        msg_release(&m);
+    }
+    if (found != 1) {
+        fail_msg("%zu aborts, want 1", found);
+    }
+}
+
+/* A picked-up training dispatch still running past AGENT_PHASE_TIMEOUT_TRAINING is aborted
+ * and sent to a free worker as the next attempt (reason phase_timeout); not a moment before. */
+static void
+test_machine_phase_timeout_aborts_and_redispatches(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.phase_timeout_ms[WORKER_TRAINING] = 10000;
+    f->cfg.agent.phase_timeout_ms[WORKER_DESIGN] = 1; /* another type's limit is not training's */
+    char *first = training_picked_up(f);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 10000; /* exactly the limit: not past it */
+    cycle_busy(f, "t1", first, "t2", WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    f->now_ms += 1;
+    cycle_busy(f, "t1", first, "t2", WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_true(c.phase_timeout);
+    assert_planned(&c, RF_WORKER_ID, "t2");
+    assert_planned(&c, RF_ATTEMPT, "2");
+    assert_planned(&c, RF_DISPATCH_ID, RID ":training:2");
+    assert_planned(&c, RF_RESEND_REASON, NULL);
+    assert_planned(&c, TL(PHASE_TRAINING, TIMELINE_WORKER_ID), "t2");
+    assert_planned(&c, TL(PHASE_TRAINING, TIMELINE_ATTEMPTS), "2");
+    assert_false(c.set[TL(PHASE_TRAINING, TIMELINE_STARTED_AT)]); /* the phase goes on */
+    assert_false(c.set[TL(PHASE_TRAINING, TIMELINE_FINISHED_AT)]);
+    assert_abort(&c, "t1", first, "phase_timeout");
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.reason, "phase_timeout");
+    assert_string_equal(e.u.event.old_dispatch_id, first);
+    assert_int_equal(e.u.event.attempt, 2);
+    msg_release(&e);
+    assert_true(machine_pins_worker(f->r)); /* t2 now */
+    change_release(&c);
+    free(first);
+}
+
+/* Only t1 is of the type, and it ignores the abort: the abort goes out at once (once), the
+ * research waits for a free worker, t1 is not handed the resend while it still runs the
+ * timed-out dispatch, and t1's late answer to it is stale. Once t1 is idle, it gets attempt 2. */
+static void
+test_machine_phase_timeout_busy_worker_not_handed_resend(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.phase_timeout_ms[WORKER_TRAINING] = 5000;
+    char *first = training_picked_up(f);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 6000;
+    cycle_busy(f, "t1", first, NULL, WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_true(c.phase_timeout);
+    assert_abort(&c, "t1", first, "phase_timeout");
+    assert_int_equal(count_non_events(&c), 1); /* no dispatch */
+    assert_planned(&c, RF_RESEND_REASON, "phase_timeout");
+    assert_planned_int(&c, RF_WAITING_SINCE, f->now_ms);
+    assert_false(c.set[RF_ATTEMPT]);
+    assert_false(machine_pins_worker(f->r));
+    enum worker_type wt;
+    assert_true(machine_wants_worker(f->r, &wt));
+    assert_int_equal(wt, WORKER_TRAINING);
+    change_release(&c);
+    /* t1 heartbeats busy with it still: nothing is sent, no second abort, not counted again. */
+    f->now_ms += 1000;
+    cycle_busy(f, "t1", first, NULL, WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_int_equal(c.n_out, 0);
+    assert_false(c.phase_timeout);
+    change_release(&c);
+    struct completion late = completion_of(f, true, training_good, N_OF(training_good));
+    struct machine_ctx ctx = ctx_of(f);
+    assert_int_equal(machine_complete(&ctx, f->r, &late, &c), MACHINE_STALE);
+    change_release(&c);
+    /* t1 stopped it at last: it may take the resend. */
+    f->now_ms += 1000;
+    cycle_busy(f, NULL, NULL, "t1", WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_planned(&c, RF_WORKER_ID, "t1");
+    assert_planned(&c, RF_ATTEMPT, "2");
+    assert_planned(&c, RF_RESEND_REASON, NULL);
+    assert_planned(&c, RF_WAITING_SINCE, NULL);
+    assert_int_equal(count_non_events(&c), 1); /* the dispatch; the abort went out before */
+    assert_false(c.phase_timeout);
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_REDISPATCHED, RID, &e);
+    assert_string_equal(e.u.event.reason, "phase_timeout");
+    msg_release(&e);
+    change_release(&c);
+    free(first);
+}
+
+/* Timeouts count toward AGENT_MAX_ATTEMPTS: past them the research fails, naming the timeout,
+ * and the last dispatch is aborted; its phase's timeline says when it ended. */
+static void
+test_machine_phase_timeout_no_attempts_left_fails(void **state)
+{
+    struct fx *f = *state;
+    f->cfg.agent.max_attempts = 2;
+    f->cfg.agent.phase_timeout_ms[WORKER_TRAINING] = 5000;
+    char *first = training_picked_up(f);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 6000;
+    cycle_busy(f, "t1", first, "t2", WORKER_TRAINING);
+    advance_now(f, &c); /* attempt 2 on t2 */
+    change_release(&c);
+    char *second = dup_str(field(f, RF_DISPATCH_ID));
+    f->now_ms += 100;
+    cycle_busy(f, "t2", second, "t1", WORKER_TRAINING);
+    advance_now(f, &c); /* picked up */
+    change_release(&c);
+    f->now_ms += 6000;
+    cycle_busy(f, "t2", second, "t1", WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_true(c.phase_timeout);
+    assert_int_equal(c.kind, CHANGE_FINISH);
+    assert_planned(&c, RF_STATUS, "failed");
+    assert_string_equal(c.value[RF_ERROR],
+                        "no attempts left: training dispatched 2 times (AGENT_MAX_ATTEMPTS), the "
+                        "last ran past AGENT_PHASE_TIMEOUT_TRAINING (5 s) on t2");
+    assert_abort(&c, "t2", second, "phase_timeout");
+    assert_planned_int(&c, TL(PHASE_TRAINING, TIMELINE_FINISHED_AT), f->now_ms);
+    struct msg e = MSG_INIT;
+    find_event(f, &c, EVENT_FAILED, RID, &e);
+    assert_int_equal(e.u.event.phase, PHASE_TRAINING);
+    msg_release(&e);
+    change_release(&c);
+    free(first);
+    free(second);
+}
+
+/* AGENT_PHASE_TIMEOUT_<TYPE> = 0 (the default): a picked-up dispatch runs as long as it takes. */
+static void
+test_machine_phase_timeout_zero_means_never(void **state)
+{
+    struct fx *f = *state;
+    char *first = training_picked_up(f);
+    struct change c = CHANGE_INIT;
+    f->now_ms += 30LL * 86400 * 1000;
+    cycle_busy(f, "t1", first, "t2", WORKER_TRAINING);
+    advance_now(f, &c);
+    assert_true(change_is_empty(&c));
+    change_release(&c);
+    free(first);
+}
+
+/* The timeline: started_at when the phase starts (finished_at cleared), worker and attempts
+ * at every dispatch, finished_at when its dispatch ends (completed or failed, or the
+ * research fails or is cancelled with it out); nothing when it is cancelled while it waits
+ * between phases. The mirror keeps none of it. */
+static void
+test_machine_timeline_fields(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    struct change c = CHANGE_INIT;
+    advance_with(f, "d1", WORKER_DESIGN, &c);
+    const int64_t design_start = f->now_ms;
+    assert_planned_int(&c, TL(PHASE_DESIGNING, TIMELINE_STARTED_AT), design_start);
+    assert_planned(&c, TL(PHASE_DESIGNING, TIMELINE_FINISHED_AT), NULL);
+    assert_planned(&c, TL(PHASE_DESIGNING, TIMELINE_WORKER_ID), "d1");
+    assert_planned(&c, TL(PHASE_DESIGNING, TIMELINE_ATTEMPTS), "1");
+    assert_false(c.set[TL(PHASE_TRAINING, TIMELINE_STARTED_AT)]);
+    change_release(&c);
+    /* d1 dies: attempt 2 on d2 writes the worker and attempts, not the start. */
+    f->now_ms += 20000;
+    cycle_busy(f, NULL, NULL, "d2", WORKER_DESIGN);
+    advance_now(f, &c);
+    assert_planned(&c, TL(PHASE_DESIGNING, TIMELINE_WORKER_ID), "d2");
+    assert_planned(&c, TL(PHASE_DESIGNING, TIMELINE_ATTEMPTS), "2");
+    assert_false(c.set[TL(PHASE_DESIGNING, TIMELINE_STARTED_AT)]);
+    assert_false(c.set[TL(PHASE_DESIGNING, TIMELINE_FINISHED_AT)]);
+    change_release(&c);
+    complete_with(f, design_result, N_OF(design_result), &c);
+    assert_planned_int(&c, TL(PHASE_DESIGNING, TIMELINE_FINISHED_AT), f->now_ms);
+    change_release(&c);
+    /* Waiting for a training worker, then cancelled: no phase of it had a dispatch out. */
+    advance_with(f, NULL, WORKER_TRAINING, &c);
+    change_release(&c);
+    struct cancel k = {.research_id = RID};
+    struct machine_ctx ctx = ctx_of(f);
+    machine_cancel(&ctx, f->r, &k, &c); /* not applied: the research goes on below */
+    for (int i = RF_TIMELINE_FIRST; i < RF_COUNT; i++) {
+        if (c.set[i]) {
+            fail_msg("cancelled while waiting, yet %s is written",
+                     research_field_name((enum research_field)i));
+        }
+    }
+    change_release(&c);
+    /* The mirror holds no timeline field. */
+    assert_true(RF_MIRRORED <= RF_TIMELINE_FIRST);
+    /* A failed completion ends its phase too. */
+    advance_ok(f, "t1", WORKER_TRAINING);
+    f->now_ms += 1000;
+    struct completion bad = completion_of(f, false, NULL, 0);
+    ctx = ctx_of(f);
+    assert_int_equal(machine_complete(&ctx, f->r, &bad, &c), MACHINE_APPLIED);
+    assert_planned_int(&c, TL(PHASE_TRAINING, TIMELINE_FINISHED_AT), f->now_ms);
+    change_release(&c);
+}
+
+/* A research failed or cancelled with its dispatch out ends that phase's timeline. */
+static void
+test_machine_timeline_ends_with_outstanding_dispatch(void **state)
+{
+    struct fx *f = *state;
+    accept(f, &plain_trigger);
+    advance_ok(f, "d1", WORKER_DESIGN);
+    struct change c = CHANGE_INIT;
+    struct machine_ctx ctx = ctx_of(f);
+    machine_fail(&ctx, f->r, "handler error", &c);
+    assert_planned_int(&c, TL(PHASE_DESIGNING, TIMELINE_FINISHED_AT), f->now_ms);
+    change_release(&c);
+    struct cancel k = {.research_id = RID};
+    f->now_ms += 5;
+    ctx = ctx_of(f);
+    machine_cancel(&ctx, f->r, &k, &c);
+    assert_planned_int(&c, TL(PHASE_DESIGNING, TIMELINE_FINISHED_AT), f->now_ms);
+    change_release(&c);
+}
+
 /* Which researches a free worker could move, and of which type: what the loop queues. */
 static void
 test_machine_wants_worker_by_state(void **state)
@@ -2205,6 +2473,12 @@ main(void)
         T(test_machine_no_attempts_left_fails_alone),
         T(test_machine_lost_dispatch_waits_for_a_free_worker),
         T(test_machine_wait_timeout_for_next_phase),
+        T(test_machine_phase_timeout_aborts_and_redispatches),
+        T(test_machine_phase_timeout_busy_worker_not_handed_resend),
+        T(test_machine_phase_timeout_no_attempts_left_fails),
+        T(test_machine_phase_timeout_zero_means_never),
+        T(test_machine_timeline_fields),
+        T(test_machine_timeline_ends_with_outstanding_dispatch),
     };
 #undef T
     return cmocka_run_group_tests_name("machine", tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * test_registry: the active researches in memory: age order (created_at, then id), find,
- * replace, removal during a walk (NULL slots until compact), and registry_apply of the three
- * kinds of change the store writes. */
+ * replace, removal during a walk (NULL slots until compact), registry_apply of the three
+ * kinds of change the store writes, and who waits for which worker type since when. */
 #include "tests/support/test.h"
 
 #include <stdio.h>
@@ -285,6 +285,72 @@ test_registry_sweep_cursor_survives_changes(void **state)
     registry_free(reg);
 }
 
+static void
+set_fields(struct registry *reg, const char *id, const char *const *kv)
+{
+    struct change c = CHANGE_INIT;
+    change_init(&c, CHANGE_UPDATE, id);
+    for (size_t i = 0; kv[i] != NULL; i += 2) {
+        change_set(&c, (enum research_field)research_field_parse(kv[i]), kv[i + 1]);
+    }
+    registry_apply(reg, &c);
+    change_release(&c);
+}
+
+static void
+assert_waits(struct registry *reg, enum worker_type wt, int64_t n, int64_t oldest)
+{
+    int64_t n_waiting[WORKER_TYPE_COUNT], since[WORKER_TYPE_COUNT];
+    registry_waits(reg, n_waiting, since);
+    if (n_waiting[wt] != n || since[wt] != oldest) {
+        fail_msg("%s: %lld waiting since %lld, want %lld since %lld", worker_type_name(wt),
+                 (long long)n_waiting[wt], (long long)since[wt], (long long)n, (long long)oldest);
+    }
+}
+
+/* Who waits for which type of worker, and since when the longest wait, follow every change:
+ * the oldest wait is not the oldest research's. */
+static void
+test_registry_waits_by_type_and_oldest(void **state)
+{
+    (void)state;
+    struct registry *reg = registry_new();
+    registry_add(reg, make("rs_a", "100"));
+    registry_add(reg, make("rs_b", "200"));
+    registry_add(reg, make("rs_c", "300"));
+    assert_waits(reg, WORKER_DESIGN, 0, 0);
+    set_fields(reg, "rs_a", (const char *const[]){"waiting_since", "500", NULL});
+    set_fields(reg, "rs_c", (const char *const[]){"waiting_since", "400", NULL});
+    set_fields(reg, "rs_b",
+               (const char *const[]){"phase", "designing", "child_status", "completed",
+                                     "waiting_since", "300", NULL});
+    assert_waits(reg, WORKER_DESIGN, 2, 400);
+    assert_waits(reg, WORKER_TRAINING, 1, 300);
+    /* rs_c is sent to a designer: rs_a waits the longest for one now. */
+    set_fields(reg, "rs_c",
+               (const char *const[]){"phase", "designing", "child_status", "dispatched",
+                                     "worker_id", "d1", "waiting_since", NULL, NULL});
+    assert_waits(reg, WORKER_DESIGN, 1, 500);
+    registry_remove(reg, "rs_a");
+    assert_waits(reg, WORKER_DESIGN, 0, 0);
+    /* rs_c's dispatch is lost and waits to be sent again: still a designer it waits for. */
+    set_fields(reg, "rs_c", (const char *const[]){"waiting_since", "900", NULL});
+    assert_waits(reg, WORKER_DESIGN, 1, 900);
+    /* Many waits come and go behind rs_b's: the answer stays right. */
+    for (int i = 0; i < 300; i++) {
+        char since[32];
+        snprintf(since, sizeof(since), "%d", 1000 + i);
+        set_fields(reg, "rs_c", (const char *const[]){"waiting_since", since, NULL});
+        set_fields(reg, "rs_c", (const char *const[]){"phase", "training", NULL});
+        set_fields(reg, "rs_c", (const char *const[]){"phase", "designing", NULL});
+    }
+    assert_waits(reg, WORKER_TRAINING, 1, 300);
+    assert_waits(reg, WORKER_DESIGN, 1, 1299);
+    registry_clear(reg);
+    assert_waits(reg, WORKER_TRAINING, 0, 0);
+    registry_free(reg);
+}
+
 int
 main(void)
 {
@@ -295,6 +361,7 @@ main(void)
         cmocka_unit_test(test_registry_apply_create_update_finish),
         cmocka_unit_test(test_registry_slots_and_figures),
         cmocka_unit_test(test_registry_sweep_cursor_survives_changes),
+        cmocka_unit_test(test_registry_waits_by_type_and_oldest),
     };
     return cmocka_run_group_tests_name("registry", tests, NULL, NULL);
 }

@@ -104,8 +104,9 @@ test_research_result_fields_agree_with_schema(void **state)
         for (size_t i = 0; i < n; i++) {
             char want[128];
             snprintf(want, sizeof(want), "%s.%s", worker_type_name(wt), schema[i].name);
-            if (next >= RF_COUNT) {
-                fail_msg("case %s: no field left (RF_COUNT %d too small)", want, (int)RF_COUNT);
+            if (next >= RF_TIMELINE_FIRST) {
+                fail_msg("case %s: no field left (RF_TIMELINE_FIRST %d too small)", want,
+                         (int)RF_TIMELINE_FIRST);
             }
             if (strcmp(research_field_name((enum research_field)next), want) != 0) {
                 fail_msg("case %s: field %d is \"%s\"", want, next,
@@ -119,7 +120,32 @@ test_research_result_fields_agree_with_schema(void **state)
         }
         assert_int_equal(research_result_field(wt, "no_such_key"), -1);
     }
+    assert_int_equal(next, RF_TIMELINE_FIRST);
+}
+
+/* The timeline fields are "timeline.<phase>.<mark>" for each worked phase, after the results,
+ * and the mirror holds none of them. */
+static void
+test_research_timeline_fields(void **state)
+{
+    (void)state;
+    static const char *const marks[TIMELINE_MARKS] = {"started_at", "finished_at", "worker_id",
+                                                      "attempts"};
+    int next = RF_TIMELINE_FIRST;
+    for (enum phase p = PHASE_DESIGNING; p <= PHASE_ASSESSING; p++) {
+        for (int m = 0; m < TIMELINE_MARKS; m++) {
+            char want[64];
+            snprintf(want, sizeof(want), "timeline.%s.%s", phase_name(p), marks[m]);
+            enum research_field f = research_timeline_field(p, (enum timeline_mark)m);
+            if ((int)f != next || strcmp(research_field_name(f), want) != 0) {
+                fail_msg("case %s: field %d is \"%s\"", want, (int)f, research_field_name(f));
+            }
+            assert_int_equal(research_field_parse(want), next);
+            next++;
+        }
+    }
     assert_int_equal(next, RF_COUNT);
+    assert_true(RF_MIRRORED <= RF_TIMELINE_FIRST);
 }
 
 /* A key of another type's schema is not found under this type ("accuracy" is training's). */
@@ -168,11 +194,11 @@ test_research_dup_is_deep(void **state)
     (void)state;
     struct research *r = research_new();
     research_set(r, RF_RESEARCH_ID, "rs_1");
-    research_set(r, (enum research_field)(RF_COUNT - 1), "last");
+    research_set(r, (enum research_field)(RF_MIRRORED - 1), "last");
     struct research *c = research_dup(r);
     research_set(r, RF_RESEARCH_ID, "rs_2");
     assert_string_equal(research_get(c, RF_RESEARCH_ID), "rs_1");
-    assert_string_equal(research_get(c, (enum research_field)(RF_COUNT - 1)), "last");
+    assert_string_equal(research_get(c, (enum research_field)(RF_MIRRORED - 1)), "last");
     assert_null(research_get(c, RF_BRIEF));
     research_free(r);
     research_free(c);
@@ -450,7 +476,7 @@ test_research_check_names_the_corrupt_field(void **state)
         {RF_BYPASS_GATES, "yes", "corrupt research: bypass_gates: not 0 or 1"},
         {RF_RELEASED, "x", "corrupt research: released: not a whole number 0..attempt"},
         {RF_RELEASED, "5", "corrupt research: released: not a whole number 0..attempt"},
-        {RF_RESEND_REASON, "bored", "corrupt research: resend_reason: not released"},
+        {RF_RESEND_REASON, "bored", "resend_reason: not released or phase_timeout"},
         {RF_OPTIONS, "[1]", "corrupt research: options: not a JSON object"},
         {RF_OPTIONS, "{\"a\":", "corrupt research: options: not a JSON object"},
     };
@@ -516,6 +542,7 @@ main(void)
         cmocka_unit_test(test_research_field_names_are_distinct),
         cmocka_unit_test(test_research_field_names_match_contract),
         cmocka_unit_test(test_research_result_fields_agree_with_schema),
+        cmocka_unit_test(test_research_timeline_fields),
         cmocka_unit_test(test_research_result_field_is_per_type),
         cmocka_unit_test(test_research_set_copies_and_clears),
         cmocka_unit_test(test_research_dup_is_deep),

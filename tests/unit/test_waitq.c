@@ -34,6 +34,13 @@ test_waitq_oldest_first_per_type(void **state)
     assert_int_equal(waitq_len(q, WORKER_TRAINING), 4);
     assert_int_equal(waitq_len(q, WORKER_DESIGN), 1);
     assert_int_equal(waitq_len(q, WORKER_BACKTEST), 0);
+    int64_t at = 0;
+    const char *top = NULL;
+    assert_true(waitq_peek(q, WORKER_TRAINING, &at, &top)); /* left in place */
+    assert_int_equal(at, 100);
+    assert_string_equal(top, "a");
+    assert_false(waitq_peek(q, WORKER_BACKTEST, &at, &top));
+    assert_int_equal(waitq_len(q, WORKER_TRAINING), 4);
     expect_pop(q, WORKER_TRAINING, "a");
     expect_pop(q, WORKER_TRAINING, "b");
     waitq_push(q, WORKER_TRAINING, 150, "f"); /* pushed between pops: still in order */

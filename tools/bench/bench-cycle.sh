@@ -38,12 +38,13 @@ R() { redis-cli -s "$DIR/redis.sock" "$@"; }
 printf '%-8s %12s %12s %12s %12s %10s\n' active first_ms median_ms p90_ms max_ms rss_mb
 for N in "$@"; do
     R FLUSHALL >/dev/null
-    # Seed N researches that finished design and wait for training (inline protocol, piped).
+    # Seed N researches that finished design and wait for training (inline protocol, piped),
+    # with their design timeline (which the coordinator writes and never holds in memory).
     now=$(($(date +%s) * 1000))
     awk -v n="$N" -v now="$now" 'BEGIN {
         for (i = 0; i < n; i++) {
             id = sprintf("rs_bench%07d", i)
-            printf "HSET rc:research:%s research_id %s request_id req-%d status running phase designing child_status completed attempt 1 dispatch_id %s:designing:1 worker_id w-design-1 brief bench created_at %d updated_at %d phase_started_at %d strategy_name s%d strategy_path /s/%d.py design.strategy_name s%d bypass_gates 0 cost_usd 0\r\n", id, id, i, id, now + i, now + i, now + i, i, i, i
+            printf "HSET rc:research:%s research_id %s request_id req-%d status running phase designing child_status completed attempt 1 dispatch_id %s:designing:1 worker_id w-design-1 brief bench created_at %d updated_at %d phase_started_at %d strategy_name s%d strategy_path /s/%d.py design.strategy_name s%d bypass_gates 0 cost_usd 0 timeline.designing.started_at %d timeline.designing.finished_at %d timeline.designing.worker_id w-design-1 timeline.designing.attempts 1\r\n", id, id, i, id, now + i, now + i, now + i, i, i, i, now + i, now + i
             printf "ZADD rc:active %d %s\r\n", now + i, id
         }
     }' | R --pipe >/dev/null

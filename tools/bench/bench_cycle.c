@@ -22,7 +22,7 @@
 #include "common/redislink.h"
 
 #define SEED_BATCH 1000          /* researches written per round trip */
-#define HSET_WORDS 36            /* see seed_one */
+#define HSET_WORDS 44            /* see seed_one */
 #define SAMPLE_POLL_MS 2         /* between looks at rc:coordinator: well below a cycle's period */
 #define START_TIMEOUT_MS 120000  /* loading 100,000 researches and a first cycle over them */
 #define SAMPLE_TIMEOUT_MS 120000 /* for the steady cycles, should they stop coming */
@@ -41,7 +41,7 @@ struct seed {
 };
 
 /* A research that finished design and waits for training, as the coordinator would have left
- * it: phase designing, child_status completed, its design result stored. */
+ * it: phase designing, child_status completed, its design result and timeline stored. */
 static void
 seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, int64_t now_ms)
 {
@@ -77,6 +77,10 @@ seed_one(struct seed *s, const char *prefix, const char *active_key, int64_t i, 
         {(enum research_field)research_result_field(WORKER_DESIGN, "strategy_name"), s->strategy},
         {RF_BYPASS_GATES, "0"},
         {RF_COST_USD, "0"},
+        {research_timeline_field(PHASE_DESIGNING, TIMELINE_STARTED_AT), s->ts},
+        {research_timeline_field(PHASE_DESIGNING, TIMELINE_FINISHED_AT), s->ts},
+        {research_timeline_field(PHASE_DESIGNING, TIMELINE_WORKER_ID), "w-design-1"},
+        {research_timeline_field(PHASE_DESIGNING, TIMELINE_ATTEMPTS), "1"},
     };
     _Static_assert(2 + 2 * N_OF(fields) == HSET_WORDS, "HSET_WORDS");
     const char *hset[HSET_WORDS] = {"HSET", s->key};

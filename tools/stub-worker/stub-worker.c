@@ -50,7 +50,8 @@ latency_note(void *arg, const char *what, const char *research_id, const char *p
 }
 
 /* One simulated dispatch: wait its random duration (cancellable: an abort ends it), then fail
- * with --fail-prob's chance, else build the type's result (stubsim). */
+ * with --fail-prob's chance, else build the type's result (stubsim). Under --hang it only
+ * waits for its abort. */
 static void
 simulate(struct rcw_job *job, void *arg)
 {
@@ -65,6 +66,11 @@ simulate(struct rcw_job *job, void *arg)
     bool will_fail = stubsim_rand_unit(&s->rng) < s->opt.fail_prob;
     pthread_mutex_unlock(&s->rng_mu);
 
+    if (s->opt.hang) {
+        while (rcw_job_wait(job, 60000)) {
+        }
+        return; /* aborted, or the process stops */
+    }
     if (duration_ms > 0 && !rcw_job_wait(job, duration_ms)) {
         return; /* aborted */
     }

@@ -20,6 +20,7 @@ enum opt_index {
     OPT_COST_USD,
     OPT_TOKENS,
     OPT_DIE_AFTER,
+    OPT_HANG,
     OPT_SEED,
     OPT_HEARTBEAT_MS,
     OPT_CLOCK_SKEW_MS,
@@ -44,6 +45,8 @@ static const struct toolopt opt_table[] = {
     [OPT_TOKENS] = {"tokens", "IN,OUT", "design/assessment input/output tokens (default 1000,500)"},
     [OPT_DIE_AFTER] = {"die-after", "K",
                        "each worker dies on its K-th dispatch: one busy heartbeat, then silence"},
+    [OPT_HANG] = {"hang", NULL,
+                  "every dispatch runs until it is aborted: a hung worker, its heartbeat busy"},
     [OPT_SEED] = {"seed", "S", "PRNG seed, for reproducible runs (default from time and pid)"},
     [OPT_HEARTBEAT_MS] = {"heartbeat-ms", "MS", "heartbeat period, <= 2000 (default 1000)"},
     [OPT_CLOCK_SKEW_MS] = {"clock-skew-ms", "N",
@@ -120,6 +123,9 @@ on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
                                   &o->shape.input_tokens, &o->shape.output_tokens, err);
     case OPT_DIE_AFTER:
         return toolopt_int64(arg, 1, INT64_MAX, "--die-after", &o->die_after, err);
+    case OPT_HANG:
+        o->hang = true;
+        return RC_OK;
     case OPT_SEED:
         rc = toolopt_int64(arg, 0, INT64_MAX, "--seed", &n, err);
         o->seed = (uint64_t)n;

@@ -23,6 +23,7 @@ struct stubopt {
     int64_t duration_max_ms;    /*   time in [min, max] */
     double fail_prob;           /* --fail-prob: chance a dispatch ends with status "failed" */
     int64_t die_after;          /* --die-after: 0 never, else dies with the K-th dispatch */
+    bool hang;                  /* --hang: each dispatch runs until aborted, never completes */
     bool has_seed;              /* --seed given */
     uint64_t seed;
     int64_t heartbeat_ms;    /* --heartbeat-ms */
