@@ -11,6 +11,7 @@
 #include "common/xalloc.h"
 #include "tools/researchctl/ctl_read.h"
 #include "tools/researchctl/ctl_view.h"
+#include "tools/researchctl/ctl_view_research.h"
 
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */
 
@@ -134,7 +135,8 @@ test_ctl_view_status_json_shape(void **state)
     const char *const parts[] = {
         "{\"now\":1795428000000,\"active\":[{\"research_id\":\"rs_01HA\",\"phase\":\"training\","
         "\"strategy_name\":\"rsi_variant_7\",\"created_at\":null,\"phase_started_at\":null,"
-        "\"in_phase_ms\":135000,\"waiting_since\":null,\"worker_id\":null},",
+        "\"in_phase_ms\":135000,\"waiting_since\":null,\"worker_id\":null,\"progress\":null,"
+        "\"step\":null},",
         "\"waiting_since\":1795427999000,",
         "\"workers\":{\"design\":{\"busy\":1,\"total\":2},\"training\":{\"busy\":2,\"total\":3},"
         "\"backtest\":{\"busy\":1,\"total\":2},\"assessment\":{\"busy\":0,\"total\":1}},",

@@ -13,6 +13,7 @@
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_read.h"
 #include "tools/researchctl/ctl_view.h"
+#include "tools/researchctl/ctl_view_research.h"
 #include "common/redislink.h"
 
 static enum rc_rc
@@ -152,7 +153,7 @@ static const struct ctl_command status_command = {
     status_table,
     N_OF(status_table),
     status_opt,
-    false,
+    CTL_ID_NONE,
     NULL,
     run_status,
 };
@@ -211,7 +212,7 @@ static const struct ctl_command show_command = {
     show_table,
     N_OF(show_table),
     json_help_opt,
-    true,
+    CTL_ID_REQUIRED,
     NULL,
     run_show,
 };
@@ -265,7 +266,7 @@ static const struct ctl_command workers_command = {
     workers_table,
     N_OF(workers_table),
     json_help_opt,
-    false,
+    CTL_ID_NONE,
     NULL,
     run_workers,
 };
