@@ -388,6 +388,13 @@ static const struct field cancel_fields[] = {
     FLD("reason", F_STR, 0, cancel.reason),
 };
 
+static const struct field resume_fields[] = {
+    FLD("research_id", F_ID, REQ, resume.research_id),
+    FLD("request_id", F_ID, 0, resume.request_id),
+    FLD("reason", F_STR, 0, resume.reason),
+    FLD("force", F_BOOL, 0, resume.force),
+};
+
 static const struct field completion_fields[] = {
     FLD("dispatch_id", F_ID, REQ, completion.dispatch_id),
     FLD("research_id", F_ID, REQ, completion.research_id),
@@ -474,6 +481,18 @@ static const struct field cancelled_fields[] = {
 };
 
 static const struct field cancel_rejected_fields[] = {
+    FLD("research_id", F_ID, 0, event.research_id),
+    FLD("reason", F_STR, REQ, event.reason),
+    FLD("request_id", F_ID, 0, event.request_id),
+};
+
+static const struct field resumed_fields[] = {
+    FLD("research_id", F_ID, REQ, event.research_id),
+    FLD("phase", F_PHASE, REQ, event.phase),
+    FLD("request_id", F_ID, 0, event.request_id),
+};
+
+static const struct field resume_rejected_fields[] = {
     FLD("research_id", F_ID, 0, event.research_id),
     FLD("reason", F_STR, REQ, event.reason),
     FLD("request_id", F_ID, 0, event.request_id),
@@ -585,6 +604,7 @@ check_deadletter(const struct spec *s, struct msg *m, uint32_t set, struct rc_er
 static const struct spec specs[] = {
     SPEC(MSG_TOPIC_TRIGGERS, MSG_TRIGGER, 0, "trigger", trigger_fields, NULL),
     SPEC(MSG_TOPIC_TRIGGERS, MSG_CANCEL, 0, "cancel", cancel_fields, NULL),
+    SPEC(MSG_TOPIC_TRIGGERS, MSG_RESUME, 0, "resume", resume_fields, NULL),
     SPEC(MSG_TOPIC_COMPLETIONS, MSG_COMPLETION, 0, "completion", completion_fields,
          check_completion),
     SPEC(MSG_TOPIC_DISPATCH, MSG_DISPATCH, 0, "dispatch", dispatch_fields, check_dispatch),
@@ -598,6 +618,8 @@ static const struct spec specs[] = {
     EVENT(EVENT_FAILED, "failed", failed_fields, NULL),
     EVENT(EVENT_CANCELLED, "cancelled", cancelled_fields, NULL),
     EVENT(EVENT_CANCEL_REJECTED, "cancel_rejected", cancel_rejected_fields, NULL),
+    EVENT(EVENT_RESUMED, "resumed", resumed_fields, NULL),
+    EVENT(EVENT_RESUME_REJECTED, "resume_rejected", resume_rejected_fields, NULL),
     SPEC(MSG_TOPIC_DEADLETTER, MSG_DEADLETTER, 0, "deadletter", deadletter_fields,
          check_deadletter),
 };
@@ -611,7 +633,7 @@ static const char *const status_names[] = {
 static const char *const kind_names[] = {
     [MSG_TRIGGER] = "trigger",       [MSG_CANCEL] = "cancel", [MSG_COMPLETION] = "completion",
     [MSG_DISPATCH] = "dispatch",     [MSG_ABORT] = "abort",   [MSG_EVENT] = "event",
-    [MSG_DEADLETTER] = "deadletter",
+    [MSG_DEADLETTER] = "deadletter", [MSG_RESUME] = "resume",
 };
 
 static const struct spec *

@@ -20,7 +20,7 @@ struct buf;
 
 /* Which topic a message was read from decides which `type`s are allowed. */
 enum msg_topic {
-    MSG_TOPIC_TRIGGERS = 0, /* trigger, cancel */
+    MSG_TOPIC_TRIGGERS = 0, /* trigger, cancel, resume */
     MSG_TOPIC_COMPLETIONS,  /* completion */
     MSG_TOPIC_DISPATCH,     /* dispatch, abort */
     MSG_TOPIC_EVENTS,       /* lifecycle events */
@@ -35,6 +35,7 @@ enum msg_kind {
     MSG_ABORT,
     MSG_EVENT,
     MSG_DEADLETTER,
+    MSG_RESUME,
 };
 
 /* All strings below are NUL-terminated; NULL means nil (absent or empty). In a decoded message
@@ -59,6 +60,14 @@ struct cancel {
     const char *research_id; /* required, id */
     const char *request_id;  /* optional, id */
     const char *reason;
+};
+
+/* Re-open a failed or cancelled research at the phase it stopped in (§3). */
+struct resume {
+    const char *research_id; /* required, id */
+    const char *request_id;  /* optional, id */
+    const char *reason;
+    bool force; /* accept even at capacity */
 };
 
 /* A completion's `status` (§3). Released: the worker hands the dispatch back unfinished. */
@@ -103,6 +112,8 @@ enum event_type {
     EVENT_FAILED,
     EVENT_CANCELLED,
     EVENT_CANCEL_REJECTED,
+    EVENT_RESUMED,
+    EVENT_RESUME_REJECTED,
     EVENT_TYPE_COUNT
 };
 
@@ -111,10 +122,11 @@ enum event_type {
 struct event {
     enum event_type type;
     const char *research_id; /* every type where one exists */
-    const char *request_id;  /* accepted, rejected, cancelled, cancel_rejected */
-    const char *reason;      /* rejected, gate, redispatched, cancel_rejected */
+    const char *request_id;  /* accepted, rejected, cancelled, cancel_rejected, resumed,
+                                resume_rejected */
+    const char *reason;      /* rejected, gate, redispatched, cancel_rejected, resume_rejected */
     const char *message;     /* rejected */
-    enum phase phase;        /* phase_started, redispatched, failed, cancelled */
+    enum phase phase;        /* phase_started, redispatched, failed, cancelled, resumed */
     const char *dispatch_id; /* phase_started, redispatched, cancelled (nil allowed) */
     const char *old_dispatch_id; /* redispatched */
     int64_t attempt;             /* phase_started, redispatched */
@@ -151,6 +163,7 @@ struct msg {
     union {
         struct trigger trigger;
         struct cancel cancel;
+        struct resume resume;
         struct completion completion;
         struct dispatch dispatch;
         struct abort_msg abort;

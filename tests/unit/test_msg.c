@@ -508,6 +508,17 @@ static const struct tv trigger_ok[] = {
     END,
 };
 
+static const struct tv resume_ok[] = {
+    I("v", 1),
+    S("type", "resume"),
+    I("ts", 5),
+    S("research_id", "rs-1"),
+    S("request_id", "req-3"),
+    S("reason", "worker fixed"),
+    B("force", 0),
+    END,
+};
+
 static const struct tv cancel_ok[] = {
     I("v", 1),
     S("type", "cancel"),
@@ -622,6 +633,24 @@ static const struct tv failed_ok[] = {
     S("research_id", "rs-1"),
     S("phase", "assessing"),
     S("error", "bad result: verdict: required"),
+    END,
+};
+
+static const struct tv resumed_ok[] = {
+    I("v", 1),
+    S("type", "resumed"),
+    S("research_id", "rs-1"),
+    S("phase", "training"),
+    S("request_id", "req-9"),
+    END,
+};
+
+static const struct tv resume_rejected_ok[] = {
+    I("v", 1),
+    S("type", "resume_rejected"),
+    S("research_id", "rs-404"),
+    S("reason", "not_found"),
+    S("request_id", "req-9"),
     END,
 };
 
@@ -914,6 +943,45 @@ test_msg_trigger_rules(void **state)
          {REP("reason", "r", 4097)},
          "reason: longer than 4096 bytes"},
         {"cancel reason absent", TRG, cancel_ok, {OMIT("reason")}, NULL},
+        {"resume valid", TRG, resume_ok, {END}, NULL},
+        {"resume research_id absent",
+         TRG,
+         resume_ok,
+         {OMIT("research_id")},
+         "research_id: required"},
+        {"resume research_id bad",
+         TRG,
+         resume_ok,
+         {S("research_id", "rs 1")},
+         "research_id: must be 1-128 bytes of [A-Za-z0-9._:-]"},
+        {"resume research_id not a string",
+         TRG,
+         resume_ok,
+         {I("research_id", 7)},
+         "research_id: must be a string"},
+        {"resume request_id absent", TRG, resume_ok, {OMIT("request_id")}, NULL},
+        {"resume request_id bad",
+         TRG,
+         resume_ok,
+         {S("request_id", "x*")},
+         "request_id: must be 1-128 bytes of [A-Za-z0-9._:-]"},
+        {"resume reason long",
+         TRG,
+         resume_ok,
+         {REP("reason", "r", 4097)},
+         "reason: longer than 4096 bytes"},
+        {"resume reason absent", TRG, resume_ok, {OMIT("reason")}, NULL},
+        {"resume force true", TRG, resume_ok, {B("force", 1)}, NULL},
+        {"resume force string",
+         TRG,
+         resume_ok,
+         {S("force", "yes")},
+         "force: must be a boolean"},
+        {"resume on completions",
+         MSG_TOPIC_COMPLETIONS,
+         resume_ok,
+         {END},
+         "type: \"resume\" is not a message type of this topic"},
     };
     run_cases(cases, N_OF(cases));
 }
@@ -1197,6 +1265,15 @@ test_msg_event_rules(void **state)
          cancelled_ok,
          {OMIT("research_id")},
          "research_id: required"},
+        {"resumed", EVT, resumed_ok, {END}, NULL},
+        {"resumed no phase", EVT, resumed_ok, {OMIT("phase")}, "phase: required"},
+        {"resumed no request_id", EVT, resumed_ok, {OMIT("request_id")}, NULL},
+        {"resume_rejected", EVT, resume_rejected_ok, {END}, NULL},
+        {"resume_rejected no reason",
+         EVT,
+         resume_rejected_ok,
+         {OMIT("reason")},
+         "reason: required"},
         {"cancel_rejected", EVT, cancel_rejected_ok, {END}, NULL},
         {"cancel_rejected no research_id", EVT, cancel_rejected_ok, {OMIT("research_id")}, NULL},
         {"cancel_rejected no reason",
@@ -1741,6 +1818,18 @@ test_msg_roundtrip_trigger_and_cancel(void **state)
     assert_null(out.u.cancel.request_id);
     assert_str_eq("reason", out.u.cancel.reason, "stop");
     msg_release(&out);
+
+    in = (struct msg)MSG_INIT;
+    in.kind = MSG_RESUME;
+    in.u.resume =
+        (struct resume){.research_id = "rs-2", .request_id = "req-8", .reason = "again", .force = true};
+    roundtrip(MSG_TOPIC_TRIGGERS, &in, &out);
+    assert_int_equal(out.kind, MSG_RESUME);
+    assert_str_eq("research_id", out.u.resume.research_id, "rs-2");
+    assert_str_eq("request_id", out.u.resume.request_id, "req-8");
+    assert_str_eq("reason", out.u.resume.reason, "again");
+    assert_true(out.u.resume.force);
+    msg_release(&out);
 }
 
 static void
@@ -1891,6 +1980,14 @@ sample_event(enum event_type type)
     case EVENT_CANCEL_REJECTED:
         e.reason = "not_cancellable";
         e.request_id = "req-4";
+        break;
+    case EVENT_RESUMED:
+        e.phase = PHASE_ASSESSING;
+        e.request_id = "req-5";
+        break;
+    case EVENT_RESUME_REJECTED:
+        e.reason = "at_capacity";
+        e.request_id = NULL;
         break;
     case EVENT_TYPE_COUNT:
         break;
@@ -2154,7 +2251,8 @@ test_msg_names(void **state)
     (void)state;
     static const char *const events[] = {"accepted", "rejected",     "phase_started",
                                          "gate",     "redispatched", "completed",
-                                         "failed",   "cancelled",    "cancel_rejected"};
+                                         "failed",   "cancelled",    "cancel_rejected",
+                                         "resumed",  "resume_rejected"};
     assert_int_equal(N_OF(events), EVENT_TYPE_COUNT);
     for (int t = 0; t < EVENT_TYPE_COUNT; t++) {
         enum event_type back = EVENT_TYPE_COUNT;
@@ -2173,6 +2271,7 @@ test_msg_names(void **state)
     assert_string_equal(msg_kind_name(MSG_ABORT), "abort");
     assert_string_equal(msg_kind_name(MSG_EVENT), "event");
     assert_string_equal(msg_kind_name(MSG_DEADLETTER), "deadletter");
+    assert_string_equal(msg_kind_name(MSG_RESUME), "resume");
 }
 
 static void
