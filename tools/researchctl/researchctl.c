@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  * researchctl: the operator's and upstream's command line (trigger, cancel, status, show,
- * workers, events). It reads state from Redis and changes it only by publishing to Kafka: the
+ * workers, events, and more). It reads state from Redis and changes it only by publishing to Kafka: the
  * coordinator stays the only writer. Settings come from the coordinator's environment, which
  * the global options before the command override. This file is main: the global options, the
  * command table and dispatch; the commands are in ctl_request, ctl_state and ctl_eventlog. */
@@ -15,8 +15,12 @@
 #include "common/rc_err.h"
 #include "tools/researchctl/ctl_cmd.h"
 #include "tools/researchctl/ctl_eventlog.h"
+#include "tools/researchctl/ctl_budget.h"
 #include "tools/researchctl/ctl_follow.h"
+#include "tools/researchctl/ctl_list.h"
 #include "tools/researchctl/ctl_request.h"
+#include "tools/researchctl/ctl_resume.h"
+#include "tools/researchctl/ctl_retry.h"
 #include "tools/researchctl/ctl_state.h"
 #include "common/toolopt.h"
 
@@ -24,8 +28,9 @@ extern char **environ;
 
 /* Every command, in the order of --help. */
 static const struct ctl_command *(*const commands[])(void) = {
-    ctl_request_trigger, ctl_request_cancel, ctl_follow_command,   ctl_state_status,
-    ctl_state_show,      ctl_state_workers,  ctl_eventlog_command,
+    ctl_request_trigger, ctl_request_cancel, ctl_resume_command, ctl_retry_command,
+    ctl_follow_command,  ctl_state_status,   ctl_list_command,   ctl_state_show,
+    ctl_budget_command,  ctl_state_workers,  ctl_eventlog_command,
 };
 
 enum global_opt { G_BROKERS, G_REDIS_URL, G_KEY_PREFIX, G_TOPIC_PREFIX, G_HELP };
