@@ -267,10 +267,10 @@ test_ctl_bulk_checks_options(void **state)
     const char *phase = NULL;
     assert_int_equal(ctl_bulk_phase_opt("training", &phase, NULL), RC_OK);
     assert_string_equal(phase, "training");
-    const char *const bad[] = {"completed", "train", "waiting", ""};
+    const char *const bad[] = {"completed", "cancelled", "train", "waiting", ""};
     for (size_t i = 0; i < N_OF(bad); i++) {
         if (ctl_bulk_phase_opt(bad[i], &phase, &err) != RC_EINVAL ||
-            strstr(err.msg, "is not one of designing, training, backtesting, assessing") == NULL) {
+            strstr(err.msg, "is not one of pending, designing, training, backtesting,") == NULL) {
             fail_msg("case '%s': %s", bad[i], err.msg);
         }
     }

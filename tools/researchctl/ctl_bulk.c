@@ -34,9 +34,10 @@ enum rc_rc
 ctl_bulk_phase_opt(const char *arg, const char **out, struct rc_err *err)
 {
     enum phase p;
-    if (phase_parse(arg, &p) != RC_OK || !phase_is_worked(p)) {
+    if (phase_parse(arg, &p) != RC_OK || phase_is_final(p)) {
         return rc_err_set(err, RC_EINVAL,
-                          "--phase: '%s' is not one of designing, training, backtesting, assessing",
+                          "--phase: '%s' is not one of pending, designing, training, backtesting, "
+                          "assessing",
                           arg);
     }
     *out = arg;

@@ -22,8 +22,8 @@ struct ctl_bulk_item {
     int64_t created_at_ms; /* 0 when absent */
 };
 
-/* --phase P: P must be a worked phase (designing, training, backtesting, assessing); *out
- * borrows arg. RC_EINVAL (a usage error) otherwise. */
+/* --phase P: P must be a phase an active research can be in (pending, designing, training,
+ * backtesting, assessing); *out borrows arg. RC_EINVAL (a usage error) otherwise. */
 enum rc_rc ctl_bulk_phase_opt(const char *arg, const char **out, struct rc_err *err);
 /* True when o asks for a bulk cancel (--all, --phase, --older-than or `-`). */
 bool ctl_bulk_is_bulk(const struct ctl_opts *o);

@@ -360,7 +360,7 @@ enum list_opt { L_STATUS, L_PHASE, L_VERDICT, L_SINCE, L_LIMIT, L_JSON, L_HELP }
 static const struct toolopt list_table[] = {
     [L_STATUS] = {"status", "S", "running, completed, failed or cancelled"},
     [L_PHASE] = {"phase", "P",
-                 "designing, training, backtesting or assessing (the phase while running, the "
+                 "pending, designing, training, backtesting or assessing (the phase while running, the "
                  "last phase once finished)"},
     [L_VERDICT] = {"verdict", "V", "the assessment's verdict, exactly (promising, ...)"},
     [L_SINCE] = {"since", "D|TIME",

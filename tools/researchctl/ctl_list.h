@@ -20,7 +20,7 @@ struct ctl_source;
 /* What to list; strings borrowed, NULL: any. */
 struct ctl_list_filter {
     const char *status;  /* running, completed, failed, cancelled */
-    const char *phase;   /* designing, training, backtesting, assessing */
+    const char *phase;   /* pending, designing, training, backtesting, assessing */
     const char *verdict; /* the assessment's verdict, exactly */
     int64_t since_ms;    /* created at or after (Unix ms); 0: any time */
     size_t limit;        /* at most this many rows, >= 1 */

@@ -330,8 +330,8 @@ static const struct toolopt cancel_table[] = {
     [C_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
     [C_TIMEOUT] = {"timeout", "S", "seconds to wait for each outcome (default 30)"},
     [C_PHASE] = {"phase", "P",
-                 "every active research whose phase field is P (designing, training, "
-                 "backtesting, assessing), waiting or running"},
+                 "every active research whose phase field is P (pending, designing, "
+                 "training, backtesting, assessing), waiting or running"},
     [C_OLDER_THAN] = {"older-than", "D", "every active research created more than D ago (15m, 2h)"},
     [C_ALL] = {"all", NULL, "every active research"},
     [C_YES] = {"yes", NULL, "do not ask before cancelling many (required when not on a terminal)"},
