@@ -133,8 +133,9 @@ test_ctl_follow_unknown_and_usage(void **state)
     char *out = NULL;
     const char *const unknown[] = {"follow", "rs_nobody", NULL};
     assert_int_equal(it_ctl(env, "ctl-follow-unknown", &out, unknown), 69);
-    it_ctl_has(env, out, "researchctl: no research rs_nobody (unknown, or expired after "
-                         "RESEARCH_RETENTION)\n");
+    it_ctl_has(env, out,
+               "researchctl: no research rs_nobody (unknown, or expired after "
+               "RESEARCH_RETENTION)\n");
     free(out);
     const char *const none[] = {"follow", NULL};
     assert_int_equal(it_ctl(env, "ctl-follow-none", &out, none), 64);

@@ -53,6 +53,7 @@ triggered_id(struct it_env *env, const char *text)
     const char *at = strstr(text, "Research triggered: ");
     if (at == NULL) {
         it_fail(env, "no research triggered in:\n%s", text);
+        return NULL;
     }
     at += strlen("Research triggered: ");
     return strndup(at, strcspn(at, "\n"));
@@ -175,10 +176,19 @@ test_ctl_retry_triggers_the_same_research(void **state)
     it_start_pool(env, 1, NULL, NULL);
     it_env_start_coordinator(env, NULL);
     char *out = NULL;
-    const char *const trig[] = {"trigger",        "--brief",   "retry me", "--strategy",
-                                "rsi_7",          "--strategy-path",       "/s/rsi_7.py",
-                                "--bypass-gates", "--options", "{\"symbol\":\"ETHUSD\"}",
-                                "--request-id",   "req-r",     NULL};
+    const char *const trig[] = {"trigger",
+                                "--brief",
+                                "retry me",
+                                "--strategy",
+                                "rsi_7",
+                                "--strategy-path",
+                                "/s/rsi_7.py",
+                                "--bypass-gates",
+                                "--options",
+                                "{\"symbol\":\"ETHUSD\"}",
+                                "--request-id",
+                                "req-r",
+                                NULL};
     ctl_expect(env, "ctl-trigger", 0, trig, NULL);
     const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, "req-r", WAIT_MS);
     char *old = strdup(ev->research_id);
@@ -190,8 +200,8 @@ test_ctl_retry_triggers_the_same_research(void **state)
     char *id = triggered_id(env, out);
     assert_string_not_equal(id, old);
     free(out);
-    const char *const fields[] = {"brief", "strategy_name", "strategy_path", "bypass_gates",
-                                  "options", "model"};
+    const char *const fields[] = {"brief",        "strategy_name", "strategy_path",
+                                  "bypass_gates", "options",       "model"};
     for (size_t i = 0; i < N_OF(fields); i++) {
         char *was = it_research_hget(env, old, fields[i]);
         char *now = it_research_hget(env, id, fields[i]);
@@ -265,8 +275,9 @@ test_ctl_budget_figures_and_refusal(void **state)
     /* Spent: a trigger is refused, and says the active researches go on. */
     const char *const trig[] = {"trigger", "--brief", "one more", NULL};
     ctl_expect(env, "ctl-trigger-refused", 1, trig, &out);
-    it_ctl_has(env, out, "Cannot trigger: daily budget exhausted (-$0.10 remaining)\n"
-                         "Hint: --force accepts it anyway.\nActive researches (0) will complete.\n");
+    it_ctl_has(env, out,
+               "Cannot trigger: daily budget exhausted (-$0.10 remaining)\n"
+               "Hint: --force accepts it anyway.\nActive researches (0) will complete.\n");
     free(out);
     const char *const bad[] = {"budget", "--days", "0", NULL};
     ctl_expect(env, "ctl-budget-bad", 64, bad, &out);
@@ -283,7 +294,8 @@ test_ctl_bulk_cancel_one_phase(void **state)
     struct it_env *env = *state;
     it_env_start_workers(env, "training", 1, NULL, fast);
     it_env_start_workers(env, "assessment", 1, NULL, fast);
-    it_env_start_coordinator(env, (const char *const[]){"AGENT_MAX_CONCURRENT_RESEARCHES=10", NULL});
+    it_env_start_coordinator(env,
+                             (const char *const[]){"AGENT_MAX_CONCURRENT_RESEARCHES=10", NULL});
     struct trigger t1 = {.request_id = "req-1", .brief = "one", .strategy = "s1"};
     struct trigger t2 = {.request_id = "req-2", .brief = "two", .strategy = "s2"};
     struct trigger t3 = {.request_id = "req-3", .brief = "three"};
@@ -334,8 +346,9 @@ test_ctl_bulk_cancel_one_phase(void **state)
         const char *const args[5];
         const char *says;
     } bad[] = {
-        {{"cancel", NULL}, "researchctl: cancel: missing <research_id> (or - for ids on stdin, "
-                           "--all, --phase P, --older-than D)\n"},
+        {{"cancel", NULL},
+         "researchctl: cancel: missing <research_id> (or - for ids on stdin, "
+         "--all, --phase P, --older-than D)\n"},
         {{"cancel", r3, "--all", NULL}, "do not go together"},
         {{"cancel", "--phase", "waiting", NULL}, "--phase: 'waiting' is not one of"},
         {{"cancel", "--older-than", "5x", NULL}, "--older-than: '5x' is not a duration"},

@@ -40,8 +40,8 @@ test_ctl_resume_reopens_a_failed_research(void **state)
     it_env_start_workers(env, "training", 1, NULL, fast);
 
     char *out = NULL;
-    const char *const resume[] = {"resume", id, "--reason", "workers fixed", "--timeout", "10",
-                                  NULL};
+    const char *const resume[] = {"resume",    id,   "--reason", "workers fixed",
+                                  "--timeout", "10", NULL};
     assert_int_equal(it_ctl(env, "ctl-resume", &out, resume), 0);
     char want[256];
     snprintf(want, sizeof want, "Research resumed: %s (at training)\n", id);

@@ -185,9 +185,11 @@ test_ctl_list_reads_both_sets_newest_first(void **state)
     assert_non_null(strstr(f.asked.data, "ZREVRANGEBYSCORE rc:finished +inf -inf WITHSCORES"));
     struct buf b = BUF_INIT;
     ctl_list_text(&l, &b);
-    assert_non_null(strstr(b.data, "RESEARCH  STATUS     PHASE        STRATEGY  VERDICT    AGE   "));
-    assert_non_null(strstr(b.data, "\nrs_f3     completed  assessing    strat     promising  0m 03s   "
-                                   "0m 02s    $0.25\n"));
+    assert_non_null(
+        strstr(b.data, "RESEARCH  STATUS     PHASE        STRATEGY  VERDICT    AGE   "));
+    assert_non_null(strstr(b.data,
+                           "\nrs_f3     completed  assessing    strat     promising  0m 03s   "
+                           "0m 02s    $0.25\n"));
     buf_reset(&b);
     ctl_list_json(&l, &b);
     assert_non_null(strstr(b.data, "{\"now\":1795428000000,\"researches\":[{\"research_id\":"
@@ -213,7 +215,8 @@ test_ctl_list_status_and_since_narrow_the_reads(void **state)
     assert_int_equal(ctl_list_read(&src, &filter, T, &l, NULL), RC_OK);
     assert_int_equal(l.n, 1);
     assert_int_equal(f.n_calls, 2);
-    assert_non_null(strstr(f.asked.data, "ZREVRANGEBYSCORE rc:active +inf 1795427940000 WITHSCORES"));
+    assert_non_null(
+        strstr(f.asked.data, "ZREVRANGEBYSCORE rc:active +inf 1795427940000 WITHSCORES"));
     assert_null(strstr(f.asked.data, "rc:finished"));
     ctl_list_release(&l);
     fake_release(&f);

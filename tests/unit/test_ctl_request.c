@@ -61,9 +61,20 @@ test_ctl_request_retry_rebuilds_the_trigger(void **state)
 {
     (void)state;
     /* Started from a strategy: no design result, so the strategy is passed again. */
-    const char *const from_strategy[] = {"research_id", "rs_1", "brief", "momentum", "model", "m1",
-                                         "strategy_name", "rsi_7", "strategy_path", "/s/rsi_7.py",
-                                         "bypass_gates", "1", "options", "{\"symbol\":\"BTCUSD\"}",
+    const char *const from_strategy[] = {"research_id",
+                                         "rs_1",
+                                         "brief",
+                                         "momentum",
+                                         "model",
+                                         "m1",
+                                         "strategy_name",
+                                         "rsi_7",
+                                         "strategy_path",
+                                         "/s/rsi_7.py",
+                                         "bypass_gates",
+                                         "1",
+                                         "options",
+                                         "{\"symbol\":\"BTCUSD\"}",
                                          NULL};
     struct ctl_research r = research(from_strategy);
     struct trigger t = {0};
@@ -81,8 +92,9 @@ test_ctl_request_retry_rebuilds_the_trigger(void **state)
     ctl_research_release(&r);
 
     /* Designed: the strategy came from design, so the new research designs again. */
-    const char *const designed[] = {"research_id", "rs_2", "brief", "b", "strategy_name", "s_9",
-                                    "design.strategy_name", "s_9", "bypass_gates", "0", NULL};
+    const char *const designed[] = {
+        "research_id", "rs_2",         "brief", "b", "strategy_name", "s_9", "design.strategy_name",
+        "s_9",         "bypass_gates", "0",     NULL};
     r = research(designed);
     memset(&t, 0, sizeof t);
     assert_int_equal(ctl_retry_trigger(&r, &t, &options, NULL), RC_OK);

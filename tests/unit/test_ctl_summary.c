@@ -42,18 +42,55 @@ assert_has(const char *text, const char *want)
     }
 }
 
-static const char *const completed_kv[] = {
-    "research_id", "rs_1", "status", "completed", "phase", "completed", "last_phase",
-    "assessing", "strategy_name", "mom_7", "verdict", "promising", "cost_usd", "0.4",
-    "created_at", "1795427940000", "finished_at", "1795428000000",
-    "backtest.sharpe_ratio", "1.4", "backtest.win_rate", "0.55", "backtest.max_drawdown", "0.12",
-    "timeline.designing.started_at", "1795427940000", "timeline.designing.finished_at",
-    "1795427950000", "timeline.designing.worker_id", "d-1", "timeline.designing.attempts", "1",
-    "timeline.training.started_at", "1795427950000", "timeline.training.finished_at",
-    "1795427980000", "timeline.training.worker_id", "t-2", "timeline.training.attempts", "2",
-    "timeline.backtesting.started_at", "1795427980000", "timeline.backtesting.finished_at",
-    "1795427990000", "timeline.assessing.started_at", "1795427990000",
-    "timeline.assessing.finished_at", "1795428000000", NULL};
+static const char *const completed_kv[] = {"research_id",
+                                           "rs_1",
+                                           "status",
+                                           "completed",
+                                           "phase",
+                                           "completed",
+                                           "last_phase",
+                                           "assessing",
+                                           "strategy_name",
+                                           "mom_7",
+                                           "verdict",
+                                           "promising",
+                                           "cost_usd",
+                                           "0.4",
+                                           "created_at",
+                                           "1795427940000",
+                                           "finished_at",
+                                           "1795428000000",
+                                           "backtest.sharpe_ratio",
+                                           "1.4",
+                                           "backtest.win_rate",
+                                           "0.55",
+                                           "backtest.max_drawdown",
+                                           "0.12",
+                                           "timeline.designing.started_at",
+                                           "1795427940000",
+                                           "timeline.designing.finished_at",
+                                           "1795427950000",
+                                           "timeline.designing.worker_id",
+                                           "d-1",
+                                           "timeline.designing.attempts",
+                                           "1",
+                                           "timeline.training.started_at",
+                                           "1795427950000",
+                                           "timeline.training.finished_at",
+                                           "1795427980000",
+                                           "timeline.training.worker_id",
+                                           "t-2",
+                                           "timeline.training.attempts",
+                                           "2",
+                                           "timeline.backtesting.started_at",
+                                           "1795427980000",
+                                           "timeline.backtesting.finished_at",
+                                           "1795427990000",
+                                           "timeline.assessing.started_at",
+                                           "1795427990000",
+                                           "timeline.assessing.finished_at",
+                                           "1795428000000",
+                                           NULL};
 
 static void
 test_ctl_summary_completed(void **state)
@@ -80,9 +117,11 @@ static void
 test_ctl_summary_failed_without_timeline(void **state)
 {
     (void)state;
-    const char *const kv[] = {"research_id", "rs_2", "status", "failed", "last_phase", "training",
-                              "error", "worker said\x1b[2J no", "created_at", "1795427940000",
-                              "finished_at", "1795428000000", NULL};
+    const char *const kv[] = {
+        "research_id", "rs_2",          "status",      "failed",
+        "last_phase",  "training",      "error",       "worker said\x1b[2J no",
+        "created_at",  "1795427940000", "finished_at", "1795428000000",
+        NULL};
     struct ctl_research r = research(kv);
     struct buf b = BUF_INIT;
     ctl_summary_text(&r, T, &b);
@@ -100,8 +139,8 @@ static void
 test_ctl_summary_status_line(void **state)
 {
     (void)state;
-    struct ctl_summary_view v = {"rs_1", "training", "2", "t-1", false, true, 0.5, "epoch 5/10",
-                                 75000};
+    struct ctl_summary_view v = {"rs_1", "training", "2",          "t-1", false,
+                                 true,   0.5,        "epoch 5/10", 75000};
     struct buf b = BUF_INIT;
     ctl_summary_line(&v, true, &b);
     assert_string_equal(b.data, "rs_1  training  attempt 2  worker t-1  [#####     ] 50%  "
@@ -137,8 +176,9 @@ test_ctl_timeline_in_show(void **state)
     ctl_research_release(&r);
 
     /* A phase still running: no end, its duration so far. */
-    const char *const kv[] = {"research_id", "rs_3", "status", "running",
-                              "timeline.training.started_at", "1795427990000", NULL};
+    const char *const kv[] = {
+        "research_id",   "rs_3", "status", "running", "timeline.training.started_at",
+        "1795427990000", NULL};
     r = research(kv);
     buf_reset(&b);
     ctl_view_research_text(&r, T, &b);

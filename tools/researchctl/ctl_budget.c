@@ -212,8 +212,9 @@ ctl_budget_json(const struct ctl_budget_report *b, struct buf *out)
 
 static const struct toolopt budget_table[] = {
     {"days", "N", "how many UTC days the table shows, today included (default 7)"},
-    {"json", NULL, "one JSON object: day, spent_usd, daily_limit_usd, remaining_usd, charges[], "
-                   "days[]"},
+    {"json", NULL,
+     "one JSON object: day, spent_usd, daily_limit_usd, remaining_usd, charges[], "
+     "days[]"},
     {"help", NULL, "show this help"},
 };
 

@@ -33,7 +33,7 @@ struct ctl_budget_report {
     int64_t now_ms;
     struct ctl_budget_day *days; /* today first */
     size_t n_days;
-    bool has_charges; /* the charges hash of today exists */
+    bool has_charges;                  /* the charges hash of today exists */
     struct ctl_budget_charge *charges; /* largest first */
     size_t n_charges;
 };
@@ -51,8 +51,8 @@ enum rc_rc ctl_budget_read(const struct ctl_source *src, const struct cfg_agent 
 void ctl_budget_report_release(struct ctl_budget_report *b);
 /* Today's line, the charges ("none" when nobody was charged) and the table of days. */
 void ctl_budget_text(const struct ctl_budget_report *b, struct buf *out);
-/* {"day", "spent_usd", "daily_limit_usd", "remaining_usd" (null: no limit), "charges": [{research_id,
- * cost_usd}], "days": [{day, stored, spent_usd, daily_limit_usd}]} and a newline. */
+/* {"day", "spent_usd", "daily_limit_usd", "remaining_usd" (null: no limit), "charges":
+ * [{research_id, cost_usd}], "days": [{day, stored, spent_usd, daily_limit_usd}]} and a newline. */
 void ctl_budget_json(const struct ctl_budget_report *b, struct buf *out);
 
 /* `budget [--days N] [--json]`. */

@@ -136,8 +136,7 @@ read_stdin_ids(struct candidates *c, struct rc_err *err)
 }
 
 static enum rc_rc
-read_active_ids(struct redislink *rl, const char *prefix, struct candidates *c,
-                struct rc_err *err)
+read_active_ids(struct redislink *rl, const char *prefix, struct candidates *c, struct rc_err *err)
 {
     struct buf key = BUF_INIT;
     struct ctl_pipe p = CTL_PIPE_INIT;
@@ -281,8 +280,8 @@ ctl_bulk_cancel(const struct cfg *cfg, struct ctl_opts *o)
     size_t n_sel = 0;
     for (size_t i = 0; i < c.n; i++) {
         phases[i] = ctl_pipe_str(&c.hm[i].elements[0]);
-        items[i] = (struct ctl_bulk_item){c.ids[i], phases[i],
-                                          ctl_pipe_int(&c.hm[i].elements[1], 0)};
+        items[i] =
+            (struct ctl_bulk_item){c.ids[i], phases[i], ctl_pipe_int(&c.hm[i].elements[1], 0)};
         sel[i] = ctl_bulk_selects(o, &items[i], now_ms);
         n_sel += sel[i];
     }
@@ -313,8 +312,8 @@ ctl_bulk_cancel(const struct cfg *cfg, struct ctl_opts *o)
             n_done += cancel_one(cfg, o, c.ids[i], k++);
         }
     }
-    printf("%s %zu of %zu research%s.\n", o->wait ? "Cancelled" : "Sent cancels for", n_done,
-           n_sel, n_sel == 1 ? "" : "es");
+    printf("%s %zu of %zu research%s.\n", o->wait ? "Cancelled" : "Sent cancels for", n_done, n_sel,
+           n_sel == 1 ? "" : "es");
     status = n_done == n_sel ? RC_EXIT_OK : RC_EXIT_FAILURE;
 out:
     for (size_t i = 0; i < c.n; i++) {

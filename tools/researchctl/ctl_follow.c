@@ -59,12 +59,11 @@ read_beat(struct redislink *rl, const char *prefix, const char *research_id, con
     /* Shown only: a heartbeat that cannot be read is simply not shown. */
     if (redislink_query(rl, p.cmds, p.n, &r, NULL) == RC_OK &&
         ctl_pipe_want_array(&r[0], &p.cmds[0], 1, 3, NULL) == RC_OK &&
-        r[0].elements[0].type == REDISLINK_STR &&
-        strcmp(r[0].elements[0].str, research_id) == 0) {
+        r[0].elements[0].type == REDISLINK_STR && strcmp(r[0].elements[0].str, research_id) == 0) {
         const struct redislink_reply *pr = &r[0].elements[1];
         double v = 0;
-        b->has_progress = pr->type == REDISLINK_STR && num_parse_f64(pr->str, pr->len, &v) &&
-                          v >= 0 && v <= 1;
+        b->has_progress =
+            pr->type == REDISLINK_STR && num_parse_f64(pr->str, pr->len, &v) && v >= 0 && v <= 1;
         b->progress = b->has_progress ? v : 0;
         b->step = ctl_pipe_str(&r[0].elements[2]);
     }
@@ -79,10 +78,10 @@ struct follow {
     const char *research_id;
     const struct ctl_follow *how;
     struct redislink *rl;
-    bool tty;           /* redraw in place */
-    bool drawn;         /* a line is on screen without its newline */
-    bool lost;          /* Redis was lost and not yet found again */
-    struct buf last;    /* the last line printed (without elapsed), for non-terminals */
+    bool tty;        /* redraw in place */
+    bool drawn;      /* a line is on screen without its newline */
+    bool lost;       /* Redis was lost and not yet found again */
+    struct buf last; /* the last line printed (without elapsed), for non-terminals */
 };
 
 /* End the line being redrawn, so that what follows starts on a line of its own. */
@@ -192,8 +191,9 @@ interrupted(struct follow *f)
 int
 ctl_follow_research(const struct cfg *cfg, const char *research_id, const struct ctl_follow *how)
 {
-    struct follow f = {cfg, research_id, how, redislink_new(&cfg->redis),
-                       ctl_prompt_is_tty() && !how->json, false, false, BUF_INIT};
+    struct follow f = {
+        cfg,   research_id, how,     redislink_new(&cfg->redis), ctl_prompt_is_tty() && !how->json,
+        false, false,       BUF_INIT};
     const struct ctl_source src = {redis_query, f.rl, cfg->redis.key_prefix};
     int status = RC_EXIT_OK;
 

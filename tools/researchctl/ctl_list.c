@@ -38,8 +38,7 @@ same(const char *want, const char *have)
 bool
 ctl_list_matches(const struct ctl_list_filter *f, const struct ctl_list_row *r)
 {
-    return same(f->status, r->status) && same(f->phase, r->phase) &&
-           same(f->verdict, r->verdict) &&
+    return same(f->status, r->status) && same(f->phase, r->phase) && same(f->verdict, r->verdict) &&
            (f->since_ms <= 0 || r->created_at_ms >= f->since_ms);
 }
 
@@ -67,9 +66,9 @@ ctl_list_release(struct ctl_list *l)
 
 enum { F_STATUS, F_PHASE, F_LAST_PHASE, F_STRATEGY, F_VERDICT, F_CREATED, F_FINISHED, F_COST };
 
-static const char *const row_fields[] = {"status",     "phase",       "last_phase",
-                                         "strategy_name", "verdict", "created_at",
-                                         "finished_at", "cost_usd",   NULL};
+static const char *const row_fields[] = {"status",        "phase",    "last_phase",
+                                         "strategy_name", "verdict",  "created_at",
+                                         "finished_at",   "cost_usd", NULL};
 
 /* A row from its HMGET reply (checked); false when the hash is gone. */
 static bool
@@ -199,8 +198,8 @@ read_set(const struct ctl_source *src, const char *key, bool scored_by_created,
             return rc;
         }
         (*pages)++;
-        bool enough = scored_by_created ? g->n - before >= f->limit
-                                        : count_since(g, floor) >= f->limit;
+        bool enough =
+            scored_by_created ? g->n - before >= f->limit : count_since(g, floor) >= f->limit;
         if (n < PAGE || enough) {
             return RC_OK;
         }
@@ -359,9 +358,10 @@ enum list_opt { L_STATUS, L_PHASE, L_VERDICT, L_SINCE, L_LIMIT, L_JSON, L_HELP }
 
 static const struct toolopt list_table[] = {
     [L_STATUS] = {"status", "S", "running, completed, failed or cancelled"},
-    [L_PHASE] = {"phase", "P",
-                 "pending, designing, training, backtesting or assessing (the phase while running, the "
-                 "last phase once finished)"},
+    [L_PHASE] =
+        {"phase", "P",
+         "pending, designing, training, backtesting or assessing (the phase while running, the "
+         "last phase once finished)"},
     [L_VERDICT] = {"verdict", "V", "the assessment's verdict, exactly (promising, ...)"},
     [L_SINCE] = {"since", "D|TIME",
                  "created at most D ago (30s, 15m, 2h, 7d) or since a UTC time "

@@ -48,8 +48,12 @@ int
 ctl_request_send(const struct cfg *cfg, const struct ctl_opts *o, const struct ctl_request *rq,
                  struct msg *outcome_out)
 {
-    const struct ctl_kafka_request req = {rq->msg,           TOPIC_TRIGGERS, rq->key,
-                                          o->request_id,     rq->outcomes,   2,
+    const struct ctl_kafka_request req = {rq->msg,
+                                          TOPIC_TRIGGERS,
+                                          rq->key,
+                                          o->request_id,
+                                          rq->outcomes,
+                                          2,
                                           o->wait ? o->timeout_s * 1000 : 0};
     struct msg outcome = MSG_INIT;
     struct rc_err err = RC_ERR_INIT;
@@ -111,8 +115,9 @@ static const struct toolopt trigger_table[] = {
     [T_STRATEGY_PATH] = {"strategy-path", "P", "where that strategy lives"},
     [T_BYPASS] = {"bypass-gates", NULL, "skip both quality gates"},
     [T_FORCE] = {"force", NULL, "accept even at capacity or with the budget spent"},
-    [T_OPTIONS] = {"options", "JSON",
-                   "a JSON object handed unchanged to every phase's worker ({\"symbol\":\"BTCUSD\"})"},
+    [T_OPTIONS] =
+        {"options", "JSON",
+         "a JSON object handed unchanged to every phase's worker ({\"symbol\":\"BTCUSD\"})"},
     [T_REQUEST_ID] = {"request-id", "ID", "idempotency key (default: generated)"},
     [T_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
     [T_TIMEOUT] = {"timeout", "S", "seconds to wait for the outcome (default 30)"},
@@ -259,8 +264,8 @@ ctl_request_run_trigger(const struct cfg *cfg, struct ctl_opts *o)
     m.kind = MSG_TRIGGER;
     m.ts_ms = clock_now_ms();
     m.u.trigger = o->t;
-    const struct ctl_request rq = {&m, o->request_id, {EVENT_ACCEPTED, EVENT_REJECTED},
-                                   EVENT_ACCEPTED, say_trigger};
+    const struct ctl_request rq = {
+        &m, o->request_id, {EVENT_ACCEPTED, EVENT_REJECTED}, EVENT_ACCEPTED, say_trigger};
     struct msg outcome = MSG_INIT;
     int status = ctl_request_send(cfg, o, &rq, o->wait ? &outcome : NULL);
     if (!o->wait || outcome.kind != MSG_EVENT) {
@@ -326,7 +331,8 @@ enum cancel_opt {
 
 static const struct toolopt cancel_table[] = {
     [C_REASON] = {"reason", "TEXT", "why (carried by the cancel message)"},
-    [C_REQUEST_ID] = {"request-id", "ID", "idempotency key (default: generated; one research only)"},
+    [C_REQUEST_ID] = {"request-id", "ID",
+                      "idempotency key (default: generated; one research only)"},
     [C_NO_WAIT] = {"no-wait", NULL, "publish and exit without waiting for the outcome"},
     [C_TIMEOUT] = {"timeout", "S", "seconds to wait for each outcome (default 30)"},
     [C_PHASE] = {"phase", "P",
@@ -405,8 +411,11 @@ run_cancel(const struct cfg *cfg, struct ctl_opts *o)
     m.kind = MSG_CANCEL;
     m.ts_ms = clock_now_ms();
     m.u.cancel = (struct cancel){o->research_id, o->request_id, o->reason};
-    const struct ctl_request rq = {&m, o->research_id, {EVENT_CANCELLED, EVENT_CANCEL_REJECTED},
-                                   EVENT_CANCELLED, ctl_request_say_cancel};
+    const struct ctl_request rq = {&m,
+                                   o->research_id,
+                                   {EVENT_CANCELLED, EVENT_CANCEL_REJECTED},
+                                   EVENT_CANCELLED,
+                                   ctl_request_say_cancel};
     return ctl_request_send(cfg, o, &rq, NULL);
 }
 

@@ -93,8 +93,8 @@ run_resume(const struct cfg *cfg, struct ctl_opts *o)
     ctl_request_default_id(o, "resume");
     struct msg m;
     ctl_resume_msg(o, clock_now_ms(), &m);
-    const struct ctl_request rq = {&m, o->research_id, {EVENT_RESUMED, EVENT_RESUME_REJECTED},
-                                   EVENT_RESUMED, say_resume};
+    const struct ctl_request rq = {
+        &m, o->research_id, {EVENT_RESUMED, EVENT_RESUME_REJECTED}, EVENT_RESUMED, say_resume};
     return ctl_request_send(cfg, o, &rq, NULL);
 }
 

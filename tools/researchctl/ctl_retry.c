@@ -28,8 +28,7 @@ ctl_retry_trigger(const struct ctl_research *r, struct trigger *t, struct buf *o
     buf_reset(options);
     if (opts != NULL) {
         struct rc_err why = RC_ERR_INIT;
-        if (json_to_msgpack(opts, strlen(opts), options, &why) != RC_OK ||
-            options->len == 0 ||
+        if (json_to_msgpack(opts, strlen(opts), options, &why) != RC_OK || options->len == 0 ||
             !(((unsigned char)options->data[0] & 0xf0) == 0x80 ||
               (unsigned char)options->data[0] == 0xde || (unsigned char)options->data[0] == 0xdf)) {
             return rc_err_set(err, RC_EINVAL, "its stored options are not a JSON object: %s",

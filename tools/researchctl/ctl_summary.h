@@ -18,10 +18,10 @@ struct ctl_summary_view {
     const char *phase;
     const char *attempt;
     const char *worker_id;
-    bool waiting;      /* waiting for a free worker (waiting_since is set) */
-    bool has_progress; /* the worker's heartbeat names this research and has a progress */
-    double progress;   /* 0..1 */
-    const char *step;  /* the heartbeat's step, when it names this research */
+    bool waiting;       /* waiting for a free worker (waiting_since is set) */
+    bool has_progress;  /* the worker's heartbeat names this research and has a progress */
+    double progress;    /* 0..1 */
+    const char *step;   /* the heartbeat's step, when it names this research */
     int64_t elapsed_ms; /* since created_at */
 };
 

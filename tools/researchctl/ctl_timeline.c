@@ -74,8 +74,8 @@ ctl_timeline_text(const struct ctl_timeline *t, int64_t now_ms, struct buf *out)
         return;
     }
     char a[CTL_FMT_MAX], b[CTL_FMT_MAX], d[CTL_FMT_MAX];
-    buf_printf(out, "\nTimeline\n  %-11s  %-24s  %-24s  %-8s  %s\n", "PHASE", "STARTED",
-               "FINISHED", "DURATION", "WORKER (ATTEMPTS)");
+    buf_printf(out, "\nTimeline\n  %-11s  %-24s  %-24s  %-8s  %s\n", "PHASE", "STARTED", "FINISHED",
+               "DURATION", "WORKER (ATTEMPTS)");
     for (size_t i = 0; i < CTL_TIMELINE_PHASES; i++) {
         const struct ctl_timeline_phase *p = &t->p[i];
         if (!p->seen) {

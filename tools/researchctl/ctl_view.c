@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT
- * ctl_view: researchctl's output for status and workers (show's is ctl_view_research). The text shapes are what an
- * operator reads (and the integration tests match); the JSON shapes are documented in the
- * header and in `researchctl <command> --help`. Every string read from Redis reaches the text
- * through ctl_fmt_text, ctl_fmt_cell or ctl_fmt_value (control characters escaped), never
- * through a %s. */
+ * ctl_view: researchctl's output for status and workers (show's is ctl_view_research). The text
+ * shapes are what an operator reads (and the integration tests match); the JSON shapes are
+ * documented in the header and in `researchctl <command> --help`. Every string read from Redis
+ * reaches the text through ctl_fmt_text, ctl_fmt_cell or ctl_fmt_value (control characters
+ * escaped), never through a %s. */
 #include "tools/researchctl/ctl_view.h"
 
 #include <stdbool.h>
@@ -449,4 +449,3 @@ ctl_view_workers_json(const struct ctl_workers *w, struct buf *out)
     ctl_json_free(j);
     buf_putc(out, '\n');
 }
-

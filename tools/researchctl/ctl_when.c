@@ -120,8 +120,7 @@ ctl_when_duration(const char *s, const char *what, int64_t *out_ms, struct rc_er
 }
 
 enum rc_rc
-ctl_when_since(const char *s, int64_t now_ms, const char *what, int64_t *out_ms,
-               struct rc_err *err)
+ctl_when_since(const char *s, int64_t now_ms, const char *what, int64_t *out_ms, struct rc_err *err)
 {
     int64_t ms = 0;
     if (parse_duration(s, &ms)) {

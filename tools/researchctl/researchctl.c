@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  * researchctl: the operator's and upstream's command line (trigger, cancel, status, show,
- * workers, events, and more). It reads state from Redis and changes it only by publishing to Kafka: the
- * coordinator stays the only writer. Settings come from the coordinator's environment, which
+ * workers, events, and more). It reads state from Redis and changes it only by publishing to Kafka:
+ * the coordinator stays the only writer. Settings come from the coordinator's environment, which
  * the global options before the command override. This file is main: the global options, the
  * command table and dispatch; the commands are in ctl_request, ctl_state and ctl_eventlog. */
 #include <stdbool.h>
@@ -28,8 +28,8 @@ extern char **environ;
 
 /* Every command, in the order of --help. */
 static const struct ctl_command *(*const commands[])(void) = {
-    ctl_request_trigger, ctl_request_cancel, ctl_resume_command, ctl_retry_command,
-    ctl_follow_command,  ctl_state_status,   ctl_list_command,   ctl_state_show,
+    ctl_request_trigger, ctl_request_cancel, ctl_resume_command,   ctl_retry_command,
+    ctl_follow_command,  ctl_state_status,   ctl_list_command,     ctl_state_show,
     ctl_budget_command,  ctl_state_workers,  ctl_eventlog_command,
 };
 
