@@ -274,7 +274,7 @@ pack_result_n(msgpack_packer *pk, size_t n)
 {
     msgpack_pack_map(pk, n);
     for (size_t i = 0; i < n; i++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof(key), "k%zu", i);
         pk_cstr(pk, key);
         msgpack_pack_int(pk, (int)i);
@@ -972,11 +972,7 @@ test_msg_trigger_rules(void **state)
          "reason: longer than 4096 bytes"},
         {"resume reason absent", TRG, resume_ok, {OMIT("reason")}, NULL},
         {"resume force true", TRG, resume_ok, {B("force", 1)}, NULL},
-        {"resume force string",
-         TRG,
-         resume_ok,
-         {S("force", "yes")},
-         "force: must be a boolean"},
+        {"resume force string", TRG, resume_ok, {S("force", "yes")}, "force: must be a boolean"},
         {"resume on completions",
          MSG_TOPIC_COMPLETIONS,
          resume_ok,
@@ -1821,8 +1817,8 @@ test_msg_roundtrip_trigger_and_cancel(void **state)
 
     in = (struct msg)MSG_INIT;
     in.kind = MSG_RESUME;
-    in.u.resume =
-        (struct resume){.research_id = "rs-2", .request_id = "req-8", .reason = "again", .force = true};
+    in.u.resume = (struct resume){
+        .research_id = "rs-2", .request_id = "req-8", .reason = "again", .force = true};
     roundtrip(MSG_TOPIC_TRIGGERS, &in, &out);
     assert_int_equal(out.kind, MSG_RESUME);
     assert_str_eq("research_id", out.u.resume.research_id, "rs-2");
@@ -2249,10 +2245,9 @@ static void
 test_msg_names(void **state)
 {
     (void)state;
-    static const char *const events[] = {"accepted", "rejected",     "phase_started",
-                                         "gate",     "redispatched", "completed",
-                                         "failed",   "cancelled",    "cancel_rejected",
-                                         "resumed",  "resume_rejected"};
+    static const char *const events[] = {
+        "accepted", "rejected",  "phase_started",   "gate",    "redispatched",   "completed",
+        "failed",   "cancelled", "cancel_rejected", "resumed", "resume_rejected"};
     assert_int_equal(N_OF(events), EVENT_TYPE_COUNT);
     for (int t = 0; t < EVENT_TYPE_COUNT; t++) {
         enum event_type back = EVENT_TYPE_COUNT;
