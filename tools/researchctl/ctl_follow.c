@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -123,6 +124,18 @@ show_progress(struct follow *f, const struct ctl_research *r)
     if (f->tty) {
         buf_puts(&line, "\r\033[2K");
         ctl_summary_line(&v, true, &line);
+        /* A line longer than the terminal wraps, and \r would then redraw only its end. */
+        struct winsize ws;
+        size_t max = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1
+                         ? strlen("\r\033[2K") + ws.ws_col - 1
+                         : line.len;
+        while (max < line.len && ((unsigned char)line.data[max] & 0xc0) == 0x80) {
+            max--; /* not inside a UTF-8 sequence */
+        }
+        if (line.len > max) {
+            line.len = max;
+            line.data[max] = '\0';
+        }
         ctl_cmd_emit(&line);
         f->drawn = true;
     } else {
@@ -185,7 +198,7 @@ interrupted(struct follow *f)
         }
     }
     ctl_cmd_say("detached; the research goes on");
-    return CTL_FOLLOW_EXIT_DETACHED;
+    return RC_EXIT_INTERRUPTED;
 }
 
 int

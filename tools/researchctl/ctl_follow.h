@@ -11,18 +11,15 @@
 struct cfg;
 struct ctl_command;
 
-/* Exit status after Ctrl+C detached (128 + SIGINT, as a shell reports it). */
-#define CTL_FOLLOW_EXIT_DETACHED 130
-
 struct ctl_follow {
     bool json;         /* print the finished research as show --json does, nothing before */
     bool offer_cancel; /* on Ctrl+C ask (on a terminal) whether to cancel the research */
 };
 
 /* Follow research_id until it finishes. Returns the exit status: 0 completed, 1 failed or
- * cancelled (also after Ctrl+C and a yes to cancel it), 69 no such research, 130 detached
- * by Ctrl+C. Redis outages are retried every second, never a reason to exit. Installs the
- * SIGINT/SIGTERM flag (stopsig). */
+ * cancelled (also after Ctrl+C and a yes to cancel it), 69 no such research, 130
+ * (RC_EXIT_INTERRUPTED) detached by Ctrl+C. Redis outages are retried every second, never a reason
+ * to exit. Installs the SIGINT/SIGTERM flag (stopsig). */
 int ctl_follow_research(const struct cfg *cfg, const char *research_id,
                         const struct ctl_follow *how);
 /* `follow <research_id> [--json]`. Static; never NULL. */

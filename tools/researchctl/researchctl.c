@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT
- * researchctl: the operator's and upstream's command line (trigger, cancel, status, show,
- * workers, events, and more). It reads state from Redis and changes it only by publishing to Kafka:
- * the coordinator stays the only writer. Settings come from the coordinator's environment, which
- * the global options before the command override. This file is main: the global options, the
- * command table and dispatch; the commands are in ctl_request, ctl_state and ctl_eventlog. */
+ * researchctl: the operator's and upstream's command line (trigger, cancel, resume, retry,
+ * follow, status, list, show, budget, workers, events). It reads state from Redis and changes
+ * it only by publishing to Kafka: the coordinator stays the only writer. Settings come from
+ * the coordinator's environment, which the global options before the command override. This
+ * file is main: the global options, the command table and dispatch; each command lives in its
+ * ctl_* module (ctl_request, ctl_resume, ctl_retry, ctl_follow, ctl_state, ctl_list,
+ * ctl_budget, ctl_eventlog). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
