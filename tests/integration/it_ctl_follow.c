@@ -2,7 +2,9 @@
  * it_ctl_follow: researchctl follow and trigger --follow against the real coordinator,
  * redis-server, the dev broker and stub workers: a research followed to its summary (exit 0)
  * and as JSON, a failed one (exit 1), trigger --follow, an unknown research (exit 69),
- * Ctrl+C detaching (exit 130, the research goes on), and a Redis restart waited out. */
+ * Ctrl+C detaching (exit 130, the research goes on), a Redis restart waited out, and on a
+ * terminal (script(1)): the line redrawn in place, and trigger --follow's Ctrl+C offering to
+ * cancel. */
 #include "tests/support/test.h"
 
 #include <signal.h>
@@ -178,6 +180,63 @@ test_ctl_follow_detaches_and_survives_redis(void **state)
     free(id);
 }
 
+/* On a terminal (script(1) gives it one): the status line is redrawn in place, with the
+ * elapsed time, then the summary starts on a line of its own. */
+static void
+test_ctl_follow_redraws_on_a_terminal(void **state)
+{
+    struct it_env *env = *state;
+    start_pool(env, paced);
+    it_env_start_coordinator(env, NULL);
+    char *id = trigger_ok(env, "req-tty", "on a terminal");
+    char script[256];
+    snprintf(script, sizeof script, "script -qec \"@ctl follow %s\" /dev/null", id);
+    char *out = NULL;
+    int status = it_ctl_sh(env, "ctl-follow-tty", script, &out);
+    if (status != 0) {
+        it_fail(env, "follow on a terminal exited %d:\n%s", status, out);
+    }
+    char want[256];
+    snprintf(want, sizeof want, "\r\033[2K%s  ", id);
+    it_ctl_has(env, out, want);
+    it_ctl_has(env, out, "  elapsed 0m 0");
+    snprintf(want, sizeof want, "\nResearch %s completed", id);
+    it_ctl_has(env, out, want);
+    free(out);
+    free(id);
+}
+
+/* trigger --follow on a terminal: Ctrl+C asks whether to cancel; y cancels (exit 1). The
+ * keys are typed into script(1)'s terminal once what they answer is on it (polled, bounded). */
+static void
+test_ctl_trigger_follow_ctrl_c_offers_to_cancel(void **state)
+{
+    struct it_env *env = *state;
+    it_env_start_workers(env, "design", 1, NULL, slow);
+    it_env_start_coordinator(env, NULL);
+    char script[1024];
+    snprintf(script, sizeof script,
+             "t=%s/tty.txt; : > $t; "
+             "until_seen() { i=0; while ! grep -q \"$1\" $t; do i=$((i+1)); "
+             "[ $i -gt 200 ] && exit 9; sleep 0.1; done; }; "
+             "{ until_seen 'attempt 1'; printf '\\003'; until_seen 'Cancel research'; "
+             "printf 'y\\n'; } | script -qefc \"@ctl trigger --brief ctrl-c --follow\" $t",
+             it_env_dir(env));
+    char *out = NULL;
+    int status = it_ctl_sh(env, "ctl-trigger-follow-tty", script, &out);
+    if (status != 1) {
+        it_fail(env, "trigger --follow, Ctrl+C, y exited %d:\n%s", status, out);
+    }
+    it_ctl_has(env, out, "Cancel research rs_");
+    it_ctl_has(env, out, "? [y/N] ");
+    it_ctl_has(env, out, "Research cancelled: rs_");
+    const struct event *ev = it_event_wait(env, EVENT_CANCELLED, NULL, WAIT_MS);
+    char *st = it_research_hget(env, ev->research_id, "status");
+    assert_string_equal(st, "cancelled");
+    free(st);
+    free(out);
+}
+
 int
 main(void)
 {
@@ -187,6 +246,10 @@ main(void)
                                         it_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_trigger_follow, it_setup, it_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_follow_unknown_and_usage, it_setup, it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_follow_redraws_on_a_terminal, it_setup,
+                                        it_teardown),
+        cmocka_unit_test_setup_teardown(test_ctl_trigger_follow_ctrl_c_offers_to_cancel, it_setup,
+                                        it_teardown),
         cmocka_unit_test_setup_teardown(test_ctl_follow_detaches_and_survives_redis, it_setup,
                                         it_teardown),
     };
