@@ -234,7 +234,9 @@ ctl_list_read(const struct ctl_source *src, const struct ctl_list_filter *f, int
         rc = read_set(src, keys_finished(&key, src->key_prefix), false, f, &g, &pages, err);
     }
     if (rc == RC_OK) {
-        qsort(g.v, g.n, sizeof(*g.v), newest_first);
+        if (g.n > 1) {
+            qsort(g.v, g.n, sizeof(*g.v), newest_first);
+        }
         while (g.n > f->limit) {
             row_release(&g.v[--g.n]);
         }
