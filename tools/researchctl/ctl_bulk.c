@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * ctl_bulk: bulk cancel. The candidates (rc:active, or the ids on stdin) and their phase and
- * created_at are read in two round trips; the cancels are sent one after the other, each
- * waiting for its outcome as a single cancel does, so the report is the coordinator's word
- * on each. */
+ * created_at are read in two round trips; the cancels are published in one batch and their
+ * outcomes awaited together (one Kafka producer and one reader whatever their number), so
+ * the report is the coordinator's word on each. */
 #include "tools/researchctl/ctl_bulk.h"
 
 #include <inttypes.h>
@@ -183,44 +183,75 @@ read_fields(struct redislink *rl, const char *prefix, struct candidates *c, stru
 
 /* ---- cancelling ---------------------------------------------------------------------------- */
 
-/* Send one cancel for `id` and report its outcome; true when it was cancelled. */
+/* Report one outcome; true when it says cancelled. */
 static bool
-cancel_one(const struct cfg *cfg, const struct ctl_opts *o, const char *id, size_t i)
+report(const struct ctl_opts *o, const char *id, const struct msg *outcome)
 {
-    char request_id[LIMITS_ID_MAX + 1];
-    snprintf(request_id, sizeof(request_id), "cancel-%" PRId64 "-%ld-%zu", clock_now_ms(),
-             (long)getpid(), i + 1);
-    struct msg m = MSG_INIT;
-    m.kind = MSG_CANCEL;
-    m.ts_ms = clock_now_ms();
-    m.u.cancel = (struct cancel){id, request_id, o->reason};
-    const enum event_type outcomes[2] = {EVENT_CANCELLED, EVENT_CANCEL_REJECTED};
-    const struct ctl_kafka_request req = {
-        &m, TOPIC_TRIGGERS, id, request_id, outcomes, 2, o->wait ? o->timeout_s * 1000 : 0};
-    struct msg outcome = MSG_INIT;
-    struct rc_err err = RC_ERR_INIT;
-    if (ctl_kafka_request(&cfg->kafka, &req, &outcome, &err) != RC_OK) {
-        char why[sizeof(err.msg) + 160];
-        snprintf(why, sizeof(why), "cancel %s: %s", id, err.msg);
+    if (outcome->kind != MSG_EVENT) {
+        char why[LIMITS_ID_MAX + 96];
+        snprintf(why, sizeof(why), "no outcome for the cancel of %s within %lld s", id,
+                 (long long)o->timeout_s);
         ctl_cmd_say(why);
         return false;
     }
-    if (!o->wait) {
-        printf("Cancel sent: %s (%s)\n", id, request_id);
-        return true;
-    }
-    struct buf b = BUF_INIT;
     if (o->json) {
-        ctl_event_json(outcome.ts_ms, &outcome.u.event, &b);
+        struct buf b = BUF_INIT;
+        ctl_event_json(outcome->ts_ms, &outcome->u.event, &b);
         buf_putc(&b, '\n');
         ctl_cmd_emit(&b);
+        buf_release(&b);
     } else {
-        ctl_request_say_cancel(&outcome.u.event);
+        ctl_request_say_cancel(&outcome->u.event);
     }
-    buf_release(&b);
-    bool ok = outcome.u.event.type == EVENT_CANCELLED;
-    msg_release(&outcome);
-    return ok;
+    return outcome->u.event.type == EVENT_CANCELLED;
+}
+
+/* Send one cancel for each of ids[0..n), each with its own request id, in one batch, wait
+ * for their outcomes together and report each. Returns how many were cancelled (without
+ * waiting: sent), or -1 when they could not be published. */
+static int64_t
+cancel_all(const struct cfg *cfg, const struct ctl_opts *o, char **ids, size_t n)
+{
+    static const enum event_type outcomes_of[2] = {EVENT_CANCELLED, EVENT_CANCEL_REJECTED};
+    struct msg *msgs = xcalloc(n, sizeof(*msgs));
+    struct ctl_kafka_request *reqs = xcalloc(n, sizeof(*reqs));
+    struct msg *outcomes = xcalloc(n, sizeof(*outcomes));
+    char(*request_ids)[LIMITS_ID_MAX + 1] = xcalloc(n, sizeof(*request_ids));
+    const int64_t now_ms = clock_now_ms();
+    for (size_t i = 0; i < n; i++) {
+        snprintf(request_ids[i], sizeof(request_ids[i]), "cancel-%" PRId64 "-%ld-%zu", now_ms,
+                 (long)getpid(), i + 1);
+        msgs[i] = (struct msg)MSG_INIT;
+        msgs[i].kind = MSG_CANCEL;
+        msgs[i].ts_ms = now_ms;
+        msgs[i].u.cancel = (struct cancel){ids[i], request_ids[i], o->reason};
+        reqs[i] = (struct ctl_kafka_request){
+            &msgs[i], TOPIC_TRIGGERS, ids[i], request_ids[i], outcomes_of, 2, 0};
+        outcomes[i] = (struct msg)MSG_INIT;
+    }
+    struct rc_err err = RC_ERR_INIT;
+    int64_t n_done = 0;
+    if (ctl_kafka_requests(&cfg->kafka, reqs, n, o->wait ? o->timeout_s * 1000 : 0, outcomes,
+                           &err) != RC_OK) {
+        ctl_cmd_say(err.msg);
+        n_done = -1;
+    }
+    for (size_t i = 0; n_done >= 0 && i < n; i++) {
+        if (!o->wait) {
+            printf("Cancel sent: %s (%s)\n", ids[i], request_ids[i]);
+            n_done++;
+        } else {
+            n_done += report(o, ids[i], &outcomes[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        msg_release(&outcomes[i]);
+    }
+    free(request_ids);
+    free(outcomes);
+    free(reqs);
+    free(msgs);
+    return n_done;
 }
 
 /* List the selected (id, phase, age) on stdout. */
@@ -306,15 +337,21 @@ ctl_bulk_cancel(const struct cfg *cfg, struct ctl_opts *o)
             goto out;
         }
     }
-    size_t n_done = 0;
+    char **chosen = xcalloc(n_sel, sizeof(*chosen));
     for (size_t i = 0, k = 0; i < c.n; i++) {
         if (sel[i]) {
-            n_done += cancel_one(cfg, o, c.ids[i], k++);
+            chosen[k++] = c.ids[i];
         }
     }
-    printf("%s %zu of %zu research%s.\n", o->wait ? "Cancelled" : "Sent cancels for", n_done, n_sel,
-           n_sel == 1 ? "" : "es");
-    status = n_done == n_sel ? RC_EXIT_OK : RC_EXIT_FAILURE;
+    int64_t n_done = cancel_all(cfg, o, chosen, n_sel);
+    free(chosen);
+    if (n_done < 0) {
+        status = RC_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    printf("%s %lld of %zu research%s.\n", o->wait ? "Cancelled" : "Sent cancels for",
+           (long long)n_done, n_sel, n_sel == 1 ? "" : "es");
+    status = (size_t)n_done == n_sel ? RC_EXIT_OK : RC_EXIT_FAILURE;
 out:
     for (size_t i = 0; i < c.n; i++) {
         free(phases[i]);
