@@ -106,8 +106,8 @@ test_ctl_summary_completed(void **state)
     assert_has(b.data, "\n  backtest        sharpe 1.40, win rate 55.0%, max drawdown 12.0%\n");
     assert_has(b.data, "\n  cost            $0.40\n");
     assert_has(b.data, "\n  duration        1m 00s\n");
-    assert_has(b.data, "\n  phases          designing 0m 10s, training 0m 30s, backtesting 0m 10s, "
-                       "assessing 0m 10s\n");
+    assert_has(b.data, "\n  phases          designing 10.0 s, training 30.0 s, backtesting 10.0 s, "
+                       "assessing 10.0 s\n");
     assert_null(strstr(b.data, "error"));
     buf_release(&b);
     ctl_research_release(&r);
@@ -169,9 +169,9 @@ test_ctl_timeline_in_show(void **state)
     ctl_view_research_text(&r, T, &b);
     assert_has(b.data, "\nTimeline\n  PHASE        STARTED                   FINISHED     ");
     assert_has(b.data, "\n  training     2026-11-23T09:59:10.000Z  2026-11-23T09:59:40.000Z  "
-                       "0m 30s    t-2 (2)\n");
+                       "30.0 s    t-2 (2)\n");
     assert_has(b.data, "\n  backtesting  2026-11-23T09:59:40.000Z  2026-11-23T09:59:50.000Z  "
-                       "0m 10s    -\n");
+                       "10.0 s    -\n");
     assert_null(strstr(b.data, "Other fields")); /* timeline.* are shown in Timeline only */
     ctl_research_release(&r);
 
@@ -183,7 +183,7 @@ test_ctl_timeline_in_show(void **state)
     buf_reset(&b);
     ctl_view_research_text(&r, T, &b);
     assert_has(b.data, "\n  training     2026-11-23T09:59:50.000Z  running                   "
-                       "0m 10s    -\n");
+                       "10.0 s    -\n");
     ctl_research_release(&r);
 
     /* No timeline (a research from before it): no section. */

@@ -108,7 +108,7 @@ phases_row(const struct ctl_research *r, int64_t now_ms, struct buf *out)
         int64_t ms = 0;
         if (ctl_timeline_duration(&t, &t.p[i], now_ms, &ms)) {
             char d[CTL_FMT_MAX];
-            ctl_fmt_duration(ms, d);
+            ctl_fmt_age(ms, d); /* phases of seconds read "1.2 s", not "0m 01s" */
             buf_printf(&b, "%s%s %s", b.len > 0 ? ", " : "", phase_name(t.p[i].phase), d);
         }
     }
@@ -140,7 +140,7 @@ ctl_summary_text(const struct ctl_research *r, int64_t now_ms, struct buf *out)
     int64_t created = ms_field(r, "created_at");
     int64_t finished = ms_field(r, "finished_at");
     if (created > 0 && finished > 0) {
-        ctl_fmt_duration(finished - created, text);
+        ctl_fmt_age(finished - created, text);
         row(out, "duration", text);
     } else {
         row(out, "duration", NULL);

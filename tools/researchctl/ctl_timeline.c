@@ -93,7 +93,7 @@ ctl_timeline_text(const struct ctl_timeline *t, int64_t now_ms, struct buf *out)
         }
         snprintf(d, sizeof(d), "-");
         if (ctl_timeline_duration(t, p, now_ms, &ms)) {
-            ctl_fmt_duration(ms, d);
+            ctl_fmt_age(ms, d); /* "1.2 s" below a minute */
         }
         buf_printf(out, "  %-11s  %-24s  %-24s  %-8s  ", phase_name(p->phase), a, b, d);
         ctl_fmt_text(out, p->worker_id);
