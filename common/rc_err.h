@@ -69,6 +69,7 @@ enum rc_exit {
     RC_EXIT_USAGE = 64,
     RC_EXIT_UNAVAILABLE = 69,
     RC_EXIT_CONFIG = 78,
+    RC_EXIT_INTERRUPTED = 130, /* 128 + SIGINT, as a shell reports it: researchctl follow */
 };
 
 #endif /* RC_ERR_H */

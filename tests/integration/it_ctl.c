@@ -23,6 +23,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "proto/msg.h"
+#include "tests/support/it_ctl_run.h"
 #include "tests/support/it_env.h"
 #include "tests/support/it_runs.h"
 
@@ -32,15 +33,6 @@
 static const char *const fast[] = {"--duration-ms", "30", NULL};
 static const char *const slow[] = {"--duration-ms", "60000", NULL};
 
-/* Fail (with the children's logs) unless `text` contains `want`. */
-static void
-assert_has(struct it_env *env, const char *text, const char *want)
-{
-    if (strstr(text, want) == NULL) {
-        it_fail(env, "no \"%s\" in:\n%s", want, text);
-    }
-}
-
 static size_t
 count_lines(const char *text)
 {
@@ -49,39 +41,6 @@ count_lines(const char *text)
         n += *p == '\n';
     }
     return n;
-}
-
-/* Run researchctl with the words given (NULL-terminated) as child `name`; returns its exit
- * status and its output in *out (caller frees). */
-static int
-ctl(struct it_env *env, const char *name, char **out, const char *const args[])
-{
-    const char *argv[16] = {"researchctl"};
-    size_t n = 1;
-    for (size_t i = 0; args[i] != NULL; i++) {
-        assert_true(n + 1 < N_OF(argv));
-        argv[n++] = args[i];
-    }
-    argv[n] = NULL;
-    return it_env_run(env, name, argv, NULL, RUN_MS, out);
-}
-
-/* Run `researchctl <words> | jq -e <filter>` in a shell: true when jq parsed the output and
- * the filter held (jq -e exits 0 only for a result that is neither false nor null). */
-static bool
-jq_holds(struct it_env *env, const char *name, const char *words, const char *filter)
-{
-    struct buf script = BUF_INIT;
-    buf_printf(&script, "'%s/researchctl' %s | jq -e '%s'", RC_BIN_DIR, words, filter);
-    const char *const argv[] = {"/bin/sh", "-c", script.data, NULL};
-    char *out = NULL;
-    int status = it_env_run(env, name, argv, NULL, RUN_MS, &out);
-    if (status != 0) {
-        fprintf(stderr, "jq filter %s did not hold (exit %d) on:\n%s\n", filter, status, out);
-    }
-    free(out);
-    buf_release(&script);
-    return status == 0;
 }
 
 static char *
@@ -110,22 +69,22 @@ test_ctl_status_lists_active_researches(void **state)
 
     char *out = NULL;
     const char *const status[] = {"status", NULL};
-    assert_int_equal(ctl(env, "ctl-status", &out, status), 0);
-    assert_has(env, out, "Active researches: 2\n\n");
+    assert_int_equal(it_ctl(env, "ctl-status", &out, status), 0);
+    it_ctl_has(env, out, "Active researches: 2\n\n");
     /* Oldest first, each with its phase, strategy and time in phase. */
     char line[256];
     snprintf(line, sizeof line, "\n  %s  %-11s  strategy: %-17s  (0m ", a, "designing", "-");
-    assert_has(env, out, line);
+    it_ctl_has(env, out, line);
     snprintf(line, sizeof line, "\n  %s  %-11s  strategy: %-17s  (0m ", b, "training",
              "rsi_variant_7");
-    assert_has(env, out, line);
+    it_ctl_has(env, out, line);
     assert_true(strstr(out, a) < strstr(out, b));
-    assert_has(env, out, "\nWorkers: design 1/1, training 1/1, backtest 0/1, assessment 0/1\n");
-    assert_has(env, out, "\nBudget: $20.00 remaining today (limit $20.00)\n");
+    it_ctl_has(env, out, "\nWorkers: design 1/1, training 1/1, backtest 0/1, assessment 0/1\n");
+    it_ctl_has(env, out, "\nBudget: $20.00 remaining today (limit $20.00)\n");
     /* live training + backtest workers + AGENT_CONCURRENCY_BUFFER 1 */
-    assert_has(env, out, "\nCapacity: 2/3 researches\n");
-    assert_has(env, out, "\nCoordinator: up 0m ");
-    assert_has(env, out, " s ago (");
+    it_ctl_has(env, out, "\nCapacity: 2/3 researches\n");
+    it_ctl_has(env, out, "\nCoordinator: up 0m ");
+    it_ctl_has(env, out, " s ago (");
     free(out);
 
     char filter[1024];
@@ -134,8 +93,8 @@ test_ctl_status_lists_active_researches(void **state)
              "\"designing\" and .[0].strategy_name == null and .[1].phase == \"training\" and "
              ".[1].strategy_name == \"rsi_variant_7\" and .[1].in_phase_ms >= 0",
              a);
-    assert_true(jq_holds(env, "jq-active", "status --json", filter));
-    assert_true(jq_holds(env, "jq-figures", "status --json",
+    assert_true(it_ctl_jq(env, "jq-active", "status --json", filter));
+    assert_true(it_ctl_jq(env, "jq-figures", "status --json",
                          ".workers.design == {\"busy\": 1, \"total\": 1} and "
                          ".workers.backtest == {\"busy\": 0, \"total\": 1} and "
                          ".capacity == {\"active\": 2, \"limit\": 3, \"limit_source\": "
@@ -152,7 +111,7 @@ check_events(struct it_env *env, const char *id)
 {
     char *out = NULL;
     const char *const events[] = {"events", NULL};
-    assert_int_equal(ctl(env, "ctl-events", &out, events), 0);
+    assert_int_equal(it_ctl(env, "ctl-events", &out, events), 0);
     char want[256];
     /* Each event's type (padded to "cancel_rejected") and the start of its keys, in order. */
     const char *const kinds[][2] = {
@@ -169,7 +128,7 @@ check_events(struct it_env *env, const char *id)
         }
         prev = at;
     }
-    assert_has(env, out, "attempt=1\n");
+    it_ctl_has(env, out, "attempt=1\n");
     free(out);
     /* Delivery is at least once (contract §2): an event may come twice, so count kinds. */
     char filter[512];
@@ -182,11 +141,11 @@ check_events(struct it_env *env, const char *id)
              id);
     char words[256];
     snprintf(words, sizeof words, "events --json --research %s | jq -s . ", id);
-    assert_true(jq_holds(env, "jq-events", words, filter));
+    assert_true(it_ctl_jq(env, "jq-events", words, filter));
     const char *const last[] = {"events", "--last", "1", NULL};
-    assert_int_equal(ctl(env, "ctl-events-last", &out, last), 0);
+    assert_int_equal(it_ctl(env, "ctl-events-last", &out, last), 0);
     assert_int_equal(count_lines(out), 1);
-    assert_has(env, out, "  completed  ");
+    it_ctl_has(env, out, "  completed  ");
     free(out);
 }
 
@@ -206,16 +165,16 @@ test_ctl_idle_status_show_and_events(void **state)
     char *out = NULL;
     char want[256];
     const char *const status[] = {"status", NULL};
-    assert_int_equal(ctl(env, "ctl-idle", &out, status), 0);
-    assert_has(env, out, "Active researches: 0 (idle)\n");
+    assert_int_equal(it_ctl(env, "ctl-idle", &out, status), 0);
+    it_ctl_has(env, out, "Active researches: 0 (idle)\n");
     snprintf(want, sizeof want, "  Last finished: %s  completed  verdict: promising  (0m ", id);
-    assert_has(env, out, want);
+    it_ctl_has(env, out, want);
     free(out);
 
     const char *const show[] = {"show", id, NULL};
-    assert_int_equal(ctl(env, "ctl-show", &out, show), 0);
+    assert_int_equal(it_ctl(env, "ctl-show", &out, show), 0);
     snprintf(want, sizeof want, "Research %s\n", id);
-    assert_has(env, out, want);
+    it_ctl_has(env, out, want);
     /* Sections, and rows of a label padded to 22 columns and a value. */
     const char *const rows[][3] = {{NULL, "status", "completed"},
                                    {NULL, "last phase", "assessing"},
@@ -237,13 +196,13 @@ test_ctl_idle_status_show_and_events(void **state)
             buf_printf(&text, "%s  %-22s%s\n", rows[i][0] != NULL ? "" : "\n", rows[i][1],
                        rows[i][2]);
         }
-        assert_has(env, out, text.data);
+        it_ctl_has(env, out, text.data);
         buf_release(&text);
     }
     free(out);
     char words[256];
     snprintf(words, sizeof words, "show %s --json", id);
-    assert_true(jq_holds(env, "jq-show", words,
+    assert_true(it_ctl_jq(env, "jq-show", words,
                          ".status == \"completed\" and .phase == \"completed\" and "
                          ".[\"training.accuracy\"] == \"0.62\" and .verdict == \"promising\" and "
                          ".request_id == \"req-done\""));
@@ -269,8 +228,8 @@ test_ctl_idle_status_show_and_events(void **state)
     it_research_wait(env, id2, "phase", "completed", WAIT_MS);
     assert_int_equal(it_env_kill(env, coordinator, SIGTERM), 0);
     assert_int_equal(it_env_wait_exit(env, coordinator, 5000, &st), 0);
-    assert_int_equal(ctl(env, "ctl-down", &out, status), 0);
-    assert_has(env, out, "\nCoordinator: down (no leader; last cycle 0m ");
+    assert_int_equal(it_ctl(env, "ctl-down", &out, status), 0);
+    it_ctl_has(env, out, "\nCoordinator: down (no leader; last cycle 0m ");
     free(out);
     free(id);
     free(id2);
@@ -301,7 +260,7 @@ test_ctl_workers_lists_every_worker(void **state)
 
     char *out = NULL;
     const char *const workers[] = {"workers", NULL};
-    assert_int_equal(ctl(env, "ctl-workers", &out, workers), 0);
+    assert_int_equal(it_ctl(env, "ctl-workers", &out, workers), 0);
     /* Columns: type (10), worker (the longest id), state (7), research, dispatch, progress
      * and step, age, and host and labels (as a worker names one). */
     const char *const rows[] = {"\ndesign      g1-design-1     idle     -  ",
@@ -312,12 +271,12 @@ test_ctl_workers_lists_every_worker(void **state)
                                 "  gpu-7  gpu=a100\n",
                                 "\n\n4 workers: 3 live (0 busy), 1 dead\n"};
     for (size_t i = 0; i < N_OF(rows); i++) {
-        assert_has(env, out, rows[i]);
+        it_ctl_has(env, out, rows[i]);
     }
-    assert_has(env, out, "  PROGRESS        HEARTBEAT       HOST   LABELS\n");
-    assert_has(env, out, " s ago       -      -\n"); /* a live one, with no host or labels */
+    it_ctl_has(env, out, "  PROGRESS        HEARTBEAT       HOST   LABELS\n");
+    it_ctl_has(env, out, " s ago       -      -\n"); /* a live one, with no host or labels */
     free(out);
-    assert_true(jq_holds(env, "jq-workers", "workers --json",
+    assert_true(it_ctl_jq(env, "jq-workers", "workers --json",
                          ".workers | length == 4 and (map(select(.state == \"dead\")) | length) "
                          "== 1 and (map(select(.live)) | length) == 3 and .[3].worker_id == "
                          "\"old-backtest-1\" and .[3].research_id == \"rs_gone\" and "
@@ -335,8 +294,8 @@ test_ctl_cancel_reports_each_outcome(void **state)
     const char *const trig[] = {"trigger",   "--brief", "to cancel",
                                 "--options", "{\"symbol\": \"BTCUSD\", \"bars\": [1, 2.5]}",
                                 "--request-id", "req-c", "--json", NULL};
-    assert_int_equal(ctl(env, "ctl-trigger", &out, trig), 0);
-    assert_has(env, out, "\"type\":\"accepted\"");
+    assert_int_equal(it_ctl(env, "ctl-trigger", &out, trig), 0);
+    it_ctl_has(env, out, "\"type\":\"accepted\"");
     free(out);
     const struct event *ev = it_event_wait_request(env, EVENT_ACCEPTED, "req-c", WAIT_MS);
     char *id = strdup(ev->research_id);
@@ -353,17 +312,17 @@ test_ctl_cancel_reports_each_outcome(void **state)
 
     char want[256];
     const char *const cancel[] = {"cancel", id, "--reason", "changed my mind", NULL};
-    assert_int_equal(ctl(env, "ctl-cancel", &out, cancel), 0);
+    assert_int_equal(it_ctl(env, "ctl-cancel", &out, cancel), 0);
     snprintf(want, sizeof want, "Research cancelled: %s\n", id);
-    assert_has(env, out, want);
+    it_ctl_has(env, out, want);
     free(out);
-    assert_int_equal(ctl(env, "ctl-cancel-again", &out, cancel), 1);
+    assert_int_equal(it_ctl(env, "ctl-cancel-again", &out, cancel), 1);
     snprintf(want, sizeof want, "Cannot cancel %s: already finished\n", id);
-    assert_has(env, out, want);
+    it_ctl_has(env, out, want);
     free(out);
     const char *const unknown[] = {"cancel", "rs_nobody", NULL};
-    assert_int_equal(ctl(env, "ctl-cancel-unknown", &out, unknown), 1);
-    assert_has(env, out, "Cannot cancel rs_nobody: not found\n");
+    assert_int_equal(it_ctl(env, "ctl-cancel-unknown", &out, unknown), 1);
+    it_ctl_has(env, out, "Cannot cancel rs_nobody: not found\n");
     free(out);
     free(id);
 }
@@ -374,30 +333,30 @@ test_ctl_help_and_exit_statuses(void **state)
     struct it_env *env = *state;
     char *out = NULL;
     const char *const help[] = {"--help", NULL};
-    assert_int_equal(ctl(env, "ctl-help", &out, help), 0);
+    assert_int_equal(it_ctl(env, "ctl-help", &out, help), 0);
     const char *const names[] = {"trigger", "cancel", "status", "show", "workers", "events"};
     for (size_t i = 0; i < N_OF(names); i++) {
         char want[64];
         snprintf(want, sizeof want, "\n  %-8s  ", names[i]);
-        assert_has(env, out, want);
+        it_ctl_has(env, out, want);
         const char *const cmd_help[] = {names[i], "--help", NULL};
         char *text = NULL;
-        assert_int_equal(ctl(env, "ctl-cmd-help", &text, cmd_help), 0);
+        assert_int_equal(it_ctl(env, "ctl-cmd-help", &text, cmd_help), 0);
         snprintf(want, sizeof want, "usage: researchctl %s", names[i]);
-        assert_has(env, text, want);
+        it_ctl_has(env, text, want);
         free(text);
     }
     free(out);
 
     const char *const unknown_cmd[] = {"frobnicate", NULL};
-    assert_int_equal(ctl(env, "ctl-unknown", &out, unknown_cmd), 64);
-    assert_has(env, out, "researchctl: unknown command 'frobnicate'\n");
+    assert_int_equal(it_ctl(env, "ctl-unknown", &out, unknown_cmd), 64);
+    it_ctl_has(env, out, "researchctl: unknown command 'frobnicate'\n");
     free(out);
     const char *const bad_opt[] = {"status", "--frob", NULL};
-    assert_int_equal(ctl(env, "ctl-bad-opt", &out, bad_opt), 64);
+    assert_int_equal(it_ctl(env, "ctl-bad-opt", &out, bad_opt), 64);
     free(out);
     const char *const no_id[] = {"show", NULL};
-    assert_int_equal(ctl(env, "ctl-no-id", &out, no_id), 64);
+    assert_int_equal(it_ctl(env, "ctl-no-id", &out, no_id), 64);
     free(out);
     /* --options must be one JSON object: a usage error, before anything connects. */
     static const struct {
@@ -410,19 +369,19 @@ test_ctl_help_and_exit_statuses(void **state)
     for (size_t i = 0; i < N_OF(bad_options); i++) {
         const char *const trig[] = {"trigger", "--brief", "b", "--options", bad_options[i].json,
                                     NULL};
-        assert_int_equal(ctl(env, "ctl-bad-options", &out, trig), 64);
-        assert_has(env, out, bad_options[i].want);
+        assert_int_equal(it_ctl(env, "ctl-bad-options", &out, trig), 64);
+        it_ctl_has(env, out, bad_options[i].want);
         free(out);
     }
 
     const char *const show[] = {"show", "rs_x", NULL};
-    assert_int_equal(ctl(env, "ctl-show-unknown", &out, show), 1);
+    assert_int_equal(it_ctl(env, "ctl-show-unknown", &out, show), 1);
     assert_string_equal(out, "researchctl: no research rs_x (unknown, or expired after "
                              "RESEARCH_RETENTION)\n");
     free(out);
     const char *const status[] = {"status", NULL};
-    assert_int_equal(ctl(env, "ctl-never", &out, status), 0);
-    assert_has(env, out, "\nCoordinator: never started\n");
+    assert_int_equal(it_ctl(env, "ctl-never", &out, status), 0);
+    it_ctl_has(env, out, "\nCoordinator: never started\n");
     free(out);
 
     /* Redis unreachable: exit 69 and one line, from the environment or the global option. */
@@ -438,18 +397,18 @@ test_ctl_help_and_exit_statuses(void **state)
         const char *const argv[] = {reads[i][0], reads[i][1], reads[i][2], NULL};
         assert_int_equal(it_env_run(env, "ctl-no-redis", argv, closed, RUN_MS, &out), 69);
         assert_int_equal(count_lines(out), 1);
-        assert_has(env, out, "researchctl: redis 127.0.0.1:");
+        it_ctl_has(env, out, "researchctl: redis 127.0.0.1:");
         free(out);
     }
     const char *const by_flag[] = {"--redis-url", url, "status", NULL};
-    assert_int_equal(ctl(env, "ctl-no-redis-flag", &out, by_flag), 69);
+    assert_int_equal(it_ctl(env, "ctl-no-redis-flag", &out, by_flag), 69);
     assert_int_equal(count_lines(out), 1);
     free(out);
 
     const char *const argv[] = {"researchctl", "status", NULL};
     const char *const bad[] = {"AGENT_WORKER_TIMEOUT=soon", NULL};
     assert_int_equal(it_env_run(env, "ctl-bad-config", argv, bad, RUN_MS, &out), 78);
-    assert_has(env, out, "AGENT_WORKER_TIMEOUT");
+    it_ctl_has(env, out, "AGENT_WORKER_TIMEOUT");
     free(out);
 }
 
@@ -484,19 +443,19 @@ test_ctl_text_escapes_control_characters(void **state)
 
     char *out = NULL;
     const char *const show[] = {"show", "rs_esc", NULL};
-    assert_int_equal(ctl(env, "ctl-show-esc", &out, show), 0);
+    assert_int_equal(it_ctl(env, "ctl-show-esc", &out, show), 0);
     assert_no_raw_controls(env, out);
-    assert_has(env, out, "\n  brief                 \\x1b[31mred\\x1b[0m\\n\n");
-    assert_has(env, out, "\n  error                 \\x1b]0;owned\\x07\n");
+    it_ctl_has(env, out, "\n  brief                 \\x1b[31mred\\x1b[0m\\n\n");
+    it_ctl_has(env, out, "\n  error                 \\x1b]0;owned\\x07\n");
     free(out);
     /* JSON stays JSON, and says what is stored. */
-    assert_true(jq_holds(env, "jq-show-esc", "show rs_esc --json",
+    assert_true(it_ctl_jq(env, "jq-show-esc", "show rs_esc --json",
                          ".brief == \"\\u001b[31mred\\u001b[0m\\n\""));
 
     const char *const workers[] = {"workers", NULL};
-    assert_int_equal(ctl(env, "ctl-workers-esc", &out, workers), 0);
+    assert_int_equal(it_ctl(env, "ctl-workers-esc", &out, workers), 0);
     assert_no_raw_controls(env, out);
-    assert_has(env, out, "\ndesign      evil\\x1b[2J  idle\\r   -  ");
+    it_ctl_has(env, out, "\ndesign      evil\\x1b[2J  idle\\r   -  ");
     free(out);
 }
 
@@ -536,7 +495,7 @@ test_ctl_refuses_a_password_in_argv(void **state)
         const char *const *const runs[] = {status, trigger};
         for (size_t r = 0; r < 2; r++) {
             char *out = NULL;
-            assert_int_equal(ctl(env, "ctl-password", &out, runs[r]), 64);
+            assert_int_equal(it_ctl(env, "ctl-password", &out, runs[r]), 64);
             assert_string_equal(out, "researchctl: --redis-url must not hold a password (other "
                                      "users see it in ps): put the URL in the REDIS_URL "
                                      "environment variable instead\n");
@@ -558,13 +517,13 @@ test_ctl_refuses_a_password_in_argv(void **state)
     char *out = NULL;
     assert_int_equal(it_env_run(env, "ctl-env-password", argv, with_password, RUN_MS, &out), 69);
     assert_int_equal(count_lines(out), 1);
-    assert_has(env, out, "researchctl: redis 127.0.0.1:");
+    it_ctl_has(env, out, "researchctl: redis 127.0.0.1:");
     assert_null(strstr(out, "hunter2"));
     free(out);
     /* A URL without a password is fine in argv. */
     const char *const no_password[] = {"--redis-url", it_env_redis_url(env), "status", NULL};
-    assert_int_equal(ctl(env, "ctl-no-password", &out, no_password), 0);
-    assert_has(env, out, "\nCoordinator: never started\n");
+    assert_int_equal(it_ctl(env, "ctl-no-password", &out, no_password), 0);
+    it_ctl_has(env, out, "\nCoordinator: never started\n");
     free(out);
 }
 

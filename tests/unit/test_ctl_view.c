@@ -11,6 +11,7 @@
 #include "common/xalloc.h"
 #include "tools/researchctl/ctl_read.h"
 #include "tools/researchctl/ctl_view.h"
+#include "tools/researchctl/ctl_view_research.h"
 
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */
 
@@ -134,7 +135,8 @@ test_ctl_view_status_json_shape(void **state)
     const char *const parts[] = {
         "{\"now\":1795428000000,\"active\":[{\"research_id\":\"rs_01HA\",\"phase\":\"training\","
         "\"strategy_name\":\"rsi_variant_7\",\"created_at\":null,\"phase_started_at\":null,"
-        "\"in_phase_ms\":135000,\"waiting_since\":null,\"worker_id\":null},",
+        "\"in_phase_ms\":135000,\"waiting_since\":null,\"worker_id\":null,\"progress\":null,"
+        "\"step\":null},",
         "\"waiting_since\":1795427999000,",
         "\"workers\":{\"design\":{\"busy\":1,\"total\":2},\"training\":{\"busy\":2,\"total\":3},"
         "\"backtest\":{\"busy\":1,\"total\":2},\"assessment\":{\"busy\":0,\"total\":1}},",
@@ -359,6 +361,46 @@ test_ctl_view_text_escapes_what_it_read(void **state)
     buf_release(&b);
 }
 
+/* A running dispatch shows what its worker's heartbeat says, in text and JSON; a worker that
+ * holds another research, or is dead, says nothing about this one. */
+static void
+test_ctl_view_status_progress_and_step(void **state)
+{
+    (void)state;
+    struct ctl_status st = CTL_STATUS_INIT;
+    struct buf b = BUF_INIT;
+    busy_status(&st);
+    st.active[0].worker_id = xstrdup("t-1");
+    st.active[1].worker_id = xstrdup("d-1");
+    st.workers = xcalloc(2, sizeof(*st.workers));
+    st.n_workers = 2;
+    st.workers[0] = (struct ctl_worker){.type = WORKER_TRAINING,
+                                        .worker_id = xstrdup("t-1"),
+                                        .research_id = xstrdup("rs_01HA"),
+                                        .has_progress = true,
+                                        .progress = 0.4,
+                                        .step = xstrdup("epoch 4/10"),
+                                        .live = true};
+    st.workers[1] = (struct ctl_worker){.type = WORKER_DESIGN,
+                                        .worker_id = xstrdup("d-1"),
+                                        .research_id = xstrdup("rs_other"),
+                                        .has_progress = true,
+                                        .progress = 0.9,
+                                        .live = true};
+    ctl_view_status_text(&st, &b);
+    if (strstr(b.data, "  (2m 15s, 40% epoch 4/10)\n") == NULL || strstr(b.data, "90%") != NULL) {
+        fail_msg("progress not as expected in:\n%s", b.data);
+    }
+    buf_reset(&b);
+    ctl_view_status_json(&st, &b);
+    if (strstr(b.data, "\"worker_id\":\"t-1\",\"progress\":0.4,\"step\":\"epoch 4/10\"}") == NULL ||
+        strstr(b.data, "\"worker_id\":\"d-1\",\"progress\":null,\"step\":null}") == NULL) {
+        fail_msg("progress not as expected in:\n%s", b.data);
+    }
+    ctl_status_release(&st);
+    buf_release(&b);
+}
+
 int
 main(void)
 {
@@ -368,6 +410,7 @@ main(void)
         cmocka_unit_test(test_ctl_view_status_json_shape),
         cmocka_unit_test(test_ctl_view_workers_table),
         cmocka_unit_test(test_ctl_view_research_sections),
+        cmocka_unit_test(test_ctl_view_status_progress_and_step),
         cmocka_unit_test(test_ctl_view_text_escapes_what_it_read),
     };
     return cmocka_run_group_tests_name("ctl_view", tests, NULL, NULL);

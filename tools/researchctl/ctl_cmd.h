@@ -25,7 +25,7 @@ struct cfg;
 struct ctl_opts {
     bool help; /* --help: print the command's usage, nothing else was checked */
     bool json;
-    const char *research_id; /* cancel, show: the positional argument; events: --research */
+    const char *research_id; /* the positional argument (cancel: or "-"); events: --research */
     /* trigger, cancel */
     struct trigger t;
     const char *reason;
@@ -35,16 +35,38 @@ struct ctl_opts {
     /* status */
     bool watch;
     double interval_s;
-    /* events */
+    /* events; trigger, retry: follow the research once accepted */
     bool follow;
     int64_t last_n; /* 0: all */
+    /* list: filters (NULL / 0: any) */
+    const char *status;
+    const char *phase; /* list, cancel --phase */
+    const char *verdict;
+    bool has_since;
+    int64_t since_ms; /* Unix ms */
+    int64_t limit;
+    /* cancel: many at once */
+    bool all;
+    int64_t older_than_ms; /* 0: no such filter */
+    bool yes;
+    /* resume, retry */
+    bool force;
+    /* budget */
+    int64_t days;
 };
 
 /* The defaults of every option. */
 #define CTL_OPTS_INIT                                                                              \
     {                                                                                              \
-        .wait = true, .timeout_s = 30, .interval_s = 1.0                                           \
+        .wait = true, .timeout_s = 30, .interval_s = 1.0, .limit = 50, .days = 7                   \
     }
+
+/* Whether a command takes one positional argument, a research id. */
+enum ctl_takes_id {
+    CTL_ID_NONE = 0,
+    CTL_ID_REQUIRED = 1,
+    CTL_ID_OPTIONAL = 2, /* may be absent, or "-" (ids on stdin): research_id is then "-" */
+};
 
 /* One command of the tool. */
 struct ctl_command {
@@ -55,7 +77,7 @@ struct ctl_command {
     const struct toolopt *opts;
     size_t n_opts;
     toolopt_fn on_opt;
-    bool takes_id; /* one positional argument: a research id */
+    enum ctl_takes_id takes_id; /* a positional research id */
     /* Checks across options after parsing (not with --help); RC_EINVAL is a usage error.
      * May be NULL. */
     enum rc_rc (*check)(const struct ctl_opts *o, struct rc_err *err);

@@ -139,6 +139,13 @@ cancel_rejected(const struct event *ev, struct fields *f)
     put_str(f, "request_id", ev->request_id);
 }
 
+static void
+resumed(const struct event *ev, struct fields *f)
+{
+    put_str(f, "phase", phase_or_nil(ev->phase));
+    put_str(f, "request_id", ev->request_id);
+}
+
 static void (*const fields_of[EVENT_TYPE_COUNT])(const struct event *, struct fields *) = {
     [EVENT_ACCEPTED] = accepted,
     [EVENT_REJECTED] = rejected,
@@ -149,6 +156,8 @@ static void (*const fields_of[EVENT_TYPE_COUNT])(const struct event *, struct fi
     [EVENT_FAILED] = failed,
     [EVENT_CANCELLED] = cancelled,
     [EVENT_CANCEL_REJECTED] = cancel_rejected,
+    [EVENT_RESUMED] = resumed,
+    [EVENT_RESUME_REJECTED] = cancel_rejected, /* the same keys: reason, request_id */
 };
 
 size_t

@@ -187,7 +187,7 @@ static const struct ctl_command events_command = {
     events_table,
     N_OF(events_table),
     events_opt,
-    false,
+    CTL_ID_NONE,
     NULL,
     run_events,
 };

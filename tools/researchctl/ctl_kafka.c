@@ -85,12 +85,12 @@ client_new(const struct cfg_kafka *k, rd_kafka_type_t type, bool partition_eof, 
                                              partition_eof ? "true" : "false",
                                              NULL};
     struct client *c = xcalloc(1, sizeof(*c));
-    const struct kclient_spec spec = {
-        .type = type,
-        .role = type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
-        .defaults = type == RD_KAFKA_CONSUMER ? consumer_defaults : NULL,
-        .owner = c,
-        .delivered = type == RD_KAFKA_PRODUCER ? delivered : NULL};
+    const struct kclient_spec spec = {.type = type,
+                                      .role = type == RD_KAFKA_CONSUMER ? "consumer" : "producer",
+                                      .defaults =
+                                          type == RD_KAFKA_CONSUMER ? consumer_defaults : NULL,
+                                      .owner = c,
+                                      .delivered = type == RD_KAFKA_PRODUCER ? delivered : NULL};
     enum rc_rc rc = kclient_new(k, &spec, &c->kc, err);
     if (rc != RC_OK) {
         free(c);
@@ -114,22 +114,28 @@ assign(struct client *c, rd_kafka_topic_partition_list_t *list, struct rc_err *e
 
 /* ---- requests ----------------------------------------------------------------------------- */
 
+/* Publish every message of reqs[0..n) with one producer and one flush. */
 static enum rc_rc
-publish(const struct cfg_kafka *k, const struct ctl_kafka_request *req, struct rc_err *err)
+publish(const struct cfg_kafka *k, const struct ctl_kafka_request *reqs, size_t n,
+        struct rc_err *err)
 {
     struct client *c = NULL;
     enum rc_rc rc = client_new(k, RD_KAFKA_PRODUCER, false, &c, err);
     if (rc != RC_OK) {
         return rc;
     }
-    struct buf payload = BUF_INIT;
-    msg_encode(req->msg, &payload);
-    const char *topic = k->topics[req->topic];
-    rd_kafka_resp_err_t e = rd_kafka_producev(
-        c->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(req->key, strlen(req->key)),
-        RD_KAFKA_V_VALUE(payload.data, payload.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
-    buf_release(&payload);
+    const char *topic = k->topics[reqs[0].topic];
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    for (size_t i = 0; i < n && e == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
+        struct buf payload = BUF_INIT;
+        msg_encode(reqs[i].msg, &payload);
+        topic = k->topics[reqs[i].topic];
+        e = rd_kafka_producev(c->rk, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY(reqs[i].key, strlen(reqs[i].key)),
+                              RD_KAFKA_V_VALUE(payload.data, payload.len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        buf_release(&payload);
+    }
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
         e = rd_kafka_flush(c->rk, FLUSH_TIMEOUT_MS);
     }
@@ -159,32 +165,60 @@ is_outcome(const struct ctl_kafka_request *req, const struct event *ev)
     return false;
 }
 
-/* Poll `c` until the outcome of req arrives or the deadline passes. */
-static enum rc_rc
-await_outcome(struct client *c, const struct ctl_kafka_request *req, struct msg *outcome,
-              struct rc_err *err)
+/* Poll `c` until every request of reqs[0..n) has its outcome (outcomes[i].kind becomes
+ * MSG_EVENT) or the deadline passes; how many came. */
+static size_t
+await_outcomes(struct client *c, const struct ctl_kafka_request *reqs, size_t n, int64_t timeout_ms,
+               struct msg *outcomes)
 {
-    const int64_t deadline = clock_mono_ms() + req->timeout_ms;
-    while (clock_mono_ms() < deadline) {
+    const int64_t deadline = clock_mono_ms() + timeout_ms;
+    size_t found = 0;
+    while (found < n && clock_mono_ms() < deadline) {
         rd_kafka_message_t *km = rd_kafka_consumer_poll(c->rk, POLL_MS);
         if (km == NULL) {
             continue;
         }
         struct msg m = MSG_INIT;
-        bool found = km->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-                     msg_decode(MSG_TOPIC_EVENTS, km->payload, km->len, &m, NULL) == RC_OK &&
-                     is_outcome(req, &m.u.event);
-        rd_kafka_message_destroy(km);
-        if (found) {
-            *outcome = m;
-            return RC_OK;
+        if (km->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            msg_decode(MSG_TOPIC_EVENTS, km->payload, km->len, &m, NULL) == RC_OK) {
+            for (size_t i = 0; i < n; i++) {
+                if (outcomes[i].kind != MSG_EVENT && is_outcome(&reqs[i], &m.u.event)) {
+                    outcomes[i] = m;
+                    m = (struct msg)MSG_INIT;
+                    found++;
+                    break;
+                }
+            }
         }
+        rd_kafka_message_destroy(km);
         msg_release(&m);
     }
-    char more[300];
-    return rc_err_set(err, RC_ENOTFOUND,
-                      "no outcome for %s within %" PRId64 " s (is the coordinator running?)%s",
-                      req->request_id, req->timeout_ms / 1000, detail(c, more, sizeof(more)));
+    return found;
+}
+
+/* A consumer of the events topic from its end as of now: an outcome cannot come before the
+ * publish. */
+static enum rc_rc
+open_listener(const struct cfg_kafka *k, struct client **out, struct rc_err *err)
+{
+    struct client *c = NULL;
+    enum rc_rc rc = client_new(k, RD_KAFKA_CONSUMER, false, &c, err);
+    if (rc != RC_OK) {
+        return rc;
+    }
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(8);
+    rc = kclient_add_partitions(c->rk, k->topics[TOPIC_EVENTS], KCLIENT_START_END_NOW, list,
+                                METADATA_TIMEOUT_MS, err);
+    if (rc == RC_OK) {
+        rc = assign(c, list, err);
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    if (rc != RC_OK) {
+        client_free(c);
+        return rc;
+    }
+    *out = c;
+    return RC_OK;
 }
 
 enum rc_rc
@@ -192,30 +226,37 @@ ctl_kafka_request(const struct cfg_kafka *k, const struct ctl_kafka_request *req
                   struct msg *outcome, struct rc_err *err)
 {
     struct client *c = NULL;
-    rd_kafka_topic_partition_list_t *list = NULL;
-    enum rc_rc rc = RC_OK;
-
-    if (req->timeout_ms > 0) {
-        /* Listen first, from the end as of now: the outcome cannot come before the publish. */
-        rc = client_new(k, RD_KAFKA_CONSUMER, false, &c, err);
-        if (rc != RC_OK) {
-            return rc;
-        }
-        list = rd_kafka_topic_partition_list_new(8);
-        rc = kclient_add_partitions(c->rk, k->topics[TOPIC_EVENTS], KCLIENT_START_END_NOW, list,
-                                  METADATA_TIMEOUT_MS, err);
-        if (rc == RC_OK) {
-            rc = assign(c, list, err);
-        }
-    }
+    enum rc_rc rc = req->timeout_ms > 0 ? open_listener(k, &c, err) : RC_OK;
     if (rc == RC_OK) {
-        rc = publish(k, req, err);
+        rc = publish(k, req, 1, err);
     }
     if (rc == RC_OK && c != NULL) {
-        rc = await_outcome(c, req, outcome, err);
+        struct msg m = MSG_INIT;
+        if (await_outcomes(c, req, 1, req->timeout_ms, &m) == 1) {
+            *outcome = m;
+        } else {
+            char more[300];
+            rc =
+                rc_err_set(err, RC_ENOTFOUND,
+                           "no outcome for %s within %" PRId64 " s (is the coordinator running?)%s",
+                           req->request_id, req->timeout_ms / 1000, detail(c, more, sizeof(more)));
+        }
     }
-    if (list != NULL) {
-        rd_kafka_topic_partition_list_destroy(list);
+    client_free(c);
+    return with_brokers(k, rc, err);
+}
+
+enum rc_rc
+ctl_kafka_requests(const struct cfg_kafka *k, const struct ctl_kafka_request *reqs, size_t n,
+                   int64_t timeout_ms, struct msg *outcomes, struct rc_err *err)
+{
+    struct client *c = NULL;
+    enum rc_rc rc = n > 0 && timeout_ms > 0 ? open_listener(k, &c, err) : RC_OK;
+    if (rc == RC_OK && n > 0) {
+        rc = publish(k, reqs, n, err);
+    }
+    if (rc == RC_OK && c != NULL) {
+        (void)await_outcomes(c, reqs, n, timeout_ms, outcomes);
     }
     client_free(c);
     return with_brokers(k, rc, err);
@@ -289,7 +330,7 @@ ctl_events_open(const struct cfg_kafka *k, int64_t last_n, struct ctl_events **o
     enum rc_rc rc = client_new(k, RD_KAFKA_CONSUMER, true, &e->c, err);
     if (rc == RC_OK) {
         rc = kclient_add_partitions(e->c->rk, e->topic, KCLIENT_START_BEGINNING, list,
-                                  METADATA_TIMEOUT_MS, err);
+                                    METADATA_TIMEOUT_MS, err);
     }
     if (rc == RC_OK) {
         rc = plan_partitions(e, list, last_n, err);

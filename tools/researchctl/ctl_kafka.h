@@ -37,6 +37,15 @@ struct ctl_kafka_request {
 enum rc_rc ctl_kafka_request(const struct cfg_kafka *k, const struct ctl_kafka_request *req,
                              struct msg *outcome, struct rc_err *err);
 
+/* Publish every message of reqs[0..n) (each request's own timeout_ms is ignored) with one
+ * producer, and wait up to timeout_ms (0: publish only) for all their outcomes: outcomes[i]
+ * (n of them, at MSG_INIT) gets reqs[i]'s outcome event, or stays MSG_INIT when none came in
+ * time; the caller releases each with msg_release. RC_OK once all were published; errors as
+ * ctl_kafka_request otherwise (then nothing is written to outcomes). */
+enum rc_rc ctl_kafka_requests(const struct cfg_kafka *k, const struct ctl_kafka_request *reqs,
+                              size_t n, int64_t timeout_ms, struct msg *outcomes,
+                              struct rc_err *err);
+
 struct ctl_events; /* opaque: a reader of the events topic */
 
 /* One event read. */

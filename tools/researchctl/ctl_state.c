@@ -13,6 +13,7 @@
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_read.h"
 #include "tools/researchctl/ctl_view.h"
+#include "tools/researchctl/ctl_view_research.h"
 #include "common/redislink.h"
 
 static enum rc_rc
@@ -45,8 +46,8 @@ static const struct toolopt status_table[] = {
     [S_WATCH] = {"watch", NULL, "redraw every --interval seconds until interrupted"},
     [S_INTERVAL] = {"interval", "S", "seconds between redraws with --watch (default 1)"},
     [S_JSON] = {"json", NULL,
-                "one JSON object (with --watch: one per line): active[], workers{}, budget{}, "
-                "capacity{}, coordinator{}, last_finished"},
+                "one JSON object (with --watch: one per line): active[] (with progress, step), "
+                "workers{}, budget{}, capacity{}, coordinator{}, last_finished"},
     [S_HELP] = {"help", NULL, "show this help"},
 };
 
@@ -146,13 +147,14 @@ static const struct ctl_command status_command = {
     "status",
     CTL_CMD_TOOL " status",
     "active researches, workers, budget, capacity, coordinator",
-    "Every active research (oldest first) with its phase, strategy and time in phase; busy and\n"
-    "live workers per type, today's budget, capacity and whether a coordinator leads. Times\n"
-    "in JSON are Unix ms, durations ms, money numbers in USD.",
+    "Every active research (oldest first) with its phase, strategy, time in phase and, while a\n"
+    "worker runs it, the progress and step its heartbeat shows; busy and live workers per\n"
+    "type, today's budget, capacity and whether a coordinator leads. Times in JSON are Unix\n"
+    "ms, durations ms, money numbers in USD.",
     status_table,
     N_OF(status_table),
     status_opt,
-    false,
+    CTL_ID_NONE,
     NULL,
     run_status,
 };
@@ -207,11 +209,12 @@ static const struct ctl_command show_command = {
     CTL_CMD_TOOL " show <research_id>",
     "one research: every field, phase results, outcome",
     "Everything stored about one research: status and phase, brief, times, each phase's\n"
-    "results, gates, verdict, error, cost, dispatch. Exit 1 when there is no such research.",
+    "results, the timeline (each phase's start, end, duration, worker and attempts, when\n"
+    "recorded), gates, verdict, error, cost, dispatch. Exit 1 when there is no such research.",
     show_table,
     N_OF(show_table),
     json_help_opt,
-    true,
+    CTL_ID_REQUIRED,
     NULL,
     run_show,
 };
@@ -265,7 +268,7 @@ static const struct ctl_command workers_command = {
     workers_table,
     N_OF(workers_table),
     json_help_opt,
-    false,
+    CTL_ID_NONE,
     NULL,
     run_workers,
 };

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT
- * ctl_view: what researchctl prints for status, workers and show, as text for people and as
+ * ctl_view: what researchctl prints for status and workers, as text for people and as
  * JSON for scripts, rendered from ctl_read's structs into a buffer. Pure: no I/O, no clock
  * (the time of the read is in the structs, or given). */
 #ifndef RC_CTL_VIEW_H
@@ -8,7 +8,6 @@
 #include <stdint.h>
 
 struct buf;
-struct ctl_research;
 struct ctl_status;
 struct ctl_workers;
 
@@ -28,12 +27,5 @@ void ctl_view_workers_text(const struct ctl_workers *w, struct buf *out);
 /* One JSON object: now, workers[] {type, worker_id, state, live, busy, research_id,
  * dispatch_id, last_seen, heartbeat_age_ms}. */
 void ctl_view_workers_json(const struct ctl_workers *w, struct buf *out);
-
-/* The research: a header (id, status, phase, brief, model, request, strategy, times), each
- * phase's result fields, gates, outcome (verdict, error, cost), dispatch, and any other
- * field; times as UTC with their age at now_ms. */
-void ctl_view_research_text(const struct ctl_research *r, int64_t now_ms, struct buf *out);
-/* The hash as one JSON object: every field, every value a string as stored. */
-void ctl_view_research_json(const struct ctl_research *r, struct buf *out);
 
 #endif /* RC_CTL_VIEW_H */

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT
- * researchctl: the operator's and upstream's command line (trigger, cancel, status, show,
- * workers, events). It reads state from Redis and changes it only by publishing to Kafka: the
- * coordinator stays the only writer. Settings come from the coordinator's environment, which
- * the global options before the command override. This file is main: the global options, the
- * command table and dispatch; the commands are in ctl_request, ctl_state and ctl_eventlog. */
+ * researchctl: the operator's and upstream's command line (trigger, cancel, resume, retry,
+ * follow, status, list, show, budget, workers, events). It reads state from Redis and changes
+ * it only by publishing to Kafka: the coordinator stays the only writer. Settings come from
+ * the coordinator's environment, which the global options before the command override. This
+ * file is main: the global options, the command table and dispatch; each command lives in its
+ * ctl_* module (ctl_request, ctl_resume, ctl_retry, ctl_follow, ctl_state, ctl_list,
+ * ctl_budget, ctl_eventlog). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,12 @@
 #include "common/rc_err.h"
 #include "tools/researchctl/ctl_cmd.h"
 #include "tools/researchctl/ctl_eventlog.h"
+#include "tools/researchctl/ctl_budget.h"
+#include "tools/researchctl/ctl_follow.h"
+#include "tools/researchctl/ctl_list.h"
 #include "tools/researchctl/ctl_request.h"
+#include "tools/researchctl/ctl_resume.h"
+#include "tools/researchctl/ctl_retry.h"
 #include "tools/researchctl/ctl_state.h"
 #include "common/toolopt.h"
 
@@ -23,8 +30,9 @@ extern char **environ;
 
 /* Every command, in the order of --help. */
 static const struct ctl_command *(*const commands[])(void) = {
-    ctl_request_trigger, ctl_request_cancel, ctl_state_status,
-    ctl_state_show,      ctl_state_workers,  ctl_eventlog_command,
+    ctl_request_trigger, ctl_request_cancel, ctl_resume_command,   ctl_retry_command,
+    ctl_follow_command,  ctl_state_status,   ctl_list_command,     ctl_state_show,
+    ctl_budget_command,  ctl_state_workers,  ctl_eventlog_command,
 };
 
 enum global_opt { G_BROKERS, G_REDIS_URL, G_KEY_PREFIX, G_TOPIC_PREFIX, G_HELP };
@@ -102,10 +110,15 @@ parse_command(const struct ctl_command *cmd, int argc, char **argv, struct ctl_o
     size_t n_pos = 0;
     struct rc_err err = RC_ERR_INIT;
     enum rc_rc rc = toolopt_parse_pos(cmd->opts, cmd->n_opts, argc, argv, cmd->on_opt, o, pos,
-                                      cmd->takes_id ? 1 : 0, &n_pos, &err);
-    if (rc == RC_OK && !o->help && cmd->takes_id) {
-        rc = n_pos == 0 ? rc_err_set(&err, RC_EINVAL, "missing <research_id>")
-                        : ctl_cmd_id(pos[0], "<research_id>", &o->research_id, &err);
+                                      cmd->takes_id != CTL_ID_NONE ? 1 : 0, &n_pos, &err);
+    if (rc == RC_OK && !o->help && n_pos == 0 && cmd->takes_id == CTL_ID_REQUIRED) {
+        rc = rc_err_set(&err, RC_EINVAL, "missing <research_id>");
+    } else if (rc == RC_OK && !o->help && n_pos == 1) {
+        if (cmd->takes_id == CTL_ID_OPTIONAL && strcmp(pos[0], "-") == 0) {
+            o->research_id = pos[0];
+        } else {
+            rc = ctl_cmd_id(pos[0], "<research_id>", &o->research_id, &err);
+        }
     }
     if (rc == RC_OK && !o->help && cmd->check != NULL) {
         rc = cmd->check(o, &err);
