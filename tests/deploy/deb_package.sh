@@ -87,7 +87,7 @@ for f in rcw.h common/rc_err.h proto/value.h; do
     entry -rw-r--r-- "usr/include/rcworker/${f//./\\.}"
 done
 n_files=$(grep -c '^-' "$tmp/contents")
-[[ $n_files -eq 31 ]] || fail "$n_files files in the package, want 31"
+[[ $n_files -eq 34 ]] || fail "$n_files files in the package, want 34"
 if grep -E '\./usr/local|\./usr/etc|/test_|/it_|/fuzz_' "$tmp/contents"; then
     fail "unexpected paths (above)"
 fi

@@ -51,7 +51,8 @@ check_tree() {
     # librcworker: the archive, its pkg-config file and headers; a worker builds against them.
     check_rcworker "$p"
     # Nothing else: no other include, lib, test or CMake file anywhere.
-    local expected="$prefix/(bin|share/(man|doc|lintian))/|$prefix/lib/systemd/system/"
+    local expected="$prefix/(bin|share/(man|doc|lintian|research-coordinator/monitoring))/"
+    expected+="|$prefix/lib/systemd/system/"
     expected+="|$prefix/include/rcworker/(rcw|common/rc_err|proto/value)\.h$"
     expected+="|$prefix/lib(/[^/]+)?/(librcworker\.a|pkgconfig/rcworker\.pc)$"
     expected+="|$etc/research-coordinator/"

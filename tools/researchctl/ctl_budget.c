@@ -21,8 +21,6 @@
 
 #define MS_PER_DAY INT64_C(86400000)
 #define DAYS_MAX 366
-/* TODO(#14): keys_budget_charges once contract/keys.h has it (the coordinator writes it). */
-#define CHARGES_SUFFIX ":charges"
 
 void
 ctl_budget_report_release(struct ctl_budget_report *b)
@@ -78,8 +76,7 @@ ctl_budget_read(const struct ctl_source *src, const struct cfg_agent *agent, int
         const char *words[] = {"HGETALL", keys_budget(&key, src->key_prefix, b.days[i].day)};
         ctl_pipe_add(&p, 2, words);
     }
-    keys_budget(&key, src->key_prefix, b.days[0].day);
-    buf_puts(&key, CHARGES_SUFFIX);
+    keys_budget_charges(&key, src->key_prefix, b.days[0].day);
     const char *charges[] = {"HGETALL", key.data};
     ctl_pipe_add(&p, 2, charges);
     enum rc_rc rc = src->query(src->ctx, p.cmds, p.n, &r, err);

@@ -102,20 +102,20 @@ show_progress(struct follow *f, const struct ctl_research *r)
     if (f->how->json) {
         return; /* --json prints the end only */
     }
-    const char *worker = ctl_research_get(r, "worker_id");
+    const char *worker = ctl_research_field(r, RF_WORKER_ID);
     struct beat b = {false, 0, NULL};
     if (worker != NULL) {
         read_beat(f->rl, f->cfg->redis.key_prefix, f->research_id, worker, &b);
     }
     int64_t created = 0;
-    const char *c = ctl_research_get(r, "created_at");
+    const char *c = ctl_research_field(r, RF_CREATED_AT);
     int64_t now = clock_now_ms();
     const struct ctl_summary_view v = {
         f->research_id,
-        ctl_research_get(r, "phase"),
-        ctl_research_get(r, "attempt"),
+        ctl_research_field(r, RF_PHASE),
+        ctl_research_field(r, RF_ATTEMPT),
         worker,
-        ctl_research_get(r, "waiting_since") != NULL,
+        ctl_research_field(r, RF_WAITING_SINCE) != NULL,
         b.has_progress,
         b.progress,
         b.step,
@@ -163,7 +163,7 @@ finish(struct follow *f, const struct ctl_research *r)
     }
     ctl_cmd_emit(&b);
     buf_release(&b);
-    const char *status = ctl_research_get(r, "status");
+    const char *status = ctl_research_field(r, RF_STATUS);
     return status != NULL && strcmp(status, "completed") == 0 ? RC_EXIT_OK : RC_EXIT_FAILURE;
 }
 
@@ -243,7 +243,7 @@ ctl_follow_research(const struct cfg *cfg, const char *research_id, const struct
             ctl_cmd_say("reconnected");
             f.lost = false;
         }
-        const char *st = ctl_research_get(&r, "status");
+        const char *st = ctl_research_field(&r, RF_STATUS);
         if (st != NULL && strcmp(st, STATUS_RUNNING) != 0) {
             status = finish(&f, &r);
             ctl_research_release(&r);

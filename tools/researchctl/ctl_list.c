@@ -66,9 +66,10 @@ ctl_list_release(struct ctl_list *l)
 
 enum { F_STATUS, F_PHASE, F_LAST_PHASE, F_STRATEGY, F_VERDICT, F_CREATED, F_FINISHED, F_COST };
 
-static const char *const row_fields[] = {"status",        "phase",    "last_phase",
-                                         "strategy_name", "verdict",  "created_at",
-                                         "finished_at",   "cost_usd", NULL};
+/* The fields a row reads, in the order of the enum above. */
+static const enum research_field row_field_ids[] = {RF_STATUS,        RF_PHASE,   RF_LAST_PHASE,
+                                                    RF_STRATEGY_NAME, RF_VERDICT, RF_CREATED_AT,
+                                                    RF_FINISHED_AT,   RF_COST_USD};
 
 /* A row from its HMGET reply (checked); false when the hash is gone. */
 static bool
@@ -147,6 +148,10 @@ read_page(const struct ctl_source *src, const char *key, const char *min, size_t
         goto out;
     }
     const size_t n = r1[0].n_elements / 2;
+    const char *row_fields[N_OF(row_field_ids) + 1] = {NULL};
+    for (size_t i = 0; i < N_OF(row_field_ids); i++) {
+        row_fields[i] = research_field_name(row_field_ids[i]);
+    }
     for (size_t i = 0; i < n; i++) {
         ctl_pipe_hmget(&p2, keys_research(&k, src->key_prefix, r1[0].elements[2 * i].str),
                        row_fields);

@@ -484,6 +484,12 @@ ctl_research_get(const struct ctl_research *r, const char *name)
     return NULL;
 }
 
+const char *
+ctl_research_field(const struct ctl_research *r, enum research_field f)
+{
+    return ctl_research_get(r, research_field_name(f));
+}
+
 /* Order of field indexes by name, for the sort below. */
 static int
 by_name(const void *a, const void *b)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "common/rc_err.h"
+#include "contract/fields.h"
 #include "contract/phase.h"
 
 struct cfg_agent;
@@ -171,5 +172,7 @@ enum rc_rc ctl_read_research(const struct ctl_source *src, const char *research_
 void ctl_research_release(struct ctl_research *r);
 /* The value of field `name`, or NULL. Borrowed from r. */
 const char *ctl_research_get(const struct ctl_research *r, const char *name);
+/* The same for one of the contract's fields (contract/fields.h). */
+const char *ctl_research_field(const struct ctl_research *r, enum research_field f);
 
 #endif /* RC_CTL_READ_H */

@@ -13,9 +13,6 @@
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_request.h"
 
-/* TODO(#14): REASON_NOT_RESUMABLE from contract/fields.h once both branches are merged. */
-#define NOT_RESUMABLE "not_resumable"
-
 void
 ctl_resume_msg(const struct ctl_opts *o, int64_t ts_ms, struct msg *m)
 {
@@ -74,7 +71,7 @@ say_resume(const struct event *ev)
         buf_printf(&b, "Research resumed: %s (at %s)\n", id, phase_name(ev->phase));
     } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_FOUND) == 0) {
         buf_printf(&b, "Cannot resume %s: not found\n", id);
-    } else if (ev->reason != NULL && strcmp(ev->reason, NOT_RESUMABLE) == 0) {
+    } else if (ev->reason != NULL && strcmp(ev->reason, REASON_NOT_RESUMABLE) == 0) {
         buf_printf(&b, "Cannot resume %s: not resumable (completed, or still active)\n", id);
     } else if (ev->reason != NULL && strcmp(ev->reason, REASON_AT_CAPACITY) == 0) {
         buf_printf(&b, "Cannot resume %s: at capacity\nHint: --force accepts it anyway.\n", id);

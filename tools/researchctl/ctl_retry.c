@@ -9,6 +9,7 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/redislink.h"
+#include "contract/fields.h"
 #include "proto/json.h"
 #include "proto/msg.h"
 #include "tools/researchctl/ctl_cmd.h"
@@ -19,12 +20,12 @@ enum rc_rc
 ctl_retry_trigger(const struct ctl_research *r, struct trigger *t, struct buf *options,
                   struct rc_err *err)
 {
-    const char *brief = ctl_research_get(r, "brief");
+    const char *brief = ctl_research_field(r, RF_BRIEF);
     if (brief == NULL) {
         return rc_err_set(err, RC_EINVAL, "research %s has no brief to trigger again",
-                          ctl_research_get(r, "research_id"));
+                          ctl_research_field(r, RF_RESEARCH_ID));
     }
-    const char *opts = ctl_research_get(r, "options");
+    const char *opts = ctl_research_field(r, RF_OPTIONS);
     buf_reset(options);
     if (opts != NULL) {
         struct rc_err why = RC_ERR_INIT;
@@ -35,14 +36,14 @@ ctl_retry_trigger(const struct ctl_research *r, struct trigger *t, struct buf *o
                               why.msg[0] != '\0' ? why.msg : opts);
         }
     }
-    const char *strategy = ctl_research_get(r, "strategy_name");
+    const char *strategy = ctl_research_field(r, RF_STRATEGY_NAME);
     /* Design writes design.strategy_name; a research that started from a strategy has none. */
     bool from_strategy = strategy != NULL && ctl_research_get(r, "design.strategy_name") == NULL;
-    const char *bypass = ctl_research_get(r, "bypass_gates");
+    const char *bypass = ctl_research_field(r, RF_BYPASS_GATES);
     t->brief = brief;
-    t->model = ctl_research_get(r, "model");
+    t->model = ctl_research_field(r, RF_MODEL);
     t->strategy = from_strategy ? strategy : NULL;
-    t->strategy_path = from_strategy ? ctl_research_get(r, "strategy_path") : NULL;
+    t->strategy_path = from_strategy ? ctl_research_field(r, RF_STRATEGY_PATH) : NULL;
     t->bypass_gates = bypass != NULL && strcmp(bypass, "1") == 0;
     t->options = opts != NULL ? options->data : NULL;
     t->options_len = opts != NULL ? options->len : 0;

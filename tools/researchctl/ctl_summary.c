@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "contract/fields.h"
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_read.h"
 #include "tools/researchctl/ctl_timeline.h"
@@ -119,18 +120,18 @@ phases_row(const struct ctl_research *r, int64_t now_ms, struct buf *out)
 void
 ctl_summary_text(const struct ctl_research *r, int64_t now_ms, struct buf *out)
 {
-    const char *status = ctl_research_get(r, "status");
+    const char *status = ctl_research_field(r, RF_STATUS);
     buf_puts(out, "Research ");
-    ctl_fmt_text(out, ctl_research_get(r, "research_id"));
+    ctl_fmt_text(out, ctl_research_field(r, RF_RESEARCH_ID));
     buf_puts(out, " ");
     ctl_fmt_text(out, status);
     buf_putc(out, '\n');
-    row(out, "strategy", ctl_research_get(r, "strategy_name"));
-    row(out, "verdict", ctl_research_get(r, "verdict"));
-    row(out, "gate rejection", ctl_research_get(r, "gate_rejection_reason"));
+    row(out, "strategy", ctl_research_field(r, RF_STRATEGY_NAME));
+    row(out, "verdict", ctl_research_field(r, RF_VERDICT));
+    row(out, "gate rejection", ctl_research_field(r, RF_GATE_REJECTION_REASON));
     if (status == NULL || strcmp(status, "completed") != 0) {
-        row(out, "error", ctl_research_get(r, "error"));
-        row(out, "stopped in", ctl_research_get(r, "last_phase"));
+        row(out, "error", ctl_research_field(r, RF_ERROR));
+        row(out, "stopped in", ctl_research_field(r, RF_LAST_PHASE));
     }
     backtest_row(r, out);
     double cost = 0;

@@ -1,27 +1,24 @@
 /* SPDX-License-Identifier: MIT
- * ctl_timeline: the per-phase timeline of a research. The field names are
- * "timeline." <phase name> "." <what>, built from contract/phase.h's names. */
+ * ctl_timeline: the per-phase timeline of a research, read from the fields contract/fields.h
+ * names (research_timeline_field). */
 #include "tools/researchctl/ctl_timeline.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "contract/fields.h"
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_read.h"
-
-#define TIMELINE_PREFIX "timeline."
 
 static const enum phase worked[CTL_TIMELINE_PHASES] = {PHASE_DESIGNING, PHASE_TRAINING,
                                                        PHASE_BACKTESTING, PHASE_ASSESSING};
 
-/* The value of timeline.<phase>.<what>, or NULL. */
+/* The value of timeline.<phase>.<mark>, or NULL. */
 static const char *
-field(const struct ctl_research *r, enum phase p, const char *what)
+field(const struct ctl_research *r, enum phase p, enum timeline_mark m)
 {
-    char name[64];
-    snprintf(name, sizeof(name), TIMELINE_PREFIX "%s.%s", phase_name(p), what);
-    return ctl_research_get(r, name);
+    return ctl_research_field(r, research_timeline_field(p, m));
 }
 
 /* An integer field, 0 when absent or unreadable. */
@@ -36,14 +33,14 @@ void
 ctl_timeline_read(const struct ctl_research *r, struct ctl_timeline *t)
 {
     memset(t, 0, sizeof(*t));
-    t->research_finished_at_ms = int_field(ctl_research_get(r, "finished_at"));
+    t->research_finished_at_ms = int_field(ctl_research_field(r, RF_FINISHED_AT));
     for (size_t i = 0; i < CTL_TIMELINE_PHASES; i++) {
         struct ctl_timeline_phase *p = &t->p[i];
-        const char *started = field(r, worked[i], "started_at");
-        const char *finished = field(r, worked[i], "finished_at");
-        const char *attempts = field(r, worked[i], "attempts");
+        const char *started = field(r, worked[i], TIMELINE_STARTED_AT);
+        const char *finished = field(r, worked[i], TIMELINE_FINISHED_AT);
+        const char *attempts = field(r, worked[i], TIMELINE_ATTEMPTS);
         p->phase = worked[i];
-        p->worker_id = field(r, worked[i], "worker_id");
+        p->worker_id = field(r, worked[i], TIMELINE_WORKER_ID);
         p->started_at_ms = int_field(started);
         p->finished_at_ms = int_field(finished);
         p->attempts = int_field(attempts);
@@ -107,5 +104,6 @@ ctl_timeline_text(const struct ctl_timeline *t, int64_t now_ms, struct buf *out)
 bool
 ctl_timeline_is_field(const char *field_name)
 {
-    return strncmp(field_name, TIMELINE_PREFIX, strlen(TIMELINE_PREFIX)) == 0;
+    int f = research_field_parse(field_name);
+    return f >= RF_TIMELINE_FIRST && f < RF_COUNT;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "contract/fields.h"
 #include "contract/phase.h"
 #include "tools/researchctl/ctl_fmt.h"
 #include "tools/researchctl/ctl_json.h"
@@ -175,7 +176,7 @@ void
 ctl_view_research_text(const struct ctl_research *r, int64_t now_ms, struct buf *out)
 {
     buf_puts(out, "Research ");
-    ctl_fmt_text(out, ctl_research_get(r, "research_id"));
+    ctl_fmt_text(out, ctl_research_field(r, RF_RESEARCH_ID));
     buf_putc(out, '\n');
     show_rows(r, header_rows, N_OF(header_rows), now_ms, out);
     if (r->ttl_ms >= 0) {
