@@ -230,18 +230,11 @@ budget_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
     return RC_OK;
 }
 
-static enum rc_rc
-redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
-            struct rc_err *err)
-{
-    return redislink_query(ctx, cmds, n, out, err);
-}
-
 static int
 run_budget(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     struct ctl_budget_report b = CTL_BUDGET_REPORT_INIT;
     struct rc_err err = RC_ERR_INIT;
     struct buf out = BUF_INIT;

@@ -33,13 +33,6 @@
 #define RETRY_MS 1000
 #define CANCEL_TIMEOUT_MS 30000
 
-static enum rc_rc
-redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
-            struct rc_err *err)
-{
-    return redislink_query(ctx, cmds, n, out, err);
-}
-
 /* What the heartbeat of r's worker says about r. */
 struct beat {
     bool has_progress;
@@ -207,7 +200,7 @@ ctl_follow_research(const struct cfg *cfg, const char *research_id, const struct
     struct follow f = {
         cfg,   research_id, how,     redislink_new(&cfg->redis), ctl_prompt_is_tty() && !how->json,
         false, false,       BUF_INIT};
-    const struct ctl_source src = {redis_query, f.rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(f.rl, cfg->redis.key_prefix);
     int status = RC_EXIT_OK;
 
     (void)stopsig_install(NULL);

@@ -424,18 +424,11 @@ list_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
     return RC_OK;
 }
 
-static enum rc_rc
-redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
-            struct rc_err *err)
-{
-    return redislink_query(ctx, cmds, n, out, err);
-}
-
 static int
 run_list(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     const struct ctl_list_filter f = {o->status, o->phase, o->verdict,
                                       o->has_since ? o->since_ms : 0, (size_t)o->limit};
     struct ctl_list l = CTL_LIST_INIT;

@@ -18,6 +18,19 @@
 #include "tools/researchctl/ctl_pipe.h"
 #include "common/redislink.h"
 
+static enum rc_rc
+redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
+            struct rc_err *err)
+{
+    return redislink_query(ctx, cmds, n, out, err);
+}
+
+struct ctl_source
+ctl_source_redis(struct redislink *rl, const char *key_prefix)
+{
+    return (struct ctl_source){redis_query, rl, key_prefix};
+}
+
 /* ---- round trips ------------------------------------------------------------------------- */
 
 static enum rc_rc

@@ -16,6 +16,7 @@
 #include "contract/phase.h"
 
 struct cfg_agent;
+struct redislink;
 struct redislink_cmd;
 struct redislink_reply;
 
@@ -30,6 +31,9 @@ struct ctl_source {
     void *ctx;              /* passed to query */
     const char *key_prefix; /* REDIS_KEY_PREFIX */
 };
+
+/* The source that reads through `rl` (redislink_query), keys under `key_prefix`. */
+struct ctl_source ctl_source_redis(struct redislink *rl, const char *key_prefix);
 
 /* One active research (rc:active member and fields of its hash). Strings are owned; NULL
  * when absent or empty. Times are Unix ms, 0 when absent. */

@@ -99,18 +99,11 @@ check_retry(const struct ctl_opts *o, struct rc_err *err)
     return RC_OK;
 }
 
-static enum rc_rc
-redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
-            struct rc_err *err)
-{
-    return redislink_query(ctx, cmds, n, out, err);
-}
-
 static int
 run_retry(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     struct ctl_research r = CTL_RESEARCH_INIT;
     struct buf options = BUF_INIT;
     struct rc_err err = RC_ERR_INIT;

@@ -16,13 +16,6 @@
 #include "tools/researchctl/ctl_view_research.h"
 #include "common/redislink.h"
 
-static enum rc_rc
-redis_query(void *ctx, const struct redislink_cmd *cmds, size_t n, struct redislink_reply **out,
-            struct rc_err *err)
-{
-    return redislink_query(ctx, cmds, n, out, err);
-}
-
 /* --json and --help: the options of show and workers. */
 static enum rc_rc
 json_help_opt(void *ctx, size_t index, const char *arg, struct rc_err *err)
@@ -125,7 +118,7 @@ static int
 run_status(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     struct buf b = BUF_INIT;
     struct rc_err err = RC_ERR_INIT;
     int status = RC_EXIT_OK;
@@ -176,7 +169,7 @@ static int
 run_show(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     struct ctl_research r = CTL_RESEARCH_INIT;
     struct rc_err err = RC_ERR_INIT;
     struct buf b = BUF_INIT;
@@ -236,7 +229,7 @@ static int
 run_workers(const struct cfg *cfg, struct ctl_opts *o)
 {
     struct redislink *rl = redislink_new(&cfg->redis);
-    const struct ctl_source src = {redis_query, rl, cfg->redis.key_prefix};
+    const struct ctl_source src = ctl_source_redis(rl, cfg->redis.key_prefix);
     struct ctl_workers w = CTL_WORKERS_INIT;
     struct rc_err err = RC_ERR_INIT;
     struct buf b = BUF_INIT;
