@@ -24,6 +24,9 @@ static const char *const paced[] = {"--duration-ms", "300", NULL};
 static const char *const slow[] = {"--duration-ms", "60000", NULL};
 static const char *const costly[] = {"--duration-ms", "300", "--cost-usd", "0.15", NULL};
 static const char *const failing[] = {"--duration-ms", "50", "--fail-prob", "1", NULL};
+/* Phases that outlast follow's 0.5 s poll many times over, so that a loaded machine, late to
+ * start it or to poll, still sees them. */
+static const char *const lasting[] = {"--duration-ms", "2000", "--cost-usd", "0.15", NULL};
 
 static void
 start_pool(struct it_env *env, const char *const training[])
@@ -47,7 +50,10 @@ static void
 test_ctl_follow_prints_the_summary(void **state)
 {
     struct it_env *env = *state;
-    start_pool(env, paced);
+    it_env_start_workers(env, "design", 1, NULL, lasting);
+    it_env_start_workers(env, "training", 1, NULL, paced);
+    it_env_start_workers(env, "backtest", 1, NULL, paced);
+    it_env_start_workers(env, "assessment", 1, NULL, lasting);
     it_env_start_coordinator(env, NULL);
     char *id = trigger_ok(env, "req-f", "momentum");
     char *out = NULL;
