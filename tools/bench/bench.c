@@ -37,6 +37,7 @@
 #define MAX_N 1000000
 #define MAX_ACTIVE 1000000
 #define COORDINATOR_READY_MS 30000
+#define RELAY "bench-relay" /* the ceiling run's stand-in for the coordinator */
 
 /* A list option: up to BENCH_MAX_RUNS values. */
 struct list {
@@ -66,6 +67,7 @@ struct options {
     bool quick;
     bool workers_given;
     bool no_celery;
+    bool no_ceiling;
     bool keep;
     bool help;
 };
@@ -82,6 +84,7 @@ enum opt_index {
     OPT_FETCH_WAIT,
     OPT_CELERY_N,
     OPT_NO_CELERY,
+    OPT_NO_CEILING,
     OPT_PYTHON,
     OPT_QUICK,
     OPT_JSON,
@@ -107,6 +110,8 @@ static const struct toolopt opt_table[] = {
                         "KAFKA_PROP_FETCH_WAIT_MAX_MS of every Kafka client (default 1)"},
     [OPT_CELERY_N] = {"celery-n", "N[,N...]", "chains per Celery throughput run (default: --n)"},
     [OPT_NO_CELERY] = {"no-celery", NULL, "skip the Celery peer"},
+    [OPT_NO_CEILING] = {"no-ceiling", NULL,
+                        "skip the ceiling run (bench-relay for the coordinator)"},
     [OPT_PYTHON] = {"python", "PATH", "python with python3-celery (default /usr/bin/python3)"},
     [OPT_QUICK] = {"quick", NULL,
                    "smoke test: --n 50 --workers 8 --lowload 20 --cycle 1000 --cycle-samples 10 "
@@ -122,10 +127,11 @@ static const struct toolopt opt_table[] = {
 #define N_OPTS N_OF(opt_table)
 
 static const char summary[] =
-    "Measure the coordinator end to end and print a table (figure, ours, Celery, ours/Celery,\n"
-    "the target of issue 5). Each run starts its own redis-server (unix socket, no RDB/AOF),\n"
-    "devbroker, coordinator and one stub-worker process per type (--duration-ms 0) in a temp\n"
-    "dir; the Celery peer (Debian's python3-celery, Redis broker and backend, one solo worker\n"
+    "Measure the coordinator end to end and print a table (figure, ours, ceiling,\n"
+    "ours/ceiling, Celery, ours/Celery, the target of issue 5). Each run starts its own\n"
+    "redis-server (unix socket, no RDB/AOF), devbroker, coordinator and one stub-worker process\n"
+    "per type (--duration-ms 0) in a temp dir; the ceiling run puts bench-relay, the least a\n"
+    "correct coordinator does per transition, in the coordinator's place; the Celery peer (Debian's python3-celery, Redis broker and backend, one solo worker\n"
     "per queue) runs the same workload. Every process is stopped by pid at the end, also on\n"
     "SIGINT. Exit 0 when every run finished (figures are never judged), 1 otherwise.";
 
@@ -194,6 +200,9 @@ on_option(void *ctx, size_t index, const char *arg, struct rc_err *err)
         return parse_list(arg, MAX_N, "--celery-n", &o->celery_n, err);
     case OPT_NO_CELERY:
         o->no_celery = true;
+        return RC_OK;
+    case OPT_NO_CEILING:
+        o->no_ceiling = true;
         return RC_OK;
     case OPT_PYTHON:
         o->python = arg;
@@ -362,11 +371,11 @@ struct run {
     struct bench_results res;
 };
 
-/* A stack in its own sub-directory with the coordinator running and, when `workers`, the
- * stub workers with latency logs. */
+/* A stack in its own sub-directory with the coordinator (or, for the ceiling run, `relay`
+ * in its place) running and, when `workers`, the stub workers with latency logs. */
 static enum rc_rc
-stack_up(struct run *run, const char *name, bool workers, struct bench_stack **out,
-         struct rc_err *err)
+stack_up(struct run *run, const char *name, bool workers, const char *relay,
+         struct bench_stack **out, struct rc_err *err)
 {
     char *dir = subdir(run->top, name, err);
     if (dir == NULL) {
@@ -377,7 +386,8 @@ stack_up(struct run *run, const char *name, bool workers, struct bench_stack **o
                                   .partitions = run->opt->partitions,
                                   .workers = run->opt->workers,
                                   .poll_interval = run->opt->poll_interval,
-                                  .fetch_wait_ms = run->opt->fetch_wait_ms};
+                                  .fetch_wait_ms = run->opt->fetch_wait_ms,
+                                  .coordinator = relay};
     struct bench_stack *st = NULL;
     enum rc_rc rc = bench_stack_start(run->procs, &so, &st, err);
     if (rc == RC_OK && workers) {
@@ -402,7 +412,7 @@ run_lowload(struct run *run, struct rc_err *err)
     fprintf(stderr,
             TOOL ": low load: %" PRId64 " researches one at a time, then %" PRId64 " s idle\n",
             run->opt->lowload, run->opt->idle_s);
-    enum rc_rc rc = stack_up(run, "lowload", true, &st, err);
+    enum rc_rc rc = stack_up(run, "lowload", true, NULL, &st, err);
     if (rc == RC_OK) {
         rc = bench_flow_lowload(st, run->opt->lowload, run->opt->idle_s, &run->res.lowload,
                                 &run->res.idle, err);
@@ -434,7 +444,7 @@ run_throughput(struct run *run, struct rc_err *err)
         struct bench_stack *st = NULL;
         snprintf(name, sizeof(name), "n%" PRId64, n);
         fprintf(stderr, TOOL ": throughput: %" PRId64 " researches at once\n", n);
-        rc = stack_up(run, name, true, &st, err);
+        rc = stack_up(run, name, true, NULL, &st, err);
         if (rc == RC_OK) {
             rc = bench_flow_throughput(st, n, i == largest ? run->opt->perf : NULL,
                                        &run->res.runs[i], err);
@@ -455,7 +465,7 @@ static enum rc_rc
 run_cycles(struct run *run, struct rc_err *err)
 {
     struct bench_stack *st = NULL;
-    enum rc_rc rc = stack_up(run, "cycle", false, &st, err);
+    enum rc_rc rc = stack_up(run, "cycle", false, NULL, &st, err);
 
     for (size_t i = 0; rc == RC_OK && i < run->opt->cycle.n; i++) {
         fprintf(stderr, TOOL ": cycle: %" PRId64 " parked researches\n", run->opt->cycle.v[i]);
@@ -466,6 +476,51 @@ run_cycles(struct run *run, struct rc_err *err)
     if (rc == RC_OK) {
         rc = bench_stack_stop(st, err);
     }
+    bench_stack_free(st);
+    return rc;
+}
+
+/* The ceiling run: bench-relay for the coordinator, measured by the same flows as ours: a
+ * throughput run at the largest --n and a low-load run (no idle measurement). */
+static enum rc_rc
+run_ceiling(struct run *run, struct rc_err *err)
+{
+    struct bench_ceiling *x = &run->res.ceiling;
+    if (run->opt->no_ceiling) {
+        snprintf(x->note, sizeof(x->note), "--no-ceiling");
+        return RC_OK;
+    }
+    int64_t n = 0;
+    for (size_t i = 0; i < run->opt->n.n; i++) {
+        n = run->opt->n.v[i] > n ? run->opt->n.v[i] : n;
+    }
+    struct bench_stack *st = NULL;
+    enum rc_rc rc = RC_OK;
+    if (run->opt->lowload > 0) {
+        fprintf(stderr, TOOL ": ceiling: low load, %" PRId64 " researches one at a time\n",
+                run->opt->lowload);
+        rc = stack_up(run, "ceiling-lowload", true, RELAY, &st, err);
+        if (rc == RC_OK) {
+            rc = bench_flow_lowload(st, run->opt->lowload, 0, &x->lowload, NULL, err);
+        }
+        if (rc == RC_OK) {
+            rc = bench_stack_stop(st, err);
+        }
+        x->has_lowload = rc == RC_OK;
+        bench_stack_free(st);
+        st = NULL;
+    }
+    if (rc == RC_OK) {
+        fprintf(stderr, TOOL ": ceiling: throughput, %" PRId64 " researches at once\n", n);
+        rc = stack_up(run, "ceiling-n", true, RELAY, &st, err);
+    }
+    if (rc == RC_OK) {
+        rc = bench_flow_throughput(st, n, NULL, &x->run, err);
+    }
+    if (rc == RC_OK) {
+        rc = bench_stack_stop(st, err);
+    }
+    x->ran = rc == RC_OK;
     bench_stack_free(st);
     return rc;
 }
@@ -514,6 +569,10 @@ run_stages(struct run *run, const char **stage, struct rc_err *err)
     if (rc == RC_OK) {
         *stage = "cycle";
         rc = run_cycles(run, err);
+    }
+    if (rc == RC_OK) {
+        *stage = "ceiling";
+        rc = run_ceiling(run, err);
     }
     if (rc == RC_OK) {
         *stage = "Celery peer";

@@ -18,6 +18,8 @@
 struct row {
     char label[LABEL];
     char ours[CELL];
+    char ceiling[CELL];
+    char cratio[CELL]; /* ours / ceiling */
     char celery[CELL];
     char ratio[CELL];
     char target[CELL];
@@ -97,41 +99,56 @@ add_row(struct table *t, const char *label, const char *target)
     memset(r, 0, sizeof(*r));
     snprintf(r->label, sizeof(r->label), "%s", label);
     snprintf(r->ours, sizeof(r->ours), "-");
+    snprintf(r->ceiling, sizeof(r->ceiling), "-");
+    snprintf(r->cratio, sizeof(r->cratio), "-");
     snprintf(r->celery, sizeof(r->celery), "-");
     snprintf(r->ratio, sizeof(r->ratio), "-");
     snprintf(r->target, sizeof(r->target), "%s", target != NULL ? target : "");
     return r;
 }
 
-/* A row comparing two figures (celery NAN when it has none). */
+/* A row comparing three figures (ceiling, celery NAN when there is none). */
 static void
-add_pair(struct table *t, const char *label, double ours, double celery, const char *target)
+add_pair(struct table *t, const char *label, double ours, double ceiling, double celery,
+         const char *target)
 {
     struct row *r = add_row(t, label, target);
     fmt(r->ours, sizeof(r->ours), ours);
+    fmt(r->ceiling, sizeof(r->ceiling), ceiling);
+    fmt_ratio(r->cratio, sizeof(r->cratio), ours, ceiling);
     fmt(r->celery, sizeof(r->celery), celery);
     fmt_ratio(r->ratio, sizeof(r->ratio), ours, celery);
 }
 
-/* A "p50 / p99" row from two distributions (celery may be NULL). */
+/* "p50 / p99" of `d` and, when `peer`, ours / peer of each into `ratio`. */
 static void
-add_dist(struct table *t, const char *label, const struct bench_dist *o, const struct bench_dist *c,
-         const char *target)
+dist_cells(const struct bench_dist *o, const struct bench_dist *peer, char *cell, char *ratio)
 {
-    struct row *r = add_row(t, label, target);
     char a[NUM];
     char b[NUM];
 
-    fmt(a, sizeof(a), o->p50_ms);
-    fmt(b, sizeof(b), o->p99_ms);
-    snprintf(r->ours, sizeof(r->ours), "%s / %s", a, b);
+    fmt(a, sizeof(a), peer->p50_ms);
+    fmt(b, sizeof(b), peer->p99_ms);
+    snprintf(cell, CELL, "%s / %s", a, b);
+    fmt_ratio(a, sizeof(a), o->p50_ms, peer->p50_ms);
+    fmt_ratio(b, sizeof(b), o->p99_ms, peer->p99_ms);
+    snprintf(ratio, CELL, "%s / %s", a, b);
+}
+
+/* A "p50 / p99" row from three distributions (ceiling, celery may be NULL). */
+static void
+add_dist(struct table *t, const char *label, const struct bench_dist *o,
+         const struct bench_dist *ceiling, const struct bench_dist *c, const char *target)
+{
+    struct row *r = add_row(t, label, target);
+    char unused[CELL];
+
+    dist_cells(o, o, r->ours, unused);
+    if (ceiling != NULL) {
+        dist_cells(o, ceiling, r->ceiling, r->cratio);
+    }
     if (c != NULL) {
-        fmt(a, sizeof(a), c->p50_ms);
-        fmt(b, sizeof(b), c->p99_ms);
-        snprintf(r->celery, sizeof(r->celery), "%s / %s", a, b);
-        fmt_ratio(a, sizeof(a), o->p50_ms, c->p50_ms);
-        fmt_ratio(b, sizeof(b), o->p99_ms, c->p99_ms);
-        snprintf(r->ratio, sizeof(r->ratio), "%s / %s", a, b);
+        dist_cells(o, c, r->celery, r->ratio);
     }
 }
 
@@ -155,20 +172,24 @@ throughput_rows(struct table *t, const struct bench_results *res)
     for (size_t i = 0; i < res->n_runs; i++) {
         const struct bench_throughput *o = &res->runs[i];
         const struct bench_throughput *c = celery_run(res, o->n);
+        const struct bench_throughput *x =
+            res->ceiling.ran && res->ceiling.run.n == o->n ? &res->ceiling.run : NULL;
         bool big = o->n >= 10000;
         fmt_count(num, sizeof(num), o->n);
         snprintf(label, sizeof(label), "throughput, N=%s (transitions/s)", num);
-        add_pair(t, label, o->transitions_per_s, c != NULL ? c->transitions_per_s : NAN,
+        add_pair(t, label, o->transitions_per_s, x != NULL ? x->transitions_per_s : NAN,
+                 c != NULL ? c->transitions_per_s : NAN,
                  big ? ">= 40,000 and > 60x Celery" : NULL);
         snprintf(label, sizeof(label), "  CPU per transition, coordinator (us)");
-        add_pair(t, label, o->coordinator_us_per_transition, NAN, NULL);
+        add_pair(t, label, o->coordinator_us_per_transition,
+                 x != NULL ? x->coordinator_us_per_transition : NAN, NAN, NULL);
         snprintf(label, sizeof(label), "  CPU per transition, whole system (us)");
         add_pair(t, label, o->system_us_per_transition,
-                 c != NULL ? c->system_us_per_transition : NAN, "<= 40");
+                 x != NULL ? x->system_us_per_transition : NAN, c != NULL ? c->system_us_per_transition : NAN, "<= 40");
         add_dist(t, "  hand-off p50 / p99 under load (ms)", &o->handoff,
-                 c != NULL ? &c->handoff : NULL, NULL);
+                 x != NULL ? &x->handoff : NULL, c != NULL ? &c->handoff : NULL, NULL);
         add_dist(t, "  trigger -> first dispatch p50 / p99 (ms)", &o->first,
-                 c != NULL ? &c->first : NULL, NULL);
+                 x != NULL ? &x->first : NULL, c != NULL ? &c->first : NULL, NULL);
     }
 }
 
@@ -176,16 +197,17 @@ static void
 lowload_rows(struct table *t, const struct bench_results *res)
 {
     const struct bench_lowload *c = res->celery.ran ? &res->celery.lowload : NULL;
+    const struct bench_lowload *x = res->ceiling.has_lowload ? &res->ceiling.lowload : NULL;
     char label[LABEL];
     char num[NUM];
 
     fmt_count(num, sizeof(num), res->lowload.n);
     snprintf(label, sizeof(label), "hand-off p50 / p99, low load, %s one at a time (ms)", num);
-    add_dist(t, label, &res->lowload.handoff, c != NULL ? &c->handoff : NULL, "<= 2 / <= 10");
+    add_dist(t, label, &res->lowload.handoff, x != NULL ? &x->handoff : NULL, c != NULL ? &c->handoff : NULL, "<= 2 / <= 10");
     add_dist(t, "  trigger -> first dispatch p50 / p99 (ms)", &res->lowload.first,
-             c != NULL ? &c->first : NULL, NULL);
+             x != NULL ? &x->first : NULL, c != NULL ? &c->first : NULL, NULL);
     add_dist(t, "  trigger -> research finished p50 / p99 (ms)", &res->lowload.total,
-             c != NULL ? &c->total : NULL, NULL);
+             x != NULL ? &x->total : NULL, c != NULL ? &c->total : NULL, NULL);
 }
 
 static void
@@ -208,13 +230,13 @@ cycle_rows(struct table *t, const struct bench_results *res)
         fmt(c, sizeof(c), cy->max_ms);
         snprintf(r->ours, sizeof(r->ours), "%s / %s / %s", a, b, c);
         snprintf(label, sizeof(label), "  first cycle, marks all waiting (ms)");
-        add_pair(t, label, cy->first_ms, NAN, NULL);
+        add_pair(t, label, cy->first_ms, NAN, NAN, NULL);
         if (cy->lease_losses > 0) {
             r = add_row(t, "  leader lease lost at start (times; figures suspect)", NULL);
             snprintf(r->ours, sizeof(r->ours), "%" PRId64, cy->lease_losses);
         }
         snprintf(label, sizeof(label), "  coordinator peak RSS (MiB)");
-        add_pair(t, label, cy->peak_rss_mb, NAN, cy->active == 100000 ? "<= 100 MB" : NULL);
+        add_pair(t, label, cy->peak_rss_mb, NAN, NAN, cy->active == 100000 ? "<= 100 MB" : NULL);
     }
 }
 
@@ -237,21 +259,23 @@ idle_row(struct table *t, const struct bench_results *res)
 static void
 table_print(const struct table *t, FILE *out)
 {
-    static const struct row head = {"figure", "ours", "Celery", "ours/Celery", "target (issue 5)"};
-    size_t w[5] = {strlen(head.label), strlen(head.ours), strlen(head.celery), strlen(head.ratio),
-                   strlen(head.target)};
+    static const struct row head = {"figure",      "ours",   "ceiling",          "ours/ceiling",
+                                    "Celery",      "ours/Celery", "target (issue 5)"};
+    size_t w[7] = {0};
 
-    for (size_t i = 0; i < t->n; i++) {
-        const struct row *r = &t->rows[i];
-        const char *cells[5] = {r->label, r->ours, r->celery, r->ratio, r->target};
-        for (int k = 0; k < 5; k++) {
+    for (size_t i = 0; i <= t->n; i++) {
+        const struct row *r = i == 0 ? &head : &t->rows[i - 1];
+        const char *cells[7] = {r->label, r->ours, r->ceiling, r->cratio, r->celery, r->ratio,
+                                r->target};
+        for (int k = 0; k < 7; k++) {
             w[k] = strlen(cells[k]) > w[k] ? strlen(cells[k]) : w[k];
         }
     }
     for (size_t i = 0; i <= t->n; i++) {
         const struct row *r = i == 0 ? &head : &t->rows[i - 1];
-        fprintf(out, "%-*s  %*s  %*s  %*s  %s\n", (int)w[0], r->label, (int)w[1], r->ours,
-                (int)w[2], r->celery, (int)w[3], r->ratio, r->target);
+        fprintf(out, "%-*s  %*s  %*s  %*s  %*s  %*s  %s\n", (int)w[0], r->label, (int)w[1],
+                r->ours, (int)w[2], r->ceiling, (int)w[3], r->cratio, (int)w[4], r->celery,
+                (int)w[5], r->ratio, r->target);
     }
 }
 
@@ -267,6 +291,18 @@ notes_print(const struct bench_results *res, FILE *out)
                 o->n, o->completed, o->failed, o->seconds, (double)o->cpu_coordinator_us / 1000.0,
                 (double)o->cpu_workers_us / 1000.0, (double)o->cpu_redis_us / 1000.0,
                 (double)o->cpu_broker_us / 1000.0, (double)o->cpu_client_us / 1000.0);
+    }
+    if (res->ceiling.ran) {
+        const struct bench_throughput *x = &res->ceiling.run;
+        fprintf(out,
+                "ceiling N=%" PRId64 ": %" PRId64 " completed, %" PRId64 " not, %.3f s; CPU ms: "
+                "relay %.0f, workers %.0f, redis %.0f, devbroker %.0f, driver %.0f\n",
+                x->n, x->completed, x->failed, x->seconds, (double)x->cpu_coordinator_us / 1000.0,
+                (double)x->cpu_workers_us / 1000.0, (double)x->cpu_redis_us / 1000.0,
+                (double)x->cpu_broker_us / 1000.0, (double)x->cpu_client_us / 1000.0);
+    } else {
+        fprintf(out, "ceiling run: not run: %s\n",
+                res->ceiling.note[0] != '\0' ? res->ceiling.note : "--no-ceiling");
     }
     for (size_t i = 0; res->celery.ran && i < res->celery.n_runs; i++) {
         const struct bench_throughput *c = &res->celery.runs[i];
@@ -296,7 +332,9 @@ notes_print(const struct bench_results *res, FILE *out)
             "produced (worker's `done`) ->\nthe next phase's dispatch received by its worker "
             "(`recv`); under load it includes waiting for a\nfree worker. Whole system: "
             "coordinator, stub workers, redis, devbroker and the driver that\ntriggers and waits "
-            "(Celery: its 4 workers, redis, the client). CPU from /proc (10 ms ticks).\n"
+            "(Celery: its 4 workers, redis, the client). CPU from /proc (10 ms ticks). Ceiling:\n"
+            "the same stack and load with bench-relay, the least any correct coordinator does, for"
+            "\nthe coordinator (its row \"coordinator\" is the relay).\n"
             "%" PRId64 " workers per type, %" PRId64 " partitions, AGENT_POLL_INTERVAL=%s, "
             "KAFKA_PROP_FETCH_WAIT_MAX_MS=%s,\nredis without RDB/AOF; the whole benchmark took "
             "%.0f s.\n",
@@ -346,37 +384,62 @@ json_lowload(struct ctl_json *j, const struct bench_lowload *l)
     ctl_json_object_end(j);
 }
 
+/* One throughput run's members (inside an object the caller opened). */
+static void
+json_run_members(struct ctl_json *j, const struct bench_throughput *r)
+{
+    ctl_json_kint(j, "n", r->n);
+    ctl_json_kint(j, "completed", r->completed);
+    ctl_json_kint(j, "failed", r->failed);
+    ctl_json_kint(j, "coordinator_log_lines", r->coordinator_log_lines);
+    ctl_json_knum(j, "seconds", r->seconds);
+    ctl_json_knum(j, "trigger_burst_s", r->burst_s);
+    ctl_json_kint(j, "transitions", 4 * r->completed);
+    ctl_json_knum(j, "transitions_per_s", r->transitions_per_s);
+    ctl_json_key(j, "cpu_us");
+    ctl_json_object_begin(j);
+    ctl_json_kint(j, "coordinator", r->cpu_coordinator_us);
+    ctl_json_kint(j, "workers", r->cpu_workers_us);
+    ctl_json_kint(j, "redis", r->cpu_redis_us);
+    ctl_json_kint(j, "broker", r->cpu_broker_us);
+    ctl_json_kint(j, "client", r->cpu_client_us);
+    ctl_json_object_end(j);
+    ctl_json_knum(j, "coordinator_cpu_us_per_transition", r->coordinator_us_per_transition);
+    ctl_json_knum(j, "system_cpu_us_per_transition", r->system_us_per_transition);
+    json_dist(j, "handoff", &r->handoff);
+    json_dist(j, "trigger_to_first_dispatch", &r->first);
+    json_dist(j, "trigger_to_finished", &r->total);
+}
+
 static void
 json_throughput(struct ctl_json *j, const struct bench_throughput *runs, size_t n)
 {
     ctl_json_array_begin(j);
     for (size_t i = 0; i < n; i++) {
-        const struct bench_throughput *r = &runs[i];
         ctl_json_object_begin(j);
-        ctl_json_kint(j, "n", r->n);
-        ctl_json_kint(j, "completed", r->completed);
-        ctl_json_kint(j, "failed", r->failed);
-        ctl_json_kint(j, "coordinator_log_lines", r->coordinator_log_lines);
-        ctl_json_knum(j, "seconds", r->seconds);
-        ctl_json_knum(j, "trigger_burst_s", r->burst_s);
-        ctl_json_kint(j, "transitions", 4 * r->completed);
-        ctl_json_knum(j, "transitions_per_s", r->transitions_per_s);
-        ctl_json_key(j, "cpu_us");
-        ctl_json_object_begin(j);
-        ctl_json_kint(j, "coordinator", r->cpu_coordinator_us);
-        ctl_json_kint(j, "workers", r->cpu_workers_us);
-        ctl_json_kint(j, "redis", r->cpu_redis_us);
-        ctl_json_kint(j, "broker", r->cpu_broker_us);
-        ctl_json_kint(j, "client", r->cpu_client_us);
-        ctl_json_object_end(j);
-        ctl_json_knum(j, "coordinator_cpu_us_per_transition", r->coordinator_us_per_transition);
-        ctl_json_knum(j, "system_cpu_us_per_transition", r->system_us_per_transition);
-        json_dist(j, "handoff", &r->handoff);
-        json_dist(j, "trigger_to_first_dispatch", &r->first);
-        json_dist(j, "trigger_to_finished", &r->total);
+        json_run_members(j, &runs[i]);
         ctl_json_object_end(j);
     }
     ctl_json_array_end(j);
+}
+
+/* An entry of ours.throughput (the largest N) plus its low-load run; null when not run. */
+static void
+json_ceiling(struct ctl_json *j, const struct bench_ceiling *x)
+{
+    if (!x->ran) {
+        ctl_json_null(j);
+        return;
+    }
+    ctl_json_object_begin(j);
+    json_run_members(j, &x->run);
+    ctl_json_key(j, "lowload");
+    if (x->has_lowload) {
+        json_lowload(j, &x->lowload);
+    } else {
+        ctl_json_null(j);
+    }
+    ctl_json_object_end(j);
 }
 
 static void
@@ -457,6 +520,8 @@ bench_report_json(const struct bench_results *res, struct buf *out)
     ctl_json_object_end(j);
     ctl_json_key(j, "ours");
     json_ours(j, res);
+    ctl_json_key(j, "ceiling");
+    json_ceiling(j, &res->ceiling);
     ctl_json_key(j, "celery");
     json_celery(j, &res->celery);
     ctl_json_object_end(j);

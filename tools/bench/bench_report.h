@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  * bench_report: the benchmark's figures as plain data, filled in by the runs (bench_flow,
  * bench_cycle, bench_celery), and their two renderings: the table on stdout (figure, ours,
- * Celery, ours / Celery, the target of issue 5) and the JSON document of --json. */
+ * ceiling, ours / ceiling, Celery, ours / Celery, the target of issue 5) and the JSON document
+ * of --json. */
 #ifndef RC_BENCH_REPORT_H
 #define RC_BENCH_REPORT_H
 
@@ -83,6 +84,15 @@ struct bench_peer {
     size_t n_runs;
 };
 
+/* The ceiling run: the same stack with bench-relay (bench_relay.c) for the coordinator. */
+struct bench_ceiling {
+    bool ran;
+    char note[256]; /* why it did not run, or "" */
+    struct bench_throughput run; /* at the largest N */
+    bool has_lowload;
+    struct bench_lowload lowload;
+};
+
 struct bench_results {
     /* how it ran */
     bool quick;
@@ -100,6 +110,8 @@ struct bench_results {
     size_t n_runs;
     struct bench_cycle cycles[BENCH_MAX_RUNS];
     size_t n_cycles;
+    /* the ceiling run */
+    struct bench_ceiling ceiling;
     /* the Celery peer */
     struct bench_peer celery;
 };

@@ -386,7 +386,8 @@ enum rc_rc
 bench_stack_coordinator_start(struct bench_stack *st, bool wait, int64_t timeout_ms,
                               struct rc_err *err)
 {
-    char *path = path_in(st->opts.bin_dir, "coordinator");
+    const char *program = st->opts.coordinator != NULL ? st->opts.coordinator : "coordinator";
+    char *path = path_in(st->opts.bin_dir, program);
     const char *argv[] = {path, NULL};
     enum rc_rc rc = spawn(st, argv, "coordinator.log", &st->coordinator, err);
     free(path);

@@ -25,6 +25,8 @@ struct bench_stack_opts {
     int64_t workers;           /* stub workers per type */
     const char *poll_interval; /* AGENT_POLL_INTERVAL, seconds */
     const char *fetch_wait_ms; /* KAFKA_PROP_FETCH_WAIT_MAX_MS of every Kafka client */
+    const char *coordinator;   /* the program started as "the coordinator" (in bin_dir): NULL
+                                  for coordinator; bench-relay for the ceiling run */
 };
 
 /* Start redis-server and the dev broker (tools/stack) and wait until both are ready, then
