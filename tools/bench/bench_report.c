@@ -332,9 +332,10 @@ notes_print(const struct bench_results *res, FILE *out)
             "produced (worker's `done`) ->\nthe next phase's dispatch received by its worker "
             "(`recv`); under load it includes waiting for a\nfree worker. Whole system: "
             "coordinator, stub workers, redis, devbroker and the driver that\ntriggers and waits "
-            "(Celery: its 4 workers, redis, the client). CPU from /proc (10 ms ticks). Ceiling:\n"
-            "the same stack and load with bench-relay, the least any correct coordinator does, for"
-            "\nthe coordinator (its row \"coordinator\" is the relay).\n"
+            "(Celery: its 4 workers, redis, the client). CPU from /proc (10 ms ticks).\n"
+            "Ceiling: the same stack and load with bench-relay in the coordinator's place, the "
+            "least any\ncorrect coordinator does per transition (its \"coordinator\" row is the "
+            "relay's CPU).\n"
             "%" PRId64 " workers per type, %" PRId64 " partitions, AGENT_POLL_INTERVAL=%s, "
             "KAFKA_PROP_FETCH_WAIT_MAX_MS=%s,\nredis without RDB/AOF; the whole benchmark took "
             "%.0f s.\n",
