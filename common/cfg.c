@@ -55,6 +55,13 @@ struct var {
 #define GT0 (VAR_MIN | VAR_MIN_EXCL)
 
 /* The one declaration of every variable: order here is the order of --print-config. */
+
+/* AGENT_PHASE_TIMEOUT_<TYPE>: named once, for the table and for cfg_phase_timeout_var. */
+#define VAR_PHASE_TIMEOUT_DESIGN "AGENT_PHASE_TIMEOUT_DESIGN"
+#define VAR_PHASE_TIMEOUT_TRAINING "AGENT_PHASE_TIMEOUT_TRAINING"
+#define VAR_PHASE_TIMEOUT_BACKTEST "AGENT_PHASE_TIMEOUT_BACKTEST"
+#define VAR_PHASE_TIMEOUT_ASSESSMENT "AGENT_PHASE_TIMEOUT_ASSESSMENT"
+
 static const struct var vars[] = {
     {"KAFKA_BROKERS", VAR_STRING, 0, AT(kafka.brokers), "127.0.0.1:9092", 0, 0,
      "bootstrap servers, host:port[,host:port...]"},
@@ -85,16 +92,16 @@ static const struct var vars[] = {
      "dispatches per phase before the research fails"},
     {"AGENT_WAIT_TIMEOUT", VAR_SECONDS_MS, VAR_MIN | VAR_MAX, AT(agent.wait_timeout_ms), "0", 0,
      SECONDS_GUARD, "seconds a research may wait for a worker (0 = forever)"},
-    {"AGENT_PHASE_TIMEOUT_DESIGN", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
+    {VAR_PHASE_TIMEOUT_DESIGN, VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_DESIGN]), "0", 0, SECONDS_GUARD,
      "seconds a picked-up design dispatch may run (0 = no limit)"},
-    {"AGENT_PHASE_TIMEOUT_TRAINING", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
+    {VAR_PHASE_TIMEOUT_TRAINING, VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_TRAINING]), "0", 0, SECONDS_GUARD,
      "seconds a picked-up training dispatch may run (0 = no limit)"},
-    {"AGENT_PHASE_TIMEOUT_BACKTEST", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
+    {VAR_PHASE_TIMEOUT_BACKTEST, VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_BACKTEST]), "0", 0, SECONDS_GUARD,
      "seconds a picked-up backtest dispatch may run (0 = no limit)"},
-    {"AGENT_PHASE_TIMEOUT_ASSESSMENT", VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
+    {VAR_PHASE_TIMEOUT_ASSESSMENT, VAR_SECONDS_MS, VAR_MIN | VAR_MAX,
      AT(agent.phase_timeout_ms[WORKER_ASSESSMENT]), "0", 0, SECONDS_GUARD,
      "seconds a picked-up assessment dispatch may run (0 = no limit)"},
     {"AGENT_DAILY_BUDGET", VAR_NUMBER, VAR_MIN, AT(agent.daily_budget_usd), "20", 0, 0,
@@ -1152,4 +1159,16 @@ cfg_usage(FILE *out)
                 vars[i].def[0] != '\0' ? vars[i].def : "-", vars[i].help);
     }
     fprintf(out, "%-*s  %-*s  %s\n", (int)name_w, prop_name, (int)def_w, "-", prop_help);
+}
+
+const char *
+cfg_phase_timeout_var(enum worker_type wt)
+{
+    static const char *const names[WORKER_TYPE_COUNT] = {
+        [WORKER_DESIGN] = VAR_PHASE_TIMEOUT_DESIGN,
+        [WORKER_TRAINING] = VAR_PHASE_TIMEOUT_TRAINING,
+        [WORKER_BACKTEST] = VAR_PHASE_TIMEOUT_BACKTEST,
+        [WORKER_ASSESSMENT] = VAR_PHASE_TIMEOUT_ASSESSMENT,
+    };
+    return names[wt];
 }

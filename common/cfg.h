@@ -110,6 +110,8 @@ void cfg_release(struct cfg *cfg);
 void cfg_print(const struct cfg *cfg, FILE *out);
 /* Print the table: name, default and help of every variable. */
 void cfg_usage(FILE *out);
+/* "AGENT_PHASE_TIMEOUT_TRAINING" for WORKER_TRAINING: the variable behind phase_timeout_ms. */
+const char *cfg_phase_timeout_var(enum worker_type wt);
 /* Parse a Redis URL (contract §8: redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
  * or redis+sentinel://[[user]:password@]host:port[,host:port...]/<master name>[/db]) into
  * `out`'s host/port/unix_path/user/password/db/sentinels/master_name fields (each NULL or 0

@@ -3,7 +3,6 @@
  * the store writes what it plans and the loop decides when to ask. */
 #include "coordinator/machine.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -689,16 +688,6 @@ lost_dispatch(const struct machine_ctx *ctx, const struct research *r, bool *pic
     return NULL;
 }
 
-/* "AGENT_PHASE_TIMEOUT_TRAINING" for training, into var. */
-static void
-timeout_var(enum worker_type wt, char *var, size_t len)
-{
-    int n = snprintf(var, len, "AGENT_PHASE_TIMEOUT_%s", worker_type_name(wt));
-    for (int i = (int)strlen("AGENT_PHASE_TIMEOUT_"); i < n && (size_t)i < len; i++) {
-        var[i] = (char)toupper((unsigned char)var[i]);
-    }
-}
-
 /* Send `r`'s current phase again, to another free worker, as the next attempt; fail it when no
  * attempt is left. With no free worker it waits (the attempt count grows only when sent). A
  * released dispatch uses up no attempt: those are counted apart and not held against
@@ -720,12 +709,10 @@ redispatch(const struct machine_ctx *ctx, const struct research *r, const char *
     if (!released && attempt - n_released > ctx->cfg->agent.max_attempts) {
         char error[LIMITS_ID_MAX + 160];
         if (timed_out) {
-            char var[32];
-            timeout_var(wt, var, sizeof(var));
             snprintf(error, sizeof(error),
                      "no attempts left: %s dispatched %" PRId64 " times (AGENT_MAX_ATTEMPTS), "
                      "the last ran past %s (%g s) on %s",
-                     phase_name(phase), attempt - 1 - n_released, var,
+                     phase_name(phase), attempt - 1 - n_released, cfg_phase_timeout_var(wt),
                      (double)ctx->cfg->agent.phase_timeout_ms[wt] / 1000,
                      research_get(r, RF_WORKER_ID));
         } else {
