@@ -16,42 +16,10 @@
 #include "tools/researchctl/ctl_list.h"
 #include "tools/researchctl/ctl_read.h"
 
+#include "tests/support/ctl_replies.h"
+
 #define T 1795428000000LL /* 2026-11-23T10:00:00Z */
 #define MAX_ROUNDS 8
-
-static struct redislink_reply
-r_str(const char *s)
-{
-    return (struct redislink_reply){.type = REDISLINK_STR, .str = xstrdup(s), .len = strlen(s)};
-}
-
-static struct redislink_reply
-r_ms(int64_t ms)
-{
-    char text[32];
-    snprintf(text, sizeof text, "%lld", (long long)ms);
-    return r_str(text);
-}
-
-static struct redislink_reply
-r_nil(void)
-{
-    return (struct redislink_reply){.type = REDISLINK_NIL};
-}
-
-static struct redislink_reply
-r_array(size_t n, ...)
-{
-    struct redislink_reply r = {.type = REDISLINK_ARRAY, .n_elements = n};
-    va_list ap;
-    r.elements = xcalloc(n > 0 ? n : 1, sizeof(*r.elements));
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++) {
-        r.elements[i] = va_arg(ap, struct redislink_reply);
-    }
-    va_end(ap);
-    return r;
-}
 
 /* The HMGET reply of list's fields: status phase last_phase strategy_name verdict created_at
  * finished_at cost_usd. */
