@@ -196,7 +196,7 @@ test_ctl_follow_redraws_on_a_terminal(void **state)
     it_env_start_coordinator(env, NULL);
     char *id = trigger_ok(env, "req-tty", "on a terminal");
     char script[256];
-    snprintf(script, sizeof script, "script -qec \"@ctl follow %s\" /dev/null", id);
+    snprintf(script, sizeof script, "script -qec \"exec @ctl follow %s\" /dev/null", id);
     char *out = NULL;
     int status = it_ctl_sh(env, "ctl-follow-tty", script, &out);
     if (status != 0) {
@@ -213,7 +213,9 @@ test_ctl_follow_redraws_on_a_terminal(void **state)
 }
 
 /* trigger --follow on a terminal: Ctrl+C asks whether to cancel; y cancels (exit 1). The
- * keys are typed into script(1)'s terminal once what they answer is on it (polled, bounded). */
+ * keys are typed into script(1)'s terminal once what they answer is on it (polled, bounded).
+ * script runs the command with $SHELL -c; exec keeps a shell that does not exec by itself (dash)
+ * out of the terminal's process group, where the Ctrl+C would kill it and script report 130. */
 static void
 test_ctl_trigger_follow_ctrl_c_offers_to_cancel(void **state)
 {
@@ -226,7 +228,7 @@ test_ctl_trigger_follow_ctrl_c_offers_to_cancel(void **state)
              "until_seen() { i=0; while ! grep -q \"$1\" $t; do i=$((i+1)); "
              "[ $i -gt 200 ] && exit 9; sleep 0.1; done; }; "
              "{ until_seen 'attempt 1'; printf '\\003'; until_seen 'Cancel research'; "
-             "printf 'y\\n'; } | script -qefc \"@ctl trigger --brief ctrl-c --follow\" $t",
+             "printf 'y\\n'; } | script -qefc \"exec @ctl trigger --brief ctrl-c --follow\" $t",
              it_env_dir(env));
     char *out = NULL;
     int status = it_ctl_sh(env, "ctl-trigger-follow-tty", script, &out);
